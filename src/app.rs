@@ -1,0 +1,229 @@
+//! Start-up and the administrative operations behind the CLI: connect the store, resolve the
+//! signing secret, bootstrap an empty database, mint and revoke keys.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use uuid::Uuid;
+
+use crate::auth::{self, Authenticator};
+use crate::config::{ServeConfig, StoreConfig};
+use crate::http::AppState;
+use crate::store::{self, ApiKey, KeyKind, Store, StoreError, now_ms};
+
+/// The organization created on the first start against an empty database.
+pub const BOOTSTRAP_ORG: &str = "default";
+
+/// An open store plus the key authority that signs for it.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<Authenticator>,
+}
+
+/// Connects (and migrates) the store and prepares the key authority.
+pub async fn open(config: &StoreConfig, key_cache: Duration) -> anyhow::Result<Backend> {
+    let store = store::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open database {}",
+                store::redact_url(&config.database_url)
+            )
+        })?;
+    let secret = auth::resolve_secret(store.as_ref(), config.jwt_secret.as_deref()).await?;
+    let auth = Arc::new(Authenticator::new(&secret, store.clone(), key_cache));
+    Ok(Backend { store, auth })
+}
+
+/// Builds the HTTP state for `serve`, bootstrapping an empty database when allowed.
+pub async fn serve_state(
+    store_config: &StoreConfig,
+    config: &ServeConfig,
+) -> anyhow::Result<AppState> {
+    let backend = open(store_config, Duration::from_secs(config.key_cache_seconds)).await?;
+    if config.bootstrap && backend.store.count_orgs().await? == 0 {
+        bootstrap(&backend, &config.listen).await?;
+    }
+    Ok(AppState::new(
+        backend.store,
+        backend.auth,
+        config.settings(),
+    ))
+}
+
+/// First start: create org `default` and show one key with a ready-to-paste request.
+async fn bootstrap(backend: &Backend, listen: &str) -> anyhow::Result<()> {
+    let org = backend.store.create_org(BOOTSTRAP_ORG).await?;
+    let (_, token) = backend
+        .auth
+        .mint(
+            org.id,
+            KeyKind::Organization,
+            Some("bootstrap".into()),
+            None,
+        )
+        .await?;
+    eprintln!(
+        "\nscimd: created organization {BOOTSTRAP_ORG:?} and an API key for it (shown once):\n\n  {token}\n\n\
+         Try it:\n\n  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n    \
+         -d '{{\"userName\":\"blob.ross@blobsrus.co\",\"displayName\":\"Blob Ross\"}}' http://{listen}/scim/v2/Users\n"
+    );
+    Ok(())
+}
+
+/// `scimd serve`: binds, serves, and drains on SIGTERM or Ctrl-C.
+pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> anyhow::Result<()> {
+    let state = serve_state(store_config, config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        database = state.store.kind(),
+        "scimd serving"
+    );
+    crate::http::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("scimd stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (how containers are stopped) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// One line per key for `scimd key list`: id, kind, state, name.
+pub fn describe_key(key: &ApiKey) -> String {
+    let state = if key.revoked_at.is_some() {
+        "revoked"
+    } else if key.expires_at.is_some_and(|at| at <= now_ms()) {
+        "expired"
+    } else {
+        "active"
+    };
+    format!(
+        "{}\t{}\t{}\t{}",
+        key.id,
+        key.kind.as_str(),
+        state,
+        key.name.as_deref().unwrap_or("-")
+    )
+}
+
+/// `scimd org create SLUG`.
+pub async fn create_org(backend: &Backend, slug: &str) -> anyhow::Result<Uuid> {
+    anyhow::ensure!(
+        valid_slug(slug),
+        "organization slug {slug:?} must be 1-63 of a-z, 0-9 and -"
+    );
+    match backend.store.create_org(slug).await {
+        Ok(org) => Ok(org.id),
+        Err(StoreError::Conflict(_)) => anyhow::bail!("organization {slug:?} already exists"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn valid_slug(slug: &str) -> bool {
+    (1..=63).contains(&slug.len())
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+async fn org_id(backend: &Backend, slug: &str) -> anyhow::Result<Uuid> {
+    match backend.store.org_by_slug(slug).await {
+        Ok(org) => Ok(org.id),
+        Err(StoreError::NotFound) => anyhow::bail!("no organization {slug:?}"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `scimd key create`: returns the token (the only thing printed on stdout).
+pub async fn create_key(
+    backend: &Backend,
+    org: &str,
+    personal: bool,
+    name: Option<String>,
+    expires_in: Option<&str>,
+) -> anyhow::Result<String> {
+    let org_id = org_id(backend, org).await?;
+    let lifetime = expires_in.map(auth::parse_duration_ms).transpose()?;
+    let kind = if personal {
+        KeyKind::Personal
+    } else {
+        KeyKind::Organization
+    };
+    let (_, token) = backend.auth.mint(org_id, kind, name, lifetime).await?;
+    Ok(token)
+}
+
+/// `scimd key list`.
+pub async fn list_keys(backend: &Backend, org: &str) -> anyhow::Result<Vec<ApiKey>> {
+    let org_id = org_id(backend, org).await?;
+    Ok(backend.store.list_api_keys(org_id).await?)
+}
+
+/// `scimd key revoke`.
+pub async fn revoke_key(backend: &Backend, key_id: &str) -> anyhow::Result<()> {
+    let id = Uuid::parse_str(key_id).with_context(|| format!("{key_id:?} is not a key id"))?;
+    match backend.store.revoke_api_key(id, now_ms()).await {
+        Err(StoreError::NotFound) => anyhow::bail!("no key {key_id}"),
+        other => Ok(other?),
+    }
+}
+
+/// `scimd user-attribute create`.
+pub async fn create_user_attribute(backend: &Backend, org: &str, key: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !key.is_empty()
+            && key.len() <= 128
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        "attribute key {key:?} must be 1-128 of A-Z, a-z, 0-9, _ and -"
+    );
+    let org_id = org_id(backend, org).await?;
+    match backend.store.create_user_attribute(org_id, key).await {
+        Err(StoreError::Conflict(_)) => anyhow::bail!("attribute {key:?} already exists"),
+        other => Ok(other?),
+    }
+}
+
+/// `scimd user-attribute list`.
+pub async fn list_user_attributes(backend: &Backend, org: &str) -> anyhow::Result<Vec<String>> {
+    let org_id = org_id(backend, org).await?;
+    Ok(backend.store.list_user_attributes(org_id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_lowercase_words() {
+        for ok in ["default", "acme", "acme-2"] {
+            assert!(valid_slug(ok), "{ok}");
+        }
+        for bad in ["", "Acme", "a b", "a/b", &"x".repeat(64)] {
+            assert!(!valid_slug(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Request bodies and SCIM responses: `ScimBody` owns every body rejection (malformed JSON →
+//! `invalidSyntax`, too large → 413), `ScimResponse` sets `application/scim+json`, `ETag` and
+//! `Location`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, OriginalUri, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::{ApiError, SCIM_CONTENT_TYPE, Settings};
+use crate::scim::ScimError;
+
+/// A JSON object request body. Accepted whatever the declared content type
+/// (`application/scim+json`, `application/json`, or none): IdPs differ, and the body decides.
+#[derive(Debug)]
+pub struct ScimBody(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for ScimBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ScimError::invalid_syntax("The request body could not be read").into()
+            }
+        })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(ScimBody(map)),
+            Ok(_) => {
+                Err(ScimError::invalid_syntax("The request body must be a JSON object").into())
+            }
+            Err(e) => Err(ScimError::invalid_syntax(format!("Malformed JSON body: {e}")).into()),
+        }
+    }
+}
+
+/// A SCIM resource response.
+#[derive(Debug)]
+pub struct ScimResponse {
+    pub status: StatusCode,
+    pub body: Value,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+impl IntoResponse for ScimResponse {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(SCIM_CONTENT_TYPE),
+        );
+        // SCIM responses carry personal data: no shared caches.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(etag) = self.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+            headers.insert(header::ETAG, etag);
+        }
+        if let Some(location) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        response
+    }
+}
+
+/// The absolute base of the SCIM API as the client reached it, e.g.
+/// `http://host:8080/scim/v2`, for `meta.location` (RFC 7643 §3.1).
+pub fn scim_base_url(settings: &Settings, uri: &OriginalUri, headers: &HeaderMap) -> String {
+    let prefix = if uri.path().starts_with("/api/") {
+        "/api/scim/v2"
+    } else {
+        "/scim/v2"
+    };
+    if let Some(public) = &settings.public_url {
+        return format!("{}{prefix}", public.trim_end_matches('/'));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    format!("{scheme}://{host}{prefix}")
+}

@@ -1,0 +1,136 @@
+//! HTTP: application state, the router (SCIM endpoints under `/scim/v2` and `/api/scim/v2`),
+//! its layers, and [`serve`], the seam that `main` and the black-box tests share.
+
+mod error;
+mod extract;
+mod middleware;
+mod users;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, SCIM_CONTENT_TYPE, error_body};
+
+use crate::auth::Authenticator;
+use crate::ratelimit::MemoryLimiter;
+use crate::scim::user::UserNameFormat;
+use crate::store::{RateLimit, Store};
+
+/// Largest accepted request body (the 1 MiB; larger → 413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Behaviour settings the handlers need (a subset of the CLI configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Requests per minute per API key.
+    pub rate_limit: RateLimit,
+    /// Failed authentications per minute per client IP.
+    pub auth_failure_limit: RateLimit,
+    pub user_name_format: UserNameFormat,
+    /// Absolute base URL used in `meta.location` and `Location`; derived from `Host` when None.
+    pub public_url: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            rate_limit: RateLimit::per_minute(60),
+            auth_failure_limit: RateLimit::per_minute(30),
+            user_name_format: UserNameFormat::Email,
+            public_url: None,
+        }
+    }
+}
+
+/// Shared state of every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<Authenticator>,
+    pub settings: Arc<Settings>,
+    /// Per-IP limiter for failed authentication (in-process: it only blunts guessing).
+    pub auth_failures: Arc<MemoryLimiter>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>, settings: Settings) -> AppState {
+        AppState {
+            store,
+            auth,
+            settings: Arc::new(settings),
+            auth_failures: Arc::new(MemoryLimiter::default()),
+        }
+    }
+}
+
+/// The SCIM endpoints (RFC 7644 §3.2), relative to a mount point. Resource names are accepted
+/// as `Users` and `users` (the reference uses the lower-case form).
+fn scim_routes(state: &AppState) -> Router<AppState> {
+    let mut router = Router::new();
+    for users in ["/Users", "/users"] {
+        router = router.route(users, post(users::create_user)).route(
+            &format!("{users}/{{id}}"),
+            get(users::get_user).put(users::replace_user),
+        );
+    }
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ))
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+}
+
+/// The whole application: SCIM under `/scim/v2` and `/api/scim/v2` (the reference's server
+/// URL ends in `/api`), with request ids, tracing, the body limit and a SCIM 404 fallback.
+pub fn router(state: AppState) -> Router {
+    let scim = scim_routes(&state);
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .nest("/scim/v2", scim.clone())
+        .nest("/api/scim/v2", scim)
+        .fallback(middleware::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    uri = %req.uri().path(),
+                    request_id,
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves the application on `listener` until `shutdown` resolves, then drains in-flight
+/// requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,177 @@
+//! `/Users` (RFC 7644 §3): create, read and the reference's merging PUT.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+use axum::Extension;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::extract::{ScimBody, ScimResponse, scim_base_url};
+use super::{ApiError, AppState};
+use crate::auth::Principal;
+use crate::scim::schema::{USER_RESOURCE, normalize_resource};
+use crate::scim::user::{self, UserMeta};
+use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
+use crate::store::{Doc, UserRecord, UserWrite};
+
+/// A body turned into what the store needs: the document, its userName and the new password
+/// hash (when a password was given).
+struct UserInput {
+    doc: Doc,
+    password_hash: Option<String>,
+}
+
+/// Validates a POST/PUT body: schema normalisation (RFC 7643 §4.1), userName rules, the
+/// org's user-attribute keys, and the write-only password, hashed off the async workers.
+async fn user_input(state: &AppState, org_id: Uuid, body: Doc) -> Result<UserInput, ApiError> {
+    let mut doc = normalize_resource(&USER_RESOURCE, body)?;
+    let name = user::user_name(&doc, state.settings.user_name_format)?;
+    doc.insert("userName".into(), Value::String(name));
+    check_user_attributes(state, org_id, &doc).await?;
+    let password_hash = match doc.remove("password") {
+        Some(Value::String(password)) => Some(hash_password(password).await?),
+        _ => None,
+    };
+    Ok(UserInput { doc, password_hash })
+}
+
+/// Keys under `urn:omni:params:1.0:UserAttribute` must be defined for the organization.
+async fn check_user_attributes(state: &AppState, org_id: Uuid, doc: &Doc) -> Result<(), ApiError> {
+    let Some(Value::Object(attributes)) = doc.get(USER_ATTRIBUTE_SCHEMA) else {
+        return Ok(());
+    };
+    if attributes.is_empty() {
+        return Ok(());
+    }
+    let defined = state.store.list_user_attributes(org_id).await?;
+    if let Some(undefined) = attributes.keys().find(|k| !defined.contains(k)) {
+        return Err(ScimError::invalid_value(format!(
+            "User attribute {undefined:?} is not defined for this organization \
+             ({USER_ATTRIBUTE_SCHEMA})"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// argon2id costs tens of milliseconds: run it on the blocking pool.
+async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?
+    .map_err(ApiError::Internal)
+}
+
+/// The columns the store indexes, derived from the document (which stays the truth).
+fn user_write(doc: Doc, password_hash: Option<String>) -> UserWrite {
+    UserWrite {
+        user_name: doc
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        external_id: doc
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        doc,
+        password_hash,
+    }
+}
+
+/// A path id that is not a UUID cannot name a user: 404, exactly as for an unknown id.
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("User {id} not found")).into())
+}
+
+fn user_response(base: &str, record: &UserRecord, status: StatusCode) -> ScimResponse {
+    let id = record.id.to_string();
+    let location = format!("{base}/Users/{id}");
+    let meta = UserMeta {
+        id: &id,
+        created_ms: record.created_at,
+        modified_ms: record.modified_at,
+        version: record.version,
+        location: location.clone(),
+    };
+    ScimResponse {
+        status,
+        body: Value::Object(user::render(&record.doc, &meta)),
+        etag: Some(user::etag(record.version)),
+        location: (status == StatusCode::CREATED).then_some(location),
+    }
+}
+
+/// POST /Users — RFC 7644 §3.3: 201 with `Location`; 409 `uniqueness` for a taken userName.
+pub async fn create_user(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let input = user_input(&state, principal.org_id, body).await?;
+    let record = state
+        .store
+        .create_user(
+            principal.org_id,
+            &user_write(input.doc, input.password_hash),
+        )
+        .await?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    Ok(user_response(&base, &record, StatusCode::CREATED))
+}
+
+/// GET /Users/{id} — RFC 7644 §3.4.1.
+pub async fn get_user(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Result<ScimResponse, ApiError> {
+    let record = state
+        .store
+        .get_user(principal.org_id, parse_id(&id)?)
+        .await?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    Ok(user_response(&base, &record, StatusCode::OK))
+}
+
+/// PUT /Users/{id} — the reference's update: sets the attributes provided and leaves all others
+/// unchanged, in one read-modify-write transaction. `userName` is required and may change to a
+/// value unique in the organization.
+pub async fn replace_user(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let input = user_input(&state, principal.org_id, body).await?;
+    let merge = |current: &UserRecord| {
+        let doc = user::merge(&current.doc, input.doc.clone());
+        let hash = input
+            .password_hash
+            .clone()
+            .or_else(|| current.password_hash.clone());
+        Ok(user_write(doc, hash))
+    };
+    let record = state
+        .store
+        .update_user(principal.org_id, id, &merge)
+        .await?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    Ok(user_response(&base, &record, StatusCode::OK))
+}

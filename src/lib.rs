@@ -1,0 +1,30 @@
+//! scimd: a SCIM 2.0 (RFC 7643/7644) user-provisioning server.
+//!
+//! Reading order: `migrations/` → `main.rs` → [`scim`] → [`store`] → [`http`].
+
+// Unit tests may unwrap: a panic there is a failed assertion.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+/// Pure SCIM protocol logic: schema, filters, paths, PATCH, projection. No I/O.
+pub mod scim;
+
+/// Storage trait and its Postgres and SQLite implementations.
+pub mod store;
+
+/// Organization API keys (JWT) and request authentication.
+pub mod auth;
+
+/// GCRA rate limiting.
+pub mod ratelimit;
+
+/// Router, handlers and the one error-to-response mapping.
+pub mod http;
+
+/// Command-line and environment configuration.
+pub mod config;
+
+/// Logging setup.
+pub mod telemetry;
+
+/// Start-up: connecting, key material, bootstrap.
+pub mod app;

@@ -1,0 +1,141 @@
+//! The `scimd` binary: parses the command line and calls into the library.
+
+use clap::{Parser, Subcommand};
+use scimd::app;
+use scimd::config::{ServeConfig, StoreConfig};
+
+#[derive(Parser)]
+#[command(name = "scimd", version, about = "SCIM 2.0 user-provisioning server")]
+struct Cli {
+    #[command(flatten)]
+    store: StoreConfig,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeConfig),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage user-attribute definitions (keys of urn:omni:params:1.0:UserAttribute).
+    #[command(subcommand)]
+    UserAttribute(UserAttributeCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization.
+    Create { slug: String },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key and print only the token on stdout.
+    Create {
+        #[arg(long, env = "SCIMD_ORG")]
+        org: String,
+        /// A personal access token (refused by SCIM endpoints) instead of an organization key.
+        #[arg(long)]
+        personal: bool,
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime such as 90d, 12h, 30m; keys without one last until revoked.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List an organization's keys.
+    List {
+        #[arg(long, env = "SCIMD_ORG")]
+        org: String,
+    },
+    /// Revoke a key by id.
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum UserAttributeCommand {
+    /// Define a user attribute key for an organization.
+    Create {
+        #[arg(long, env = "SCIMD_ORG")]
+        org: String,
+        key: String,
+    },
+    /// List an organization's user attribute keys.
+    List {
+        #[arg(long, env = "SCIMD_ORG")]
+        org: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    scimd::telemetry::init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, no backtrace: the chain of causes joined.
+            eprintln!("scimd: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let no_cache = std::time::Duration::ZERO;
+    match cli.command {
+        Command::Serve(config) => app::serve(&cli.store, &config).await?,
+        Command::Migrate => {
+            app::open(&cli.store, no_cache).await?;
+            eprintln!("scimd: migrations applied");
+        }
+        Command::Org(OrgCommand::Create { slug }) => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            println!("{}", app::create_org(&backend, &slug).await?);
+        }
+        Command::Key(command) => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            match command {
+                KeyCommand::Create {
+                    org,
+                    personal,
+                    name,
+                    expires_in,
+                } => {
+                    let token =
+                        app::create_key(&backend, &org, personal, name, expires_in.as_deref())
+                            .await?;
+                    println!("{token}");
+                }
+                KeyCommand::List { org } => {
+                    for key in app::list_keys(&backend, &org).await? {
+                        println!("{}", app::describe_key(&key));
+                    }
+                }
+                KeyCommand::Revoke { key_id } => app::revoke_key(&backend, &key_id).await?,
+            }
+        }
+        Command::UserAttribute(command) => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            match command {
+                UserAttributeCommand::Create { org, key } => {
+                    app::create_user_attribute(&backend, &org, &key).await?
+                }
+                UserAttributeCommand::List { org } => {
+                    for key in app::list_user_attributes(&backend, &org).await? {
+                        println!("{key}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

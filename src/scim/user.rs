@@ -1,0 +1,292 @@
+//! The User resource's own rules: userName format, the reference's merging PUT, and the
+//! response shape (RFC 7643 §4.1, §3.1 meta; the Omni reference's example response).
+//!
+//! A stored user is its document (client-settable attributes, extensions under their URN);
+//! id, meta, groups and schemas are computed here when the user is rendered.
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{Map, Value, json};
+
+use super::{OMNI_USER_EXTENSION_SCHEMA, ScimError, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
+
+type Doc = Map<String, Value>;
+
+/// Which userNames are accepted (`SCIMD_USERNAME_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserNameFormat {
+    /// The reference's rule: userName is the user's email address.
+    #[default]
+    Email,
+    /// RFC 7643 §4.1.1: any non-empty string.
+    Any,
+}
+
+/// Extracts and checks `userName` from a normalised body: required, a string, non-empty, and
+/// an email address unless the format is `Any`.
+pub fn user_name(doc: &Doc, format: UserNameFormat) -> Result<String, ScimError> {
+    let name = match doc.get("userName") {
+        None | Some(Value::Null) => {
+            return Err(ScimError::invalid_value("userName is required"));
+        }
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(_) => return Err(ScimError::invalid_value("userName must be a string")),
+    };
+    if name.is_empty() {
+        return Err(ScimError::invalid_value("userName must not be empty"));
+    }
+    if format == UserNameFormat::Email && !is_email(&name) {
+        return Err(ScimError::invalid_value(format!(
+            "userName must be an email address, got {name:?}"
+        )));
+    }
+    Ok(name)
+}
+
+/// A deliberately simple address check: one `@`, a non-empty local part, a dotted domain and
+/// no white space. Deliverability is the IdP's business, not ours.
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(char::is_whitespace)
+}
+
+/// The reference's PUT: "sets the values of the parameters provided and leaving all other
+/// properties of the user unchanged". Each attribute given replaces the stored one; an
+/// extension object is a container, so its attributes merge one by one; `null` clears.
+pub fn merge(current: &Doc, incoming: Doc) -> Doc {
+    let mut merged = current.clone();
+    for (key, value) in incoming {
+        match (merged.get_mut(&key), value) {
+            (_, Value::Null) => {
+                merged.remove(&key);
+            }
+            (Some(Value::Object(stored)), Value::Object(given)) if key.starts_with("urn:") => {
+                for (attr, v) in given {
+                    if v.is_null() {
+                        stored.remove(&attr);
+                    } else {
+                        stored.insert(attr, v);
+                    }
+                }
+                if stored.is_empty() {
+                    merged.remove(&key);
+                }
+            }
+            (_, value) => {
+                merged.insert(key, strip_nulls(value));
+            }
+        }
+    }
+    merged
+}
+
+/// Null members of an object mean "unassigned" (RFC 7644 §3.5.1): they are not stored.
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The server-managed facts a rendered user needs besides its document.
+#[derive(Debug, Clone)]
+pub struct UserMeta<'a> {
+    pub id: &'a str,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    pub version: i64,
+    /// Absolute URL of this user (`meta.location`).
+    pub location: String,
+}
+
+/// RFC 3339 with milliseconds, UTC: `2024-12-03T23:13:14.109Z`.
+pub fn timestamp(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The weak ETag of a version (RFC 7644 §3.14).
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Renders a stored user as the reference's response shows it (all attributes; projection
+/// happens later). Defaults: `active: true`; `emails` from userName when none are stored.
+pub fn render(doc: &Doc, meta: &UserMeta<'_>) -> Doc {
+    let mut out = doc.clone();
+    out.insert("id".into(), json!(meta.id));
+    out.entry("active").or_insert(json!(true));
+    let has_emails = matches!(out.get("emails"), Some(Value::Array(a)) if !a.is_empty());
+    if !has_emails && let Some(name) = out.get("userName").cloned() {
+        out.insert("emails".into(), json!([{ "primary": true, "value": name }]));
+    }
+    out.insert("groups".into(), json!([]));
+    out.entry(USER_ATTRIBUTE_SCHEMA).or_insert(json!({}));
+    out.insert(
+        OMNI_USER_EXTENSION_SCHEMA.into(),
+        json!({ "lastLogin": null }),
+    );
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "created": timestamp(meta.created_ms),
+            "lastModified": timestamp(meta.modified_ms),
+            "location": meta.location,
+            "version": etag(meta.version),
+        }),
+    );
+    // RFC 7643 §3: `schemas` names the core schema and every extension present.
+    let mut schemas = vec![json!(USER_SCHEMA)];
+    schemas.extend(
+        out.keys()
+            .filter(|k| k.starts_with("urn:"))
+            .map(|k| json!(k)),
+    );
+    out.insert("schemas".into(), Value::Array(schemas));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(v: Value) -> Doc {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn user_name_rules() {
+        let cases = [
+            (
+                json!({"userName": "a@b.co"}),
+                UserNameFormat::Email,
+                Ok("a@b.co"),
+            ),
+            (
+                json!({"userName": " a@b.co "}),
+                UserNameFormat::Email,
+                Ok("a@b.co"),
+            ),
+            (
+                json!({"userName": "alice"}),
+                UserNameFormat::Any,
+                Ok("alice"),
+            ),
+            (
+                json!({"userName": "alice"}),
+                UserNameFormat::Email,
+                Err("email"),
+            ),
+            (json!({"userName": ""}), UserNameFormat::Any, Err("empty")),
+            (json!({"userName": 7}), UserNameFormat::Any, Err("string")),
+            (
+                json!({"userName": null}),
+                UserNameFormat::Any,
+                Err("required"),
+            ),
+            (json!({}), UserNameFormat::Email, Err("required")),
+        ];
+        for (body, format, want) in cases {
+            let got = user_name(&doc(body.clone()), format);
+            match want {
+                Ok(name) => assert_eq!(got.as_deref(), Ok(name), "{body}"),
+                Err(fragment) => {
+                    let e = got.expect_err(&body.to_string());
+                    assert!(e.detail.contains(fragment), "{body}: {}", e.detail);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn is_email_accepts_addresses_and_refuses_the_rest() {
+        for ok in ["blob.ross@blobsrus.co", "a+b@x.io", "ä@exämple.de"] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "@x.co", "a@", "a@x", "a@@x.co", "a b@x.co", "a@.co", "a@x.",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn merge_sets_given_attributes_and_keeps_the_rest() {
+        let current = doc(json!({
+            "userName": "a@x.co", "displayName": "A", "title": "Boss",
+            "urn:omni:params:1.0:UserAttribute": {"good_blob": "yes", "team": "red"}
+        }));
+        let incoming = doc(json!({
+            "userName": "b@x.co", "title": null,
+            "urn:omni:params:1.0:UserAttribute": {"team": null, "level": "3"}
+        }));
+        let merged = merge(&current, incoming);
+        assert_eq!(
+            Value::Object(merged),
+            json!({
+                "userName": "b@x.co", "displayName": "A",
+                "urn:omni:params:1.0:UserAttribute": {"good_blob": "yes", "level": "3"}
+            })
+        );
+    }
+
+    #[test]
+    fn merge_drops_an_extension_emptied_by_nulls_and_nested_nulls() {
+        let current = doc(json!({"urn:x:ext": {"a": 1}}));
+        let merged = merge(
+            &current,
+            doc(json!({"urn:x:ext": {"a": null}, "name": {"givenName": "G", "familyName": null}})),
+        );
+        assert_eq!(Value::Object(merged), json!({"name": {"givenName": "G"}}));
+    }
+
+    #[test]
+    fn render_matches_the_reference_shape() {
+        let stored = doc(json!({
+            "userName": "blob.ross@blobsrus.co", "displayName": "Blob Ross",
+            "urn:omni:params:1.0:UserAttribute": {"good_blob": "yes"}
+        }));
+        let meta = UserMeta {
+            id: "9e8719d9-276a-4964-9395-a493189a247c",
+            created_ms: 1_733_267_594_109,
+            modified_ms: 1_733_267_594_109,
+            version: 1,
+            location: "http://h/scim/v2/Users/9e8719d9-276a-4964-9395-a493189a247c".into(),
+        };
+        let out = Value::Object(render(&stored, &meta));
+        assert_eq!(out["active"], json!(true));
+        assert_eq!(
+            out["emails"],
+            json!([{"primary": true, "value": "blob.ross@blobsrus.co"}])
+        );
+        assert_eq!(out["groups"], json!([]));
+        assert_eq!(out["meta"]["created"], "2024-12-03T23:13:14.109Z");
+        assert_eq!(out["meta"]["resourceType"], "User");
+        assert_eq!(out["meta"]["version"], "W/\"1\"");
+        assert_eq!(
+            out["urn:omni:params:1.0:UserAttribute"],
+            json!({"good_blob": "yes"})
+        );
+        assert_eq!(
+            out["urn:omni:params:scim:schemas:extension:user:2.0"],
+            json!({"lastLogin": null})
+        );
+        assert_eq!(out["schemas"][0], USER_SCHEMA);
+    }
+}

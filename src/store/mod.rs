@@ -1,0 +1,255 @@
+//! Storage: one narrow, resource-shaped trait with a Postgres and a SQLite implementation.
+//!
+//! SCIM semantics (validation, merge, PATCH, rendering) live above this trait; each backend file
+//! holds only its own SQL. The backend is picked once, by URL scheme, in [`connect`].
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::scim::ScimError;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// A JSON object: a SCIM resource document keyed by attribute name.
+pub type Doc = Map<String, Value>;
+
+/// Errors with meaning at the storage boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; the payload names the attribute.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// The caller's read-modify-write function refused the change; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] ScimError),
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An organization (tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Uuid,
+    pub slug: String,
+    pub created_at: i64,
+}
+
+/// What an API key may do: organization keys reach SCIM, personal access tokens do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Organization,
+    Personal,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Organization => "organization",
+            KeyKind::Personal => "personal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        match s {
+            "organization" => Some(KeyKind::Organization),
+            "personal" => Some(KeyKind::Personal),
+            _ => None,
+        }
+    }
+}
+
+/// The stored side of an API key (the JWT itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: Option<String>,
+    pub kind: KeyKind,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A stored user: its SCIM document plus the server-managed columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    /// Client-settable attributes (core, and extensions under their URN), without id/meta/groups/password.
+    pub doc: Doc,
+    pub password_hash: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub modified_at: i64,
+    pub version: i64,
+}
+
+/// The client-controlled part of a user, as computed by the SCIM layer for a create or update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserWrite {
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub doc: Doc,
+    pub password_hash: Option<String>,
+}
+
+/// A read-modify-write step: given the current user (read under a lock), compute its new state.
+pub type UserUpdateFn<'a> = dyn Fn(&UserRecord) -> Result<UserWrite, ScimError> + Send + Sync + 'a;
+
+/// Outcome of one rate-limit check (GCRA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests still allowed right now.
+    pub remaining: u64,
+    /// Milliseconds until the next request would be allowed (0 when allowed).
+    pub retry_after_ms: i64,
+    /// Milliseconds until the bucket is completely full again.
+    pub reset_ms: i64,
+}
+
+/// Parameters of a rate limit: `limit` requests per `period_ms`, with a burst of `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub period_ms: i64,
+}
+
+/// The storage operations scimd needs, resource-shaped.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Which backend this is ("postgres" or "sqlite"), for logs and readiness.
+    fn kind(&self) -> &'static str;
+    /// Applies the embedded migrations of this backend.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_org(&self, slug: &str) -> StoreResult<Organization>;
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Organization>;
+    async fn count_orgs(&self) -> StoreResult<i64>;
+
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key(&self, id: Uuid) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, org_id: Uuid) -> StoreResult<Vec<ApiKey>>;
+    /// Marks a key revoked (idempotent); NotFound for an unknown id.
+    async fn revoke_api_key(&self, id: Uuid, at: i64) -> StoreResult<()>;
+
+    async fn create_user_attribute(&self, org_id: Uuid, key: &str) -> StoreResult<()>;
+    async fn list_user_attributes(&self, org_id: Uuid) -> StoreResult<Vec<String>>;
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Stores `value` unless the setting exists; returns the value in force afterwards.
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+
+    /// Inserts a user; `Conflict("userName")` when the folded userName is taken in the org.
+    async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord>;
+    async fn get_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord>;
+    /// One transaction: reads the user with a write lock, applies `update`, writes the result
+    /// with a new version and `modified_at`. Concurrent updates of one user serialise here.
+    async fn update_user(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        update: &UserUpdateFn<'_>,
+    ) -> StoreResult<UserRecord>;
+
+    /// Counts one request against `bucket` and says whether it is allowed (GCRA, RFC-less but
+    /// the same arithmetic as [`crate::ratelimit::gcra`]). Postgres keeps the state in the
+    /// database so several processes share one limit.
+    async fn rate_limit(
+        &self,
+        bucket: &str,
+        now_ms: i64,
+        limit: RateLimit,
+    ) -> StoreResult<RateDecision>;
+}
+
+/// Folds a userName for the case-insensitive uniqueness index (RFC 7643 §4.1.1: caseExact false).
+pub fn fold_user_name(user_name: &str) -> String {
+    user_name.to_lowercase()
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Opens the store named by `url`: `postgres://`/`postgresql://` → Postgres; `sqlite:` → SQLite.
+/// Migrations are applied before the store is returned.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(PgStore::connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            Arc::new(SqliteStore::connect(url).await?)
+        } else {
+            anyhow::bail!(
+                "unsupported database URL scheme in {}: use postgres://… or sqlite://…",
+                redact_url(url)
+            );
+        };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The URL with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        let cases = [
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("sqlite://scimd.db", "sqlite://scimd.db"),
+            ("nonsense", "nonsense"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_url(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn fold_user_name_lowercases_unicode() {
+        assert_eq!(
+            fold_user_name("Blob.Ross@BlobsRUs.CO"),
+            "blob.ross@blobsrus.co"
+        );
+        assert_eq!(fold_user_name("ÄNNE@x.de"), "änne@x.de");
+    }
+}

@@ -1,0 +1,327 @@
+//! The SQLite store: the zero-setup embedded default. All SQLite SQL lives in this file.
+//!
+//! Writes go through a pool of exactly one connection, so they queue in-process instead of
+//! failing with SQLITE_BUSY when two deferred transactions both try to upgrade to a write lock;
+//! reads use a separate pool and, thanks to WAL, never wait for the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{
+    ApiKey, Doc, KeyKind, Organization, RateDecision, RateLimit, Store, StoreError, StoreResult,
+    UserRecord, UserUpdateFn, UserWrite, fold_user_name, now_ms,
+};
+use crate::ratelimit::MemoryLimiter;
+
+/// SQLite-backed [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+    /// A single node owns the file, so rate-limit state can stay in memory.
+    limiter: MemoryLimiter,
+}
+
+const USER_COLUMNS: &str = "id, org_id, user_name, external_id, active, doc, password_hash, \
+                            created_at, modified_at, version";
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the request is acknowledged, even on power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(false))
+            .await?;
+        Ok(SqliteStore {
+            reader,
+            writer,
+            limiter: MemoryLimiter::default(),
+        })
+    }
+}
+
+fn uuid_col(row: &SqliteRow, name: &str) -> StoreResult<Uuid> {
+    let text: String = row.try_get(name)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
+    let Json(doc): Json<Doc> = row.try_get("doc")?;
+    Ok(UserRecord {
+        id: uuid_col(row, "id")?,
+        org_id: uuid_col(row, "org_id")?,
+        user_name: row.try_get("user_name")?,
+        external_id: row.try_get("external_id")?,
+        active: row.try_get("active")?,
+        doc,
+        password_hash: row.try_get("password_hash")?,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+        version: row.try_get("version")?,
+    })
+}
+
+fn key_from_row(row: &SqliteRow) -> StoreResult<ApiKey> {
+    let kind: String = row.try_get("kind")?;
+    Ok(ApiKey {
+        id: uuid_col(row, "id")?,
+        org_id: uuid_col(row, "org_id")?,
+        name: row.try_get("name")?,
+        kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Personal),
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+/// Maps a unique violation to `Conflict(attribute)`; other errors pass through.
+fn conflict_as(attribute: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(attribute),
+        _ => StoreError::Backend(e),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("select 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn create_org(&self, slug: &str) -> StoreResult<Organization> {
+        let org = Organization {
+            id: Uuid::now_v7(),
+            slug: slug.to_string(),
+            created_at: now_ms(),
+        };
+        sqlx::query("insert into organizations (id, slug, created_at) values ($1, $2, $3)")
+            .bind(org.id.to_string())
+            .bind(&org.slug)
+            .bind(org.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(conflict_as("slug"))?;
+        Ok(org)
+    }
+
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Organization> {
+        let row = sqlx::query("select id, slug, created_at from organizations where slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(Organization {
+            id: uuid_col(&row, "id")?,
+            slug: row.try_get("slug")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    async fn count_orgs(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("select count(*) from organizations")
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        sqlx::query(
+            "insert into api_keys (id, org_id, name, kind, created_at, expires_at, revoked_at) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(key.id.to_string())
+        .bind(key.org_id.to_string())
+        .bind(&key.name)
+        .bind(key.kind.as_str())
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .bind(key.revoked_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn api_key(&self, id: Uuid) -> StoreResult<ApiKey> {
+        let row = sqlx::query("select * from api_keys where id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        key_from_row(&row)
+    }
+
+    async fn list_api_keys(&self, org_id: Uuid) -> StoreResult<Vec<ApiKey>> {
+        let rows = sqlx::query("select * from api_keys where org_id = $1 order by created_at, id")
+            .bind(org_id.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, id: Uuid, at: i64) -> StoreResult<()> {
+        let done =
+            sqlx::query("update api_keys set revoked_at = coalesce(revoked_at, $2) where id = $1")
+                .bind(id.to_string())
+                .bind(at)
+                .execute(&self.writer)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn create_user_attribute(&self, org_id: Uuid, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "insert into user_attribute_definitions (org_id, key, created_at) values ($1, $2, $3)",
+        )
+        .bind(org_id.to_string())
+        .bind(key)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await
+        .map_err(conflict_as("key"))?;
+        Ok(())
+    }
+
+    async fn list_user_attributes(&self, org_id: Uuid) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "select key from user_attribute_definitions where org_id = $1 order by key",
+        )
+        .bind(org_id.to_string())
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("select value from settings where name = $1")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String> {
+        sqlx::query("insert into settings (name, value) values ($1, $2) on conflict do nothing")
+            .bind(name)
+            .bind(value)
+            .execute(&self.writer)
+            .await?;
+        self.setting(name).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord> {
+        let now = now_ms();
+        let row = sqlx::query(&format!(
+            "insert into users (id, org_id, user_name, user_name_folded, external_id, active, doc, \
+             password_hash, created_at, modified_at, version) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) returning {USER_COLUMNS}"
+        ))
+        .bind(Uuid::now_v7().to_string())
+        .bind(org_id.to_string())
+        .bind(&user.user_name)
+        .bind(fold_user_name(&user.user_name))
+        .bind(&user.external_id)
+        .bind(user.active)
+        .bind(Json(&user.doc))
+        .bind(&user.password_hash)
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(conflict_as("userName"))?;
+        user_from_row(&row)
+    }
+
+    async fn get_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
+        let row = sqlx::query(&format!(
+            "select {USER_COLUMNS} from users where org_id = $1 and id = $2"
+        ))
+        .bind(org_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    async fn update_user(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        update: &UserUpdateFn<'_>,
+    ) -> StoreResult<UserRecord> {
+        // The single writer connection serialises every read-modify-write; reading inside the
+        // transaction on that connection means no concurrent update can slip in between.
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(&format!(
+            "select {USER_COLUMNS} from users where org_id = $1 and id = $2"
+        ))
+        .bind(org_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let current = user_from_row(&row)?;
+        let next = update(&current)?;
+        let row = sqlx::query(&format!(
+            "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
+             active = $6, doc = $7, password_hash = $8, modified_at = max($9, modified_at), \
+             version = version + 1 where org_id = $1 and id = $2 returning {USER_COLUMNS}"
+        ))
+        .bind(org_id.to_string())
+        .bind(id.to_string())
+        .bind(&next.user_name)
+        .bind(fold_user_name(&next.user_name))
+        .bind(&next.external_id)
+        .bind(next.active)
+        .bind(Json(&next.doc))
+        .bind(&next.password_hash)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_as("userName"))?;
+        let updated = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn rate_limit(
+        &self,
+        bucket: &str,
+        now_ms: i64,
+        limit: RateLimit,
+    ) -> StoreResult<RateDecision> {
+        Ok(self.limiter.check(bucket, now_ms, limit))
+    }
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary: every test drives the real router over a real database,
+//! on SQLite always and on Postgres when `TEST_DATABASE_URL` is set.
+
+// A panic in a test is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod ratelimit;
+mod users;
