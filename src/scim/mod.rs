@@ -5,6 +5,7 @@
 //! names, with extension attributes nested under their schema URN, exactly as on the wire.
 
 pub mod error;
+pub mod normalize;
 pub mod schema;
 pub mod user;
 
