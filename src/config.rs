@@ -4,7 +4,7 @@ use std::fmt;
 
 use clap::{Args, ValueEnum};
 
-use crate::http::Settings;
+use crate::http::{PutMode, Settings};
 use crate::scim::user::UserNameFormat;
 use crate::store::{RateLimit, redact_url};
 
@@ -44,6 +44,15 @@ pub enum UserNameFormatArg {
     Any,
 }
 
+/// `SCIMD_PUT_MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PutModeArg {
+    /// Attributes not in the body are left unchanged (the reference's PUT).
+    Merge,
+    /// Attributes not in the body are cleared (RFC 7644 §3.5.1).
+    Replace,
+}
+
 /// `scimd serve` settings.
 #[derive(Args, Debug, Clone)]
 pub struct ServeConfig {
@@ -72,6 +81,10 @@ pub struct ServeConfig {
     )]
     pub username_format: UserNameFormatArg,
 
+    /// What PUT does with attributes the body leaves out.
+    #[arg(long, env = "SCIMD_PUT_MODE", value_enum, default_value = "merge")]
+    pub put_mode: PutModeArg,
+
     /// Public base URL (e.g. https://scim.example.com) for `meta.location`; from `Host` if unset.
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -96,6 +109,10 @@ impl ServeConfig {
                 UserNameFormatArg::Any => UserNameFormat::Any,
             },
             public_url: self.public_url.clone(),
+            put_mode: match self.put_mode {
+                PutModeArg::Merge => PutMode::Merge,
+                PutModeArg::Replace => PutMode::Replace,
+            },
         }
     }
 }

@@ -46,9 +46,26 @@ pub struct ScimResponse {
     pub location: Option<String>,
 }
 
+impl ScimResponse {
+    /// 304 for a matching `If-None-Match` (RFC 7644 §3.14): no body, the ETag repeated.
+    pub fn not_modified(etag: String) -> ScimResponse {
+        ScimResponse {
+            status: StatusCode::NOT_MODIFIED,
+            body: Value::Null,
+            etag: Some(etag),
+            location: None,
+        }
+    }
+}
+
 impl IntoResponse for ScimResponse {
     fn into_response(self) -> Response {
-        let mut response = (self.status, self.body.to_string()).into_response();
+        let body = if self.body.is_null() {
+            String::new()
+        } else {
+            self.body.to_string()
+        };
+        let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -28,6 +28,16 @@ use crate::store::{RateLimit, Store};
 /// Largest accepted request body (the 1 MiB; larger → 413).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How PUT treats attributes the body does not mention (`SCIMD_PUT_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PutMode {
+    /// The reference's update: attributes not given are left unchanged.
+    #[default]
+    Merge,
+    /// RFC 7644 §3.5.1: attributes not given are cleared.
+    Replace,
+}
+
 /// Behaviour settings the handlers need (a subset of the CLI configuration).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -38,6 +48,7 @@ pub struct Settings {
     pub user_name_format: UserNameFormat,
     /// Absolute base URL used in `meta.location` and `Location`; derived from `Host` when None.
     pub public_url: Option<String>,
+    pub put_mode: PutMode,
 }
 
 impl Default for Settings {
@@ -47,6 +58,7 @@ impl Default for Settings {
             auth_failure_limit: RateLimit::per_minute(30),
             user_name_format: UserNameFormat::Email,
             public_url: None,
+            put_mode: PutMode::Merge,
         }
     }
 }
@@ -79,7 +91,9 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
     for users in ["/Users", "/users"] {
         router = router.route(users, post(users::create_user)).route(
             &format!("{users}/{{id}}"),
-            get(users::get_user).put(users::replace_user),
+            get(users::get_user)
+                .put(users::replace_user)
+                .delete(users::delete_user),
         );
     }
     router

@@ -4,13 +4,14 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use axum::Extension;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::extract::{ScimBody, ScimResponse, scim_base_url};
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, PutMode};
 use crate::auth::Principal;
+use crate::scim::etag::{EtagCondition, etag};
 use crate::scim::normalize::normalize_resource;
 use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{self, UserMeta};
@@ -107,7 +108,7 @@ fn user_response(base: &str, record: &UserRecord, status: StatusCode) -> ScimRes
     ScimResponse {
         status,
         body: Value::Object(user::render(&record.doc, &meta)),
-        etag: Some(user::etag(record.version)),
+        etag: Some(etag(record.version)),
         location: (status == StatusCode::CREATED).then_some(location),
     }
 }
@@ -144,6 +145,12 @@ pub async fn get_user(
         .store
         .get_user(principal.org_id, parse_id(&id)?)
         .await?;
+    // RFC 7644 §3.14: a client holding the current version gets 304 and no body.
+    if let Some(condition) = condition(&headers, header::IF_NONE_MATCH)
+        && condition.matches(record.version)
+    {
+        return Ok(ScimResponse::not_modified(etag(record.version)));
+    }
     let base = scim_base_url(&state.settings, &uri, &headers);
     Ok(user_response(&base, &record, StatusCode::OK))
 }
@@ -161,8 +168,16 @@ pub async fn replace_user(
 ) -> Result<ScimResponse, ApiError> {
     let id = parse_id(&id)?;
     let input = user_input(&state, principal.org_id, body).await?;
-    let merge = |current: &UserRecord| {
-        let doc = user::merge(&current.doc, input.doc.clone());
+    let if_match = condition(&headers, header::IF_MATCH);
+    let put_mode = state.settings.put_mode;
+    let update = |current: &UserRecord| {
+        check_if_match(if_match.as_ref(), current.version)?;
+        let doc = match put_mode {
+            PutMode::Merge => user::merge(&current.doc, input.doc.clone()),
+            // RFC 7644 §3.5.1: attributes not given are cleared.
+            PutMode::Replace => user::merge(&Doc::new(), input.doc.clone()),
+        };
+        // A password is write-only and never sent back, so an omitted one is kept in both modes.
         let hash = input
             .password_hash
             .clone()
@@ -171,8 +186,44 @@ pub async fn replace_user(
     };
     let record = state
         .store
-        .update_user(principal.org_id, id, &merge)
+        .update_user(principal.org_id, id, &update)
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     Ok(user_response(&base, &record, StatusCode::OK))
+}
+
+/// DELETE /Users/{id} — RFC 7644 §3.6: 204; afterwards the id is 404 everywhere.
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let if_match = condition(&headers, header::IF_MATCH);
+    let check = |current: &UserRecord| check_if_match(if_match.as_ref(), current.version);
+    state
+        .store
+        .delete_user(principal.org_id, id, &check)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A conditional request header, when present.
+fn condition(headers: &HeaderMap, name: header::HeaderName) -> Option<EtagCondition> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(EtagCondition::parse)
+}
+
+/// RFC 7644 §3.14: a stale `If-Match` is 412 and changes nothing.
+fn check_if_match(condition: Option<&EtagCondition>, version: i64) -> Result<(), ScimError> {
+    match condition {
+        Some(c) if !c.matches(version) => Err(ScimError::precondition_failed(format!(
+            "If-Match does not match the current version {}",
+            etag(version)
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -5,7 +5,11 @@
 //! names, with extension attributes nested under their schema URN, exactly as on the wire.
 
 pub mod error;
+pub mod etag;
+pub mod filter;
 pub mod normalize;
+pub mod path;
+pub mod project;
 pub mod schema;
 pub mod user;
 

@@ -117,11 +117,6 @@ pub fn timestamp(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The weak ETag of a version (RFC 7644 §3.14).
-pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
-}
-
 /// Renders a stored user as the reference's response shows it (all attributes; projection
 /// happens later). Defaults: `active: true`; `emails` from userName when none are stored.
 pub fn render(doc: &Doc, meta: &UserMeta<'_>) -> Doc {
@@ -145,7 +140,7 @@ pub fn render(doc: &Doc, meta: &UserMeta<'_>) -> Doc {
             "created": timestamp(meta.created_ms),
             "lastModified": timestamp(meta.modified_ms),
             "location": meta.location,
-            "version": etag(meta.version),
+            "version": super::etag::etag(meta.version),
         }),
     );
     // RFC 7643 §3: `schemas` names the core schema and every extension present.

@@ -113,6 +113,9 @@ pub struct UserWrite {
 /// A read-modify-write step: given the current user (read under a lock), compute its new state.
 pub type UserUpdateFn<'a> = dyn Fn(&UserRecord) -> Result<UserWrite, ScimError> + Send + Sync + 'a;
 
+/// A check run on the current user (read under a lock) before it is deleted, e.g. `If-Match`.
+pub type UserCheckFn<'a> = dyn Fn(&UserRecord) -> Result<(), ScimError> + Send + Sync + 'a;
+
 /// Outcome of one rate-limit check (GCRA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {
@@ -170,6 +173,10 @@ pub trait Store: Send + Sync {
         id: Uuid,
         update: &UserUpdateFn<'_>,
     ) -> StoreResult<UserRecord>;
+
+    /// One transaction: reads the user with a write lock, runs `check`, deletes it.
+    async fn delete_user(&self, org_id: Uuid, id: Uuid, check: &UserCheckFn<'_>)
+    -> StoreResult<()>;
 
     /// Counts one request against `bucket` and says whether it is allowed (GCRA, RFC-less but
     /// the same arithmetic as [`crate::ratelimit::gcra`]). Postgres keeps the state in the

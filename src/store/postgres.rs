@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     ApiKey, Doc, KeyKind, Organization, RateDecision, RateLimit, Store, StoreError, StoreResult,
-    UserRecord, UserUpdateFn, UserWrite, fold_user_name, now_ms,
+    UserCheckFn, UserRecord, UserUpdateFn, UserWrite, fold_user_name, now_ms,
 };
 
 /// Postgres-backed [`Store`].
@@ -285,6 +285,31 @@ impl Store for PgStore {
         let updated = user_from_row(&row)?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    async fn delete_user(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &UserCheckFn<'_>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "select {USER_COLUMNS} from users where org_id = $1 and id = $2 for update"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        check(&user_from_row(&row)?)?;
+        sqlx::query("delete from users where org_id = $1 and id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn rate_limit(

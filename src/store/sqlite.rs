@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     ApiKey, Doc, KeyKind, Organization, RateDecision, RateLimit, Store, StoreError, StoreResult,
-    UserRecord, UserUpdateFn, UserWrite, fold_user_name, now_ms,
+    UserCheckFn, UserRecord, UserUpdateFn, UserWrite, fold_user_name, now_ms,
 };
 use crate::ratelimit::MemoryLimiter;
 
@@ -314,6 +314,31 @@ impl Store for SqliteStore {
         let updated = user_from_row(&row)?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    async fn delete_user(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &UserCheckFn<'_>,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(&format!(
+            "select {USER_COLUMNS} from users where org_id = $1 and id = $2"
+        ))
+        .bind(org_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        check(&user_from_row(&row)?)?;
+        sqlx::query("delete from users where org_id = $1 and id = $2")
+            .bind(org_id.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn rate_limit(

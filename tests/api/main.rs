@@ -8,5 +8,6 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod lifecycle;
 mod ratelimit;
 mod users;
