@@ -7,8 +7,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{
-    ApiKey, Doc, KeyKind, Organization, RateDecision, RateLimit, Store, StoreError, StoreResult,
-    UserCheckFn, UserRecord, UserUpdateFn, UserWrite, fold_user_name, now_ms,
+    ApiKey, Doc, KeyKind, ListQuery, Organization, RateDecision, RateLimit, Store, StoreError,
+    StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, fold_user_name,
+    now_ms,
 };
 
 /// Postgres-backed [`Store`].
@@ -285,6 +286,12 @@ impl Store for PgStore {
         let updated = user_from_row(&row)?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    async fn list_users(&self, _org_id: Uuid, _query: &ListQuery) -> StoreResult<UserPage> {
+        Err(StoreError::Rejected(
+            crate::scim::ScimError::invalid_filter("listing is not implemented yet"),
+        ))
     }
 
     async fn delete_user(

@@ -17,8 +17,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{
-    ApiKey, Doc, KeyKind, Organization, RateDecision, RateLimit, Store, StoreError, StoreResult,
-    UserCheckFn, UserRecord, UserUpdateFn, UserWrite, fold_user_name, now_ms,
+    ApiKey, Doc, KeyKind, ListQuery, Organization, RateDecision, RateLimit, Store, StoreError,
+    StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, fold_user_name,
+    now_ms,
 };
 use crate::ratelimit::MemoryLimiter;
 
@@ -314,6 +315,12 @@ impl Store for SqliteStore {
         let updated = user_from_row(&row)?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    async fn list_users(&self, _org_id: Uuid, _query: &ListQuery) -> StoreResult<UserPage> {
+        Err(StoreError::Rejected(
+            crate::scim::ScimError::invalid_filter("listing is not implemented yet"),
+        ))
     }
 
     async fn delete_user(
