@@ -85,6 +85,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SCIMD_PUT_MODE", value_enum, default_value = "merge")]
     pub put_mode: PutModeArg,
 
+    /// Largest page a list request may return.
+    #[arg(long, env = "SCIMD_MAX_RESULTS", default_value_t = 1000)]
+    pub max_results: i64,
+
     /// Public base URL (e.g. https://scim.example.com) for `meta.location`; from `Host` if unset.
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -109,6 +113,7 @@ impl ServeConfig {
                 UserNameFormatArg::Any => UserNameFormat::Any,
             },
             public_url: self.public_url.clone(),
+            max_results: self.max_results.max(1),
             put_mode: match self.put_mode {
                 PutModeArg::Merge => PutMode::Merge,
                 PutModeArg::Replace => PutMode::Replace,

@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod list;
 mod middleware;
 mod users;
 
@@ -49,6 +50,8 @@ pub struct Settings {
     /// Absolute base URL used in `meta.location` and `Location`; derived from `Host` when None.
     pub public_url: Option<String>,
     pub put_mode: PutMode,
+    /// Largest page a list may return (`SCIMD_MAX_RESULTS`).
+    pub max_results: i64,
 }
 
 impl Default for Settings {
@@ -59,6 +62,7 @@ impl Default for Settings {
             user_name_format: UserNameFormat::Email,
             public_url: None,
             put_mode: PutMode::Merge,
+            max_results: 1000,
         }
     }
 }
@@ -89,12 +93,15 @@ impl AppState {
 fn scim_routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     for users in ["/Users", "/users"] {
-        router = router.route(users, post(users::create_user)).route(
-            &format!("{users}/{{id}}"),
-            get(users::get_user)
-                .put(users::replace_user)
-                .delete(users::delete_user),
-        );
+        router = router
+            .route(users, get(users::list_users).post(users::create_user))
+            .route(&format!("{users}/.search"), post(users::search_users))
+            .route(
+                &format!("{users}/{{id}}"),
+                get(users::get_user)
+                    .put(users::replace_user)
+                    .delete(users::delete_user),
+            );
     }
     router
         .route_layer(axum::middleware::from_fn_with_state(

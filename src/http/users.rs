@@ -3,12 +3,13 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use axum::Extension;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::extract::{ScimBody, ScimResponse, scim_base_url};
+use super::list::{ListParams, Projection, list_response};
 use super::{ApiError, AppState, PutMode};
 use crate::auth::Principal;
 use crate::scim::etag::{EtagCondition, etag};
@@ -16,7 +17,7 @@ use crate::scim::normalize::normalize_resource;
 use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
-use crate::store::{Doc, UserRecord, UserWrite};
+use crate::store::{Cursor, Doc, UserRecord, UserWrite};
 
 /// A body turned into what the store needs: the document, its userName and the new password
 /// hash (when a password was given).
@@ -95,21 +96,30 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("User {id} not found")).into())
 }
 
-fn user_response(base: &str, record: &UserRecord, status: StatusCode) -> ScimResponse {
+/// The rendered user (all attributes, before projection).
+fn render_user(base: &str, record: &UserRecord) -> Doc {
     let id = record.id.to_string();
-    let location = format!("{base}/Users/{id}");
     let meta = UserMeta {
         id: &id,
         created_ms: record.created_at,
         modified_ms: record.modified_at,
         version: record.version,
-        location: location.clone(),
+        location: format!("{base}/Users/{id}"),
     };
+    user::render(&record.doc, &meta)
+}
+
+fn user_response(
+    base: &str,
+    record: &UserRecord,
+    status: StatusCode,
+    projection: &Projection,
+) -> ScimResponse {
     ScimResponse {
         status,
-        body: Value::Object(user::render(&record.doc, &meta)),
+        body: Value::Object(projection.apply(render_user(base, record))),
         etag: Some(etag(record.version)),
-        location: (status == StatusCode::CREATED).then_some(location),
+        location: (status == StatusCode::CREATED).then(|| format!("{base}/Users/{}", record.id)),
     }
 }
 
@@ -118,9 +128,11 @@ pub async fn create_user(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     uri: OriginalUri,
+    query: RawQuery,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<ScimResponse, ApiError> {
+    let projection = Projection::from_query(&query)?;
     let input = user_input(&state, principal.org_id, body).await?;
     let record = state
         .store
@@ -130,7 +142,12 @@ pub async fn create_user(
         )
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
-    Ok(user_response(&base, &record, StatusCode::CREATED))
+    Ok(user_response(
+        &base,
+        &record,
+        StatusCode::CREATED,
+        &projection,
+    ))
 }
 
 /// GET /Users/{id} — RFC 7644 §3.4.1.
@@ -139,8 +156,10 @@ pub async fn get_user(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     uri: OriginalUri,
+    query: RawQuery,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
+    let projection = Projection::from_query(&query)?;
     let record = state
         .store
         .get_user(principal.org_id, parse_id(&id)?)
@@ -152,7 +171,7 @@ pub async fn get_user(
         return Ok(ScimResponse::not_modified(etag(record.version)));
     }
     let base = scim_base_url(&state.settings, &uri, &headers);
-    Ok(user_response(&base, &record, StatusCode::OK))
+    Ok(user_response(&base, &record, StatusCode::OK, &projection))
 }
 
 /// PUT /Users/{id} — the reference's update: sets the attributes provided and leaves all others
@@ -163,9 +182,11 @@ pub async fn replace_user(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     uri: OriginalUri,
+    query: RawQuery,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<ScimResponse, ApiError> {
+    let projection = Projection::from_query(&query)?;
     let id = parse_id(&id)?;
     let input = user_input(&state, principal.org_id, body).await?;
     let if_match = condition(&headers, header::IF_MATCH);
@@ -189,7 +210,7 @@ pub async fn replace_user(
         .update_user(principal.org_id, id, &update)
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
-    Ok(user_response(&base, &record, StatusCode::OK))
+    Ok(user_response(&base, &record, StatusCode::OK, &projection))
 }
 
 /// DELETE /Users/{id} — RFC 7644 §3.6: 204; afterwards the id is 404 everywhere.
@@ -226,4 +247,72 @@ fn check_if_match(condition: Option<&EtagCondition>, version: i64) -> Result<(),
         ))),
         _ => Ok(()),
     }
+}
+
+/// GET /Users — RFC 7644 §3.4.2: filter, sort, index or cursor paging, projection.
+pub async fn list_users(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: OriginalUri,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<ScimResponse, ApiError> {
+    let params = ListParams::from_query(&query, state.settings.max_results)?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    list(&state, principal, &base, params).await
+}
+
+/// POST /Users/.search — RFC 7644 §3.4.3: the same query in a body (keeps filters with personal
+/// data out of URLs and logs).
+pub async fn search_users(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let params = ListParams::from_search_body(&body, state.settings.max_results)?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    list(&state, principal, &base, params).await
+}
+
+async fn list(
+    state: &AppState,
+    principal: Principal,
+    base: &str,
+    mut params: ListParams,
+) -> Result<ScimResponse, ApiError> {
+    let page_size = params.query.count;
+    // In cursor mode one extra row tells whether a next page exists (RFC 9865 omits
+    // `nextCursor` on the last page).
+    if params.cursor_mode && page_size > 0 {
+        params.query.count += 1;
+    }
+    let mut page = state
+        .store
+        .list_users(principal.org_id, &params.query)
+        .await?;
+    let mut next_cursor = None;
+    if params.cursor_mode && page.users.len() as i64 > page_size {
+        page.users.truncate(page_size as usize);
+        next_cursor = page.users.last().map(|u| {
+            Cursor {
+                created_at: u.created_at,
+                id: u.id,
+            }
+            .encode()
+        });
+    }
+    let resources = page
+        .users
+        .iter()
+        .map(|record| Value::Object(params.projection.apply(render_user(base, record))))
+        .collect();
+    let start_index = (!params.cursor_mode).then_some(params.query.start_index);
+    Ok(ScimResponse {
+        status: StatusCode::OK,
+        body: list_response(resources, page.total, start_index, next_cursor),
+        etag: None,
+        location: None,
+    })
 }

@@ -1,0 +1,322 @@
+//! List and search parameters (RFC 7644 §3.4.2, §3.4.3, RFC 9865 cursors) and the
+//! `attributes` / `excludedAttributes` projection shared by every read.
+//!
+//! Parameters are parsed by hand, not through serde's `Query` rejection, so that a bad filter
+//! is `400 invalidFilter` and a bad number `400 invalidValue`, in SCIM JSON.
+
+use std::collections::HashMap;
+
+use axum::extract::RawQuery;
+use serde_json::{Map, Value, json};
+
+use crate::scim::filter::Filter;
+use crate::scim::path::AttrPath;
+use crate::scim::project::{parse_attribute_list, project};
+use crate::scim::{LIST_RESPONSE_SCHEMA, ScimError};
+use crate::store::{Cursor, ListQuery, Sort};
+
+/// Default page size (RFC 7644 leaves it to the server; Okta and Entra page explicitly).
+pub const DEFAULT_COUNT: i64 = 100;
+
+/// `attributes` / `excludedAttributes` of a request (RFC 7644 §3.4.2.5).
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    pub attributes: Vec<AttrPath>,
+    pub excluded: Vec<AttrPath>,
+}
+
+impl Projection {
+    /// Applies the projection; `id` and `schemas` are always returned.
+    pub fn apply(&self, resource: Map<String, Value>) -> Map<String, Value> {
+        if self.attributes.is_empty() && self.excluded.is_empty() {
+            return resource;
+        }
+        project(resource, &self.attributes, &self.excluded, &[])
+    }
+
+    /// Reads `attributes` / `excludedAttributes` from the query string.
+    pub fn from_query(RawQuery(query): &RawQuery) -> Result<Projection, ScimError> {
+        let params = query_params(query.as_deref());
+        Projection::from_params(&params)
+    }
+
+    fn from_params(params: &HashMap<String, String>) -> Result<Projection, ScimError> {
+        Ok(Projection {
+            attributes: list_param(params.get("attributes"))?,
+            excluded: list_param(params.get("excludedattributes"))?,
+        })
+    }
+}
+
+fn list_param(value: Option<&String>) -> Result<Vec<AttrPath>, ScimError> {
+    value.map_or(Ok(Vec::new()), |v| parse_attribute_list(v))
+}
+
+/// A parsed list or search request.
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    pub query: ListQuery,
+    pub projection: Projection,
+    /// RFC 9865: the request used cursor pagination (`cursor` present, even empty).
+    pub cursor_mode: bool,
+}
+
+/// Query parameters with lower-cased names (`sortBy` = `sortby`), last value wins. A query
+/// that is not valid form encoding yields no parameters rather than an error: the values that
+/// matter (filter, numbers) are validated one by one afterwards.
+fn query_params(query: Option<&str>) -> HashMap<String, String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+impl ListParams {
+    /// From a GET query string (RFC 7644 §3.4.2).
+    pub fn from_query(query: &RawQuery, max_results: i64) -> Result<ListParams, ScimError> {
+        let params = query_params(query.0.as_deref());
+        let number = |name: &str| -> Result<Option<i64>, ScimError> {
+            params
+                .get(name)
+                .map(|v| {
+                    v.trim().parse::<i64>().map_err(|_| {
+                        ScimError::invalid_value(format!("{name} must be an integer, got {v:?}"))
+                    })
+                })
+                .transpose()
+        };
+        let raw = RawParams {
+            filter: params.get("filter").cloned(),
+            sort_by: params.get("sortby").cloned(),
+            sort_order: params.get("sortorder").cloned(),
+            start_index: number("startindex")?,
+            count: number("count")?,
+            cursor: params.get("cursor").cloned(),
+        };
+        raw.into_params(Projection::from_params(&params)?, max_results)
+    }
+
+    /// From a `POST …/.search` body (RFC 7644 §3.4.3): the same parameters as JSON members.
+    pub fn from_search_body(
+        body: &Map<String, Value>,
+        max_results: i64,
+    ) -> Result<ListParams, ScimError> {
+        let get = |name: &str| {
+            body.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        };
+        let string = |name: &str| -> Result<Option<String>, ScimError> {
+            match get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(ScimError::invalid_value(format!("{name} must be a string"))),
+            }
+        };
+        let number =
+            |name: &str| -> Result<Option<i64>, ScimError> {
+                match get(name) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                        ScimError::invalid_value(format!("{name} must be an integer"))
+                    }),
+                    Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
+                        ScimError::invalid_value(format!("{name} must be an integer"))
+                    }),
+                    Some(_) => Err(ScimError::invalid_value(format!(
+                        "{name} must be an integer"
+                    ))),
+                }
+            };
+        // `attributes` is an array of strings in a search body; a comma list is tolerated.
+        let paths = |name: &str| -> Result<Vec<AttrPath>, ScimError> {
+            match get(name) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::String(s)) => parse_attribute_list(s),
+                Some(Value::Array(items)) => {
+                    let mut out = Vec::new();
+                    for item in items {
+                        let Value::String(s) = item else {
+                            return Err(ScimError::invalid_value(format!(
+                                "{name} must list strings"
+                            )));
+                        };
+                        out.extend(parse_attribute_list(s)?);
+                    }
+                    Ok(out)
+                }
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{name} must be an array of strings"
+                ))),
+            }
+        };
+        let projection = Projection {
+            attributes: paths("attributes")?,
+            excluded: paths("excludedAttributes")?,
+        };
+        let raw = RawParams {
+            filter: string("filter")?,
+            sort_by: string("sortBy")?,
+            sort_order: string("sortOrder")?,
+            start_index: number("startIndex")?,
+            count: number("count")?,
+            cursor: string("cursor")?,
+        };
+        raw.into_params(projection, max_results)
+    }
+}
+
+/// Parameters before validation, whichever way they arrived.
+struct RawParams {
+    filter: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    cursor: Option<String>,
+}
+
+impl RawParams {
+    fn into_params(
+        self,
+        projection: Projection,
+        max_results: i64,
+    ) -> Result<ListParams, ScimError> {
+        let filter = match self.filter.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<Filter>()?),
+        };
+        let descending = match self
+            .sort_order
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("") | Some("ascending") => false,
+            Some("descending") => true,
+            Some(other) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder must be \"ascending\" or \"descending\", got {other:?}"
+                )));
+            }
+        };
+        let sort = match self.sort_by.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(Sort {
+                path: AttrPath::parse(text).map_err(|e| ScimError::invalid_value(e.detail))?,
+                descending,
+            }),
+        };
+        // RFC 7644 §3.4.2.4: startIndex < 1 is 1; a negative count is 0; the server may cap it.
+        let start_index = self.start_index.unwrap_or(1).max(1);
+        let count = self.count.unwrap_or(DEFAULT_COUNT).clamp(0, max_results);
+        let cursor_mode = self.cursor.is_some();
+        let cursor = match self.cursor.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
+                ScimError::invalid_value(format!("cursor {text:?} is not valid"))
+            })?),
+        };
+        if cursor_mode && sort.is_some() {
+            return Err(ScimError::invalid_value(
+                "cursor pagination uses the default order; sortBy cannot be combined with cursor",
+            ));
+        }
+        Ok(ListParams {
+            query: ListQuery {
+                filter,
+                sort,
+                start_index,
+                count,
+                cursor,
+            },
+            projection,
+            cursor_mode,
+        })
+    }
+}
+
+/// The RFC 7644 §3.4.2 ListResponse. `itemsPerPage` is the number actually returned.
+pub fn list_response(
+    resources: Vec<Value>,
+    total: i64,
+    start_index: Option<i64>,
+    next_cursor: Option<String>,
+) -> Value {
+    let mut body = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    if let Some(start) = start_index {
+        body["startIndex"] = json!(start);
+    }
+    if let Some(next) = next_cursor {
+        body["nextCursor"] = json!(next);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(query: &str) -> Result<ListParams, ScimError> {
+        ListParams::from_query(&RawQuery(Some(query.to_string())), 1000)
+    }
+
+    #[test]
+    fn query_parameters_parse_with_defaults_and_limits() {
+        let p = params("").unwrap();
+        assert_eq!((p.query.start_index, p.query.count), (1, DEFAULT_COUNT));
+        let p = params("startIndex=0&count=-3").unwrap();
+        assert_eq!((p.query.start_index, p.query.count), (1, 0));
+        let p = params("count=5000").unwrap();
+        assert_eq!(p.query.count, 1000);
+        let p =
+            params("filter=userName%20eq%20%22a%40b.co%22&sortBy=userName&sortOrder=descending")
+                .unwrap();
+        assert!(p.query.filter.is_some());
+        assert!(p.query.sort.unwrap().descending);
+        let p = params("filter=userName+eq+%22x%22").unwrap();
+        assert_eq!(p.query.filter.unwrap().to_string(), "userName eq \"x\"");
+        let p = params("attributes=userName,name.givenName").unwrap();
+        assert_eq!(p.projection.attributes.len(), 2);
+        let p = params("cursor=").unwrap();
+        assert!(p.cursor_mode && p.query.cursor.is_none());
+    }
+
+    #[test]
+    fn bad_parameters_are_scim_errors() {
+        let cases = [
+            ("filter=userName%20zz%20%22x%22", "invalidFilter"),
+            ("filter=(((", "invalidFilter"),
+            ("count=ten", "invalidValue"),
+            ("startIndex=1.5", "invalidValue"),
+            ("sortOrder=sideways", "invalidValue"),
+            ("sortBy=a..b", "invalidValue"),
+            ("cursor=garbage", "invalidValue"),
+            ("cursor=&sortBy=userName", "invalidValue"),
+        ];
+        for (query, want) in cases {
+            let err = params(query).unwrap_err();
+            assert_eq!(err.scim_type.map(|t| t.as_str()), Some(want), "{query}");
+        }
+    }
+
+    #[test]
+    fn search_bodies_parse_like_queries() {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": "userName sw \"a\"", "startIndex": 2, "count": "10",
+            "attributes": ["userName", "displayName"], "sortBy": "userName"
+        });
+        let p = ListParams::from_search_body(body.as_object().unwrap(), 1000).unwrap();
+        assert_eq!((p.query.start_index, p.query.count), (2, 10));
+        assert_eq!(p.projection.attributes.len(), 2);
+        assert!(p.query.sort.is_some());
+    }
+}

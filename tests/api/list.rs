@@ -1,0 +1,230 @@
+//! Listing and searching users over HTTP (RFC 7644 §3.4.2-3), cursor pages (RFC 9865) and
+//! `attributes` / `excludedAttributes` on every read.
+
+use std::collections::HashSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, assert_scim_error};
+
+backend_tests!(
+    list_returns_a_list_response_with_integer_counts_in_creation_order,
+    filter_by_user_name_is_case_insensitive_and_a_miss_is_an_empty_list,
+    index_paging_visits_every_user_once,
+    cursor_paging_visits_every_user_once_and_ends_without_next_cursor,
+    count_zero_returns_only_the_total,
+    search_post_takes_the_same_parameters,
+    bad_filters_are_400_invalid_filter,
+    attributes_and_excluded_attributes_apply_to_every_read,
+);
+
+async fn seed(app: &TestApp, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            app.create_user(json!({
+                "userName": format!("user{i:02}@example.com"),
+                "displayName": format!("User {i:02}"),
+                "externalId": format!("ext-{i:02}"),
+                "title": if i % 2 == 0 { "even" } else { "odd" },
+            }))
+            .await,
+        );
+    }
+    ids
+}
+
+fn ids_of(body: &Value) -> Vec<String> {
+    body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+async fn list_returns_a_list_response_with_integer_counts_in_creation_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 5).await;
+    let response = app.get("/scim/v2/Users").await;
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/scim+json")
+    );
+    let body = &response.body;
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
+    assert_eq!(body["totalResults"], json!(5));
+    assert_eq!(body["startIndex"], json!(1));
+    assert_eq!(body["itemsPerPage"], json!(5));
+    assert_eq!(ids_of(body), ids, "default order is creation order");
+    assert_eq!(body["Resources"][0]["meta"]["resourceType"], "User");
+}
+
+async fn filter_by_user_name_is_case_insensitive_and_a_miss_is_an_empty_list(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 3).await;
+    let hit = app
+        .get("/scim/v2/Users?filter=userName%20eq%20%22USER01@Example.com%22")
+        .await;
+    assert_eq!(hit.status, StatusCode::OK, "{:?}", hit.body);
+    assert_eq!(ids_of(&hit.body), vec![ids[1].clone()]);
+    assert_eq!(hit.body["totalResults"], json!(1));
+    // Okta's and Entra's connection test: a userName that does not exist.
+    let miss = app
+        .get("/scim/v2/Users?filter=userName+eq+%22nobody%40example.com%22&startIndex=1&count=100")
+        .await;
+    assert_eq!(miss.status, StatusCode::OK);
+    assert_eq!(miss.body["totalResults"], json!(0));
+    assert_eq!(miss.body["itemsPerPage"], json!(0));
+    assert_eq!(miss.body["Resources"], json!([]));
+    let by_external = app
+        .get("/scim/v2/Users?filter=externalId%20eq%20%22ext-02%22")
+        .await;
+    assert_eq!(ids_of(&by_external.body), vec![ids[2].clone()]);
+}
+
+async fn index_paging_visits_every_user_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 7).await;
+    let mut seen = Vec::new();
+    for start in [1, 4, 7] {
+        let page = app
+            .get(&format!("/scim/v2/Users?startIndex={start}&count=3"))
+            .await;
+        assert_eq!(page.body["startIndex"], json!(start));
+        assert_eq!(page.body["totalResults"], json!(7));
+        seen.extend(ids_of(&page.body));
+    }
+    assert_eq!(seen, ids);
+    let past = app.get("/scim/v2/Users?startIndex=50&count=3").await;
+    assert_eq!(past.body["itemsPerPage"], json!(0));
+}
+
+async fn cursor_paging_visits_every_user_once_and_ends_without_next_cursor(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 7).await;
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let page = app
+            .get(&format!("/scim/v2/Users?count=3&cursor={cursor}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+        seen.extend(ids_of(&page.body));
+        match page.body.get("nextCursor").and_then(Value::as_str) {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let bad = app.get("/scim/v2/Users?cursor=bogus").await;
+    assert_scim_error(&bad, 400, Some("invalidValue"));
+}
+
+async fn count_zero_returns_only_the_total(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    seed(&app, 4).await;
+    let response = app.get("/scim/v2/Users?count=0").await;
+    assert_eq!(response.body["totalResults"], json!(4));
+    assert_eq!(response.body["itemsPerPage"], json!(0));
+    assert_eq!(response.body["Resources"], json!([]));
+}
+
+async fn search_post_takes_the_same_parameters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 6).await;
+    let response = app
+        .post(
+            "/scim/v2/Users/.search",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "title eq \"even\"",
+                "attributes": ["userName"],
+                "sortBy": "userName",
+                "sortOrder": "descending",
+                "startIndex": 1,
+                "count": 2
+            }),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+    assert_eq!(response.body["totalResults"], json!(3));
+    assert_eq!(ids_of(&response.body), vec![ids[4].clone(), ids[2].clone()]);
+    let first = &response.body["Resources"][0];
+    let keys: HashSet<&str> = first
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, HashSet::from(["id", "schemas", "userName"]));
+}
+
+async fn bad_filters_are_400_invalid_filter(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for filter in [
+        "userName%20zz%20%22x%22",
+        "userName%20eq",
+        "(((userName%20eq%20%22x%22",
+        "nosuchattribute%20eq%20%22x%22",
+        &"(".repeat(5000),
+    ] {
+        let response = app.get(&format!("/scim/v2/Users?filter={filter}")).await;
+        assert_scim_error(&response, 400, Some("invalidFilter"));
+    }
+}
+
+async fn attributes_and_excluded_attributes_apply_to_every_read(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = app
+        .post(
+            "/scim/v2/Users?attributes=userName",
+            json!({"userName": "proj@example.com", "displayName": "P", "name": {"givenName": "G", "familyName": "F"}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let keys: HashSet<String> = created
+        .body
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        keys,
+        HashSet::from(["id".into(), "schemas".into(), "userName".into()])
+    );
+    let id = created.body["id"].as_str().expect("id");
+
+    let sub = app
+        .get(&format!("/scim/v2/Users/{id}?attributes=name.givenName"))
+        .await;
+    assert_eq!(sub.body["name"], json!({"givenName": "G"}));
+    assert!(sub.body.get("displayName").is_none());
+
+    let excluded = app
+        .get(&format!(
+            "/scim/v2/Users/{id}?excludedAttributes=emails,meta,name"
+        ))
+        .await;
+    assert!(excluded.body.get("emails").is_none());
+    assert!(excluded.body.get("meta").is_none());
+    assert!(excluded.body.get("name").is_none());
+    assert_eq!(excluded.body["displayName"], "P");
+    assert_eq!(excluded.body["id"], id);
+
+    let put = app
+        .put(
+            &format!("/scim/v2/Users/{id}?excludedAttributes=name"),
+            json!({"userName": "proj@example.com"}),
+        )
+        .await;
+    assert!(put.body.get("name").is_none());
+    assert_eq!(put.body["displayName"], "P");
+}
