@@ -1,6 +1,7 @@
 //! HTTP: application state, the router (SCIM endpoints under `/scim/v2` and `/api/scim/v2`),
 //! its layers, and [`serve`], the seam that `main` and the black-box tests share.
 
+mod discovery;
 mod error;
 mod extract;
 mod list;
@@ -104,6 +105,14 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
             );
     }
     router
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::get_service_provider_config),
+        )
+        .route("/ResourceTypes", get(discovery::list_resource_types))
+        .route("/ResourceTypes/{id}", get(discovery::get_resource_type))
+        .route("/Schemas", get(discovery::list_schemas))
+        .route("/Schemas/{id}", get(discovery::get_schema))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod auth;
+mod discovery;
 mod errors;
 mod lifecycle;
 mod ratelimit;
