@@ -34,6 +34,19 @@ impl Projection {
         project(resource, &self.attributes, &self.excluded, &[])
     }
 
+    /// Whether the core attribute `name` survives this projection, so expensive attributes
+    /// (`members`, `groups`) are loaded only when they will be returned.
+    pub fn includes(&self, name: &str) -> bool {
+        let names = |p: &AttrPath| p.schema.is_none() && p.attr.eq_ignore_ascii_case(name);
+        if !self.attributes.is_empty() {
+            return self.attributes.iter().any(names);
+        }
+        !self
+            .excluded
+            .iter()
+            .any(|p| names(p) && p.sub_attr.is_none())
+    }
+
     /// Reads `attributes` / `excludedAttributes` from the query string.
     pub fn from_query(RawQuery(query): &RawQuery) -> Result<Projection, ScimError> {
         let params = query_params(query.as_deref());
@@ -304,6 +317,30 @@ mod tests {
         for (query, want) in cases {
             let err = params(query).unwrap_err();
             assert_eq!(err.scim_type.map(|t| t.as_str()), Some(want), "{query}");
+        }
+    }
+
+    #[test]
+    fn includes_tells_whether_an_attribute_is_returned() {
+        let cases = [
+            ("", "members", true),
+            ("excludedAttributes=members", "members", false),
+            ("excludedAttributes=MEMBERS", "members", false),
+            ("excludedAttributes=members.display", "members", true),
+            ("attributes=displayName", "members", false),
+            ("attributes=members.value", "members", true),
+            (
+                "attributes=userName&excludedAttributes=groups",
+                "groups",
+                false,
+            ),
+        ];
+        for (query, name, want) in cases {
+            assert_eq!(
+                params(query).unwrap().projection.includes(name),
+                want,
+                "{query}"
+            );
         }
     }
 

@@ -4,8 +4,10 @@
 mod discovery;
 mod error;
 mod extract;
+mod groups;
 mod list;
 mod middleware;
+mod preconditions;
 mod users;
 
 use std::future::Future;
@@ -103,6 +105,14 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
                     .put(users::replace_user)
                     .delete(users::delete_user),
             );
+    }
+    for groups in ["/Groups", "/groups"] {
+        router = router.route(groups, post(groups::create_group)).route(
+            &format!("{groups}/{{id}}"),
+            get(groups::get_group)
+                .put(groups::replace_group)
+                .delete(groups::delete_group),
+        );
     }
     router
         .route(

@@ -1,23 +1,26 @@
 //! `/Users` (RFC 7644 §3): create, read and the reference's merging PUT.
 
+use std::collections::HashMap;
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use axum::Extension;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::extract::{ScimBody, ScimResponse, scim_base_url};
 use super::list::{ListParams, Projection, list_response};
+use super::preconditions::{check_if_match, if_match, if_none_match};
 use super::{ApiError, AppState, PutMode};
 use crate::auth::Principal;
-use crate::scim::etag::{EtagCondition, etag};
+use crate::scim::etag::etag;
 use crate::scim::normalize::normalize_resource;
 use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
-use crate::store::{Cursor, Doc, UserRecord, UserWrite};
+use crate::store::{Cursor, Doc, MemberRef, UserRecord, UserWrite};
 
 /// A body turned into what the store needs: the document, its userName and the new password
 /// hash (when a password was given).
@@ -97,7 +100,7 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 /// The rendered user (all attributes, before projection).
-fn render_user(base: &str, record: &UserRecord) -> Doc {
+fn render_user(base: &str, record: &UserRecord, groups: Option<&[MemberRef]>) -> Doc {
     let id = record.id.to_string();
     let meta = UserMeta {
         id: &id,
@@ -105,22 +108,55 @@ fn render_user(base: &str, record: &UserRecord) -> Doc {
         modified_ms: record.modified_at,
         version: record.version,
         location: format!("{base}/Users/{id}"),
+        base_url: base,
+        groups,
     };
     user::render(&record.doc, &meta)
 }
 
-fn user_response(
+/// The groups of each user (RFC 7643 §4.1.2 `groups`), in one query, when the projection
+/// returns them.
+async fn user_groups(
+    state: &AppState,
+    org_id: Uuid,
+    users: &[UserRecord],
+    projection: &Projection,
+) -> Result<HashMap<Uuid, Vec<MemberRef>>, ApiError> {
+    let mut by_user: HashMap<Uuid, Vec<MemberRef>> = HashMap::new();
+    if !projection.includes("groups") {
+        return Ok(by_user);
+    }
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    for (user, group) in state.store.groups_of_users(org_id, &ids).await? {
+        by_user.entry(user).or_default().push(group);
+    }
+    for id in ids {
+        by_user.entry(id).or_default();
+    }
+    Ok(by_user)
+}
+
+async fn user_response(
+    state: &AppState,
     base: &str,
     record: &UserRecord,
     status: StatusCode,
     projection: &Projection,
-) -> ScimResponse {
-    ScimResponse {
+) -> Result<ScimResponse, ApiError> {
+    let groups = user_groups(
+        state,
+        record.org_id,
+        std::slice::from_ref(record),
+        projection,
+    )
+    .await?;
+    let rendered = render_user(base, record, groups.get(&record.id).map(Vec::as_slice));
+    Ok(ScimResponse {
         status,
-        body: Value::Object(projection.apply(render_user(base, record))),
+        body: Value::Object(projection.apply(rendered)),
         etag: Some(etag(record.version)),
         location: (status == StatusCode::CREATED).then(|| format!("{base}/Users/{}", record.id)),
-    }
+    })
 }
 
 /// POST /Users — RFC 7644 §3.3: 201 with `Location`; 409 `uniqueness` for a taken userName.
@@ -142,12 +178,7 @@ pub async fn create_user(
         )
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
-    Ok(user_response(
-        &base,
-        &record,
-        StatusCode::CREATED,
-        &projection,
-    ))
+    user_response(&state, &base, &record, StatusCode::CREATED, &projection).await
 }
 
 /// GET /Users/{id} — RFC 7644 §3.4.1.
@@ -165,13 +196,11 @@ pub async fn get_user(
         .get_user(principal.org_id, parse_id(&id)?)
         .await?;
     // RFC 7644 §3.14: a client holding the current version gets 304 and no body.
-    if let Some(condition) = condition(&headers, header::IF_NONE_MATCH)
-        && condition.matches(record.version)
-    {
+    if if_none_match(&headers).is_some_and(|c| c.matches(record.version)) {
         return Ok(ScimResponse::not_modified(etag(record.version)));
     }
     let base = scim_base_url(&state.settings, &uri, &headers);
-    Ok(user_response(&base, &record, StatusCode::OK, &projection))
+    user_response(&state, &base, &record, StatusCode::OK, &projection).await
 }
 
 /// PUT /Users/{id} — the reference's update: sets the attributes provided and leaves all others
@@ -189,10 +218,10 @@ pub async fn replace_user(
     let projection = Projection::from_query(&query)?;
     let id = parse_id(&id)?;
     let input = user_input(&state, principal.org_id, body).await?;
-    let if_match = condition(&headers, header::IF_MATCH);
+    let condition = if_match(&headers);
     let put_mode = state.settings.put_mode;
     let update = |current: &UserRecord| {
-        check_if_match(if_match.as_ref(), current.version)?;
+        check_if_match(condition.as_ref(), current.version)?;
         let doc = match put_mode {
             PutMode::Merge => user::merge(&current.doc, input.doc.clone()),
             // RFC 7644 §3.5.1: attributes not given are cleared.
@@ -210,7 +239,7 @@ pub async fn replace_user(
         .update_user(principal.org_id, id, &update)
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
-    Ok(user_response(&base, &record, StatusCode::OK, &projection))
+    user_response(&state, &base, &record, StatusCode::OK, &projection).await
 }
 
 /// DELETE /Users/{id} — RFC 7644 §3.6: 204; afterwards the id is 404 everywhere.
@@ -221,32 +250,13 @@ pub async fn delete_user(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
-    let if_match = condition(&headers, header::IF_MATCH);
-    let check = |current: &UserRecord| check_if_match(if_match.as_ref(), current.version);
+    let condition = if_match(&headers);
+    let check = |current: &UserRecord| check_if_match(condition.as_ref(), current.version);
     state
         .store
         .delete_user(principal.org_id, id, &check)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A conditional request header, when present.
-fn condition(headers: &HeaderMap, name: header::HeaderName) -> Option<EtagCondition> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(EtagCondition::parse)
-}
-
-/// RFC 7644 §3.14: a stale `If-Match` is 412 and changes nothing.
-fn check_if_match(condition: Option<&EtagCondition>, version: i64) -> Result<(), ScimError> {
-    match condition {
-        Some(c) if !c.matches(version) => Err(ScimError::precondition_failed(format!(
-            "If-Match does not match the current version {}",
-            etag(version)
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// GET /Users — RFC 7644 §3.4.2: filter, sort, index or cursor paging, projection.
@@ -303,10 +313,14 @@ async fn list(
             .encode()
         });
     }
+    let groups = user_groups(state, principal.org_id, &page.users, &params.projection).await?;
     let resources = page
         .users
         .iter()
-        .map(|record| Value::Object(params.projection.apply(render_user(base, record))))
+        .map(|record| {
+            let rendered = render_user(base, record, groups.get(&record.id).map(Vec::as_slice));
+            Value::Object(params.projection.apply(rendered))
+        })
         .collect();
     let start_index = (!params.cursor_mode).then_some(params.query.start_index);
     Ok(ScimResponse {

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod error;
 pub mod etag;
 pub mod filter;
+pub mod group;
 pub mod normalize;
 pub mod path;
 pub mod project;

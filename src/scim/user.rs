@@ -7,6 +7,7 @@
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value, json};
 
+use super::group::MemberRef;
 use super::{OMNI_USER_EXTENSION_SCHEMA, ScimError, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
 
 type Doc = Map<String, Value>;
@@ -108,6 +109,10 @@ pub struct UserMeta<'a> {
     pub version: i64,
     /// Absolute URL of this user (`meta.location`).
     pub location: String,
+    /// Base URL of the SCIM API, for the groups' `$ref`.
+    pub base_url: &'a str,
+    /// The user's groups (RFC 7643 §4.1.2, read-only); None when not loaded.
+    pub groups: Option<&'a [MemberRef]>,
 }
 
 /// RFC 3339 with milliseconds, UTC: `2024-12-03T23:13:14.109Z`.
@@ -127,7 +132,20 @@ pub fn render(doc: &Doc, meta: &UserMeta<'_>) -> Doc {
     if !has_emails && let Some(name) = out.get("userName").cloned() {
         out.insert("emails".into(), json!([{ "primary": true, "value": name }]));
     }
-    out.insert("groups".into(), json!([]));
+    if let Some(groups) = meta.groups {
+        let rendered: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "value": g.id.to_string(),
+                    "display": g.display,
+                    "$ref": format!("{}/Groups/{}", meta.base_url, g.id),
+                    "type": "direct",
+                })
+            })
+            .collect();
+        out.insert("groups".into(), Value::Array(rendered));
+    }
     out.entry(USER_ATTRIBUTE_SCHEMA).or_insert(json!({}));
     out.insert(
         OMNI_USER_EXTENSION_SCHEMA.into(),
@@ -263,6 +281,8 @@ mod tests {
             modified_ms: 1_733_267_594_109,
             version: 1,
             location: "http://h/scim/v2/Users/9e8719d9-276a-4964-9395-a493189a247c".into(),
+            base_url: "http://h/scim/v2",
+            groups: Some(&[]),
         };
         let out = Value::Object(render(&stored, &meta));
         assert_eq!(out["active"], json!(true));

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::scim::ScimError;
 use crate::scim::filter::Filter;
+pub use crate::scim::group::MemberRef;
 use crate::scim::path::AttrPath;
 
 pub use postgres::PgStore;
@@ -114,6 +115,54 @@ pub struct UserWrite {
 
 /// A read-modify-write step: given the current user (read under a lock), compute its new state.
 pub type UserUpdateFn<'a> = dyn Fn(&UserRecord) -> Result<UserWrite, ScimError> + Send + Sync + 'a;
+
+/// A stored group (RFC 7643 §4.2): its document without members, plus server columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRecord {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// Client-settable attributes except `members`, which live in their own table.
+    pub doc: Doc,
+    pub created_at: i64,
+    pub modified_at: i64,
+    pub version: i64,
+}
+
+/// The client-controlled part of a group, as computed by the SCIM layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupWrite {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub doc: Doc,
+}
+
+/// A change to a group's membership, applied in order inside the group's update transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberOp {
+    /// Adds users; ones already members are skipped (IdP retries are no-ops).
+    Add(Vec<Uuid>),
+    /// Removes users; ones not members are skipped.
+    Remove(Vec<Uuid>),
+    RemoveAll,
+    /// Makes the membership exactly this list.
+    Replace(Vec<Uuid>),
+}
+
+/// A read-modify-write step for a group.
+pub type GroupUpdateFn<'a> =
+    dyn Fn(&GroupRecord) -> Result<GroupWrite, ScimError> + Send + Sync + 'a;
+
+/// A check run on the current group before it is deleted, e.g. `If-Match`.
+pub type GroupCheckFn<'a> = dyn Fn(&GroupRecord) -> Result<(), ScimError> + Send + Sync + 'a;
+
+/// One page of groups plus the number matching the filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupPage {
+    pub groups: Vec<GroupRecord>,
+    pub total: i64,
+}
 
 /// Sort order of a list (RFC 7644 §3.4.2.3).
 #[derive(Debug, Clone, PartialEq)]
@@ -236,6 +285,41 @@ pub trait Store: Send + Sync {
     async fn delete_user(&self, org_id: Uuid, id: Uuid, check: &UserCheckFn<'_>)
     -> StoreResult<()>;
 
+    /// Inserts a group with its initial members (all must be users of the org, else
+    /// `Rejected(invalidValue)` naming the first stranger); `Conflict("displayName")` when taken.
+    async fn create_group(
+        &self,
+        org_id: Uuid,
+        group: &GroupWrite,
+        members: &[Uuid],
+    ) -> StoreResult<GroupRecord>;
+    async fn get_group(&self, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord>;
+    /// One transaction: lock the group, apply `update`, apply `members` in order, bump the
+    /// version. A member that is not a user of the org rejects the whole change.
+    async fn update_group(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        update: &GroupUpdateFn<'_>,
+        members: &[MemberOp],
+    ) -> StoreResult<GroupRecord>;
+    async fn delete_group(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &GroupCheckFn<'_>,
+    ) -> StoreResult<()>;
+    /// Groups of an org matching `query.filter`.
+    async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage>;
+    /// The members of a group (users), in the order they were added.
+    async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>>;
+    /// The groups of each of `user_ids`: (user id, group) pairs, ordered by user then group name.
+    async fn groups_of_users(
+        &self,
+        org_id: Uuid,
+        user_ids: &[Uuid],
+    ) -> StoreResult<Vec<(Uuid, MemberRef)>>;
+
     /// Counts one request against `bucket` and says whether it is allowed (GCRA, RFC-less but
     /// the same arithmetic as [`crate::ratelimit::gcra`]). Postgres keeps the state in the
     /// database so several processes share one limit.
@@ -245,6 +329,18 @@ pub trait Store: Send + Sync {
         now_ms: i64,
         limit: RateLimit,
     ) -> StoreResult<RateDecision>;
+}
+
+/// The rejection for a member id that is not a user of the organization.
+pub fn unknown_member(id: &Uuid) -> StoreError {
+    StoreError::Rejected(ScimError::invalid_value(format!(
+        "member {id} is not a user of this organization"
+    )))
+}
+
+/// Folds a group displayName for its case-insensitive uniqueness index.
+pub fn fold_display_name(display_name: &str) -> String {
+    display_name.to_lowercase()
 }
 
 /// Folds a userName for the case-insensitive uniqueness index (RFC 7643 §4.1.1: caseExact false).

@@ -7,9 +7,10 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{
-    ApiKey, Doc, KeyKind, ListQuery, Organization, RateDecision, RateLimit, Store, StoreError,
-    StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, fold_user_name,
-    now_ms,
+    ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
+    ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
+    StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, fold_display_name,
+    fold_user_name, now_ms, unknown_member,
 };
 
 /// Postgres-backed [`Store`].
@@ -348,4 +349,244 @@ impl Store for PgStore {
             .await?;
         Ok(limit.decision(now_ms, tat.max(now_ms) + interval, false))
     }
+
+    async fn create_group(
+        &self,
+        org_id: Uuid,
+        group: &GroupWrite,
+        members: &[Uuid],
+    ) -> StoreResult<GroupRecord> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let row = sqlx::query(&format!(
+            "insert into groups (id, org_id, display_name, display_name_folded, external_id, doc, \
+             created_at, modified_at, version) values ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
+             returning {GROUP_COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(org_id)
+        .bind(&group.display_name)
+        .bind(fold_display_name(&group.display_name))
+        .bind(&group.external_id)
+        .bind(Json(&group.doc))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_as("displayName"))?;
+        let record = group_from_row(&row)?;
+        apply_member_ops(
+            &mut tx,
+            org_id,
+            record.id,
+            &[MemberOp::Add(members.to_vec())],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn get_group(&self, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord> {
+        let row = sqlx::query(&format!(
+            "select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        group_from_row(&row)
+    }
+
+    async fn update_group(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        update: &GroupUpdateFn<'_>,
+        members: &[MemberOp],
+    ) -> StoreResult<GroupRecord> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2 for update"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let next = update(&group_from_row(&row)?)?;
+        apply_member_ops(&mut tx, org_id, id, members).await?;
+        let row = sqlx::query(&format!(
+            "update groups set display_name = $3, display_name_folded = $4, external_id = $5, \
+             doc = $6, modified_at = greatest($7, modified_at), version = version + 1 \
+             where org_id = $1 and id = $2 returning {GROUP_COLUMNS}"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .bind(&next.display_name)
+        .bind(fold_display_name(&next.display_name))
+        .bind(&next.external_id)
+        .bind(Json(&next.doc))
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_as("displayName"))?;
+        let record = group_from_row(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn delete_group(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &GroupCheckFn<'_>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2 for update"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        check(&group_from_row(&row)?)?;
+        sqlx::query("delete from groups where org_id = $1 and id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_groups(&self, _org_id: Uuid, _query: &ListQuery) -> StoreResult<GroupPage> {
+        Err(StoreError::Rejected(
+            crate::scim::ScimError::invalid_filter("listing groups is not implemented yet"),
+        ))
+    }
+
+    async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {
+        let rows = sqlx::query(
+            "select u.id, coalesce(u.doc ->> 'displayName', u.user_name) as display \
+             from group_members m join users u on u.id = m.user_id \
+             where m.group_id = $1 and u.org_id = $2 order by m.created_at, u.id",
+        )
+        .bind(group_id)
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberRef {
+                    id: r.try_get("id")?,
+                    display: r.try_get("display")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn groups_of_users(
+        &self,
+        org_id: Uuid,
+        user_ids: &[Uuid],
+    ) -> StoreResult<Vec<(Uuid, MemberRef)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "select m.user_id, g.id, g.display_name from group_members m \
+             join groups g on g.id = m.group_id \
+             where m.user_id = any($1) and g.org_id = $2 order by m.user_id, g.display_name_folded",
+        )
+        .bind(user_ids)
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("user_id")?,
+                    MemberRef {
+                        id: r.try_get("id")?,
+                        display: r.try_get("display_name")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+const GROUP_COLUMNS: &str =
+    "id, org_id, display_name, external_id, doc, created_at, modified_at, version";
+
+fn group_from_row(row: &PgRow) -> StoreResult<GroupRecord> {
+    let Json(doc): Json<Doc> = row.try_get("doc")?;
+    Ok(GroupRecord {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        display_name: row.try_get("display_name")?,
+        external_id: row.try_get("external_id")?,
+        doc,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+        version: row.try_get("version")?,
+    })
+}
+
+/// Applies membership changes inside the group's transaction. Every user added must belong to
+/// the org; otherwise the whole change is rejected (RFC 7644 §3.5.2: all or nothing).
+async fn apply_member_ops(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    org_id: Uuid,
+    group_id: Uuid,
+    ops: &[MemberOp],
+) -> StoreResult<()> {
+    for op in ops {
+        match op {
+            MemberOp::Add(ids) | MemberOp::Replace(ids) => {
+                if matches!(op, MemberOp::Replace(_)) {
+                    sqlx::query("delete from group_members where group_id = $1")
+                        .bind(group_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                if ids.is_empty() {
+                    continue;
+                }
+                let known: Vec<Uuid> =
+                    sqlx::query_scalar("select id from users where org_id = $1 and id = any($2)")
+                        .bind(org_id)
+                        .bind(ids)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                if let Some(stranger) = ids.iter().find(|id| !known.contains(id)) {
+                    return Err(unknown_member(stranger));
+                }
+                sqlx::query(
+                    "insert into group_members (group_id, user_id, created_at) \
+                     select $1, u, $3 from unnest($2::uuid[]) as u on conflict do nothing",
+                )
+                .bind(group_id)
+                .bind(ids)
+                .bind(now_ms())
+                .execute(&mut **tx)
+                .await?;
+            }
+            MemberOp::Remove(ids) => {
+                sqlx::query("delete from group_members where group_id = $1 and user_id = any($2)")
+                    .bind(group_id)
+                    .bind(ids)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            MemberOp::RemoveAll => {
+                sqlx::query("delete from group_members where group_id = $1")
+                    .bind(group_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }

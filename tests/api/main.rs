@@ -9,6 +9,7 @@ mod helpers;
 mod auth;
 mod discovery;
 mod errors;
+mod groups;
 mod lifecycle;
 mod ratelimit;
 mod users;

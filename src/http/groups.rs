@@ -1,0 +1,169 @@
+//! `/Groups` (RFC 7644 §3, RFC 7643 §4.2): create, read, the merging PUT, delete.
+//! Members live in their own table; they are read only when the response returns them.
+
+use axum::Extension;
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::extract::{ScimBody, ScimResponse, scim_base_url};
+use super::list::Projection;
+use super::preconditions::{check_if_match, if_match, if_none_match};
+use super::{ApiError, AppState, PutMode};
+use crate::auth::Principal;
+use crate::scim::ScimError;
+use crate::scim::etag::etag;
+use crate::scim::group::{self, GroupMeta};
+use crate::scim::normalize::normalize_resource;
+use crate::scim::schema::GROUP_RESOURCE;
+use crate::scim::user::merge;
+use crate::store::{Doc, GroupRecord, GroupWrite, MemberOp, MemberRef};
+
+/// A path id that is not a UUID cannot name a group: 404, as for an unknown id.
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("Group {id} not found")).into())
+}
+
+/// The columns the store indexes, derived from the document.
+fn group_write(doc: Doc) -> Result<GroupWrite, ScimError> {
+    Ok(GroupWrite {
+        display_name: group::display_name(&doc)?,
+        external_id: doc
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        doc,
+    })
+}
+
+/// Renders a group, loading its members only when the projection returns them.
+pub(super) async fn group_response(
+    state: &AppState,
+    base: &str,
+    record: &GroupRecord,
+    status: StatusCode,
+    projection: &Projection,
+) -> Result<ScimResponse, ApiError> {
+    let members: Option<Vec<MemberRef>> = if projection.includes("members") {
+        Some(state.store.group_members(record.org_id, record.id).await?)
+    } else {
+        None
+    };
+    Ok(ScimResponse {
+        status,
+        body: Value::Object(projection.apply(render_group(base, record, members.as_deref()))),
+        etag: Some(etag(record.version)),
+        location: (status == StatusCode::CREATED).then(|| format!("{base}/Groups/{}", record.id)),
+    })
+}
+
+pub(super) fn render_group(base: &str, record: &GroupRecord, members: Option<&[MemberRef]>) -> Doc {
+    let id = record.id.to_string();
+    let meta = GroupMeta {
+        id: &id,
+        created_ms: record.created_at,
+        modified_ms: record.modified_at,
+        version: record.version,
+        location: format!("{base}/Groups/{id}"),
+        base_url: base,
+    };
+    group::render(&record.doc, members, &meta)
+}
+
+/// POST /Groups — RFC 7644 §3.3: 201; 409 `uniqueness` for a taken displayName (any case).
+pub async fn create_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: OriginalUri,
+    query: RawQuery,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let projection = Projection::from_query(&query)?;
+    let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
+    let members = group::take_member_ids(&mut doc)?.unwrap_or_default();
+    let doc = merge(&Doc::new(), doc);
+    let record = state
+        .store
+        .create_group(principal.org_id, &group_write(doc)?, &members)
+        .await?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    group_response(&state, &base, &record, StatusCode::CREATED, &projection).await
+}
+
+/// GET /Groups/{id} — RFC 7644 §3.4.1; `excludedAttributes=members` never reads members.
+pub async fn get_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<ScimResponse, ApiError> {
+    let projection = Projection::from_query(&query)?;
+    let record = state
+        .store
+        .get_group(principal.org_id, parse_id(&id)?)
+        .await?;
+    if if_none_match(&headers).is_some_and(|c| c.matches(record.version)) {
+        return Ok(ScimResponse::not_modified(etag(record.version)));
+    }
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    group_response(&state, &base, &record, StatusCode::OK, &projection).await
+}
+
+/// PUT /Groups/{id} — like users: sets the attributes provided (all of them in replace mode);
+/// `members` given → the membership becomes exactly that list.
+pub async fn replace_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+    query: RawQuery,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let projection = Projection::from_query(&query)?;
+    let id = parse_id(&id)?;
+    let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
+    let members = group::take_member_ids(&mut doc)?;
+    let put_mode = state.settings.put_mode;
+    let condition = if_match(&headers);
+    let update = |current: &GroupRecord| {
+        check_if_match(condition.as_ref(), current.version)?;
+        let next = match put_mode {
+            PutMode::Merge => merge(&current.doc, doc.clone()),
+            PutMode::Replace => merge(&Doc::new(), doc.clone()),
+        };
+        group_write(next)
+    };
+    let member_ops = match (members, put_mode) {
+        (Some(ids), _) => vec![MemberOp::Replace(ids)],
+        (None, PutMode::Replace) => vec![MemberOp::RemoveAll],
+        (None, PutMode::Merge) => Vec::new(),
+    };
+    let record = state
+        .store
+        .update_group(principal.org_id, id, &update, &member_ops)
+        .await?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    group_response(&state, &base, &record, StatusCode::OK, &projection).await
+}
+
+/// DELETE /Groups/{id} — RFC 7644 §3.6: 204; memberships go with the group.
+pub async fn delete_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let condition = if_match(&headers);
+    let check = |current: &GroupRecord| check_if_match(condition.as_ref(), current.version);
+    state
+        .store
+        .delete_group(principal.org_id, id, &check)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
