@@ -110,6 +110,34 @@ async fn shutdown_signal() {
     }
 }
 
+/// `scimd healthcheck`: asks the server on `listen` for `/healthz` (used by the Docker
+/// HEALTHCHECK, so the image needs no curl). A wildcard listen address is reached on loopback.
+pub async fn healthcheck(listen: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = listen
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(&target).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut head = vec![0u8; 64];
+        let n = stream.read(&mut head).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&head[..n]).into_owned())
+    };
+    let head = tokio::time::timeout(Duration::from_secs(5), attempt)
+        .await
+        .with_context(|| format!("no answer from {target} within 5 s"))?
+        .with_context(|| format!("cannot reach {target}"))?;
+    anyhow::ensure!(
+        head.starts_with("HTTP/1.1 200"),
+        "{target}/healthz answered {:?}",
+        head.lines().next().unwrap_or("")
+    );
+    Ok(())
+}
+
 /// One line per key for `scimd key list`: id, kind, state, name.
 pub fn describe_key(key: &ApiKey) -> String {
     let state = if key.revoked_at.is_some() {

@@ -85,6 +85,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SCIMD_PUT_MODE", value_enum, default_value = "merge")]
     pub put_mode: PutModeArg,
 
+    /// Seconds a request may run before it is answered 504.
+    #[arg(long, env = "SCIMD_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+
     /// Largest page a list request may return.
     #[arg(long, env = "SCIMD_MAX_RESULTS", default_value_t = 1000)]
     pub max_results: i64,
@@ -114,6 +118,7 @@ impl ServeConfig {
             },
             public_url: self.public_url.clone(),
             max_results: self.max_results.max(1),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             put_mode: match self.put_mode {
                 PutModeArg::Merge => PutMode::Merge,
                 PutModeArg::Replace => PutMode::Replace,

@@ -17,6 +17,11 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeConfig),
+    /// Exit 0 when the server on SCIMD_LISTEN answers /healthz (for container health checks).
+    Healthcheck {
+        #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Manage organizations.
@@ -93,6 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let no_cache = std::time::Duration::ZERO;
     match cli.command {
         Command::Serve(config) => app::serve(&cli.store, &config).await?,
+        Command::Healthcheck { listen } => app::healthcheck(&listen).await?,
         Command::Migrate => {
             app::open(&cli.store, no_cache).await?;
             eprintln!("scimd: migrations applied");

@@ -26,6 +26,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("request timed out")]
+    Timeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -141,6 +143,11 @@ impl IntoResponse for ApiError {
                 None,
                 "Method not allowed on this endpoint",
             ),
+            ApiError::Timeout => scim_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                None,
+                "The request took too long and was abandoned; nothing was changed",
+            ),
             ApiError::Internal(e) => {
                 // The cause goes to the log (inside the request span, with its request id),
                 // never to the client.
@@ -182,6 +189,7 @@ mod tests {
             ),
             (ApiError::PayloadTooLarge, 413),
             (ApiError::MethodNotAllowed, 405),
+            (ApiError::Timeout, 504),
             (ApiError::Unavailable("db".into()), 503),
             (ApiError::Internal(anyhow::anyhow!("secret detail")), 500),
         ];

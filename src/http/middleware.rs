@@ -3,12 +3,15 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
+use crate::auth::Principal;
 use crate::scim::ScimError;
 use crate::store::{RateDecision, now_ms};
 
@@ -57,6 +60,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(decision) => decision,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = if decision.allowed {
         req.extensions_mut().insert(principal);
         next.run(req).await
@@ -67,6 +71,49 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .into_response()
     };
     rate_limit_headers(response.headers_mut(), limit.limit, &decision);
+    // For the access log, which runs outside routing and authentication.
+    response.extensions_mut().insert(principal);
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
+}
+
+/// The outermost layer: enforces the request timeout and writes one access-log line per
+/// request (request id, method, route template, status, latency, org) — never headers,
+/// tokens or bodies.
+pub async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let response = match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    };
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "-".to_string());
+    let org_id = response
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.org_id.to_string())
+        .unwrap_or_else(|| "-".to_string());
+    tracing::info!(
+        request_id,
+        method = %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        org_id,
+        "request"
+    );
     response
 }
 

@@ -7,12 +7,14 @@ mod extract;
 mod groups;
 mod list;
 mod middleware;
+mod ops;
 mod preconditions;
 mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -55,6 +57,8 @@ pub struct Settings {
     pub put_mode: PutMode,
     /// Largest page a list may return (`SCIMD_MAX_RESULTS`).
     pub max_results: i64,
+    /// Longest a request may run before it is answered 504 (`SCIMD_REQUEST_TIMEOUT`).
+    pub request_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -66,6 +70,7 @@ impl Default for Settings {
             public_url: None,
             put_mode: PutMode::Merge,
             max_results: 1000,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -138,22 +143,29 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/scim/v2", scim.clone())
         .nest("/api/scim/v2", scim)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::access_log,
+        ))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let request_id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    uri = %req.uri().path(),
-                    request_id,
-                )
-            }),
+            // The span carries the request id into every log line of the request, including
+            // the error logged for a 5xx.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", request_id)
+                })
+                .on_request(())
+                .on_response(())
+                .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

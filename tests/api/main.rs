@@ -11,5 +11,6 @@ mod discovery;
 mod errors;
 mod groups;
 mod lifecycle;
+mod ops;
 mod ratelimit;
 mod users;
