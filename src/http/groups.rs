@@ -3,7 +3,8 @@
 
 use axum::Extension;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -16,6 +17,7 @@ use crate::scim::ScimError;
 use crate::scim::etag::etag;
 use crate::scim::group::{self, GroupMeta};
 use crate::scim::normalize::normalize_resource;
+use crate::scim::patch;
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::user::merge;
 use crate::store::{Doc, GroupRecord, GroupWrite, MemberOp, MemberRef};
@@ -149,6 +151,51 @@ pub async fn replace_group(
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     group_response(&state, &base, &record, StatusCode::OK, &projection).await
+}
+
+/// PATCH /Groups/{id} — RFC 7644 §3.5.2 as Okta and Entra ID send it. Membership changes
+/// touch one row per member; the group's own attributes go through the PATCH engine; all
+/// of it in one transaction. 204 (Entra's advice: never echo a huge member list), or 200
+/// with the group when the request carries `attributes` or `excludedAttributes`.
+pub async fn patch_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+    query: RawQuery,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let projection = Projection::from_query(&query)?;
+    let id = parse_id(&id)?;
+    let ops = patch::parse_request(&body)?;
+    let (attribute_ops, member_ops) = group::split_member_ops(ops, id)?;
+    let condition = if_match(&headers);
+    let update = |current: &GroupRecord| {
+        check_if_match(condition.as_ref(), current.version)?;
+        let outcome = patch::apply(&GROUP_RESOURCE, &current.doc, &attribute_ops)?;
+        for adaptation in &outcome.adaptations {
+            tracing::debug!(adaptation, "PATCH adapted an identity provider's request");
+        }
+        group_write(outcome.doc)
+    };
+    let record = state
+        .store
+        .update_group(principal.org_id, id, &update, &member_ops)
+        .await?;
+    if !projection.is_requested() {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if let Ok(tag) = etag(record.version).parse() {
+            response.headers_mut().insert(header::ETAG, tag);
+        }
+        return Ok(response);
+    }
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    Ok(
+        group_response(&state, &base, &record, StatusCode::OK, &projection)
+            .await?
+            .into_response(),
+    )
 }
 
 /// DELETE /Groups/{id} — RFC 7644 §3.6: 204; memberships go with the group.

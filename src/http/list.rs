@@ -34,6 +34,11 @@ impl Projection {
         project(resource, &self.attributes, &self.excluded, &[])
     }
 
+    /// Whether the request asked for a projection at all.
+    pub fn is_requested(&self) -> bool {
+        !self.attributes.is_empty() || !self.excluded.is_empty()
+    }
+
     /// Whether the core attribute `name` survives this projection, so expensive attributes
     /// (`members`, `groups`) are loaded only when they will be returned.
     pub fn includes(&self, name: &str) -> bool {

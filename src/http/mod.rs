@@ -108,6 +108,7 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
                 &format!("{users}/{{id}}"),
                 get(users::get_user)
                     .put(users::replace_user)
+                    .patch(users::patch_user)
                     .delete(users::delete_user),
             );
     }
@@ -116,6 +117,7 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
             &format!("{groups}/{{id}}"),
             get(groups::get_group)
                 .put(groups::replace_group)
+                .patch(groups::patch_group)
                 .delete(groups::delete_group),
         );
     }

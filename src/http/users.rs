@@ -17,6 +17,7 @@ use super::{ApiError, AppState, PutMode};
 use crate::auth::Principal;
 use crate::scim::etag::etag;
 use crate::scim::normalize::normalize_resource;
+use crate::scim::patch;
 use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
@@ -52,14 +53,21 @@ async fn check_user_attributes(state: &AppState, org_id: Uuid, doc: &Doc) -> Res
         return Ok(());
     }
     let defined = state.store.list_user_attributes(org_id).await?;
-    if let Some(undefined) = attributes.keys().find(|k| !defined.contains(k)) {
-        return Err(ScimError::invalid_value(format!(
+    Ok(undefined_user_attribute(doc, &defined)?)
+}
+
+/// Refuses a user-attribute key the organization has not defined, naming it.
+fn undefined_user_attribute(doc: &Doc, defined: &[String]) -> Result<(), ScimError> {
+    let Some(Value::Object(attributes)) = doc.get(USER_ATTRIBUTE_SCHEMA) else {
+        return Ok(());
+    };
+    match attributes.keys().find(|k| !defined.contains(k)) {
+        Some(undefined) => Err(ScimError::invalid_value(format!(
             "User attribute {undefined:?} is not defined for this organization \
              ({USER_ATTRIBUTE_SCHEMA})"
-        ))
-        .into());
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// argon2id costs tens of milliseconds: run it on the blocking pool.
@@ -232,6 +240,53 @@ pub async fn replace_user(
             .password_hash
             .clone()
             .or_else(|| current.password_hash.clone());
+        Ok(user_write(doc, hash))
+    };
+    let record = state
+        .store
+        .update_user(principal.org_id, id, &update)
+        .await?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    user_response(&state, &base, &record, StatusCode::OK, &projection).await
+}
+
+/// PATCH /Users/{id} — RFC 7644 §3.5.2: all operations or none, in one read-modify-write
+/// transaction; 200 with the user (subject to `attributes` / `excludedAttributes`).
+pub async fn patch_user(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+    query: RawQuery,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let projection = Projection::from_query(&query)?;
+    let id = parse_id(&id)?;
+    let ops = patch::parse_request(&body)?;
+    // Hashing is slow: done before the transaction, never inside it.
+    let password_hash = match patch::requested_password(&ops) {
+        Some(password) => Some(hash_password(password).await?),
+        None => None,
+    };
+    let defined_attributes = state.store.list_user_attributes(principal.org_id).await?;
+    let format = state.settings.user_name_format;
+    let condition = if_match(&headers);
+    let update = |current: &UserRecord| {
+        check_if_match(condition.as_ref(), current.version)?;
+        let outcome = patch::apply(&USER_RESOURCE, &current.doc, &ops)?;
+        for adaptation in &outcome.adaptations {
+            tracing::debug!(adaptation, "PATCH adapted an identity provider's request");
+        }
+        let mut doc = outcome.doc;
+        let password_set = doc.remove("password").is_some();
+        let name = user::user_name(&doc, format)?;
+        doc.insert("userName".into(), Value::String(name));
+        undefined_user_attribute(&doc, &defined_attributes)?;
+        let hash = match (password_set, &password_hash) {
+            (true, Some(hash)) => Some(hash.clone()),
+            _ => current.password_hash.clone(),
+        };
         Ok(user_write(doc, hash))
     };
     let record = state

@@ -5,6 +5,9 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::filter::{CompValue, CompareOp, Filter};
+use super::patch::{OpKind, PatchOp};
+use super::path::{AttrPath, PatchPath};
 use super::{GROUP_SCHEMA, ScimError};
 
 type Doc = Map<String, Value>;
@@ -15,6 +18,154 @@ type Doc = Map<String, Value>;
 pub struct MemberRef {
     pub id: Uuid,
     pub display: String,
+}
+
+/// A change to a group's membership, applied in order inside the group's update transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberOp {
+    /// Adds users; ones already members are skipped (IdP retries are no-ops).
+    Add(Vec<Uuid>),
+    /// Removes users; ones not members are skipped.
+    Remove(Vec<Uuid>),
+    RemoveAll,
+    /// Makes the membership exactly this list.
+    Replace(Vec<Uuid>),
+}
+
+/// Splits a group PATCH (RFC 7644 §3.5.2) into operations on the group's own attributes,
+/// for the PATCH engine, and membership changes, which the store applies row by row so a
+/// group of 100,000 members is never rewritten whole. Handles what IdPs send:
+/// - `{"op":"add","path":"members","value":[{"value":id}]}` (Okta, Entra);
+/// - `{"op":"remove","path":"members[value eq \"id\"]"}` (Okta);
+/// - `{"op":"remove","path":"members","value":[{"value":id}]}` (Entra);
+/// - `{"op":"remove","path":"members"}`, `{"op":"replace","path":"members","value":[…]}`;
+/// - a path-less value holding `members` alongside other attributes.
+///
+/// `group_id`: Okta sends the group's own `id` in a path-less replace; it must match.
+pub fn split_member_ops(
+    ops: Vec<PatchOp>,
+    group_id: Uuid,
+) -> Result<(Vec<PatchOp>, Vec<MemberOp>), ScimError> {
+    let mut attribute_ops = Vec::new();
+    let mut member_ops = Vec::new();
+    for op in ops {
+        match &op.path {
+            Some(path) if is_members(&path.attr) => {
+                member_ops.push(member_op(op.op, path, op.value.as_ref())?);
+            }
+            Some(_) => attribute_ops.push(op),
+            None => {
+                let Some(Value::Object(mut value)) = op.value else {
+                    // The engine reports the missing or malformed value.
+                    attribute_ops.push(op);
+                    continue;
+                };
+                if let Some(id) = remove_ci(&mut value, "id") {
+                    let same = id
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(&group_id.to_string()));
+                    if !same {
+                        return Err(ScimError::mutability(
+                            "id is read-only and cannot be changed",
+                        ));
+                    }
+                }
+                if let Some(members) = remove_ci(&mut value, "members") {
+                    let ids = member_list(&members)?;
+                    member_ops.push(match op.op {
+                        OpKind::Add => MemberOp::Add(ids),
+                        _ => MemberOp::Replace(ids),
+                    });
+                }
+                if !value.is_empty() {
+                    attribute_ops.push(PatchOp {
+                        op: op.op,
+                        path: None,
+                        value: Some(Value::Object(value)),
+                    });
+                }
+            }
+        }
+    }
+    Ok((attribute_ops, member_ops))
+}
+
+fn is_members(attr: &AttrPath) -> bool {
+    attr.attr.eq_ignore_ascii_case("members")
+        && attr
+            .schema
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case(GROUP_SCHEMA))
+}
+
+fn remove_ci(map: &mut Doc, name: &str) -> Option<Value> {
+    let key = map.keys().find(|k| k.eq_ignore_ascii_case(name))?.clone();
+    map.remove(&key)
+}
+
+fn member_list(value: &Value) -> Result<Vec<Uuid>, ScimError> {
+    let items: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        single => vec![single],
+    };
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        let id = member_id(item)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// One operation whose path names `members`.
+fn member_op(kind: OpKind, path: &PatchPath, value: Option<&Value>) -> Result<MemberOp, ScimError> {
+    if path.attr.sub_attr.is_some() || path.sub_attr.is_some() {
+        return Err(ScimError::mutability(
+            "member sub-attributes are immutable; add or remove the member instead",
+        ));
+    }
+    if let Some(filter) = &path.value_filter {
+        // Adding or replacing "the members matching a filter" has no clear meaning.
+        if kind != OpKind::Remove {
+            return Err(ScimError::invalid_path(
+                "a members[...] filter path is only supported with remove",
+            ));
+        }
+        return Ok(MemberOp::Remove(filter_member_ids(filter)?));
+    }
+    match (kind, value) {
+        (OpKind::Add, Some(v)) => Ok(MemberOp::Add(member_list(v)?)),
+        (OpKind::Add, None) => Err(ScimError::invalid_value("add members needs a value")),
+        (OpKind::Replace, v) => Ok(MemberOp::Replace(match v {
+            Some(v) => member_list(v)?,
+            None => Vec::new(),
+        })),
+        (OpKind::Remove, None | Some(Value::Null)) => Ok(MemberOp::RemoveAll),
+        (OpKind::Remove, Some(v)) => Ok(MemberOp::Remove(member_list(v)?)),
+    }
+}
+
+/// The ids named by `members[value eq "a" or value eq "b"]`; other filters are refused.
+fn filter_member_ids(filter: &Filter) -> Result<Vec<Uuid>, ScimError> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::Str(id),
+        } if path.attr.eq_ignore_ascii_case("value") && path.sub_attr.is_none() => {
+            Ok(vec![member_id(&Value::String(id.clone()))?])
+        }
+        Filter::Or(a, b) => {
+            let mut ids = filter_member_ids(a)?;
+            ids.extend(filter_member_ids(b)?);
+            Ok(ids)
+        }
+        other => Err(ScimError::invalid_filter(format!(
+            "members can be selected only by value eq \"<user id>\", not {other}"
+        ))),
+    }
 }
 
 /// Checks `displayName`: present, a non-empty string (RFC 7643 §4.2: required).
@@ -156,6 +307,103 @@ mod tests {
             .unwrap()
             .clone();
         assert!(take_member_ids(&mut missing).is_err());
+    }
+
+    fn ops(body: Value) -> Vec<PatchOp> {
+        crate::scim::patch::parse_request(body.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn member_operations_are_split_from_attribute_operations() {
+        let group = Uuid::now_v7();
+        let a = Uuid::now_v7();
+        let b = Uuid::now_v7();
+        let cases: Vec<(Value, Vec<MemberOp>, usize)> = vec![
+            (
+                json!([{"op": "add", "path": "members", "value": [{"value": a.to_string(), "display": "A"}]}]),
+                vec![MemberOp::Add(vec![a])],
+                0,
+            ),
+            (
+                json!([{"op": "Add", "path": "members", "value": [{"value": a.to_string(), "$ref": null}, {"value": b.to_string()}]}]),
+                vec![MemberOp::Add(vec![a, b])],
+                0,
+            ),
+            (
+                json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}]),
+                vec![MemberOp::Remove(vec![a])],
+                0,
+            ),
+            (
+                json!([{"op": "Remove", "path": "members", "value": [{"value": b.to_string()}]}]),
+                vec![MemberOp::Remove(vec![b])],
+                0,
+            ),
+            (
+                json!([{"op": "remove", "path": "members"}]),
+                vec![MemberOp::RemoveAll],
+                0,
+            ),
+            (
+                json!([{"op": "replace", "path": "members", "value": [{"value": a.to_string()}]}]),
+                vec![MemberOp::Replace(vec![a])],
+                0,
+            ),
+            (
+                json!([{"op": "replace", "value": {"id": group.to_string(), "displayName": "New"}}]),
+                vec![],
+                1,
+            ),
+            (
+                json!([{"op": "replace", "value": {"displayName": "New", "members": [{"value": a.to_string()}]}}]),
+                vec![MemberOp::Replace(vec![a])],
+                1,
+            ),
+            (
+                json!([{"op": "replace", "path": "displayName", "value": "X"},
+                    {"op": "add", "path": "members", "value": [{"value": b.to_string()}]}]),
+                vec![MemberOp::Add(vec![b])],
+                1,
+            ),
+        ];
+        for (operations, want_members, want_attribute_ops) in cases {
+            let body = json!({"schemas": [crate::scim::PATCH_OP_SCHEMA], "Operations": operations});
+            let (attribute_ops, member_ops) = split_member_ops(ops(body.clone()), group).unwrap();
+            assert_eq!(member_ops, want_members, "{body}");
+            assert_eq!(attribute_ops.len(), want_attribute_ops, "{body}");
+        }
+    }
+
+    #[test]
+    fn bad_member_operations_are_refused() {
+        let group = Uuid::now_v7();
+        let cases = [
+            (
+                json!([{"op": "replace", "value": {"id": Uuid::now_v7().to_string()}}]),
+                "mutability",
+            ),
+            (
+                json!([{"op": "add", "path": "members", "value": [{"value": "bob"}]}]),
+                "invalidValue",
+            ),
+            (
+                json!([{"op": "remove", "path": "members[display eq \"x\"]"}]),
+                "invalidFilter",
+            ),
+            (
+                json!([{"op": "add", "path": "members[value eq \"x\"]", "value": []}]),
+                "invalidPath",
+            ),
+            (
+                json!([{"op": "replace", "path": "members.display", "value": "x"}]),
+                "mutability",
+            ),
+        ];
+        for (operations, want) in cases {
+            let body = json!({"Operations": operations});
+            let err = split_member_ops(ops(body.clone()), group).unwrap_err();
+            assert_eq!(err.scim_type.map(|t| t.as_str()), Some(want), "{body}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod etag;
 pub mod filter;
 pub mod group;
 pub mod normalize;
+pub mod patch;
 pub mod path;
 pub mod project;
 pub mod schema;

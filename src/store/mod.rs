@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::scim::ScimError;
 use crate::scim::filter::Filter;
-pub use crate::scim::group::MemberRef;
+pub use crate::scim::group::{MemberOp, MemberRef};
 use crate::scim::path::AttrPath;
 
 pub use postgres::PgStore;
@@ -136,18 +136,6 @@ pub struct GroupWrite {
     pub display_name: String,
     pub external_id: Option<String>,
     pub doc: Doc,
-}
-
-/// A change to a group's membership, applied in order inside the group's update transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberOp {
-    /// Adds users; ones already members are skipped (IdP retries are no-ops).
-    Add(Vec<Uuid>),
-    /// Removes users; ones not members are skipped.
-    Remove(Vec<Uuid>),
-    RemoveAll,
-    /// Makes the membership exactly this list.
-    Replace(Vec<Uuid>),
 }
 
 /// A read-modify-write step for a group.
