@@ -174,8 +174,17 @@ fn init_logs() {
 }
 
 impl TestApp {
+    /// A server whose rate limit is too high to interfere; rate-limit tests set their own.
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with(backend, Settings::default()).await
+        Self::spawn_with(backend, Self::settings()).await
+    }
+
+    /// The default settings, but with a rate limit tests never reach.
+    pub fn settings() -> Settings {
+        Settings {
+            rate_limit: scimd::store::RateLimit::per_minute(1_000_000),
+            ..Settings::default()
+        }
     }
 
     pub async fn spawn_with(backend: Backend, settings: Settings) -> TestApp {

@@ -107,7 +107,7 @@ async fn matching_if_none_match_is_304(backend: Backend) {
 async fn replace_put_mode_clears_attributes_not_given(backend: Backend) {
     let settings = Settings {
         put_mode: PutMode::Replace,
-        ..Settings::default()
+        ..TestApp::settings()
     };
     let app = TestApp::spawn_with(backend, settings).await;
     let id = app

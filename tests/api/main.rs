@@ -12,5 +12,6 @@ mod errors;
 mod groups;
 mod lifecycle;
 mod ops;
+mod patch;
 mod ratelimit;
 mod users;

@@ -15,7 +15,8 @@ backend_tests!(
 );
 
 async fn the_sixty_first_request_in_a_minute_gets_429_with_retry_after(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // The production default: 60 per minute.
+    let app = TestApp::spawn_with(backend, Settings::default()).await;
     for i in 0..60 {
         let response = app.get("/scim/v2/Users/x").await;
         assert_eq!(response.status, StatusCode::NOT_FOUND, "request {}", i + 1);
@@ -40,7 +41,7 @@ async fn the_sixty_first_request_in_a_minute_gets_429_with_retry_after(backend: 
 async fn limits_are_per_key(backend: Backend) {
     let settings = Settings {
         rate_limit: RateLimit::per_minute(3),
-        ..Settings::default()
+        ..TestApp::settings()
     };
     let app = TestApp::spawn_with(backend, settings).await;
     let second = app.key("acme", false).await;
@@ -66,8 +67,9 @@ async fn limits_are_per_key(backend: Backend) {
 
 async fn repeated_authentication_failures_from_one_ip_are_limited(backend: Backend) {
     let settings = Settings {
+        rate_limit: RateLimit::per_minute(60),
         auth_failure_limit: RateLimit::per_minute(5),
-        ..Settings::default()
+        ..TestApp::settings()
     };
     let app = TestApp::spawn_with(backend, settings).await;
     for _ in 0..5 {
