@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::extract::{ScimBody, ScimResponse, scim_base_url};
-use super::list::Projection;
+use super::list::{ListParams, Projection, list_response};
 use super::preconditions::{check_if_match, if_match, if_none_match};
 use super::{ApiError, AppState, PutMode};
 use crate::auth::Principal;
@@ -213,4 +213,62 @@ pub async fn delete_group(
         .delete_group(principal.org_id, id, &check)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /Groups — RFC 7644 §3.4.2, with the same parameters as `/Users`.
+pub async fn list_groups(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: OriginalUri,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<ScimResponse, ApiError> {
+    let params = ListParams::from_query(&query, state.settings.max_results)?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    list(&state, principal, &base, params).await
+}
+
+/// POST /Groups/.search — RFC 7644 §3.4.3.
+pub async fn search_groups(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let params = ListParams::from_search_body(&body, state.settings.max_results)?;
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    list(&state, principal, &base, params).await
+}
+
+async fn list(
+    state: &AppState,
+    principal: Principal,
+    base: &str,
+    mut params: ListParams,
+) -> Result<ScimResponse, ApiError> {
+    let page_size = params.cursor_page_size();
+    let mut page = state
+        .store
+        .list_groups(principal.org_id, &params.query)
+        .await?;
+    let next_cursor = params.next_cursor(&mut page.groups, page_size, |g| (g.created_at, g.id));
+    let with_members = params.projection.includes("members");
+    let mut resources = Vec::with_capacity(page.groups.len());
+    for record in &page.groups {
+        // Members only when asked for: Entra lists groups with excludedAttributes=members.
+        let members = if with_members {
+            Some(state.store.group_members(record.org_id, record.id).await?)
+        } else {
+            None
+        };
+        let rendered = render_group(base, record, members.as_deref());
+        resources.push(Value::Object(params.projection.apply(rendered)));
+    }
+    Ok(ScimResponse {
+        status: StatusCode::OK,
+        body: list_response(resources, page.total, params.start_index(), next_cursor),
+        etag: None,
+        location: None,
+    })
 }

@@ -79,6 +79,41 @@ pub struct ListParams {
     pub cursor_mode: bool,
 }
 
+impl ListParams {
+    /// Prepares cursor pagination: one row more than the page is read, which tells whether a
+    /// next page exists (RFC 9865 omits `nextCursor` on the last page). Returns the page size.
+    pub fn cursor_page_size(&mut self) -> i64 {
+        let page_size = self.query.count;
+        if self.cursor_mode && page_size > 0 {
+            self.query.count += 1;
+        }
+        page_size
+    }
+
+    /// Trims the extra row read by [`ListParams::cursor_page_size`] and returns the cursor of
+    /// the next page, if there is one; `key` gives a row's (created_at, id).
+    pub fn next_cursor<T>(
+        &self,
+        rows: &mut Vec<T>,
+        page_size: i64,
+        key: impl Fn(&T) -> (i64, uuid::Uuid),
+    ) -> Option<String> {
+        if !self.cursor_mode || rows.len() as i64 <= page_size {
+            return None;
+        }
+        rows.truncate(page_size as usize);
+        rows.last().map(|row| {
+            let (created_at, id) = key(row);
+            Cursor { created_at, id }.encode()
+        })
+    }
+
+    /// `startIndex` for the response; absent in cursor mode (RFC 9865).
+    pub fn start_index(&self) -> Option<i64> {
+        (!self.cursor_mode).then_some(self.query.start_index)
+    }
+}
+
 /// Query parameters with lower-cased names (`sortBy` = `sortby`), last value wins. A query
 /// that is not valid form encoding yields no parameters rather than an error: the values that
 /// matter (filter, numbers) are validated one by one afterwards.

@@ -113,13 +113,16 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
             );
     }
     for groups in ["/Groups", "/groups"] {
-        router = router.route(groups, post(groups::create_group)).route(
-            &format!("{groups}/{{id}}"),
-            get(groups::get_group)
-                .put(groups::replace_group)
-                .patch(groups::patch_group)
-                .delete(groups::delete_group),
-        );
+        router = router
+            .route(groups, get(groups::list_groups).post(groups::create_group))
+            .route(&format!("{groups}/.search"), post(groups::search_groups))
+            .route(
+                &format!("{groups}/{{id}}"),
+                get(groups::get_group)
+                    .put(groups::replace_group)
+                    .patch(groups::patch_group)
+                    .delete(groups::delete_group),
+            );
     }
     router
         .route(

@@ -21,7 +21,7 @@ use crate::scim::patch;
 use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
-use crate::store::{Cursor, Doc, MemberRef, UserRecord, UserWrite};
+use crate::store::{Doc, MemberRef, UserRecord, UserWrite};
 
 /// A body turned into what the store needs: the document, its userName and the new password
 /// hash (when a password was given).
@@ -347,27 +347,12 @@ async fn list(
     base: &str,
     mut params: ListParams,
 ) -> Result<ScimResponse, ApiError> {
-    let page_size = params.query.count;
-    // In cursor mode one extra row tells whether a next page exists (RFC 9865 omits
-    // `nextCursor` on the last page).
-    if params.cursor_mode && page_size > 0 {
-        params.query.count += 1;
-    }
+    let page_size = params.cursor_page_size();
     let mut page = state
         .store
         .list_users(principal.org_id, &params.query)
         .await?;
-    let mut next_cursor = None;
-    if params.cursor_mode && page.users.len() as i64 > page_size {
-        page.users.truncate(page_size as usize);
-        next_cursor = page.users.last().map(|u| {
-            Cursor {
-                created_at: u.created_at,
-                id: u.id,
-            }
-            .encode()
-        });
-    }
+    let next_cursor = params.next_cursor(&mut page.users, page_size, |u| (u.created_at, u.id));
     let groups = user_groups(state, principal.org_id, &page.users, &params.projection).await?;
     let resources = page
         .users
@@ -377,10 +362,9 @@ async fn list(
             Value::Object(params.projection.apply(rendered))
         })
         .collect();
-    let start_index = (!params.cursor_mode).then_some(params.query.start_index);
     Ok(ScimResponse {
         status: StatusCode::OK,
-        body: list_response(resources, page.total, start_index, next_cursor),
+        body: list_response(resources, page.total, params.start_index(), next_cursor),
         etag: None,
         location: None,
     })

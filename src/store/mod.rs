@@ -3,6 +3,7 @@
 //! SCIM semantics (validation, merge, PATCH, rendering) live above this trait; each backend file
 //! holds only its own SQL. The backend is picked once, by URL scheme, in [`connect`].
 
+pub mod filter_sql;
 mod postgres;
 mod sqlite;
 

@@ -6,6 +6,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::filter_sql::{Dialect, GROUPS, SqlValue, Table, USERS, list_sql};
 use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
     ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
@@ -35,6 +36,54 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// One page of `table` and the total matching, filtered in SQL.
+    async fn list(
+        &self,
+        org_id: Uuid,
+        query: &ListQuery,
+        table: &Table,
+        table_name: &str,
+        columns: &str,
+    ) -> StoreResult<(Vec<PgRow>, i64)> {
+        let statements = list_sql(Dialect::Postgres, table, table_name, columns, query)?;
+        let count = bind_all(
+            sqlx::query_scalar(&statements.count).bind(org_id),
+            &statements.values[..statements.count_values],
+        );
+        let total: i64 = count.fetch_one(&self.pool).await?;
+        if query.count == 0 {
+            return Ok((Vec::new(), total));
+        }
+        let mut select = sqlx::query(&statements.select).bind(org_id);
+        for value in &statements.values {
+            select = match value {
+                SqlValue::Text(v) => select.bind(v.clone()),
+                SqlValue::Int(v) => select.bind(*v),
+                SqlValue::Real(v) => select.bind(*v),
+                SqlValue::Bool(v) => select.bind(*v),
+                SqlValue::Uuid(v) => select.bind(*v),
+            };
+        }
+        Ok((select.fetch_all(&self.pool).await?, total))
+    }
+}
+
+/// Binds translated filter values to a scalar query.
+fn bind_all<'q>(
+    mut query: sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>,
+    values: &'q [SqlValue],
+) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments> {
+    for value in values {
+        query = match value {
+            SqlValue::Text(v) => query.bind(v.as_str()),
+            SqlValue::Int(v) => query.bind(*v),
+            SqlValue::Real(v) => query.bind(*v),
+            SqlValue::Bool(v) => query.bind(*v),
+            SqlValue::Uuid(v) => query.bind(*v),
+        };
+    }
+    query
 }
 
 fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {
@@ -289,10 +338,12 @@ impl Store for PgStore {
         Ok(updated)
     }
 
-    async fn list_users(&self, _org_id: Uuid, _query: &ListQuery) -> StoreResult<UserPage> {
-        Err(StoreError::Rejected(
-            crate::scim::ScimError::invalid_filter("listing is not implemented yet"),
-        ))
+    async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
+        let (rows, total) = self
+            .list(org_id, query, &USERS, "users", USER_COLUMNS)
+            .await?;
+        let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
+        Ok(UserPage { users, total })
     }
 
     async fn delete_user(
@@ -460,10 +511,15 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn list_groups(&self, _org_id: Uuid, _query: &ListQuery) -> StoreResult<GroupPage> {
-        Err(StoreError::Rejected(
-            crate::scim::ScimError::invalid_filter("listing groups is not implemented yet"),
-        ))
+    async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage> {
+        let (rows, total) = self
+            .list(org_id, query, &GROUPS, "groups", GROUP_COLUMNS)
+            .await?;
+        let groups = rows
+            .iter()
+            .map(group_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(GroupPage { groups, total })
     }
 
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {

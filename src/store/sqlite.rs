@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::filter_sql::{Dialect, GROUPS, SqlValue, Table, USERS, list_sql};
 use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
     ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
@@ -58,6 +59,45 @@ impl SqliteStore {
             writer,
             limiter: MemoryLimiter::default(),
         })
+    }
+}
+
+impl SqliteStore {
+    /// One page of `table` and the total matching, filtered in SQL.
+    async fn list(
+        &self,
+        org_id: Uuid,
+        query: &ListQuery,
+        table: &Table,
+        table_name: &str,
+        columns: &str,
+    ) -> StoreResult<(Vec<SqliteRow>, i64)> {
+        let statements = list_sql(Dialect::Sqlite, table, table_name, columns, query)?;
+        let mut count = sqlx::query_scalar(&statements.count).bind(org_id.to_string());
+        for value in &statements.values[..statements.count_values] {
+            count = match value {
+                SqlValue::Text(v) => count.bind(v.clone()),
+                SqlValue::Int(v) => count.bind(*v),
+                SqlValue::Real(v) => count.bind(*v),
+                SqlValue::Bool(v) => count.bind(*v),
+                SqlValue::Uuid(v) => count.bind(v.to_string()),
+            };
+        }
+        let total: i64 = count.fetch_one(&self.reader).await?;
+        if query.count == 0 {
+            return Ok((Vec::new(), total));
+        }
+        let mut select = sqlx::query(&statements.select).bind(org_id.to_string());
+        for value in &statements.values {
+            select = match value {
+                SqlValue::Text(v) => select.bind(v.clone()),
+                SqlValue::Int(v) => select.bind(*v),
+                SqlValue::Real(v) => select.bind(*v),
+                SqlValue::Bool(v) => select.bind(*v),
+                SqlValue::Uuid(v) => select.bind(v.to_string()),
+            };
+        }
+        Ok((select.fetch_all(&self.reader).await?, total))
     }
 }
 
@@ -318,10 +358,12 @@ impl Store for SqliteStore {
         Ok(updated)
     }
 
-    async fn list_users(&self, _org_id: Uuid, _query: &ListQuery) -> StoreResult<UserPage> {
-        Err(StoreError::Rejected(
-            crate::scim::ScimError::invalid_filter("listing is not implemented yet"),
-        ))
+    async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
+        let (rows, total) = self
+            .list(org_id, query, &USERS, "users", USER_COLUMNS)
+            .await?;
+        let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
+        Ok(UserPage { users, total })
     }
 
     async fn delete_user(
@@ -468,10 +510,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn list_groups(&self, _org_id: Uuid, _query: &ListQuery) -> StoreResult<GroupPage> {
-        Err(StoreError::Rejected(
-            crate::scim::ScimError::invalid_filter("listing groups is not implemented yet"),
-        ))
+    async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage> {
+        let (rows, total) = self
+            .list(org_id, query, &GROUPS, "groups", GROUP_COLUMNS)
+            .await?;
+        let groups = rows
+            .iter()
+            .map(group_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(GroupPage { groups, total })
     }
 
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {
