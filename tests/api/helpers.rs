@@ -146,6 +146,8 @@ pub struct TestApp {
     pub org: String,
     pub client: reqwest::Client,
     pub store: StoreBackend,
+    /// The URL of this test's own database.
+    pub database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _db: TestDb,
 }
@@ -217,6 +219,7 @@ impl TestApp {
             org: "acme".into(),
             client: reqwest::Client::new(),
             store,
+            database_url: db.url.clone(),
             shutdown: Some(tx),
             _db: db,
         }

@@ -9,6 +9,7 @@ mod helpers;
 mod auth;
 mod discovery;
 mod errors;
+mod filter;
 mod groups;
 mod lifecycle;
 mod list;
