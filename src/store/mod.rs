@@ -114,6 +114,27 @@ pub struct UserWrite {
     pub password_hash: Option<String>,
 }
 
+impl UserWrite {
+    /// Whether writing this would change nothing: then no new version is made
+    /// (RFC 7644 §3.5.2.1: an add that changes nothing "SHALL NOT change the modify timestamp").
+    pub fn same_as(&self, current: &UserRecord) -> bool {
+        self.user_name == current.user_name
+            && self.external_id == current.external_id
+            && self.active == current.active
+            && self.doc == current.doc
+            && self.password_hash == current.password_hash
+    }
+}
+
+impl GroupWrite {
+    /// Whether writing this would change nothing (see [`UserWrite::same_as`]).
+    pub fn same_as(&self, current: &GroupRecord) -> bool {
+        self.display_name == current.display_name
+            && self.external_id == current.external_id
+            && self.doc == current.doc
+    }
+}
+
 /// A read-modify-write step: given the current user (read under a lock), compute its new state.
 pub type UserUpdateFn<'a> = dyn Fn(&UserRecord) -> Result<UserWrite, ScimError> + Send + Sync + 'a;
 

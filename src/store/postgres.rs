@@ -316,6 +316,10 @@ impl Store for PgStore {
         .ok_or(StoreError::NotFound)?;
         let current = user_from_row(&row)?;
         let next = update(&current)?;
+        if next.same_as(&current) {
+            tx.commit().await?;
+            return Ok(current);
+        }
         let row = sqlx::query(&format!(
             "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
              active = $6, doc = $7, password_hash = $8, modified_at = greatest($9, modified_at), \
@@ -464,8 +468,13 @@ impl Store for PgStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        let next = update(&group_from_row(&row)?)?;
-        apply_member_ops(&mut tx, org_id, id, members).await?;
+        let current = group_from_row(&row)?;
+        let next = update(&current)?;
+        let members_changed = apply_member_ops(&mut tx, org_id, id, members).await?;
+        if !members_changed && next.same_as(&current) {
+            tx.commit().await?;
+            return Ok(current);
+        }
         let row = sqlx::query(&format!(
             "update groups set display_name = $3, display_name_folded = $4, external_id = $5, \
              doc = $6, modified_at = greatest($7, modified_at), version = version + 1 \
@@ -597,15 +606,18 @@ async fn apply_member_ops(
     org_id: Uuid,
     group_id: Uuid,
     ops: &[MemberOp],
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
+    let mut changed = false;
     for op in ops {
         match op {
             MemberOp::Add(ids) | MemberOp::Replace(ids) => {
                 if matches!(op, MemberOp::Replace(_)) {
-                    sqlx::query("delete from group_members where group_id = $1")
+                    changed |= sqlx::query("delete from group_members where group_id = $1")
                         .bind(group_id)
                         .execute(&mut **tx)
-                        .await?;
+                        .await?
+                        .rows_affected()
+                        > 0;
                 }
                 if ids.is_empty() {
                     continue;
@@ -619,7 +631,7 @@ async fn apply_member_ops(
                 if let Some(stranger) = ids.iter().find(|id| !known.contains(id)) {
                     return Err(unknown_member(stranger));
                 }
-                sqlx::query(
+                changed |= sqlx::query(
                     "insert into group_members (group_id, user_id, created_at) \
                      select $1, u, $3 from unnest($2::uuid[]) as u on conflict do nothing",
                 )
@@ -627,22 +639,30 @@ async fn apply_member_ops(
                 .bind(ids)
                 .bind(now_ms())
                 .execute(&mut **tx)
-                .await?;
+                .await?
+                .rows_affected()
+                    > 0;
             }
             MemberOp::Remove(ids) => {
-                sqlx::query("delete from group_members where group_id = $1 and user_id = any($2)")
-                    .bind(group_id)
-                    .bind(ids)
-                    .execute(&mut **tx)
-                    .await?;
+                changed |= sqlx::query(
+                    "delete from group_members where group_id = $1 and user_id = any($2)",
+                )
+                .bind(group_id)
+                .bind(ids)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    > 0;
             }
             MemberOp::RemoveAll => {
-                sqlx::query("delete from group_members where group_id = $1")
+                changed |= sqlx::query("delete from group_members where group_id = $1")
                     .bind(group_id)
                     .execute(&mut **tx)
-                    .await?;
+                    .await?
+                    .rows_affected()
+                    > 0;
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }

@@ -336,6 +336,10 @@ impl Store for SqliteStore {
         .ok_or(StoreError::NotFound)?;
         let current = user_from_row(&row)?;
         let next = update(&current)?;
+        if next.same_as(&current) {
+            tx.commit().await?;
+            return Ok(current);
+        }
         let row = sqlx::query(&format!(
             "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
              active = $6, doc = $7, password_hash = $8, modified_at = max($9, modified_at), \
@@ -463,8 +467,13 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        let next = update(&group_from_row(&row)?)?;
-        apply_member_ops(&mut tx, org_id, id, members).await?;
+        let current = group_from_row(&row)?;
+        let next = update(&current)?;
+        let members_changed = apply_member_ops(&mut tx, org_id, id, members).await?;
+        if !members_changed && next.same_as(&current) {
+            tx.commit().await?;
+            return Ok(current);
+        }
         let row = sqlx::query(&format!(
             "update groups set display_name = $3, display_name_folded = $4, external_id = $5, \
              doc = $6, modified_at = max($7, modified_at), version = version + 1 \
@@ -599,17 +608,20 @@ async fn apply_member_ops(
     org_id: Uuid,
     group_id: Uuid,
     ops: &[MemberOp],
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let group = group_id.to_string();
+    let mut changed = false;
     let now = now_ms();
     for op in ops {
         match op {
             MemberOp::Add(ids) | MemberOp::Replace(ids) => {
                 if matches!(op, MemberOp::Replace(_)) {
-                    sqlx::query("delete from group_members where group_id = $1")
+                    changed |= sqlx::query("delete from group_members where group_id = $1")
                         .bind(&group)
                         .execute(&mut **tx)
-                        .await?;
+                        .await?
+                        .rows_affected()
+                        > 0;
                 }
                 for id in ids {
                     let known: Option<String> =
@@ -621,7 +633,7 @@ async fn apply_member_ops(
                     if known.is_none() {
                         return Err(unknown_member(id));
                     }
-                    sqlx::query(
+                    changed |= sqlx::query(
                         "insert into group_members (group_id, user_id, created_at) \
                          values ($1, $2, $3) on conflict do nothing",
                     )
@@ -629,25 +641,33 @@ async fn apply_member_ops(
                     .bind(id.to_string())
                     .bind(now)
                     .execute(&mut **tx)
-                    .await?;
+                    .await?
+                    .rows_affected()
+                        > 0;
                 }
             }
             MemberOp::Remove(ids) => {
                 for id in ids {
-                    sqlx::query("delete from group_members where group_id = $1 and user_id = $2")
-                        .bind(&group)
-                        .bind(id.to_string())
-                        .execute(&mut **tx)
-                        .await?;
+                    changed |= sqlx::query(
+                        "delete from group_members where group_id = $1 and user_id = $2",
+                    )
+                    .bind(&group)
+                    .bind(id.to_string())
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected()
+                        > 0;
                 }
             }
             MemberOp::RemoveAll => {
-                sqlx::query("delete from group_members where group_id = $1")
+                changed |= sqlx::query("delete from group_members where group_id = $1")
                     .bind(&group)
                     .execute(&mut **tx)
-                    .await?;
+                    .await?
+                    .rows_affected()
+                    > 0;
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }

@@ -15,7 +15,45 @@ backend_tests!(
     group_patch_adds_and_removes_members_both_ways,
     group_patch_rename_with_okta_id_and_204_or_200,
     group_patch_with_a_stranger_is_400_and_changes_nothing,
+    retried_patches_that_change_nothing_keep_the_version,
 );
+
+async fn retried_patches_that_change_nothing_keep_the_version(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app
+        .create_user(json!({"userName": "ann@example.com"}))
+        .await;
+    let id = app
+        .create_user(json!({"userName": "same@example.com", "emails": [{"value": "same@example.com", "type": "work"}]}))
+        .await;
+    let path = format!("/scim/v2/Users/{id}");
+    let again = app
+        .request(Method::PATCH, &path, Some(patch_body(json!([
+            {"op": "add", "path": "emails", "value": [{"value": "same@example.com", "type": "work"}]},
+            {"op": "remove", "path": "phoneNumbers[type eq \"mobile\"]"}
+        ]))))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["meta"]["version"], "W/\"1\"");
+    let group = app
+        .post(
+            "/scim/v2/Groups",
+            json!({"displayName": "G", "members": [{"value": ann}]}),
+        )
+        .await;
+    let group_path = format!("/scim/v2/Groups/{}", group.body["id"].as_str().expect("id"));
+    let add_again = app
+        .request(
+            Method::PATCH,
+            &group_path,
+            Some(patch_body(
+                json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(add_again.status, StatusCode::NO_CONTENT);
+    assert_eq!(add_again.header("etag"), Some("W/\"1\""));
+}
 
 fn patch_body(operations: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
