@@ -253,22 +253,33 @@ async fn list(
         .list_groups(principal.org_id, &params.query)
         .await?;
     let next_cursor = params.next_cursor(&mut page.groups, page_size, |g| (g.created_at, g.id));
-    let with_members = params.projection.includes("members");
-    let mut resources = Vec::with_capacity(page.groups.len());
-    for record in &page.groups {
-        // Members only when asked for: Entra lists groups with excludedAttributes=members.
-        let members = if with_members {
-            Some(state.store.group_members(record.org_id, record.id).await?)
-        } else {
-            None
-        };
-        let rendered = render_group(base, record, members.as_deref());
-        resources.push(Value::Object(params.projection.apply(rendered)));
-    }
+    let resources = render_page(state, base, &page.groups, &params.projection).await?;
     Ok(ScimResponse {
         status: StatusCode::OK,
         body: list_response(resources, page.total, params.start_index(), next_cursor),
         etag: None,
         location: None,
     })
+}
+
+/// Renders a page of groups, reading members only when the projection returns them (Entra
+/// lists groups with `excludedAttributes=members`).
+pub(super) async fn render_page(
+    state: &AppState,
+    base: &str,
+    groups: &[GroupRecord],
+    projection: &Projection,
+) -> Result<Vec<Value>, ApiError> {
+    let with_members = projection.includes("members");
+    let mut resources = Vec::with_capacity(groups.len());
+    for record in groups {
+        let members = if with_members {
+            Some(state.store.group_members(record.org_id, record.id).await?)
+        } else {
+            None
+        };
+        let rendered = render_group(base, record, members.as_deref());
+        resources.push(Value::Object(projection.apply(rendered)));
+    }
+    Ok(resources)
 }

@@ -9,6 +9,7 @@ mod list;
 mod middleware;
 mod ops;
 mod preconditions;
+mod search;
 mod users;
 
 use std::future::Future;
@@ -133,6 +134,7 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
         .route("/ResourceTypes/{id}", get(discovery::get_resource_type))
         .route("/Schemas", get(discovery::list_schemas))
         .route("/Schemas/{id}", get(discovery::get_schema))
+        .route("/.search", post(search::search_all))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

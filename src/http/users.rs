@@ -353,19 +353,36 @@ async fn list(
         .list_users(principal.org_id, &params.query)
         .await?;
     let next_cursor = params.next_cursor(&mut page.users, page_size, |u| (u.created_at, u.id));
-    let groups = user_groups(state, principal.org_id, &page.users, &params.projection).await?;
-    let resources = page
-        .users
-        .iter()
-        .map(|record| {
-            let rendered = render_user(base, record, groups.get(&record.id).map(Vec::as_slice));
-            Value::Object(params.projection.apply(rendered))
-        })
-        .collect();
+    let resources = render_page(
+        state,
+        principal.org_id,
+        base,
+        &page.users,
+        &params.projection,
+    )
+    .await?;
     Ok(ScimResponse {
         status: StatusCode::OK,
         body: list_response(resources, page.total, params.start_index(), next_cursor),
         etag: None,
         location: None,
     })
+}
+
+/// Renders a page of users with their groups (one query for the whole page).
+pub(super) async fn render_page(
+    state: &AppState,
+    org_id: Uuid,
+    base: &str,
+    users: &[UserRecord],
+    projection: &Projection,
+) -> Result<Vec<Value>, ApiError> {
+    let groups = user_groups(state, org_id, users, projection).await?;
+    Ok(users
+        .iter()
+        .map(|record| {
+            let rendered = render_user(base, record, groups.get(&record.id).map(Vec::as_slice));
+            Value::Object(projection.apply(rendered))
+        })
+        .collect())
 }

@@ -14,7 +14,50 @@ backend_tests!(
     deleting_a_group_or_a_user_removes_the_memberships,
     excluded_members_are_not_returned,
     another_orgs_group_is_404,
+    root_search_spans_users_and_groups,
 );
+
+async fn root_search_spans_users_and_groups(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app
+        .create_user(json!({"userName": "ann@example.com", "displayName": "Team Ann"}))
+        .await;
+    app.create_user(json!({"userName": "bob@example.com", "displayName": "Bob"}))
+        .await;
+    let team = create_group(&app, json!({"displayName": "Team Blue"})).await;
+    create_group(&app, json!({"displayName": "Other"})).await;
+    let search = |body: Value| app.post("/scim/v2/.search", body);
+    let both = search(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                             "filter": "displayName sw \"team\""}),
+    )
+    .await;
+    assert_eq!(both.status, StatusCode::OK, "{:?}", both.body);
+    assert_eq!(both.body["totalResults"], 2);
+    let ids: Vec<&str> = both.body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [ann.as_str(), team.as_str()]);
+    assert_eq!(both.body["Resources"][1]["meta"]["resourceType"], "Group");
+    // Paging crosses from users into groups.
+    let second = search(json!({"startIndex": 2, "count": 2, "attributes": ["displayName"]})).await;
+    assert_eq!(second.body["totalResults"], 4);
+    let names: Vec<&str> = second.body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|r| r["displayName"].as_str().expect("displayName"))
+        .collect();
+    assert_eq!(names, ["Bob", "Team Blue"]);
+    // userName exists only on users: groups simply do not match.
+    let users_only = search(json!({"filter": "userName eq \"bob@example.com\""})).await;
+    assert_eq!(users_only.body["totalResults"], 1);
+    let neither = search(json!({"filter": "nosuch eq \"x\""})).await;
+    assert_scim_error(&neither, 400, Some("invalidFilter"));
+}
 
 fn member_ids(group: &Value) -> Vec<String> {
     group["members"]

@@ -16,5 +16,6 @@ mod list;
 mod ops;
 mod patch;
 mod ratelimit;
+mod scale;
 mod scenarios;
 mod users;

@@ -1,0 +1,91 @@
+//! `POST /.search` at the service root (RFC 7644 §3.4.3): one query over Users and Groups.
+//! Results are users then groups, each in its own default order, paged across both.
+
+use axum::Extension;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use super::extract::{ScimBody, ScimResponse, scim_base_url};
+use super::list::{ListParams, list_response};
+use super::{ApiError, AppState, groups, users};
+use crate::auth::Principal;
+use crate::scim::{ScimError, ScimType};
+use crate::store::{ListQuery, StoreError};
+
+/// A filter naming an attribute one resource type lacks selects nothing of that type; it is
+/// an error only when it fits neither (RFC 7644 §3.4.3 leaves this to the server).
+fn none_if_unknown<T>(result: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(page) => Ok(Some(page)),
+        Err(StoreError::Rejected(ScimError {
+            scim_type: Some(ScimType::InvalidFilter),
+            ..
+        })) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn search_all(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let params = ListParams::from_search_body(&body, state.settings.max_results)?;
+    if params.cursor_mode || params.query.sort.is_some() {
+        return Err(ScimError::invalid_value(
+            "root search supports index paging in the default order only (no cursor, no sortBy)",
+        )
+        .into());
+    }
+    let base = scim_base_url(&state.settings, &uri, &headers);
+    let org = principal.org_id;
+    let start = params.query.start_index;
+    let count = params.query.count;
+
+    // Totals first (count = 0 reads no rows), so the page can be split between the types.
+    let totals = ListQuery {
+        count: 0,
+        ..params.query.clone()
+    };
+    let user_total = none_if_unknown(state.store.list_users(org, &totals).await)?.map(|p| p.total);
+    let group_total =
+        none_if_unknown(state.store.list_groups(org, &totals).await)?.map(|p| p.total);
+    if user_total.is_none() && group_total.is_none() {
+        let detail = "the filter names attributes that neither Users nor Groups have";
+        return Err(ScimError::invalid_filter(detail).into());
+    }
+    let (user_total, group_total) = (user_total.unwrap_or(0), group_total.unwrap_or(0));
+
+    let mut resources: Vec<Value> = Vec::new();
+    if start <= user_total && count > 0 {
+        let query = ListQuery {
+            start_index: start,
+            count,
+            ..params.query.clone()
+        };
+        let page = state.store.list_users(org, &query).await?;
+        resources
+            .extend(users::render_page(&state, org, &base, &page.users, &params.projection).await?);
+    }
+    let remaining = count - resources.len() as i64;
+    if remaining > 0 && group_total > 0 {
+        let group_start = (start - user_total).max(1);
+        let query = ListQuery {
+            start_index: group_start,
+            count: remaining,
+            ..params.query.clone()
+        };
+        let page = state.store.list_groups(org, &query).await?;
+        resources
+            .extend(groups::render_page(&state, &base, &page.groups, &params.projection).await?);
+    }
+    Ok(ScimResponse {
+        status: StatusCode::OK,
+        body: list_response(resources, user_total + group_total, Some(start), None),
+        etag: None,
+        location: None,
+    })
+}
