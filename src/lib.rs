@@ -23,6 +23,9 @@ pub mod http;
 /// Command-line and environment configuration.
 pub mod config;
 
+/// Prometheus metrics.
+pub mod metrics;
+
 /// Logging setup.
 pub mod telemetry;
 

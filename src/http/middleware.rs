@@ -31,6 +31,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .auth_failures
         .peek(&ip_bucket, now, state.settings.auth_failure_limit);
     if !failures.allowed {
+        crate::metrics::rate_limited("auth_failures");
         return ApiError::RateLimited {
             retry_after_secs: ceil_secs(failures.retry_after_ms),
         }
@@ -44,6 +45,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let principal = match state.auth.authenticate(header_value).await {
         Ok(principal) => principal,
         Err(failure) => {
+            crate::metrics::auth_failure(failure.reason());
             state
                 .auth_failures
                 .check(&ip_bucket, now, state.settings.auth_failure_limit);
@@ -65,6 +67,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         req.extensions_mut().insert(principal);
         next.run(req).await
     } else {
+        crate::metrics::rate_limited("key");
         ApiError::RateLimited {
             retry_after_secs: ceil_secs(decision.retry_after_ms),
         }
@@ -105,12 +108,19 @@ pub async fn access_log(State(state): State<AppState>, req: Request, next: Next)
         .get::<Principal>()
         .map(|p| p.org_id.to_string())
         .unwrap_or_else(|| "-".to_string());
+    let elapsed = started.elapsed();
+    crate::metrics::request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        elapsed.as_secs_f64(),
+    );
     tracing::info!(
         request_id,
         method = %method,
         route,
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
         org_id,
         "request"
     );

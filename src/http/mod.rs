@@ -88,6 +88,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>, settings: Settings) -> AppState {
+        crate::metrics::handle();
         AppState {
             store,
             auth,
@@ -152,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/scim/v2", scim)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

@@ -31,3 +31,24 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }
     }
 }
+
+/// GET /metrics — Prometheus text format. Gauges that need the database are read here, at
+/// scrape time, so requests never pay for them.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let (open, idle) = state.store.pool_state();
+    crate::metrics::pool(open, idle);
+    match state.store.resource_counts().await {
+        Ok(counts) => {
+            for (org, users, groups) in counts {
+                crate::metrics::resources(&org, users, groups);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: resource counts unavailable"),
+    }
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+        .into_response()
+}

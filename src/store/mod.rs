@@ -258,6 +258,11 @@ pub trait Store: Send + Sync {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Open and idle connections of the pool, for metrics.
+    fn pool_state(&self) -> (u32, u32);
+    /// (org slug, users, groups) for every organization, for metrics: index-only counts.
+    async fn resource_counts(&self) -> StoreResult<Vec<(String, i64, i64)>>;
+
     async fn create_org(&self, slug: &str) -> StoreResult<Organization>;
     async fn org_by_slug(&self, slug: &str) -> StoreResult<Organization>;
     async fn count_orgs(&self) -> StoreResult<i64>;

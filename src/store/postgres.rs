@@ -141,6 +141,30 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn pool_state(&self) -> (u32, u32) {
+        (self.pool.size(), self.pool.num_idle() as u32)
+    }
+
+    async fn resource_counts(&self) -> StoreResult<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "select o.slug, \
+             (select count(*) from users u where u.org_id = o.id) as users, \
+             (select count(*) from groups g where g.org_id = o.id) as groups \
+             from organizations o order by o.slug",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("slug")?,
+                    r.try_get("users")?,
+                    r.try_get("groups")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn create_org(&self, slug: &str) -> StoreResult<Organization> {
         let org = Organization {
             id: Uuid::now_v7(),

@@ -11,7 +11,199 @@ backend_tests!(
     healthz_and_readyz_answer_without_authentication,
     request_ids_are_echoed_or_generated,
     healthcheck_command_succeeds_against_a_running_server,
+    metrics_count_requests_by_route_template_and_resources_per_org,
 );
+
+async fn metrics_count_requests_by_route_template_and_resources_per_org(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app
+        .create_user(serde_json::json!({"userName": "m@example.com"}))
+        .await;
+    app.get(&format!("/scim/v2/Users/{id}")).await;
+    app.request_as("bad-token", reqwest::Method::GET, "/scim/v2/Users", None)
+        .await;
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.expect("text");
+    assert!(text.contains("scimd_http_requests_total{"), "{text}");
+    assert!(
+        text.contains(r#"route="/scim/v2/Users/{id}""#),
+        "route templates, not raw paths: {text}"
+    );
+    assert!(!text.contains(&id), "no resource ids in labels");
+    assert!(
+        text.contains("scimd_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"scimd_auth_failures_total{reason="invalid_token"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"scimd_users{org="acme"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"scimd_db_pool_connections{state="open"}"#),
+        "{text}"
+    );
+}
+
+/// Postgres: the database refuses connections → /readyz turns 503 and SCIM requests get a
+/// SCIM 503 with Retry-After; connections allowed again → both recover without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_and_requests_follow_a_database_outage() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    use sqlx::Connection;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let id = app
+        .create_user(serde_json::json!({"userName": "outage@example.com"}))
+        .await;
+    let db = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .expect("db name")
+        .to_string();
+    let admin_url = crate::helpers::postgres_url().expect("url");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("admin");
+    sqlx::query(&format!("alter database {db} allow_connections false"))
+        .execute(&mut admin)
+        .await
+        .expect("deny");
+    sqlx::query(&format!(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{db}'"
+    ))
+    .execute(&mut admin)
+    .await
+    .expect("terminate");
+    let ready = app
+        .request_as("", reqwest::Method::GET, "/readyz", None)
+        .await;
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        ready.body
+    );
+    let user = app.get(&format!("/scim/v2/Users/{id}")).await;
+    assert_eq!(
+        user.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        user.body
+    );
+    assert!(user.header("retry-after").is_some());
+    assert_eq!(user.body["status"], "503");
+    assert!(
+        !user.body.to_string().contains("pg_"),
+        "no internals: {}",
+        user.body
+    );
+    sqlx::query(&format!("alter database {db} allow_connections true"))
+        .execute(&mut admin)
+        .await
+        .expect("allow");
+    let mut recovered = false;
+    for _ in 0..50 {
+        if app.get(&format!("/scim/v2/Users/{id}")).await.status == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "scimd recovers within 5 s without a restart");
+    let ready = app
+        .request_as("", reqwest::Method::GET, "/readyz", None)
+        .await;
+    assert_eq!(ready.status, StatusCode::OK);
+}
+
+/// The real binary: JSON access logs carry the request id and route, never the token, and
+/// SIGTERM drains and exits 0.
+#[test]
+fn serve_logs_json_with_request_ids_and_exits_zero_on_sigterm() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let listen = listener.local_addr().expect("addr").to_string();
+    drop(listener);
+    let url = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("SCIMD_LISTEN", &listen)
+        .env("SCIMD_LOG_FORMAT", "json")
+        .env("SCIMD_BOOTSTRAP", "false")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn scimd");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let token = runtime.block_on(async {
+        for _ in 0..100 {
+            if scimd::app::healthcheck(&listen).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let out = scimd(&["org", "create", "acme"], &url);
+        assert!(out.status.success());
+        let key = scimd(&["key", "create", "--org", "acme"], &url);
+        String::from_utf8(key.stdout)
+            .expect("utf8")
+            .trim()
+            .to_string()
+    });
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://{listen}/scim/v2/Users"))
+            .bearer_auth(&token)
+            .header("x-request-id", "trace-me-42")
+            .send()
+            .await
+            .expect("request")
+            .status()
+    });
+    assert_eq!(status, StatusCode::OK);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(code) = child.try_wait().expect("wait") {
+            exited = Some(code);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let code = exited.expect("scimd exits within 10 s of SIGTERM");
+    assert!(code.success(), "exit status {code:?}");
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut logs)
+        .expect("logs");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("trace-me-42"))
+        .unwrap_or_else(|| panic!("no access-log line with the request id: {logs}"));
+    let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(entry["fields"]["route"], "/scim/v2/Users");
+    assert_eq!(entry["fields"]["status"], 200);
+    assert!(!logs.contains(&token), "tokens never reach the logs");
+}
 
 async fn healthz_and_readyz_answer_without_authentication(backend: Backend) {
     let app = TestApp::spawn(backend).await;

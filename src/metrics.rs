@@ -1,0 +1,73 @@
+//! Prometheus metrics: request counts and latencies by route template, rate limiting,
+//! authentication failures by reason, database pool state and resources per organization.
+//! Recorded through the `metrics` facade and rendered by `metrics-exporter-prometheus`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds: SCIM calls are milliseconds when healthy, seconds when not.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process-wide recorder (installed once; later calls, as in tests, share it).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("scimd_http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed; the handle still renders ours.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// One finished HTTP request.
+pub fn request(method: &str, route: &str, status: u16, seconds: f64) {
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route.to_string()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("scimd_http_requests_total", &labels).increment(1);
+    metrics::histogram!(
+        "scimd_http_request_duration_seconds",
+        "method" => method.to_string(),
+        "route" => route.to_string()
+    )
+    .record(seconds);
+}
+
+/// A request refused by the rate limiter (`scope`: "key" or "auth_failures").
+pub fn rate_limited(scope: &'static str) {
+    metrics::counter!("scimd_rate_limited_total", "scope" => scope).increment(1);
+}
+
+/// A refused authentication, by reason (never the token).
+pub fn auth_failure(reason: &'static str) {
+    metrics::counter!("scimd_auth_failures_total", "reason" => reason).increment(1);
+}
+
+/// Gauges read at scrape time: pool state and resources per organization.
+pub fn pool(size: u32, idle: u32) {
+    metrics::gauge!("scimd_db_pool_connections", "state" => "open").set(f64::from(size));
+    metrics::gauge!("scimd_db_pool_connections", "state" => "idle").set(f64::from(idle));
+}
+
+/// Users and groups of one organization.
+pub fn resources(org: &str, users: i64, groups: i64) {
+    metrics::gauge!("scimd_users", "org" => org.to_string()).set(users as f64);
+    metrics::gauge!("scimd_groups", "org" => org.to_string()).set(groups as f64);
+}
+
+/// The text exposition of every metric.
+pub fn render() -> String {
+    handle().render()
+}
