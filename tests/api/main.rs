@@ -7,6 +7,7 @@
 mod helpers;
 
 mod auth;
+mod concurrency;
 mod discovery;
 mod errors;
 mod filter;
