@@ -28,12 +28,27 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
             }
         })?;
         match serde_json::from_slice::<Value>(&bytes) {
+            // Postgres cannot store U+0000 in text or jsonb; refuse it on both backends alike.
+            Ok(value) if contains_nul(&value) => Err(ScimError::invalid_value(
+                "Strings must not contain the NUL character (U+0000)",
+            )
+            .into()),
             Ok(Value::Object(map)) => Ok(ScimBody(map)),
             Ok(_) => {
                 Err(ScimError::invalid_syntax("The request body must be a JSON object").into())
             }
             Err(e) => Err(ScimError::invalid_syntax(format!("Malformed JSON body: {e}")).into()),
         }
+    }
+}
+
+/// Whether any string or key in `value` holds U+0000.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
     }
 }
 

@@ -239,6 +239,12 @@ impl RawParams {
     ) -> Result<ListParams, ScimError> {
         let filter = match self.filter.as_deref().map(str::trim) {
             None | Some("") => None,
+            // Postgres cannot compare with U+0000; no stored value can contain it either.
+            Some(text) if text.contains('\0') => {
+                return Err(ScimError::invalid_filter(
+                    "filters must not contain the NUL character (U+0000)",
+                ));
+            }
             Some(text) => Some(text.parse::<Filter>()?),
         };
         let descending = match self

@@ -12,6 +12,7 @@ mod discovery;
 mod errors;
 mod filter;
 mod groups;
+mod hostile;
 mod lifecycle;
 mod list;
 mod ops;
