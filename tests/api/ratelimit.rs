@@ -89,3 +89,84 @@ async fn repeated_authentication_failures_from_one_ip_are_limited(backend: Backe
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// Two real scimd processes sharing one Postgres share each key's limit: 200 requests split
+/// across both within a minute get at most 60 (+1 per second elapsed, the smooth refill) through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_holds_across_two_processes_sharing_postgres() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let mut servers = Vec::new();
+    let mut addresses = Vec::new();
+    for _ in 0..2 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"))
+            .arg("serve")
+            .env("DATABASE_URL", &app.database_url)
+            .env("SCIMD_JWT_SECRET", crate::helpers::SECRET)
+            .env("SCIMD_LISTEN", &listen)
+            .env("SCIMD_BOOTSTRAP", "false")
+            .env("SCIMD_RATE_LIMIT_PER_MINUTE", "60")
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn scimd");
+        servers.push(KillOnDrop(child));
+        addresses.push(listen);
+    }
+    for listen in &addresses {
+        let mut up = false;
+        for _ in 0..100 {
+            if scimd::app::healthcheck(listen).await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(up, "scimd on {listen} did not start");
+    }
+    let started = std::time::Instant::now();
+    let (mut ok, mut limited) = (0u64, 0u64);
+    for i in 0..200 {
+        let response = app
+            .client
+            .get(format!("http://{}/scim/v2/Users?count=0", addresses[i % 2]))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .expect("send");
+        match response.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(response.headers().contains_key("retry-after"));
+                limited += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let allowance = 60 + started.elapsed().as_secs() + 1;
+    assert!(
+        ok <= allowance,
+        "{ok} requests passed, at most {allowance} allowed"
+    );
+    assert!(ok >= 60, "the first 60 pass ({ok})");
+    assert_eq!(ok + limited, 200);
+    eprintln!("two processes: {ok} passed, {limited} got 429");
+}
+
+/// Kills a child process when dropped, so a failing test leaves no server behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
