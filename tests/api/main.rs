@@ -9,6 +9,7 @@ mod helpers;
 mod auth;
 mod concurrency;
 mod discovery;
+mod durability;
 mod errors;
 mod filter;
 mod groups;

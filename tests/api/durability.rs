@@ -1,0 +1,212 @@
+//! Durability: a write load against a real `scimd` process, SIGKILL in the middle of it, a
+//! restart, and a check that every acknowledged write is there and nothing unacknowledged is
+//! half-applied. `SCIMD_DURABILITY_SECONDS` lengthens the load (default: a short CI run).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, SECRET, TestApp};
+
+backend_tests!(acknowledged_writes_survive_sigkill);
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start(database_url: &str, listen: &str) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("SCIMD_JWT_SECRET", SECRET)
+        .env("SCIMD_LISTEN", listen)
+        .env("SCIMD_BOOTSTRAP", "false")
+        .env("SCIMD_RATE_LIMIT_PER_MINUTE", "100000000")
+        .env("RUST_LOG", "error")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn scimd");
+    for _ in 0..200 {
+        if scimd::app::healthcheck(listen).await.is_ok() {
+            return Server(child);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("scimd did not start on {listen}");
+}
+
+/// What the clients saw acknowledged.
+#[derive(Default)]
+struct Ledger {
+    created: Vec<(String, String)>,
+    deleted: Vec<String>,
+    patched: Vec<(String, String)>,
+}
+
+async fn acknowledged_writes_survive_sigkill(backend: Backend) {
+    // The test's own server only prepares the database (org, key); the load goes to a child.
+    let app = TestApp::spawn(backend).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = start(&app.database_url, &listen).await;
+    let base = format!("http://{listen}/scim/v2");
+    let seconds: f64 = std::env::var("SCIMD_DURABILITY_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.5);
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+
+    let mut workers = Vec::new();
+    for worker in 0..4 {
+        let (client, base, token, ledger) = (
+            client.clone(),
+            base.clone(),
+            app.token.clone(),
+            ledger.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let name = format!("w{worker}-{i}@example.com");
+                let Ok(created) = client
+                    .post(format!("{base}/Users"))
+                    .bearer_auth(&token)
+                    .json(&json!({"userName": name}))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                if created.status() != StatusCode::CREATED {
+                    return;
+                }
+                let Ok(body) = created.json::<Value>().await else {
+                    return;
+                };
+                let id = body["id"].as_str().unwrap_or_default().to_string();
+                ledger
+                    .lock()
+                    .expect("ledger")
+                    .created
+                    .push((id.clone(), name.clone()));
+                // One PATCH sets two attributes together: both or neither may survive.
+                let tag = format!("t{worker}-{i}");
+                let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "nickName", "value": tag},
+                                   {"op": "add", "path": "title", "value": tag}]});
+                let Ok(patched) = client
+                    .patch(format!("{base}/Users/{id}"))
+                    .bearer_auth(&token)
+                    .json(&patch)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                if patched.status() == StatusCode::OK {
+                    ledger
+                        .lock()
+                        .expect("ledger")
+                        .patched
+                        .push((id.clone(), tag));
+                }
+                if i % 3 == 0 {
+                    let Ok(deleted) = client
+                        .delete(format!("{base}/Users/{id}"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
+                    if deleted.status() == StatusCode::NO_CONTENT {
+                        ledger.lock().expect("ledger").deleted.push(id);
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    drop(server); // SIGKILL while the workers are mid-request.
+    for worker in workers {
+        let _ = worker.await;
+    }
+
+    let _restarted = start(&app.database_url, &listen).await;
+    let ledger = ledger.lock().expect("ledger");
+    assert!(
+        ledger.created.len() > 10,
+        "the load ran ({} creates)",
+        ledger.created.len()
+    );
+    let deleted: std::collections::HashSet<&String> = ledger.deleted.iter().collect();
+    for (id, name) in &ledger.created {
+        let response = client
+            .get(format!("{base}/Users/{id}"))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .expect("get");
+        if deleted.contains(id) {
+            assert_eq!(
+                response.status(),
+                StatusCode::NOT_FOUND,
+                "acknowledged delete of {id} was lost"
+            );
+            continue;
+        }
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "acknowledged create of {name} was lost"
+        );
+        let user: Value = response.json().await.expect("json");
+        assert_eq!(user["userName"], name.as_str());
+        // Never half-applied: nickName and title were written by one PATCH.
+        assert_eq!(
+            user.get("nickName"),
+            user.get("title"),
+            "half-applied PATCH on {id}"
+        );
+    }
+    for (id, tag) in &ledger.patched {
+        if deleted.contains(id) {
+            continue;
+        }
+        let user: Value = client
+            .get(format!("{base}/Users/{id}"))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            user["nickName"],
+            tag.as_str(),
+            "acknowledged PATCH of {id} was lost"
+        );
+    }
+    eprintln!(
+        "durability ({backend:?}): {} creates, {} patches, {} deletes acknowledged; all present after SIGKILL",
+        ledger.created.len(),
+        ledger.patched.len(),
+        ledger.deleted.len()
+    );
+}
