@@ -35,9 +35,10 @@ async fn start(database_url: &str, listen: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn scimd");
+    let server = Server(child);
     for _ in 0..200 {
         if scimd::app::healthcheck(listen).await.is_ok() {
-            return Server(child);
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -148,7 +149,7 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
     }
 
     let _restarted = start(&app.database_url, &listen).await;
-    let ledger = ledger.lock().expect("ledger");
+    let ledger = std::mem::take(&mut *ledger.lock().expect("ledger"));
     assert!(
         ledger.created.len() > 10,
         "the load ran ({} creates)",
