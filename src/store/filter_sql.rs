@@ -348,6 +348,22 @@ fn attribute(
     if let Some(column) = column_of(table, path) {
         return column_condition(b, column, op, path);
     }
+    // How IdPs match users by email: answered from the `user_emails` index, not the documents.
+    // (`$1` is the organization in every statement `list_sql` builds.)
+    if std::ptr::eq(table, &USERS)
+        && path.schema.is_none()
+        && path.attr.eq_ignore_ascii_case("emails")
+        && path
+            .sub_attr
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("value"))
+        && let Some((CompareOp::Eq, CompValue::Str(email))) = op
+    {
+        let bound = b.bind(SqlValue::Text(email.to_lowercase()));
+        return Ok(format!(
+            "id in (select user_id from user_emails where org_id = $1 and value_folded = {bound})"
+        ));
+    }
     let target = resolve(table, path)?;
     let keys = json_keys(path, &target);
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -802,11 +818,14 @@ mod tests {
 
     #[test]
     fn multi_valued_attributes_match_any_element() {
-        let (text, _) = sql(Dialect::Postgres, &USERS, r#"emails.value eq "a@x.co""#).unwrap();
+        let (text, _) = sql(Dialect::Postgres, &USERS, r#"emails.value co "a@x.co""#).unwrap();
         assert!(
             text.starts_with("exists (select 1 from jsonb_array_elements"),
             "{text}"
         );
+        let (text, values) = sql(Dialect::Postgres, &USERS, r#"emails.value eq "A@X.co""#).unwrap();
+        assert!(text.contains("user_emails"), "{text}");
+        assert_eq!(values, vec![SqlValue::Text("a@x.co".into())]);
         let (text, _) = sql(
             Dialect::Sqlite,
             &USERS,

@@ -353,6 +353,21 @@ pub fn unknown_member(id: &Uuid) -> StoreError {
     )))
 }
 
+/// The folded `emails[].value`s of a user document, for the `user_emails` lookup table.
+pub fn folded_emails(doc: &Doc) -> Vec<String> {
+    let Some(serde_json::Value::Array(emails)) = doc.get("emails") else {
+        return Vec::new();
+    };
+    let mut values: Vec<String> = emails
+        .iter()
+        .filter_map(|e| e.get("value").and_then(serde_json::Value::as_str))
+        .map(str::to_lowercase)
+        .collect();
+    values.sort();
+    values.dedup();
+    values
+}
+
 /// Folds a group displayName for its case-insensitive uniqueness index.
 pub fn fold_display_name(display_name: &str) -> String {
     display_name.to_lowercase()

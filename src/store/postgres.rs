@@ -11,7 +11,7 @@ use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
     ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
     StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, fold_display_name,
-    fold_user_name, now_ms, unknown_member,
+    fold_user_name, folded_emails, now_ms, unknown_member,
 };
 
 /// Postgres-backed [`Store`].
@@ -288,6 +288,7 @@ impl Store for PgStore {
     }
 
     async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord> {
+        let mut tx = self.pool.begin().await?;
         let now = now_ms();
         let row = sqlx::query(&format!(
             "insert into users (id, org_id, user_name, user_name_folded, external_id, active, doc, \
@@ -303,10 +304,13 @@ impl Store for PgStore {
         .bind(Json(&user.doc))
         .bind(&user.password_hash)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("userName"))?;
-        user_from_row(&row)
+        let record = user_from_row(&row)?;
+        write_emails(&mut tx, &record).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     async fn get_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
@@ -362,6 +366,9 @@ impl Store for PgStore {
         .await
         .map_err(conflict_as("userName"))?;
         let updated = user_from_row(&row)?;
+        if folded_emails(&updated.doc) != folded_emails(&current.doc) {
+            write_emails(&mut tx, &updated).await?;
+        }
         tx.commit().await?;
         Ok(updated)
     }
@@ -689,4 +696,24 @@ async fn apply_member_ops(
         }
     }
     Ok(changed)
+}
+
+/// Replaces a user's rows in `user_emails` (the index behind `emails.value eq`).
+async fn write_emails(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user: &UserRecord,
+) -> StoreResult<()> {
+    sqlx::query("delete from user_emails where user_id = $1")
+        .bind(user.id)
+        .execute(&mut **tx)
+        .await?;
+    for value in folded_emails(&user.doc) {
+        sqlx::query("insert into user_emails (user_id, org_id, value_folded) values ($1, $2, $3)")
+            .bind(user.id)
+            .bind(user.org_id)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

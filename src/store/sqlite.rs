@@ -21,7 +21,7 @@ use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
     ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
     StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, fold_display_name,
-    fold_user_name, now_ms, unknown_member,
+    fold_user_name, folded_emails, now_ms, unknown_member,
 };
 use crate::ratelimit::MemoryLimiter;
 
@@ -308,6 +308,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord> {
+        let mut tx = self.writer.begin().await?;
         let now = now_ms();
         let row = sqlx::query(&format!(
             "insert into users (id, org_id, user_name, user_name_folded, external_id, active, doc, \
@@ -323,10 +324,13 @@ impl Store for SqliteStore {
         .bind(Json(&user.doc))
         .bind(&user.password_hash)
         .bind(now)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("userName"))?;
-        user_from_row(&row)
+        let record = user_from_row(&row)?;
+        write_emails(&mut tx, &record).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     async fn get_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
@@ -382,6 +386,9 @@ impl Store for SqliteStore {
         .await
         .map_err(conflict_as("userName"))?;
         let updated = user_from_row(&row)?;
+        if folded_emails(&updated.doc) != folded_emails(&current.doc) {
+            write_emails(&mut tx, &updated).await?;
+        }
         tx.commit().await?;
         Ok(updated)
     }
@@ -694,4 +701,24 @@ async fn apply_member_ops(
         }
     }
     Ok(changed)
+}
+
+/// Replaces a user's rows in `user_emails` (the index behind `emails.value eq`).
+async fn write_emails(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user: &UserRecord,
+) -> StoreResult<()> {
+    sqlx::query("delete from user_emails where user_id = $1")
+        .bind(user.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    for value in folded_emails(&user.doc) {
+        sqlx::query("insert into user_emails (user_id, org_id, value_folded) values ($1, $2, $3)")
+            .bind(user.id.to_string())
+            .bind(user.org_id.to_string())
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
