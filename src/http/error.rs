@@ -72,10 +72,13 @@ fn scim_response(status: StatusCode, scim_type: Option<ScimType>, detail: &str) 
     let body = error_body(status, scim_type, detail).to_string();
     (
         status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(SCIM_CONTENT_TYPE),
-        )],
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(SCIM_CONTENT_TYPE),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
         body,
     )
         .into_response()

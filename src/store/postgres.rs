@@ -27,7 +27,8 @@ impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(std::time::Duration::from_secs(5))
+            // Short enough that an outage answers 503 well inside the request timeout.
+            .acquire_timeout(std::time::Duration::from_secs(3))
             .connect(url)
             .await?;
         Ok(PgStore { pool })
