@@ -52,3 +52,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// The HTTP contract, embedded at build time so the served copy is the one tested.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+/// GET /openapi.yaml — the OpenAPI 3.1 contract of this server.
+pub async fn openapi() -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/yaml")],
+        OPENAPI_YAML,
+    )
+        .into_response()
+}

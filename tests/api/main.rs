@@ -16,6 +16,7 @@ mod groups;
 mod hostile;
 mod lifecycle;
 mod list;
+mod openapi;
 mod ops;
 mod patch;
 mod ratelimit;
