@@ -152,6 +152,8 @@ impl Authenticator {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 5;
+        // A key minted for the future is not valid yet.
+        validation.validate_nbf = true;
         Authenticator {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::auth::Principal;
+use crate::auth::{AuthFailure, Principal};
 use crate::scim::ScimError;
 use crate::store::{RateDecision, now_ms};
 
@@ -46,9 +46,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(principal) => principal,
         Err(failure) => {
             crate::metrics::auth_failure(failure.reason());
-            state
-                .auth_failures
-                .check(&ip_bucket, now, state.settings.auth_failure_limit);
+            // A genuine personal token is not a guess, and an outage is nobody's guess.
+            if !matches!(failure, AuthFailure::Personal | AuthFailure::Unavailable) {
+                state
+                    .auth_failures
+                    .check(&ip_bucket, now, state.settings.auth_failure_limit);
+            }
             return ApiError::Auth(failure).into_response();
         }
     };

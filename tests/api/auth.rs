@@ -16,7 +16,149 @@ backend_tests!(
     another_orgs_key_sees_404_for_every_verb,
     revoked_key_gets_401_on_the_next_request,
     expired_key_gets_401,
+    personal_tokens_and_forged_algorithms_are_refused_on_every_endpoint,
+    another_orgs_key_sees_404_on_every_resource_and_verb,
 );
+
+/// Every SCIM endpoint and verb, with placeholders for a user and a group id.
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("GET", "/scim/v2/Users"),
+    ("POST", "/scim/v2/Users"),
+    ("POST", "/scim/v2/Users/.search"),
+    ("GET", "/scim/v2/Users/{user}"),
+    ("PUT", "/scim/v2/Users/{user}"),
+    ("PATCH", "/scim/v2/Users/{user}"),
+    ("DELETE", "/scim/v2/Users/{user}"),
+    ("GET", "/scim/v2/Groups"),
+    ("POST", "/scim/v2/Groups"),
+    ("POST", "/scim/v2/Groups/.search"),
+    ("GET", "/scim/v2/Groups/{group}"),
+    ("PUT", "/scim/v2/Groups/{group}"),
+    ("PATCH", "/scim/v2/Groups/{group}"),
+    ("DELETE", "/scim/v2/Groups/{group}"),
+    ("POST", "/scim/v2/.search"),
+    ("GET", "/scim/v2/ServiceProviderConfig"),
+    ("GET", "/scim/v2/ResourceTypes"),
+    ("GET", "/scim/v2/ResourceTypes/User"),
+    ("GET", "/scim/v2/Schemas"),
+    (
+        "GET",
+        "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+    ),
+    ("GET", "/api/scim/v2/users/{user}"),
+];
+
+async fn personal_tokens_and_forged_algorithms_are_refused_on_every_endpoint(backend: Backend) {
+    // Many deliberate failures from one address: lift the per-IP failure limit for this test.
+    let settings = scimd::http::Settings {
+        auth_failure_limit: scimd::store::RateLimit::per_minute(1_000_000),
+        ..TestApp::settings()
+    };
+    let app = TestApp::spawn_with(backend, settings).await;
+    let user = app
+        .create_user(json!({"userName": "victim@example.com"}))
+        .await;
+    let group = app
+        .post("/scim/v2/Groups", json!({"displayName": "Victims"}))
+        .await;
+    let group = group.body["id"].as_str().expect("id").to_string();
+    let personal = app.key("acme", true).await;
+    let claims = claims_of(&app.token);
+    // HS/RS confusion: an RS256 header over an HMAC signature must not be accepted.
+    let rs_header = base64url(r#"{"alg":"RS256","typ":"JWT"}"#);
+    let parts: Vec<&str> = app.token.split('.').collect();
+    let rs_confused = format!("{rs_header}.{}.{}", parts[1], parts[2]);
+    let mut future = claims.clone();
+    future["nbf"] = json!(4_000_000_000u64);
+    let not_yet = sign(future, SECRET, Algorithm::HS256);
+    for (method, path) in ENDPOINTS {
+        let path = path.replace("{user}", &user).replace("{group}", &group);
+        let method: Method = method.parse().expect("method");
+        let body = Some(json!({}));
+        let pat = app
+            .request_as(&personal, method.clone(), &path, body.clone())
+            .await;
+        assert_scim_error(&pat, 403, None);
+        for forged in [&rs_confused, &not_yet] {
+            let response = app
+                .request_as(forged, method.clone(), &path, body.clone())
+                .await;
+            assert_scim_error(&response, 401, None);
+        }
+    }
+    assert_eq!(
+        app.get(&format!("/scim/v2/Users/{user}")).await.status,
+        StatusCode::OK,
+        "nothing was deleted"
+    );
+}
+
+async fn another_orgs_key_sees_404_on_every_resource_and_verb(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let other = app.other_org("globex").await;
+    let user = app
+        .create_user(json!({"userName": "mine@example.com"}))
+        .await;
+    let group = app
+        .post(
+            "/scim/v2/Groups",
+            json!({"displayName": "Mine", "members": [{"value": user}]}),
+        )
+        .await;
+    let group = group.body["id"].as_str().expect("id").to_string();
+    let patch =
+        json!({"Operations": [{"op": "replace", "path": "displayName", "value": "stolen"}]});
+    for (method, path, body) in [
+        (Method::GET, format!("/scim/v2/Users/{user}"), None),
+        (
+            Method::PUT,
+            format!("/scim/v2/Users/{user}"),
+            Some(json!({"userName": "x@globex.com"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/scim/v2/Users/{user}"),
+            Some(patch.clone()),
+        ),
+        (Method::DELETE, format!("/scim/v2/Users/{user}"), None),
+        (Method::GET, format!("/scim/v2/Groups/{group}"), None),
+        (
+            Method::PUT,
+            format!("/scim/v2/Groups/{group}"),
+            Some(json!({"displayName": "stolen"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/scim/v2/Groups/{group}"),
+            Some(patch.clone()),
+        ),
+        (Method::DELETE, format!("/scim/v2/Groups/{group}"), None),
+    ] {
+        let response = app.request_as(&other, method.clone(), &path, body).await;
+        assert_scim_error(&response, 404, None);
+    }
+    // Nor does another org see them in lists or searches, or use them as members.
+    let listed = app
+        .request_as(&other, Method::GET, "/scim/v2/Users", None)
+        .await;
+    assert_eq!(listed.body["totalResults"], 0);
+    let groups = app
+        .request_as(&other, Method::GET, "/scim/v2/Groups", None)
+        .await;
+    assert_eq!(groups.body["totalResults"], 0);
+    let borrow = app
+        .request_as(
+            &other,
+            Method::POST,
+            "/scim/v2/Groups",
+            Some(json!({"displayName": "G", "members": [{"value": user}]})),
+        )
+        .await;
+    assert_scim_error(&borrow, 400, Some("invalidValue"));
+    let mine = app.get(&format!("/scim/v2/Groups/{group}")).await;
+    assert_eq!(mine.body["displayName"], "Mine");
+    assert_eq!(mine.body["members"][0]["value"], user.as_str());
+}
 
 fn sign(claims: serde_json::Value, secret: &str, alg: Algorithm) -> String {
     jsonwebtoken::encode(
