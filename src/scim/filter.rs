@@ -906,3 +906,19 @@ mod tests {
         }
     }
 }
+
+/// Inputs the fuzzer found (fuzz/fuzz_targets/filter.rs), kept as regression tests.
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    #[test]
+    fn long_decimal_numbers_round_trip_exactly() {
+        let filter: Filter =
+            "            t gT        277777777777555577777777.00055555555555558238425958"
+                .parse()
+                .unwrap();
+        let printed = filter.to_string();
+        assert_eq!(printed.parse::<Filter>().unwrap(), filter, "{printed}");
+    }
+}

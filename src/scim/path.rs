@@ -496,3 +496,16 @@ mod tests {
         }
     }
 }
+
+/// Inputs the fuzzer found (fuzz/fuzz_targets/patch_path.rs), kept as regression tests.
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    #[test]
+    fn value_filter_numbers_round_trip_exactly() {
+        let path = PatchPath::parse("eJ[e\t\tge\t7700000000000000000596395213\t]").unwrap();
+        let printed = path.to_string();
+        assert_eq!(PatchPath::parse(&printed).unwrap(), path, "{printed}");
+    }
+}
