@@ -55,18 +55,27 @@ probe | grep -q '^200 ' || { echo "FAIL: scimd is not serving before the outage"
 
 echo "== stopping Postgres for ${OUTAGE_SECONDS}s under load"
 as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null
-total=0; unavailable=0; bad=0; slow=0
+# Eight clients keep requesting through the outage; every answer is recorded.
 end=$((SECONDS + OUTAGE_SECONDS))
-while [ "$SECONDS" -lt "$end" ]; do
-  read -r status secs < <(probe)
-  total=$((total + 1))
-  if [ "$status" = 503 ] && grep -q '"status":"503"' "$WORK/body"; then
-    unavailable=$((unavailable + 1))
-  else
-    bad=$((bad + 1)); echo "unexpected answer during the outage: $status $(cat "$WORK/body")"
-  fi
-  awk -v s="$secs" 'BEGIN { exit !(s > 5.5) }' && slow=$((slow + 1))
+clients=()
+for client in $(seq 1 8); do
+  (
+    while [ "$SECONDS" -lt "$end" ]; do
+      out="$(curl -s -o "$WORK/body.$client" -w '%{http_code} %{time_total}' --max-time 10 \
+        -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$APP_PORT/scim/v2/Users?count=1")"
+      if grep -q '"status":"503"' "$WORK/body.$client" 2>/dev/null; then body=scim503; else body=other; fi
+      echo "$out $body"
+    done > "$WORK/answers.$client"
+  ) &
+  clients+=($!)
 done
+wait "${clients[@]}"
+cat "$WORK"/answers.* > "$WORK/answers"
+total="$(wc -l < "$WORK/answers")"
+unavailable="$(awk '$1 == 503 && $3 == "scim503"' "$WORK/answers" | wc -l)"
+bad="$(awk '!($1 == 503 && $3 == "scim503")' "$WORK/answers" | wc -l)"
+slow="$(awk '$2 > 5.5' "$WORK/answers" | wc -l)"
+[ "$bad" = 0 ] || { echo "unexpected answers during the outage:"; awk '!($1 == 503 && $3 == "scim503")' "$WORK/answers" | head; }
 ready="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APP_PORT/readyz")"
 retry_after="$(curl -s -D - -o /dev/null -H "Authorization: Bearer $TOKEN" \
   "http://127.0.0.1:$APP_PORT/scim/v2/Users?count=1" | tr -d '\r' | awk -F': ' 'tolower($1)=="retry-after" {print $2}')"
