@@ -224,9 +224,12 @@ fn split_schema(s: &str) -> Result<(Option<String>, &str), ScimError> {
         }
     }
     // An unknown URN: the attribute is whatever follows the last ':' (attribute names
-    // cannot contain ':'). "urn:" alone has no namespace, so require one.
+    // cannot contain ':'). "urn:" alone has no namespace, so require one; and only a known
+    // extension may be named bare, so an unknown one needs an attribute after it.
     match s.rfind(':') {
-        Some(i) if i > "urn:".len() => Ok((Some(s[..i].to_string()), &s[i + 1..])),
+        Some(i) if i > "urn:".len() && i + 1 < s.len() => {
+            Ok((Some(s[..i].to_string()), &s[i + 1..]))
+        }
         _ => Err(ScimError::invalid_path(format!(
             "'{s}' is not a schema-qualified attribute path"
         ))),
@@ -501,6 +504,12 @@ mod tests {
 #[cfg(test)]
 mod fuzz_regressions {
     use super::*;
+
+    #[test]
+    fn an_unknown_urn_without_an_attribute_is_refused() {
+        assert!(PatchPath::parse("URn:n;UR~:").is_err());
+        assert!(AttrPath::parse("urn:x:y:").is_err());
+    }
 
     #[test]
     fn value_filter_numbers_round_trip_exactly() {
