@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -18,6 +20,10 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Connections for the rate limiter only, with `synchronous_commit = off`: a limiter
+    /// update lost in a crash forgives one request, while waiting for a WAL flush on every
+    /// request would cap the whole server at the disk's fsync rate.
+    limiter: PgPool,
 }
 
 const USER_COLUMNS: &str = "id, org_id, user_name, external_id, active, doc, password_hash, \
@@ -31,7 +37,13 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(3))
             .connect(url)
             .await?;
-        Ok(PgStore { pool })
+        let limiter_options =
+            PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]);
+        let limiter = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect_lazy_with(limiter_options);
+        Ok(PgStore { pool, limiter })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -425,14 +437,14 @@ impl Store for PgStore {
         .bind(now_ms)
         .bind(interval)
         .bind(limit.period_ms)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.limiter)
         .await?;
         if let Some(new_tat) = stored {
             return Ok(limit.decision(now_ms, new_tat, true));
         }
         let tat: i64 = sqlx::query_scalar("select tat from rate_limits where bucket = $1")
             .bind(bucket)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.limiter)
             .await?;
         Ok(limit.decision(now_ms, tat.max(now_ms) + interval, false))
     }
