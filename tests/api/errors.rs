@@ -94,6 +94,8 @@ async fn unsupported_methods_are_scim_405s(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let response = app.request(Method::PATCH, "/scim/v2/Users", None).await;
     assert_scim_error(&response, 405, None);
+    let root = app.request(Method::POST, "/healthz", Some(json!({}))).await;
+    assert_scim_error(&root, 405, None);
 }
 
 async fn plain_application_json_is_accepted(backend: Backend) {
