@@ -15,19 +15,23 @@ pub async fn healthz() -> Response {
 /// GET /readyz — the database answers and its migrations are current; 503 with the reason
 /// otherwise, so a load balancer stops sending traffic until it recovers.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (
+    let unavailable = |reason: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unavailable", "reason": reason})),
+        )
+            .into_response()
+    };
+    match state.store.migrations_current().await {
+        Ok(true) => (
             StatusCode::OK,
             axum::Json(json!({"status": "ready", "database": state.store.kind()})),
         )
             .into_response(),
+        Ok(false) => unavailable("database migrations are behind this version of scimd"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"status": "unavailable", "reason": "database unreachable"})),
-            )
-                .into_response()
+            unavailable("database unreachable")
         }
     }
 }

@@ -257,6 +257,9 @@ pub trait Store: Send + Sync {
     async fn migrate(&self) -> StoreResult<()>;
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
+    /// Whether every embedded migration has been applied (readiness: a process must not
+    /// serve a schema older than its code).
+    async fn migrations_current(&self) -> StoreResult<bool>;
 
     /// Open and idle connections of the pool, for metrics.
     fn pool_state(&self) -> (u32, u32);

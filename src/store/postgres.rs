@@ -149,6 +149,19 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn migrations_current(&self) -> StoreResult<bool> {
+        let newest = sqlx::migrate!("migrations/postgres")
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or_default();
+        let applied: Option<i64> =
+            sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(applied.unwrap_or_default() >= newest)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("select 1").execute(&self.pool).await?;
         Ok(())

@@ -156,6 +156,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn migrations_current(&self) -> StoreResult<bool> {
+        let newest = sqlx::migrate!("migrations/sqlite")
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or_default();
+        let applied: Option<i64> =
+            sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(applied.unwrap_or_default() >= newest)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("select 1").execute(&self.reader).await?;
         Ok(())

@@ -217,6 +217,55 @@ async fn healthz_and_readyz_answer_without_authentication(backend: Backend) {
         .await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.body["status"], "ready");
+    // A database whose newest migration is missing is not ready for this code.
+    let newest: i64 = match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url)
+                .await
+                .expect("connect");
+            let v = sqlx::query_scalar("select max(version) from _sqlx_migrations")
+                .fetch_one(&pool)
+                .await
+                .expect("v");
+            sqlx::query("delete from _sqlx_migrations where version = $1")
+                .bind(v)
+                .execute(&pool)
+                .await
+                .expect("delete");
+            v
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url)
+                .await
+                .expect("connect");
+            let v = sqlx::query_scalar("select max(version) from _sqlx_migrations")
+                .fetch_one(&pool)
+                .await
+                .expect("v");
+            sqlx::query("delete from _sqlx_migrations where version = $1")
+                .bind(v)
+                .execute(&pool)
+                .await
+                .expect("delete");
+            v
+        }
+    };
+    assert!(newest > 0);
+    let behind = app
+        .request_as("", reqwest::Method::GET, "/readyz", None)
+        .await;
+    assert_eq!(
+        behind.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        behind.body
+    );
+    assert!(
+        behind.body["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("migrations")
+    );
 }
 
 async fn request_ids_are_echoed_or_generated(backend: Backend) {
