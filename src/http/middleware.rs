@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
 use crate::auth::{AuthFailure, Principal};
+use crate::ratelimit::now_ns;
 use crate::scim::ScimError;
-use crate::store::{RateDecision, now_ms};
+use crate::store::RateDecision;
 
 /// Authenticates the organization API key, then counts the request against that key's limit.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -23,7 +24,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .map(|ConnectInfo(addr)| addr.ip().to_string())
         .unwrap_or_else(|| "unknown".to_string());
     let ip_bucket = format!("auth-failures:{ip}");
-    let now = now_ms();
+    let now = now_ns();
 
     // A client that keeps failing is refused before its token is even looked at, so keys
     // cannot be guessed at speed.
@@ -57,13 +58,19 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
 
     let limit = state.settings.rate_limit;
-    let decision = match state
-        .store
-        .rate_limit(&format!("key:{}", principal.key_id), now, limit)
-        .await
-    {
-        Ok(decision) => decision,
-        Err(e) => return ApiError::from(e).into_response(),
+    let bucket = format!("key:{}", principal.key_id);
+    let decision = match state.leases.spend(&bucket, now) {
+        Some(decision) => decision,
+        None => {
+            let want = state.leases.want(&bucket, now, limit);
+            match state.store.rate_limit(&bucket, now, limit, want).await {
+                Ok(decision) => {
+                    state.leases.record(&bucket, now, limit, want, &decision);
+                    decision
+                }
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
     };
     let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = if decision.allowed {

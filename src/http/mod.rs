@@ -28,7 +28,7 @@ use tower_http::trace::TraceLayer;
 pub use error::{ApiError, SCIM_CONTENT_TYPE, error_body};
 
 use crate::auth::Authenticator;
-use crate::ratelimit::MemoryLimiter;
+use crate::ratelimit::{Leases, MemoryLimiter};
 use crate::scim::user::UserNameFormat;
 use crate::store::{RateLimit, Store};
 
@@ -84,6 +84,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Per-IP limiter for failed authentication (in-process: it only blunts guessing).
     pub auth_failures: Arc<MemoryLimiter>,
+    /// Rate-limit tokens this process has taken for a key and not spent yet.
+    pub leases: Arc<Leases>,
 }
 
 impl AppState {
@@ -94,6 +96,7 @@ impl AppState {
             auth,
             settings: Arc::new(settings),
             auth_failures: Arc::new(MemoryLimiter::default()),
+            leases: Arc::new(Leases::default()),
         }
     }
 }

@@ -233,6 +233,8 @@ pub type UserCheckFn<'a> = dyn Fn(&UserRecord) -> Result<(), ScimError> + Send +
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {
     pub allowed: bool,
+    /// Tokens taken by this check (0 when refused; more than 1 only for a lease).
+    pub granted: u64,
     /// Requests still allowed right now.
     pub remaining: u64,
     /// Milliseconds until the next request would be allowed (0 when allowed).
@@ -338,14 +340,15 @@ pub trait Store: Send + Sync {
         user_ids: &[Uuid],
     ) -> StoreResult<Vec<(Uuid, MemberRef)>>;
 
-    /// Counts one request against `bucket` and says whether it is allowed (GCRA, RFC-less but
-    /// the same arithmetic as [`crate::ratelimit::gcra`]). Postgres keeps the state in the
-    /// database so several processes share one limit.
+    /// Takes up to `want` tokens (at least one) from `bucket` and says how many it got (GCRA,
+    /// the same arithmetic as [`crate::ratelimit::gcra`]; time in nanoseconds). Postgres keeps
+    /// the state in the database so several processes share one limit.
     async fn rate_limit(
         &self,
         bucket: &str,
-        now_ms: i64,
+        now_ns: i64,
         limit: RateLimit,
+        want: u64,
     ) -> StoreResult<RateDecision>;
 }
 

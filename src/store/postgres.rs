@@ -435,31 +435,41 @@ impl Store for PgStore {
     async fn rate_limit(
         &self,
         bucket: &str,
-        now_ms: i64,
+        now_ns: i64,
         limit: RateLimit,
+        want: u64,
     ) -> StoreResult<RateDecision> {
-        // One atomic statement per request: the row lock on the bucket orders processes.
-        let interval = limit.interval_ms();
-        let stored: Option<i64> = sqlx::query_scalar(
-            "insert into rate_limits (bucket, tat) values ($1, $2 + $3) \
-             on conflict (bucket) do update set tat = greatest(rate_limits.tat, $2) + $3 \
-             where greatest(rate_limits.tat, $2) + $3 - $2 <= $4 \
-             returning tat",
+        // One atomic statement per fetch: the row lock on the bucket orders processes. In an
+        // UPDATE's SET list `b.tat_ns` is the old value, so `granted` is computed from the
+        // same TAT as the new one; the WHERE refuses when not even one token fits.
+        let want = want.clamp(1, limit.limit) as i64;
+        let interval = limit.interval_ns();
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "insert into rate_limit_buckets as b (bucket, tat_ns, granted) \
+             values ($1, $2 + $3 * $4, $3) \
+             on conflict (bucket) do update set \
+               tat_ns = greatest(b.tat_ns, $2) \
+                 + least($3, ($5 - (greatest(b.tat_ns, $2) - $2)) / $4) * $4, \
+               granted = least($3, ($5 - (greatest(b.tat_ns, $2) - $2)) / $4) \
+             where ($5 - (greatest(b.tat_ns, $2) - $2)) / $4 >= 1 \
+             returning tat_ns, granted",
         )
         .bind(bucket)
-        .bind(now_ms)
+        .bind(now_ns)
+        .bind(want)
         .bind(interval)
-        .bind(limit.period_ms)
+        .bind(limit.period_ns())
         .fetch_optional(&self.limiter)
         .await?;
-        if let Some(new_tat) = stored {
-            return Ok(limit.decision(now_ms, new_tat, true));
+        if let Some((new_tat, granted)) = row {
+            return Ok(limit.granted(now_ns, new_tat, granted as u64));
         }
-        let tat: i64 = sqlx::query_scalar("select tat from rate_limits where bucket = $1")
-            .bind(bucket)
-            .fetch_one(&self.limiter)
-            .await?;
-        Ok(limit.decision(now_ms, tat.max(now_ms) + interval, false))
+        let tat: i64 =
+            sqlx::query_scalar("select tat_ns from rate_limit_buckets where bucket = $1")
+                .bind(bucket)
+                .fetch_one(&self.limiter)
+                .await?;
+        Ok(limit.refused(now_ns, tat.max(now_ns)))
     }
 
     async fn create_group(

@@ -442,10 +442,12 @@ impl Store for SqliteStore {
     async fn rate_limit(
         &self,
         bucket: &str,
-        now_ms: i64,
+        now_ns: i64,
         limit: RateLimit,
+        want: u64,
     ) -> StoreResult<RateDecision> {
-        Ok(self.limiter.check(bucket, now_ms, limit))
+        // One process owns a SQLite file, so the bucket lives in memory.
+        Ok(self.limiter.take(bucket, now_ns, limit, want))
     }
 
     async fn create_group(

@@ -6,12 +6,15 @@ use reqwest::{Method, StatusCode};
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, assert_scim_error};
 use scimd::http::Settings;
+use scimd::ratelimit::MemoryLimiter;
 use scimd::store::RateLimit;
 
 backend_tests!(
     the_sixty_first_request_in_a_minute_gets_429_with_retry_after,
     limits_are_per_key,
     repeated_authentication_failures_from_one_ip_are_limited,
+    the_store_limiter_agrees_with_the_gcra_arithmetic_at_any_limit,
+    a_high_limit_is_not_capped_at_a_thousand_per_second,
 );
 
 async fn the_sixty_first_request_in_a_minute_gets_429_with_retry_after(backend: Backend) {
@@ -36,6 +39,76 @@ async fn the_sixty_first_request_in_a_minute_gets_429_with_retry_after(backend: 
         .expect("whole seconds");
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
+}
+
+/// The Postgres limiter runs the GCRA in SQL; SQLite runs it in Rust. Both must give, step for
+/// step, what `gcra` gives, including partial grants and limits whose emission interval is
+/// below a millisecond.
+async fn the_store_limiter_agrees_with_the_gcra_arithmetic_at_any_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let reference = MemoryLimiter::default();
+    const MS: i64 = 1_000_000;
+    let t0 = 1_700_000_000_000 * MS;
+    let steps: &[(&str, u64, i64, u64)] = &[
+        // (bucket, limit per minute, time offset in ns, tokens wanted)
+        ("small", 10, 0, 4),
+        ("small", 10, 0, 10),
+        ("small", 10, 0, 1),
+        ("small", 10, 5_999 * MS, 1),
+        ("small", 10, 6_000 * MS, 3),
+        ("fast", 6_000_000, 0, 6_000_000),
+        ("fast", 6_000_000, 0, 1),
+        ("fast", 6_000_000, MS, 1_000),
+        ("fast", 6_000_000, MS + 10_000, 1),
+        ("fast", 6_000_000, MS + 10_000, 1),
+        ("fast", 6_000_000, 61_000 * MS, 300_000),
+    ];
+    let mut decisions = Vec::new();
+    for (i, &(bucket, per_minute, offset, want)) in steps.iter().enumerate() {
+        let limit = RateLimit::per_minute(per_minute);
+        let now = t0 + offset;
+        let stored = app
+            .store
+            .store
+            .rate_limit(bucket, now, limit, want)
+            .await
+            .expect("rate_limit");
+        decisions.push(stored);
+        let expected = reference.take(bucket, now, limit, want);
+        assert_eq!(
+            stored, expected,
+            "step {i}: {bucket} {per_minute}/min +{offset}ns want {want}"
+        );
+    }
+    // What the table means: a full bucket, a refusal, 100 tokens after one millisecond at
+    // 100,000/s (whole-millisecond intervals gave one), then one per 10 µs.
+    let granted: Vec<u64> = decisions.iter().map(|d| d.granted).collect();
+    assert_eq!(granted, [4, 6, 0, 0, 1, 6_000_000, 0, 100, 1, 0, 300_000]);
+}
+
+/// A limit of 1,200,000/min is 20,000/s: a few hundred quick requests all pass, and the
+/// headers announce the configured limit.
+async fn a_high_limit_is_not_capped_at_a_thousand_per_second(backend: Backend) {
+    let settings = Settings {
+        rate_limit: RateLimit::per_minute(1_200_000),
+        ..TestApp::settings()
+    };
+    let app = TestApp::spawn_with(backend, settings).await;
+    for i in 0..300 {
+        let response = app.get("/scim/v2/Users/x").await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "request {i}");
+        assert_eq!(response.header("ratelimit-limit"), Some("1200000"));
+        let remaining: u64 = response
+            .header("ratelimit-remaining")
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Leased tokens still count as remaining: at most the requests made so far are gone.
+        assert!(
+            (1_200_000 - 300..1_200_000).contains(&remaining),
+            "request {i}: {remaining}"
+        );
+    }
 }
 
 async fn limits_are_per_key(backend: Backend) {
