@@ -4,6 +4,11 @@ use clap::{Parser, Subcommand};
 use scimd::app;
 use scimd::config::{ServeConfig, StoreConfig};
 
+/// mimalloc instead of glibc's malloc: a request allocates and frees many small JSON values,
+/// and glibc's allocator took about a fifth of the server's CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "scimd", version, about = "SCIM 2.0 user-provisioning server")]
 struct Cli {

@@ -158,13 +158,26 @@ async fn user_response(
         projection,
     )
     .await?;
-    let rendered = render_user(base, record, groups.get(&record.id).map(Vec::as_slice));
-    Ok(ScimResponse {
+    let groups = groups.get(&record.id).map(Vec::as_slice);
+    Ok(rendered_user_response(
+        base, record, groups, status, projection,
+    ))
+}
+
+fn rendered_user_response(
+    base: &str,
+    record: &UserRecord,
+    groups: Option<&[MemberRef]>,
+    status: StatusCode,
+    projection: &Projection,
+) -> ScimResponse {
+    let rendered = render_user(base, record, groups);
+    ScimResponse {
         status,
         body: Value::Object(projection.apply(rendered)),
         etag: Some(etag(record.version)),
         location: (status == StatusCode::CREATED).then(|| format!("{base}/Users/{}", record.id)),
-    })
+    }
 }
 
 /// POST /Users — RFC 7644 §3.3: 201 with `Location`; 409 `uniqueness` for a taken userName.
@@ -199,16 +212,26 @@ pub async fn get_user(
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
     let projection = Projection::from_query(&query)?;
-    let record = state
+    let (record, groups) = state
         .store
-        .get_user(principal.org_id, parse_id(&id)?)
+        .get_user_with_groups(
+            principal.org_id,
+            parse_id(&id)?,
+            projection.includes("groups"),
+        )
         .await?;
     // RFC 7644 §3.14: a client holding the current version gets 304 and no body.
     if if_none_match(&headers).is_some_and(|c| c.matches(record.version)) {
         return Ok(ScimResponse::not_modified(etag(record.version)));
     }
     let base = scim_base_url(&state.settings, &uri, &headers);
-    user_response(&state, &base, &record, StatusCode::OK, &projection).await
+    Ok(rendered_user_response(
+        &base,
+        &record,
+        groups.as_deref(),
+        StatusCode::OK,
+        &projection,
+    ))
 }
 
 /// PUT /Users/{id} — the reference's update: sets the attributes provided and leaves all others

@@ -732,13 +732,15 @@ pub fn list_sql(
         let id = b.bind(SqlValue::Uuid(cursor.id));
         page_condition = format!("{page_condition} and (created_at, id) > ({created}, {id})");
     }
-    let limit = b.bind(SqlValue::Int(query.count.max(0)));
+    // LIMIT and OFFSET are written into the statement (they are integers, never text): with
+    // them as parameters Postgres's generic plan assumes a large limit, so it keeps planning
+    // every execution afresh, and planning cost more than the lookup itself.
+    let limit = query.count.max(0);
     let offset = if query.cursor.is_some() {
         0
     } else {
         (query.start_index - 1).max(0)
     };
-    let offset = b.bind(SqlValue::Int(offset));
     // Deferred join: the page's ids are found first (an index-only walk past `offset` rows
     // when the order is the default), and only those rows are read in full, so a deep
     // `startIndex` does not fetch every skipped document.

@@ -219,6 +219,19 @@ pub struct ListQuery {
     pub cursor: Option<Cursor>,
 }
 
+impl ListQuery {
+    /// `totalResults` when the page itself shows it, so the count statement can be skipped: a
+    /// page that is not full is the last one, and the `startIndex - 1` results before it
+    /// exist when the page is not empty (or there are none before it). Cursor pages do not
+    /// know how many results precede them.
+    pub fn total_from_page(&self, rows: usize) -> Option<i64> {
+        let rows = rows as i64;
+        let last_page = self.count > 0 && rows < self.count;
+        let before = (self.start_index - 1).max(0);
+        (self.cursor.is_none() && last_page && (rows > 0 || before == 0)).then_some(before + rows)
+    }
+}
+
 /// One page of users plus the number matching the filter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserPage {
@@ -333,6 +346,21 @@ pub trait Store: Send + Sync {
     async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage>;
     /// The members of a group (users), in the order they were added.
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>>;
+    /// A user and, when `with_groups`, the groups it belongs to (ordered by name). Backends
+    /// with a network round trip per statement read both in one.
+    async fn get_user_with_groups(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        with_groups: bool,
+    ) -> StoreResult<(UserRecord, Option<Vec<MemberRef>>)> {
+        let user = self.get_user(org_id, id).await?;
+        if !with_groups {
+            return Ok((user, None));
+        }
+        let groups = self.groups_of_users(org_id, &[id]).await?;
+        Ok((user, Some(groups.into_iter().map(|(_, g)| g).collect())))
+    }
     /// The groups of each of `user_ids`: (user id, group) pairs, ordered by user then group name.
     async fn groups_of_users(
         &self,
@@ -424,6 +452,39 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_that_is_not_full_gives_the_total_without_counting() {
+        let page = |start_index, count, cursor: bool| ListQuery {
+            filter: None,
+            sort: None,
+            start_index,
+            count,
+            cursor: cursor.then_some(Cursor {
+                created_at: 1,
+                id: Uuid::nil(),
+            }),
+        };
+        let cases = [
+            // (startIndex, count, cursor, rows on the page, total known from the page)
+            (1, 100, false, 0, Some(0)),
+            (1, 100, false, 1, Some(1)),
+            (1, 100, false, 99, Some(99)),
+            (1, 100, false, 100, None), // full page: more may follow
+            (51, 100, false, 7, Some(57)),
+            (51, 100, false, 0, None), // past the end: how far past is unknown
+            (0, 10, false, 3, Some(3)), // startIndex < 1 is read as 1
+            (1, 0, false, 0, None),    // count=0 asks only for the total
+            (1, 100, true, 5, None),   // a cursor page does not know what precedes it
+        ];
+        for (start_index, count, cursor, rows, want) in cases {
+            assert_eq!(
+                page(start_index, count, cursor).total_from_page(rows),
+                want,
+                "startIndex={start_index} count={count} cursor={cursor} rows={rows}"
+            );
+        }
+    }
 
     #[test]
     fn redact_url_hides_only_the_password() {

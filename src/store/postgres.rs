@@ -35,6 +35,9 @@ impl PgStore {
             .max_connections(16)
             // Short enough that an outage answers 503 well inside the request timeout.
             .acquire_timeout(std::time::Duration::from_secs(3))
+            // No ping on every checkout: it is a round trip per statement, and a connection
+            // that died is found by the statement itself (503, then the pool drops it).
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         let limiter_options =
@@ -42,6 +45,7 @@ impl PgStore {
         let limiter = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(3))
+            .test_before_acquire(false)
             .connect_lazy_with(limiter_options);
         Ok(PgStore { pool, limiter })
     }
@@ -60,25 +64,30 @@ impl PgStore {
         columns: &str,
     ) -> StoreResult<(Vec<PgRow>, i64)> {
         let statements = list_sql(Dialect::Postgres, table, table_name, columns, query)?;
+        let rows = if query.count == 0 {
+            Vec::new()
+        } else {
+            let mut select = sqlx::query(&statements.select).bind(org_id);
+            for value in &statements.values {
+                select = match value {
+                    SqlValue::Text(v) => select.bind(v.clone()),
+                    SqlValue::Int(v) => select.bind(*v),
+                    SqlValue::Real(v) => select.bind(*v),
+                    SqlValue::Bool(v) => select.bind(*v),
+                    SqlValue::Uuid(v) => select.bind(*v),
+                };
+            }
+            select.fetch_all(&self.pool).await?
+        };
+        if let Some(total) = query.total_from_page(rows.len()) {
+            return Ok((rows, total));
+        }
         let count = bind_all(
             sqlx::query_scalar(&statements.count).bind(org_id),
             &statements.values[..statements.count_values],
         );
         let total: i64 = count.fetch_one(&self.pool).await?;
-        if query.count == 0 {
-            return Ok((Vec::new(), total));
-        }
-        let mut select = sqlx::query(&statements.select).bind(org_id);
-        for value in &statements.values {
-            select = match value {
-                SqlValue::Text(v) => select.bind(v.clone()),
-                SqlValue::Int(v) => select.bind(*v),
-                SqlValue::Real(v) => select.bind(*v),
-                SqlValue::Bool(v) => select.bind(*v),
-                SqlValue::Uuid(v) => select.bind(*v),
-            };
-        }
-        Ok((select.fetch_all(&self.pool).await?, total))
+        Ok((rows, total))
     }
 }
 
@@ -349,6 +358,39 @@ impl Store for PgStore {
         .await?
         .ok_or(StoreError::NotFound)?;
         user_from_row(&row)
+    }
+
+    async fn get_user_with_groups(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        with_groups: bool,
+    ) -> StoreResult<(UserRecord, Option<Vec<MemberRef>>)> {
+        // One statement instead of two. `m.user_id = u.id` (not `= any($n)`) keeps the plan
+        // generic: Postgres re-plans an array parameter on every execution, and planning the
+        // join cost more than running it.
+        let row = sqlx::query(&format!(
+            "select {USER_COLUMNS}, case when $3 then (\
+               select coalesce(json_agg(json_build_array(g.id, g.display_name) \
+                                        order by g.display_name_folded), '[]') \
+               from group_members m join groups g on g.id = m.group_id \
+               where m.user_id = users.id and g.org_id = users.org_id) end as groups \
+             from users where org_id = $1 and id = $2"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .bind(with_groups)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let groups: Option<Json<Vec<(Uuid, String)>>> = row.try_get("groups")?;
+        let groups = groups.map(|Json(groups)| {
+            groups
+                .into_iter()
+                .map(|(id, display)| MemberRef { id, display })
+                .collect()
+        });
+        Ok((user_from_row(&row)?, groups))
     }
 
     async fn update_user(
@@ -626,12 +668,24 @@ impl Store for PgStore {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "select m.user_id, g.id, g.display_name from group_members m \
-             join groups g on g.id = m.group_id \
-             where m.user_id = any($1) and g.org_id = $2 order by m.user_id, g.display_name_folded",
-        )
-        .bind(user_ids)
+        // One user (a write's response) gets `= $1`: an array parameter makes Postgres plan
+        // the join again on every execution.
+        let rows = if let [user_id] = user_ids {
+            sqlx::query(
+                "select m.user_id, g.id, g.display_name from group_members m \
+                 join groups g on g.id = m.group_id \
+                 where m.user_id = $1 and g.org_id = $2 order by g.display_name_folded",
+            )
+            .bind(user_id)
+        } else {
+            sqlx::query(
+                "select m.user_id, g.id, g.display_name from group_members m \
+                 join groups g on g.id = m.group_id \
+                 where m.user_id = any($1) and g.org_id = $2 \
+                 order by m.user_id, g.display_name_folded",
+            )
+            .bind(user_ids)
+        }
         .bind(org_id)
         .fetch_all(&self.pool)
         .await?;

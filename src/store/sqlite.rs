@@ -73,6 +73,24 @@ impl SqliteStore {
         columns: &str,
     ) -> StoreResult<(Vec<SqliteRow>, i64)> {
         let statements = list_sql(Dialect::Sqlite, table, table_name, columns, query)?;
+        let rows = if query.count == 0 {
+            Vec::new()
+        } else {
+            let mut select = sqlx::query(&statements.select).bind(org_id.to_string());
+            for value in &statements.values {
+                select = match value {
+                    SqlValue::Text(v) => select.bind(v.clone()),
+                    SqlValue::Int(v) => select.bind(*v),
+                    SqlValue::Real(v) => select.bind(*v),
+                    SqlValue::Bool(v) => select.bind(*v),
+                    SqlValue::Uuid(v) => select.bind(v.to_string()),
+                };
+            }
+            select.fetch_all(&self.reader).await?
+        };
+        if let Some(total) = query.total_from_page(rows.len()) {
+            return Ok((rows, total));
+        }
         let mut count = sqlx::query_scalar(&statements.count).bind(org_id.to_string());
         for value in &statements.values[..statements.count_values] {
             count = match value {
@@ -84,20 +102,7 @@ impl SqliteStore {
             };
         }
         let total: i64 = count.fetch_one(&self.reader).await?;
-        if query.count == 0 {
-            return Ok((Vec::new(), total));
-        }
-        let mut select = sqlx::query(&statements.select).bind(org_id.to_string());
-        for value in &statements.values {
-            select = match value {
-                SqlValue::Text(v) => select.bind(v.clone()),
-                SqlValue::Int(v) => select.bind(*v),
-                SqlValue::Real(v) => select.bind(*v),
-                SqlValue::Bool(v) => select.bind(*v),
-                SqlValue::Uuid(v) => select.bind(v.to_string()),
-            };
-        }
-        Ok((select.fetch_all(&self.reader).await?, total))
+        Ok((rows, total))
     }
 }
 

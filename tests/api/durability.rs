@@ -50,6 +50,8 @@ async fn start(database_url: &str, listen: &str) -> Server {
 struct Ledger {
     created: Vec<(String, String)>,
     deleted: Vec<String>,
+    /// DELETEs sent whose answer never came: the server may or may not have committed them.
+    delete_unanswered: Vec<String>,
     patched: Vec<(String, String)>,
 }
 
@@ -133,6 +135,7 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
                         .send()
                         .await
                     else {
+                        ledger.lock().expect("ledger").delete_unanswered.push(id);
                         return;
                     };
                     if deleted.status() == StatusCode::NO_CONTENT {
@@ -157,6 +160,9 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
     );
     let deleted: std::collections::HashSet<&String> = ledger.deleted.iter().collect();
     for (id, name) in &ledger.created {
+        if ledger.delete_unanswered.contains(id) {
+            continue; // the kill raced its DELETE: either outcome is correct
+        }
         let response = client
             .get(format!("{base}/Users/{id}"))
             .bearer_auth(&app.token)
@@ -186,7 +192,7 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
         );
     }
     for (id, tag) in &ledger.patched {
-        if deleted.contains(id) {
+        if deleted.contains(id) || ledger.delete_unanswered.contains(id) {
             continue;
         }
         let user: Value = client
