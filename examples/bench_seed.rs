@@ -1,61 +1,84 @@
-//! Benchmark seeding: N users, a 10,000-member group and a 10-member group, through the
-//! store (the same writes the server makes). Writes the ids the load scripts pick from.
-//! Usage: bench_seed DATABASE_URL ORG_SLUG N OUT_DIR
+//! Benchmark seeding through the `Store` trait (the same writes the server makes): N users, a
+//! group of up to 10,000 members and a group of 10, then the ids the load scripts pick from.
+//!
+//! Usage: bench_seed DATABASE_URL ORG_SLUG [N] [OUT_DIR]   (N defaults to 100000, OUT_DIR to .)
+//!
+//! Writes in OUT_DIR:
+//! - `users.txt`: `<id> <userName>` per line, every seeded user;
+//! - `big_group.txt`, `small_group.txt`: the group id on the first line, then its member ids;
+//! - `outsiders.txt`: users in neither group (the member add/remove scenarios use these);
+//! - `seed.env`: sizes and seeding time, `KEY=value` per line.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::time::Instant;
 
+use futures::{StreamExt, TryStreamExt};
 use scimd::store::{self, GroupWrite, UserWrite};
 use serde_json::json;
-use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+/// Writers in flight: enough to keep the store's pool busy without queueing on it.
+const CONCURRENCY: usize = 8;
+const BIG_GROUP: usize = 10_000;
+const SMALL_GROUP: usize = 10;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(
-        args.len() == 5,
-        "usage: bench_seed DATABASE_URL ORG_SLUG N OUT_DIR"
+        (3..=5).contains(&args.len()),
+        "usage: bench_seed DATABASE_URL ORG_SLUG [N] [OUT_DIR]"
     );
-    let (url, slug, n, out) = (&args[1], &args[2], args[3].parse::<usize>()?, &args[4]);
+    let url = &args[1];
+    let slug = &args[2];
+    let n: usize = args.get(3).map_or(Ok(100_000), |s| s.parse())?;
+    let out = std::path::PathBuf::from(args.get(4).map_or(".", String::as_str));
+    anyhow::ensure!(n >= 100, "seed at least 100 users");
+    std::fs::create_dir_all(&out)?;
+
     let store = store::connect(url).await?;
     let org = store.org_by_slug(slug).await?.id;
-    let permits = Arc::new(Semaphore::new(16));
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let (store, permits) = (store.clone(), permits.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = permits.acquire().await?;
-            let name = format!("user{i:07}@bench.example.com");
-            let doc = json!({"userName": name, "displayName": format!("User {i}"),
-                             "name": {"givenName": "User", "familyName": format!("N{i}")},
-                             "emails": [{"value": name, "type": "work", "primary": true}]});
-            let user = UserWrite {
-                user_name: name.clone(),
-                external_id: Some(format!("ext-{i}")),
-                active: true,
-                doc: doc.as_object().cloned().unwrap_or_default(),
-                password_hash: None,
-            };
-            let record = store.create_user(org, &user).await?;
-            anyhow::Ok((record.id, name))
-        }));
-    }
-    let mut users = Vec::with_capacity(n);
-    for task in tasks {
-        users.push(task.await??);
-    }
-    let big: Vec<_> = users
+
+    let started = Instant::now();
+    let users: Vec<(Uuid, String)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                let name = format!("user{i:07}@bench.example.com");
+                let external_id = format!("ext-{i:07}");
+                // The document as the HTTP layer stores it after a POST of the same body.
+                let doc = json!({
+                    "userName": name,
+                    "externalId": external_id,
+                    "active": true,
+                    "displayName": format!("Bench User {i}"),
+                    "name": {"givenName": "Bench", "familyName": format!("User{i}")},
+                    "emails": [{"value": name, "type": "work", "primary": true}],
+                });
+                let user = UserWrite {
+                    user_name: name.clone(),
+                    external_id: Some(external_id),
+                    active: true,
+                    doc: doc.as_object().cloned().unwrap_or_default(),
+                    password_hash: None,
+                };
+                let record = store.create_user(org, &user).await?;
+                anyhow::Ok((record.id, name))
+            }
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let users_secs = started.elapsed().as_secs_f64();
+
+    // Keep at least a quarter of the users outside both groups for the add/remove scenarios.
+    let big_len = BIG_GROUP.min(n * 3 / 4 - SMALL_GROUP);
+    let big: Vec<Uuid> = users[..big_len].iter().map(|(id, _)| *id).collect();
+    let small: Vec<Uuid> = users[big_len..big_len + SMALL_GROUP]
         .iter()
-        .take(10_000.min(n / 2))
         .map(|(id, _)| *id)
         .collect();
-    let small: Vec<_> = users
-        .iter()
-        .skip(big.len())
-        .take(10)
-        .map(|(id, _)| *id)
-        .collect();
-    let outsiders = &users[big.len() + small.len()..];
+    let outsiders = &users[big_len + SMALL_GROUP..];
     let group = |name: &str| GroupWrite {
         display_name: name.into(),
         external_id: None,
@@ -64,36 +87,58 @@ async fn main() -> anyhow::Result<()> {
             .cloned()
             .unwrap_or_default(),
     };
+    let groups_started = Instant::now();
     let big_group = store.create_group(org, &group("bench-big"), &big).await?;
     let small_group = store
         .create_group(org, &group("bench-small"), &small)
         .await?;
-    let write = |file: &str, lines: Vec<String>| -> anyhow::Result<()> {
-        let mut f = std::fs::File::create(format!("{out}/{file}"))?;
+    let groups_secs = groups_started.elapsed().as_secs_f64();
+
+    let write = |file: &str, lines: &mut dyn Iterator<Item = String>| -> anyhow::Result<()> {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(out.join(file))?);
         for line in lines {
             writeln!(f, "{line}")?;
         }
+        f.flush()?;
         Ok(())
     };
     write(
         "users.txt",
-        users
-            .iter()
-            .map(|(id, name)| format!("{id} {name}"))
-            .collect(),
+        &mut users.iter().map(|(id, name)| format!("{id} {name}")),
+    )?;
+    write(
+        "big_group.txt",
+        &mut std::iter::once(big_group.id)
+            .chain(big.iter().copied())
+            .map(|id| id.to_string()),
+    )?;
+    write(
+        "small_group.txt",
+        &mut std::iter::once(small_group.id)
+            .chain(small.iter().copied())
+            .map(|id| id.to_string()),
     )?;
     write(
         "outsiders.txt",
-        outsiders.iter().map(|(id, _)| id.to_string()).collect(),
+        &mut outsiders.iter().map(|(id, _)| id.to_string()),
     )?;
     write(
-        "groups.txt",
-        vec![format!("{} {}", big_group.id, small_group.id)],
+        "seed.env",
+        &mut [
+            format!("SEED_USERS={n}"),
+            format!("SEED_BIG_GROUP={big_len}"),
+            format!("SEED_SMALL_GROUP={SMALL_GROUP}"),
+            format!("SEED_OUTSIDERS={}", outsiders.len()),
+            format!("SEED_USERS_SECONDS={users_secs:.1}"),
+            format!("SEED_GROUPS_SECONDS={groups_secs:.1}"),
+        ]
+        .into_iter(),
     )?;
     eprintln!(
-        "seeded {n} users, groups of {} and {}",
-        big.len(),
-        small.len()
+        "bench_seed: {n} users in {users_secs:.1} s ({:.0}/s), groups of {big_len} and \
+         {SMALL_GROUP} in {groups_secs:.1} s, ids in {}",
+        n as f64 / users_secs.max(1e-9),
+        out.display()
     );
     Ok(())
 }

@@ -1,39 +1,50 @@
 //! The floor: the least any Rust server on this stack (axum + sqlx + Postgres) can do for a
-//! read — `GET /floor/{id}` answers one primary-key select of a user row as JSON.
-//! Usage: floor DATABASE_URL LISTEN
+//! read. `GET /floor/{id}` makes one primary-key `select id, doc from users where id = $1` and
+//! answers the row as JSON; no auth, no rate limit, no SCIM rendering.
+//!
+//! Usage: floor DATABASE_URL PORT [POOL]   (listens on 127.0.0.1:PORT; POOL defaults to 16,
+//! the size of scimd's main Postgres pool, so both servers get the same number of backends)
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json as SqlJson;
+use uuid::Uuid;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 3, "usage: floor DATABASE_URL LISTEN");
+    anyhow::ensure!(
+        (3..=4).contains(&args.len()),
+        "usage: floor DATABASE_URL PORT [POOL]"
+    );
+    let port: u16 = args[2].parse()?;
+    let pool_size: u32 = args.get(3).map_or(Ok(16), |s| s.parse())?;
     let pool = PgPoolOptions::new()
-        .max_connections(16)
+        .max_connections(pool_size)
         .connect(&args[1])
         .await?;
     let app = Router::new()
         .route("/floor/{id}", get(floor))
         .with_state(pool);
-    let listener = tokio::net::TcpListener::bind(&args[2]).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }
 
 async fn floor(
     State(pool): State<sqlx::PgPool>,
-    Path(id): Path<uuid::Uuid>,
-) -> Result<Json<serde_json::Value>, axum::http::StatusCode> {
-    let row: Option<(SqlJson<serde_json::Value>,)> =
-        sqlx::query_as("select doc from users where id = $1")
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>, StatusCode> {
+    let row: Option<(Uuid, SqlJson<Value>)> =
+        sqlx::query_as("select id, doc from users where id = $1")
             .bind(id)
             .fetch_optional(&pool)
             .await
-            .map_err(|_| axum::http::StatusCode::SERVICE_UNAVAILABLE)?;
-    row.map(|(SqlJson(doc),)| Json(doc))
-        .ok_or(axum::http::StatusCode::NOT_FOUND)
+            .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let (id, SqlJson(doc)) = row.ok_or(StatusCode::NOT_FOUND)?;
+    Ok(Json(json!({"id": id, "doc": doc})))
 }

@@ -1,112 +1,293 @@
 #!/usr/bin/env bash
-# scimd benchmark: one command, loopback only, stops by itself, writes benchmarks/results.csv
-# and BENCHMARKS.md. Measures scimd (release, Postgres, rate limiter on) against the ceilings
-# measured in the same run: pgbench on the same database and a minimal axum + sqlx "floor".
-#   BENCH_USERS (default 100000)   users seeded
-#   BENCH_SECONDS (default 15)     seconds per scenario and connection count
-#   BENCH_CONNECTIONS (default "16 64")
+# scimd benchmark harness: one command, loopback only, stops by itself, kills what it started.
+#
+#   scripts/bench.sh                                     # 100,000 users, 15 s per scenario
+#   BENCH_USERS=10000 BENCH_SECONDS=5 scripts/bench.sh   # a quick run
+#
+# Measures scimd (release build, Postgres, rate limiter on with a limit the load never reaches)
+# against ceilings measured in the same run, on the same database, at the same connection
+# counts: pgbench custom scripts (a primary-key select and a one-row update) and "floor"
+# (examples/floor.rs: axum + sqlx, one primary-key select per request). Also: cold start on an
+# empty SQLite file, and the read scenarios against a SQLite-backed scimd.
+# Writes benchmarks/results.csv and regenerates BENCHMARKS.md (observations that go with the
+# numbers: scripts/bench/notes.md).
+#
+# Environment:
+#   BENCH_USERS        users seeded (default 100000)
+#   BENCH_SECONDS      seconds per scenario and connection count (default 15)
+#   BENCH_CONNECTIONS  connection counts (default "16 64")
+#   BENCH_SQLITE       1 (default) to also run the read scenarios on SQLite, 0 to skip
+#   BENCH_GROW         other user counts for the "how it grows" table (default "10000";
+#                      e.g. "10000 1000000" adds a 1M-user database: about 6 more minutes of
+#                      seeding); each gets GET, filter, list and PATCH at 16 connections
+#   BENCH_PG           server URL without database (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_KEEP_DB      1 to keep database scimd_bench afterwards (default: dropped)
+#   BENCH_RAW          a file to keep wrk's and pgbench's raw output in
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$PWD"
 
 USERS="${BENCH_USERS:-100000}"
 SECS="${BENCH_SECONDS:-15}"
 CONNS="${BENCH_CONNECTIONS:-16 64}"
-PG="postgres://postgres@127.0.0.1:5432"
+RUN_SQLITE="${BENCH_SQLITE:-1}"
+GROW="${BENCH_GROW-10000}"
+PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 DB="scimd_bench"
-WORK="$(mktemp -d)"
+DB_URL="$PG/$DB"
+THREADS=2 # wrk and pgbench threads: the machine has 2 cores
+CSV="$ROOT/benchmarks/results.csv"
+GROWTH_CSV="$ROOT/benchmarks/growth.csv"
+START_TIME="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+die() {
+  echo "bench.sh: $*" >&2
+  exit 1
+}
+case "$PG" in
+  postgres://*@127.0.0.1:* | postgres://*@localhost:* | postgresql://*@127.0.0.1:*) ;;
+  *) die "BENCH_PG must point at 127.0.0.1 (loopback only): $PG" ;;
+esac
+
+WORK="$(mktemp -d /tmp/scimd-bench.XXXXXX)"
+# The run uses its own copy of the helpers, so edits to the tree during a run do not affect it.
+cp -r scripts/bench "$WORK/tools"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+DB_CREATED=0
+cleanup() {
+  local status=$?
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$DB_CREATED" = 1 ] && [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
+    psql "$PG/postgres" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
+    psql "$PG/postgres" -qc "drop database if exists scimd_bench_grow with (force)" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+  exit "$status"
+}
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap 'exit 130' INT TERM
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || {
-  echo "wrk is required (Debian package wrk)" >&2; exit 1; }
-command -v pgbench >/dev/null || { echo "pgbench is required (postgresql-contrib)" >&2; exit 1; }
+# ---------------------------------------------------------------- tools
+if ! command -v wrk >/dev/null; then
+  echo "== installing wrk (apt-get)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } ||
+    die "wrk is required and could not be installed with apt-get (Debian package 'wrk')"
+  command -v wrk >/dev/null || die "wrk is still missing after apt-get install wrk"
+fi
+for tool in pgbench psql python3 curl cargo; do
+  command -v "$tool" >/dev/null ||
+    die "$tool is required (pgbench and psql: Debian packages postgresql-15 / postgresql-client)"
+done
+psql "$PG/postgres" -qAtc "select 1" >/dev/null 2>&1 ||
+  die "no Postgres at $PG (user postgres, trust auth): start it, or set BENCH_PG"
 
+# Waits (bounded) until URL answers 200.
+wait_200() { # url seconds
+  local deadline=$((SECONDS + $2))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "$1 did not answer 200 within $2 s"
+    sleep 0.05
+  done
+}
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+# ---------------------------------------------------------------- build
 echo "== build (release)"
-cargo build --release --quiet --bin scimd --example floor --example bench_seed
-TARGET="${CARGO_TARGET_DIR:-target}/release"
+cargo build --release --quiet --examples --bin scimd
+TARGET="$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 BIN="$TARGET/scimd"
 
+# ---------------------------------------------------------------- cold start
 echo "== cold start on an empty SQLite file (best of 5)"
-best=999999
-for _ in 1 2 3 4 5; do
-  port="$(free_port)"; rm -f "$WORK/cold.db"*
-  start=$(date +%s%N)
-  DATABASE_URL="sqlite://$WORK/cold.db" SCIMD_LISTEN="127.0.0.1:$port" SCIMD_BOOTSTRAP=false RUST_LOG=error \
-    "$BIN" serve 2>/dev/null & pid=$!
-  until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.002; done
-  ms=$(( ($(date +%s%N) - start) / 1000000 ))
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  [ "$ms" -lt "$best" ] && best=$ms
-done
-COLD_MS=$best
-echo "cold start: ${COLD_MS} ms"
+COLD_MS="$(python3 "$WORK/tools/coldstart.py" "$BIN" "$WORK" 5)"
+echo "  cold start: $COLD_MS ms"
 
-echo "== Postgres database $DB with $USERS users"
-psql "$PG/postgres" -qc "drop database if exists $DB with (force)" -c "create database $DB"
-export DATABASE_URL="$PG/$DB" SCIMD_JWT_SECRET="bench-secret-bench-secret-bench-secret-00"
+# ---------------------------------------------------------------- Postgres + seed
+echo "== database $DB, $USERS users"
+psql "$PG/postgres" -qc "drop database if exists $DB with (force)" -c "create database $DB" \
+  >/dev/null 2>&1
+DB_CREATED=1
+export SCIMD_JWT_SECRET="bench-only-secret-bench-only-secret-0123456789"
 export SCIMD_BOOTSTRAP=false RUST_LOG=error
-# The limiter stays on (its cost is part of every request) with a limit the load never reaches.
-export SCIMD_RATE_LIMIT_PER_MINUTE=1000000000
-"$BIN" migrate 2>/dev/null
-"$BIN" org create bench >/dev/null
-TOKEN="$("$BIN" key create --org bench)"
-"$TARGET/examples/bench_seed" "$DATABASE_URL" bench "$USERS" "$WORK"
-psql "$PG/$DB" -qc "create table bench_ids (n int primary key, id uuid not null)"
-awk '{print NR "\t" $1}' "$WORK/users.txt" | psql "$PG/$DB" -qc "copy bench_ids from stdin"
-psql "$PG/$DB" -qc "vacuum analyze"
+# The limiter stays on (its cost is in every request) with a limit the load never reaches.
+export SCIMD_RATE_LIMIT_PER_MINUTE=100000000
+DATABASE_URL="$DB_URL" "$BIN" org create bench >/dev/null
+TOKEN="$(DATABASE_URL="$DB_URL" "$BIN" key create --org bench)"
+mkdir -p "$WORK/pg"
+"$TARGET/examples/bench_seed" "$DB_URL" bench "$USERS" "$WORK/pg"
+# pgbench picks ids by number from this table.
+psql "$DB_URL" -qc "create table bench_ids (n serial primary key, id uuid not null)" >/dev/null
+cut -d' ' -f1 "$WORK/pg/users.txt" | psql "$DB_URL" -qc "copy bench_ids (id) from stdin" >/dev/null
+psql "$DB_URL" -qc "vacuum analyze" >/dev/null
 
-APP_PORT="$(free_port)"; FLOOR_PORT="$(free_port)"
-SCIMD_LISTEN="127.0.0.1:$APP_PORT" "$BIN" serve 2>/dev/null & SCIMD_PID=$!; PIDS+=("$SCIMD_PID")
-"$TARGET/examples/floor" "$DATABASE_URL" "127.0.0.1:$FLOOR_PORT" & PIDS+=($!)
-until curl -sf "http://127.0.0.1:$APP_PORT/healthz" >/dev/null && curl -s "http://127.0.0.1:$FLOOR_PORT/" >/dev/null; do sleep 0.05; done
-sleep 1
-rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$SCIMD_PID/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$SCIMD_PID/stat"; }
-IDLE_RSS="$(rss_mb)"
-
-cat > "$WORK/select.sql" <<SQL
+cat >"$WORK/select.sql" <<SQL
 \set n random(1, $USERS)
 select doc from users where id = (select id from bench_ids where n = :n);
 SQL
-cat > "$WORK/update.sql" <<SQL
+cat >"$WORK/update.sql" <<SQL
 \set n random(1, $USERS)
 update users set modified_at = modified_at + 1 where id = (select id from bench_ids where n = :n);
 SQL
+# Diagnostic ceilings for the writes' shape: scimd's limiter statement on one bucket (as one
+# API key makes it; own connections with synchronous_commit off, as scimd's limiter pool), and
+# an update that every client makes to the same single row (as member changes lock the group).
+psql "$DB_URL" -qc "create table bench_hot (id int primary key, v bigint not null)" \
+  -c "insert into bench_hot values (1, 0)" >/dev/null
+cat >"$WORK/limiter.sql" <<'SQL'
+\set now 1
+insert into rate_limit_buckets as b (bucket, tat_ns, granted) values ('bench', 0, 1) on conflict (bucket) do update set tat_ns = greatest(b.tat_ns, :now) + least(1, (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1) * 1, granted = least(1, (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1) where (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1 >= 1 returning tat_ns, granted;
+SQL
+cat >"$WORK/hot_row.sql" <<'SQL'
+update bench_hot set v = v + 1 where id = 1;
+SQL
 
-CSV=benchmarks/results.csv
-echo "scenario,connections,requests_per_s,p50_ms,p99_ms,non_2xx,scimd_cpu_s,scimd_rss_mb" > "$CSV"
-to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}'; }
-run_wrk() { # scenario connections port
-  local scenario=$1 c=$2 port=$3 out="$WORK/wrk.out"
-  local before; before=$(cpu_ticks)
-  SCENARIO=$scenario TOKEN=$TOKEN DATA=$WORK wrk -t2 -c"$c" -d"${SECS}s" --latency \
-    -s scripts/bench/scimd.lua "http://127.0.0.1:$port" > "$out"
-  local rps p50 p99 non2xx cpu
-  rps=$(awk '/Requests\/sec/ {print $2}' "$out")
-  p50=$(awk '$1 == "50%" {print $2}' "$out" | to_ms)
-  p99=$(awk '$1 == "99%" {print $2}' "$out" | to_ms)
-  non2xx=$(awk -F= '/^non2xx=/ {print $2}' "$out")
-  cpu=$(awk -v a="$before" -v b="$(cpu_ticks)" 'BEGIN {printf "%.1f", (b - a) / 100}')
-  echo "$scenario,$c,$rps,$p50,$p99,${non2xx:-0},$cpu,$(rss_mb)" | tee -a "$CSV"
+# ---------------------------------------------------------------- servers
+APP_PORT="$(free_port)"
+DATABASE_URL="$DB_URL" SCIMD_LISTEN="127.0.0.1:$APP_PORT" "$BIN" serve 2>"$WORK/scimd.log" &
+SCIMD_PID=$!
+PIDS+=("$SCIMD_PID")
+FLOOR_PORT="$(free_port)"
+"$TARGET/examples/floor" "$DB_URL" "$FLOOR_PORT" 2>"$WORK/floor.log" &
+FLOOR_PID=$!
+PIDS+=("$FLOOR_PID")
+FIRST_ID="$(head -1 "$WORK/pg/users.txt" | cut -d' ' -f1)"
+wait_200 "http://127.0.0.1:$APP_PORT/healthz" 30
+wait_200 "http://127.0.0.1:$FLOOR_PORT/floor/$FIRST_ID" 30
+code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+  "http://127.0.0.1:$APP_PORT/scim/v2/Users/$FIRST_ID")"
+[ "$code" = 200 ] || die "GET /scim/v2/Users/$FIRST_ID answered $code, expected 200"
+sleep 1
+IDLE_RSS="$(rss_mb "$SCIMD_PID")"
+echo "  scimd pid $SCIMD_PID idle RSS $IDLE_RSS MB; floor pid $FLOOR_PID"
+
+: >"$WORK/results.csv"
+RAW="$WORK/raw.txt"
+run_wrk() { # backend scenario connections port pid datadir [csv]
+  local backend=$1 scenario=$2 c=$3 port=$4 pid=$5 data=$6 csv=${7:-$WORK/results.csv} pgurl=""
+  [ "$backend" = sqlite ] || pgurl="${RUN_PG_URL:-$DB_URL}"
+  SCENARIO="$scenario" TOKEN="$TOKEN" DATA="$data" THREADS="$THREADS" CONNECTIONS="$c" \
+    python3 "$WORK/tools/measure.py" --csv "$csv" --backend "$backend" --scenario "$scenario" \
+    --connections "$c" --kind wrk --pid "$pid" ${pgurl:+--pg-url "$pgurl"} --raw "$RAW" -- \
+    timeout $((SECS + 60)) wrk -t"$THREADS" -c"$c" -d"${SECS}s" --timeout 10s --latency \
+    -s "$WORK/tools/scimd.lua" "http://127.0.0.1:$port"
 }
-run_pgbench() { # name script connections
-  local tps
-  tps=$(pgbench -n -c "$2" -j 2 -T "$SECS" -f "$WORK/$1.sql" "$PG/$DB" 2>/dev/null |
-    awk '/^tps/ {print $3; exit}')
-  echo "pgbench_$1,$2,$tps,,,,," | tee -a "$CSV"
+run_pgbench() { # scenario connections
+  local clients=$2
+  # The limiter has its own pool of 4 connections in scimd, so its ceiling is measured at 4.
+  [ "$1" != limiter ] || clients=4
+  python3 "$WORK/tools/measure.py" --csv "$WORK/results.csv" --backend postgres \
+    --scenario "pgbench_$1" --connections "$2" --kind pgbench --pg-url "$DB_URL" \
+    --pgbench-log-prefix "$WORK/pgblog" --raw "$RAW" -- \
+    timeout $((SECS + 60)) pgbench -n -M prepared -c "$clients" -j "$THREADS" -T "$SECS" \
+    -f "$WORK/$1.sql" --log --log-prefix "$WORK/pgblog" "$DB_URL"
 }
 
+echo "== warm-up (not recorded)"
+SECS_SAVED=$SECS
+SECS=2
+run_wrk postgres get_user 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg" "$WORK/warmup.csv" >/dev/null
+run_wrk postgres floor 16 "$FLOOR_PORT" "$FLOOR_PID" "$WORK/pg" "$WORK/warmup.csv" >/dev/null
+SECS=$SECS_SAVED
+
+export BENCH_N_USERS="$USERS" # measure.py's users column
+READS="get_user filter_user_name list_first list_page"
+WRITES="put_user patch_user member_small member_big"
 for c in $CONNS; do
-  echo "== $c connections"
+  echo "== Postgres, $c connections, ${SECS} s each"
   run_pgbench select "$c"
   run_pgbench update "$c"
-  run_wrk floor "$c" "$FLOOR_PORT"
-  for scenario in get_user filter_user_name list_page put_user patch_user member_small member_big; do
-    run_wrk "$scenario" "$c" "$APP_PORT"
+  PGOPTIONS="-c synchronous_commit=off" run_pgbench limiter "$c"
+  run_pgbench hot_row "$c"
+  # The floor's CPU and RSS go in the server columns of its row.
+  run_wrk postgres floor "$c" "$FLOOR_PORT" "$FLOOR_PID" "$WORK/pg"
+  for scenario in $READS $WRITES; do
+    run_wrk postgres "$scenario" "$c" "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
   done
 done
+PEAK_RSS_PG="$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$SCIMD_PID/status")"
+GROUP_CHECK="$(psql "$DB_URL" -qAtc "select (select count(*) from group_members m join groups g
+  on g.id = m.group_id where g.display_name = 'bench-big') || ' ' || (select count(*) from
+  group_members m join groups g on g.id = m.group_id where g.display_name = 'bench-small')" \
+  2>/dev/null || echo "? ?")"
+kill "$FLOOR_PID" 2>/dev/null || true
 
-python3 scripts/bench/report.py "$CSV" "$IDLE_RSS" "$COLD_MS" "$USERS" "$SECS" > BENCHMARKS.md
-echo "== wrote $CSV and BENCHMARKS.md"
+# ---------------------------------------------------------------- how it grows
+# The same read scenarios and PATCH at other user counts, each in its own database, at 16
+# connections; the main run's rows give the figures at $USERS.
+: >"$WORK/growth.csv"
+GROW_DB="scimd_bench_grow"
+for n in $GROW; do
+  [ "$n" != "$USERS" ] || continue
+  echo "== how it grows: $n users"
+  psql "$PG/postgres" -qc "drop database if exists $GROW_DB with (force)" \
+    -c "create database $GROW_DB" >/dev/null 2>&1
+  GROW_URL="$PG/$GROW_DB"
+  DATABASE_URL="$GROW_URL" "$BIN" org create bench >/dev/null
+  GROW_TOKEN="$(DATABASE_URL="$GROW_URL" "$BIN" key create --org bench)"
+  mkdir -p "$WORK/grow-$n"
+  "$TARGET/examples/bench_seed" "$GROW_URL" bench "$n" "$WORK/grow-$n"
+  psql "$GROW_URL" -qc "vacuum analyze" >/dev/null
+  GROW_PORT="$(free_port)"
+  DATABASE_URL="$GROW_URL" SCIMD_LISTEN="127.0.0.1:$GROW_PORT" "$BIN" serve \
+    2>>"$WORK/scimd-grow.log" &
+  GROW_PID=$!
+  PIDS+=("$GROW_PID")
+  wait_200 "http://127.0.0.1:$GROW_PORT/healthz" 30
+  MAIN_TOKEN="$TOKEN"
+  TOKEN="$GROW_TOKEN"
+  for scenario in get_user filter_user_name list_first list_page patch_user; do
+    BENCH_N_USERS="$n" RUN_PG_URL="$GROW_URL" run_wrk postgres "$scenario" 16 "$GROW_PORT" "$GROW_PID" \
+      "$WORK/grow-$n" "$WORK/growth.csv"
+  done
+  TOKEN="$MAIN_TOKEN"
+  kill "$GROW_PID" 2>/dev/null || true
+  wait "$GROW_PID" 2>/dev/null || true
+  psql "$PG/postgres" -qc "drop database if exists $GROW_DB with (force)" >/dev/null 2>&1 || true
+done
+
+# ---------------------------------------------------------------- SQLite reads
+SQLITE_IDLE_RSS=""
+if [ "$RUN_SQLITE" = 1 ]; then
+  echo "== SQLite, $USERS users, read scenarios"
+  SQLITE_URL="sqlite://$WORK/bench.db"
+  unset SCIMD_JWT_SECRET # SQLite keeps a generated secret in the database
+  DATABASE_URL="$SQLITE_URL" "$BIN" org create bench >/dev/null
+  SQLITE_TOKEN="$(DATABASE_URL="$SQLITE_URL" "$BIN" key create --org bench)"
+  mkdir -p "$WORK/sqlite"
+  "$TARGET/examples/bench_seed" "$SQLITE_URL" bench "$USERS" "$WORK/sqlite"
+  SQLITE_PORT="$(free_port)"
+  DATABASE_URL="$SQLITE_URL" SCIMD_LISTEN="127.0.0.1:$SQLITE_PORT" "$BIN" serve \
+    2>>"$WORK/scimd-sqlite.log" &
+  SQLITE_PID=$!
+  PIDS+=("$SQLITE_PID")
+  wait_200 "http://127.0.0.1:$SQLITE_PORT/healthz" 30
+  sleep 1
+  SQLITE_IDLE_RSS="$(rss_mb "$SQLITE_PID")"
+  TOKEN_PG="$TOKEN"
+  TOKEN="$SQLITE_TOKEN"
+  for c in $CONNS; do
+    for scenario in $READS; do
+      run_wrk sqlite "$scenario" "$c" "$SQLITE_PORT" "$SQLITE_PID" "$WORK/sqlite"
+    done
+  done
+  kill "$SQLITE_PID" 2>/dev/null || true
+  TOKEN="$TOKEN_PG"
+fi
+
+# ---------------------------------------------------------------- report
+[ -z "${BENCH_RAW:-}" ] || cp "$RAW" "$BENCH_RAW"
+cp "$WORK/results.csv" "$CSV"
+cp "$WORK/growth.csv" "$GROWTH_CSV"
+python3 "$WORK/tools/report.py" \
+  --csv "$CSV" --growth-csv "$GROWTH_CSV" --users "$USERS" --seconds "$SECS" --threads "$THREADS" \
+  --idle-rss "$IDLE_RSS" --peak-rss "$PEAK_RSS_PG" --sqlite-idle-rss "$SQLITE_IDLE_RSS" \
+  --cold-ms "$COLD_MS" --started "$START_TIME" --seed-env "$WORK/pg/seed.env" \
+  --group-check "$GROUP_CHECK" --pg-url "$PG/postgres" --notes scripts/bench/notes.md \
+  >"$WORK/BENCHMARKS.md"
+cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
+echo "== wrote benchmarks/results.csv and BENCHMARKS.md"

@@ -1,10 +1,27 @@
--- wrk script for scimd benchmarks. Environment: SCENARIO, TOKEN, DATA (seed output dir).
--- Each thread loads the seeded ids once; every request picks one at random.
+-- wrk script for scripts/bench.sh. Environment:
+--   SCENARIO  get_user | filter_user_name | list_first | list_page | put_user | patch_user |
+--             member_big | member_small | floor
+--   TOKEN     organization API key;  DATA  bench_seed's output directory
+--   THREADS, CONNECTIONS  wrk's -t and -c
+-- Every thread loads the seeded ids once and picks one at random per request. URLs are
+-- literal paths on the host given on wrk's command line (http://127.0.0.1:PORT).
 local scenario = os.getenv("SCENARIO")
 local token = os.getenv("TOKEN")
 local data = os.getenv("DATA")
-local users, outsiders, groups = {}, {}, {}
-local counter = 0
+
+local thread_count = 0
+
+-- Runs in the main state once per thread before init: number the threads so that the member
+-- scenarios give each thread its own slice of outsiders.
+function setup(thread)
+  thread_count = thread_count + 1
+  thread:set("thread_index", thread_count)
+end
+
+local ids, names, outsiders = {}, {}, {}
+local group
+local queue, head, tail, next_outsider, conns_per_thread = {}, 1, 0, 1, 1
+local my_index, my_threads
 
 local function lines(file)
   local out = {}
@@ -12,55 +29,87 @@ local function lines(file)
   return out
 end
 
-function init(args)
-  for _, line in ipairs(lines("users.txt")) do
-    local id, name = line:match("(%S+) (%S+)")
-    users[#users + 1] = { id = id, name = name }
-  end
-  outsiders = lines("outsiders.txt")
-  local big, small = lines("groups.txt")[1]:match("(%S+) (%S+)")
-  groups = { big = big, small = small }
-  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
-  wrk.headers["Authorization"] = "Bearer " .. token
-  wrk.headers["Content-Type"] = "application/scim+json"
+local function urlencode(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", string.byte(c)) end))
 end
 
-local function pick(list) return list[math.random(#list)] end
+function init(args)
+  my_index = thread_index or 1
+  my_threads = tonumber(os.getenv("THREADS") or "2")
+  conns_per_thread = math.max(1, math.floor(tonumber(os.getenv("CONNECTIONS") or "16") / my_threads))
+  for _, line in ipairs(lines("users.txt")) do
+    local id, name = line:match("(%S+) (%S+)")
+    ids[#ids + 1] = id
+    names[#names + 1] = name
+  end
+  if scenario == "member_big" or scenario == "member_small" then
+    group = lines(scenario == "member_big" and "big_group.txt" or "small_group.txt")[1]
+    -- This thread's slice of the users in neither group: no two threads touch the same user.
+    local all = lines("outsiders.txt")
+    for i = my_index, #all, my_threads do outsiders[#outsiders + 1] = all[i] end
+  end
+  math.randomseed(os.time() * 1000 + my_index)
+  wrk.headers["Authorization"] = "Bearer " .. token
+  wrk.headers["Content-Type"] = "application/scim+json"
+  wrk.headers["Accept"] = "application/scim+json"
+end
 
-local function member_patch(group)
-  counter = counter + 1
-  local op = (counter % 2 == 1) and "add" or "remove"
-  local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"'
-    .. op .. '","path":"members","value":[{"value":"' .. pick(outsiders) .. '"}]}]}'
+local function pick() return math.random(#ids) end
+
+local PATCH_OP = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":['
+
+-- Alternates adding a user of this thread's slice and removing the user this thread added
+-- longest ago. A remove is only sent once more adds than the thread has connections are
+-- pending, so the add it undoes has been answered: every remove takes a real member out.
+local sent = 0
+local function member_patch()
+  local op, user
+  -- (tail - head + 1) pending adds; `#queue` is no count once the front has been cleared.
+  if (tail - head + 1) > conns_per_thread and sent % 2 == 0 then
+    op, user = "remove", queue[head]
+    queue[head] = nil
+    head = head + 1
+  else
+    op, user = "add", outsiders[next_outsider]
+    next_outsider = next_outsider % #outsiders + 1
+    tail = tail + 1
+    queue[tail] = user
+  end
+  sent = sent + 1
+  local body = PATCH_OP .. '{"op":"' .. op .. '","path":"members","value":[{"value":"'
+    .. user .. '"}]}]}'
   return wrk.format("PATCH", "/scim/v2/Groups/" .. group, nil, body)
 end
 
 function request()
   if scenario == "get_user" then
-    return wrk.format("GET", "/scim/v2/Users/" .. pick(users).id)
+    return wrk.format("GET", "/scim/v2/Users/" .. ids[pick()])
   elseif scenario == "filter_user_name" then
-    return wrk.format("GET", "/scim/v2/Users?filter=userName%20eq%20%22" .. pick(users).name .. "%22")
+    return wrk.format("GET", "/scim/v2/Users?filter="
+      .. urlencode('userName eq "' .. names[pick()] .. '"'))
+  elseif scenario == "list_first" then
+    return wrk.format("GET", "/scim/v2/Users?count=100")
   elseif scenario == "list_page" then
-    return wrk.format("GET", "/scim/v2/Users?count=100&startIndex=" .. math.random(#users))
+    return wrk.format("GET", "/scim/v2/Users?count=100&startIndex=" .. pick())
   elseif scenario == "put_user" then
-    local u = pick(users)
-    local body = '{"userName":"' .. u.name .. '","displayName":"Bench ' .. math.random(1000000) .. '"}'
-    return wrk.format("PUT", "/scim/v2/Users/" .. u.id, nil, body)
+    local i = pick()
+    local body = '{"userName":"' .. names[i] .. '","displayName":"Put ' .. math.random(1000000) .. '"}'
+    return wrk.format("PUT", "/scim/v2/Users/" .. ids[i], nil, body)
   elseif scenario == "patch_user" then
-    local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":'
-      .. '[{"op":"replace","path":"displayName","value":"Patched ' .. math.random(1000000) .. '"}]}'
-    return wrk.format("PATCH", "/scim/v2/Users/" .. pick(users).id, nil, body)
-  elseif scenario == "member_big" then
-    return member_patch(groups.big)
-  elseif scenario == "member_small" then
-    return member_patch(groups.small)
+    local body = PATCH_OP .. '{"op":"replace","path":"displayName","value":"Patched '
+      .. math.random(1000000) .. '"}]}'
+    return wrk.format("PATCH", "/scim/v2/Users/" .. ids[pick()], nil, body)
+  elseif scenario == "member_big" or scenario == "member_small" then
+    return member_patch()
   elseif scenario == "floor" then
-    return wrk.format("GET", "/floor/" .. pick(users).id)
+    return wrk.format("GET", "/floor/" .. ids[pick()])
   end
   error("unknown SCENARIO " .. tostring(scenario))
 end
 
--- Non-2xx answers are counted by wrk as errors; print them so a run cannot hide them.
+-- wrk counts answers outside 2xx/3xx as errors.status; print them so no run can hide them.
 function done(summary, latency, requests)
   io.write(string.format("non2xx=%d\n", summary.errors.status))
+  io.write(string.format("socket_errors=%d\n", summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout))
 end
