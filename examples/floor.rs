@@ -14,6 +14,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json as SqlJson;
 use uuid::Uuid;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -23,8 +26,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let port: u16 = args[2].parse()?;
     let pool_size: u32 = args.get(3).map_or(Ok(16), |s| s.parse())?;
+    // The same pool settings and allocator as scimd, so the floor is what scimd could be.
     let pool = PgPoolOptions::new()
         .max_connections(pool_size)
+        .test_before_acquire(false)
         .connect(&args[1])
         .await?;
     let app = Router::new()

@@ -134,6 +134,13 @@ async fn user_groups(
     if !projection.includes("groups") {
         return Ok(by_user);
     }
+    // Read with the users themselves where the backend does that.
+    if users.iter().all(|u| u.groups.is_some()) {
+        for user in users {
+            by_user.insert(user.id, user.groups.clone().unwrap_or_default());
+        }
+        return Ok(by_user);
+    }
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     for (user, group) in state.store.groups_of_users(org_id, &ids).await? {
         by_user.entry(user).or_default().push(group);
@@ -158,26 +165,13 @@ async fn user_response(
         projection,
     )
     .await?;
-    let groups = groups.get(&record.id).map(Vec::as_slice);
-    Ok(rendered_user_response(
-        base, record, groups, status, projection,
-    ))
-}
-
-fn rendered_user_response(
-    base: &str,
-    record: &UserRecord,
-    groups: Option<&[MemberRef]>,
-    status: StatusCode,
-    projection: &Projection,
-) -> ScimResponse {
-    let rendered = render_user(base, record, groups);
-    ScimResponse {
+    let rendered = render_user(base, record, groups.get(&record.id).map(Vec::as_slice));
+    Ok(ScimResponse {
         status,
         body: Value::Object(projection.apply(rendered)),
         etag: Some(etag(record.version)),
         location: (status == StatusCode::CREATED).then(|| format!("{base}/Users/{}", record.id)),
-    }
+    })
 }
 
 /// POST /Users — RFC 7644 §3.3: 201 with `Location`; 409 `uniqueness` for a taken userName.
@@ -212,26 +206,16 @@ pub async fn get_user(
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
     let projection = Projection::from_query(&query)?;
-    let (record, groups) = state
+    let record = state
         .store
-        .get_user_with_groups(
-            principal.org_id,
-            parse_id(&id)?,
-            projection.includes("groups"),
-        )
+        .get_user(principal.org_id, parse_id(&id)?)
         .await?;
     // RFC 7644 §3.14: a client holding the current version gets 304 and no body.
     if if_none_match(&headers).is_some_and(|c| c.matches(record.version)) {
         return Ok(ScimResponse::not_modified(etag(record.version)));
     }
     let base = scim_base_url(&state.settings, &uri, &headers);
-    Ok(rendered_user_response(
-        &base,
-        &record,
-        groups.as_deref(),
-        StatusCode::OK,
-        &projection,
-    ))
+    user_response(&state, &base, &record, StatusCode::OK, &projection).await
 }
 
 /// PUT /Users/{id} — the reference's update: sets the attributes provided and leaves all others

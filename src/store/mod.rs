@@ -102,6 +102,9 @@ pub struct UserRecord {
     pub created_at: i64,
     pub modified_at: i64,
     pub version: i64,
+    /// The groups the user belongs to, ordered by name, when the backend read them in the
+    /// same statement as the user (Postgres); `None`: ask [`Store::groups_of_users`].
+    pub groups: Option<Vec<MemberRef>>,
 }
 
 /// The client-controlled part of a user, as computed by the SCIM layer for a create or update.
@@ -346,21 +349,6 @@ pub trait Store: Send + Sync {
     async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage>;
     /// The members of a group (users), in the order they were added.
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>>;
-    /// A user and, when `with_groups`, the groups it belongs to (ordered by name). Backends
-    /// with a network round trip per statement read both in one.
-    async fn get_user_with_groups(
-        &self,
-        org_id: Uuid,
-        id: Uuid,
-        with_groups: bool,
-    ) -> StoreResult<(UserRecord, Option<Vec<MemberRef>>)> {
-        let user = self.get_user(org_id, id).await?;
-        if !with_groups {
-            return Ok((user, None));
-        }
-        let groups = self.groups_of_users(org_id, &[id]).await?;
-        Ok((user, Some(groups.into_iter().map(|(_, g)| g).collect())))
-    }
     /// The groups of each of `user_ids`: (user id, group) pairs, ordered by user then group name.
     async fn groups_of_users(
         &self,

@@ -29,6 +29,17 @@ pub struct PgStore {
 const USER_COLUMNS: &str = "id, org_id, user_name, external_id, active, doc, password_hash, \
                             created_at, modified_at, version";
 
+/// The user's columns plus its groups (ordered by name) as a JSON array of `[id, name]`, so a
+/// read or write answers with one statement instead of two. `m.user_id = users.id` keeps the
+/// plan generic (an array parameter made Postgres plan the join on every execution). In a
+/// `for update` select only `users` is locked.
+const USER_SELECT: &str = "id, org_id, user_name, external_id, active, doc, password_hash, \
+     created_at, modified_at, version, \
+     (select coalesce(json_agg(json_build_array(g.id, g.display_name) \
+                               order by g.display_name_folded), '[]') \
+      from group_members m join groups g on g.id = m.group_id \
+      where m.user_id = users.id and g.org_id = users.org_id) as groups";
+
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
         let pool = PgPoolOptions::new()
@@ -121,6 +132,16 @@ fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,
         version: row.try_get("version")?,
+        groups: match row.try_get::<Option<Json<Vec<(Uuid, String)>>>, _>("groups") {
+            Ok(groups) => groups.map(|Json(groups)| {
+                groups
+                    .into_iter()
+                    .map(|(id, display)| MemberRef { id, display })
+                    .collect()
+            }),
+            Err(sqlx::Error::ColumnNotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        },
     })
 }
 
@@ -328,7 +349,7 @@ impl Store for PgStore {
         let row = sqlx::query(&format!(
             "insert into users (id, org_id, user_name, user_name_folded, external_id, active, doc, \
              password_hash, created_at, modified_at, version) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) returning {USER_COLUMNS}"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) returning {USER_SELECT}"
         ))
         .bind(Uuid::now_v7())
         .bind(org_id)
@@ -350,7 +371,7 @@ impl Store for PgStore {
 
     async fn get_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
         let row = sqlx::query(&format!(
-            "select {USER_COLUMNS} from users where org_id = $1 and id = $2"
+            "select {USER_SELECT} from users where org_id = $1 and id = $2"
         ))
         .bind(org_id)
         .bind(id)
@@ -358,39 +379,6 @@ impl Store for PgStore {
         .await?
         .ok_or(StoreError::NotFound)?;
         user_from_row(&row)
-    }
-
-    async fn get_user_with_groups(
-        &self,
-        org_id: Uuid,
-        id: Uuid,
-        with_groups: bool,
-    ) -> StoreResult<(UserRecord, Option<Vec<MemberRef>>)> {
-        // One statement instead of two. `m.user_id = u.id` (not `= any($n)`) keeps the plan
-        // generic: Postgres re-plans an array parameter on every execution, and planning the
-        // join cost more than running it.
-        let row = sqlx::query(&format!(
-            "select {USER_COLUMNS}, case when $3 then (\
-               select coalesce(json_agg(json_build_array(g.id, g.display_name) \
-                                        order by g.display_name_folded), '[]') \
-               from group_members m join groups g on g.id = m.group_id \
-               where m.user_id = users.id and g.org_id = users.org_id) end as groups \
-             from users where org_id = $1 and id = $2"
-        ))
-        .bind(org_id)
-        .bind(id)
-        .bind(with_groups)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let groups: Option<Json<Vec<(Uuid, String)>>> = row.try_get("groups")?;
-        let groups = groups.map(|Json(groups)| {
-            groups
-                .into_iter()
-                .map(|(id, display)| MemberRef { id, display })
-                .collect()
-        });
-        Ok((user_from_row(&row)?, groups))
     }
 
     async fn update_user(
@@ -403,7 +391,7 @@ impl Store for PgStore {
         // `for update` serialises concurrent read-modify-writes of one user, so a merge never
         // works from a stale copy and no attribute set by a concurrent PUT is lost.
         let row = sqlx::query(&format!(
-            "select {USER_COLUMNS} from users where org_id = $1 and id = $2 for update"
+            "select {USER_SELECT} from users where org_id = $1 and id = $2 for update"
         ))
         .bind(org_id)
         .bind(id)
@@ -419,7 +407,7 @@ impl Store for PgStore {
         let row = sqlx::query(&format!(
             "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
              active = $6, doc = $7, password_hash = $8, modified_at = greatest($9, modified_at), \
-             version = version + 1 where org_id = $1 and id = $2 returning {USER_COLUMNS}"
+             version = version + 1 where org_id = $1 and id = $2 returning {USER_SELECT}"
         ))
         .bind(org_id)
         .bind(id)
@@ -443,7 +431,7 @@ impl Store for PgStore {
 
     async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
         let (rows, total) = self
-            .list(org_id, query, &USERS, "users", USER_COLUMNS)
+            .list(org_id, query, &USERS, "users", USER_SELECT)
             .await?;
         let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
         Ok(UserPage { users, total })

@@ -124,6 +124,7 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,
         version: row.try_get("version")?,
+        groups: None,
     })
 }
 
