@@ -731,26 +731,25 @@ async fn apply_member_ops(
                 if ids.is_empty() {
                     continue;
                 }
-                let known: Vec<Uuid> =
-                    sqlx::query_scalar("select id from users where org_id = $1 and id = any($2)")
-                        .bind(org_id)
-                        .bind(ids)
-                        .fetch_all(&mut **tx)
-                        .await?;
-                if let Some(stranger) = ids.iter().find(|id| !known.contains(id)) {
-                    return Err(unknown_member(stranger));
-                }
-                changed |= sqlx::query(
-                    "insert into group_members (group_id, user_id, created_at) \
-                     select $1, u, $3 from unnest($2::uuid[]) as u on conflict do nothing",
+                // One statement checks the ids and adds the known ones (the group's row lock is
+                // held meanwhile, so each round trip here delays the group's next change). An
+                // unknown id fails the request, and the transaction is rolled back with it.
+                let (known, inserted): (Vec<Uuid>, i64) = sqlx::query_as(
+                    "with known as (select id from users where org_id = $4 and id = any($2)), \
+                     added as (insert into group_members (group_id, user_id, created_at) \
+                               select $1, id, $3 from known on conflict do nothing returning 1) \
+                     select array(select id from known), (select count(*) from added)",
                 )
                 .bind(group_id)
                 .bind(ids)
                 .bind(now_ms())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
-                    > 0;
+                .bind(org_id)
+                .fetch_one(&mut **tx)
+                .await?;
+                if let Some(stranger) = ids.iter().find(|id| !known.contains(id)) {
+                    return Err(unknown_member(stranger));
+                }
+                changed |= inserted > 0;
             }
             MemberOp::Remove(ids) => {
                 changed |= sqlx::query(
