@@ -142,6 +142,16 @@ cat >"$WORK/limiter.sql" <<'SQL'
 \set now 1
 insert into rate_limit_buckets as b (bucket, tat_ns, granted) values ('bench', 0, 1) on conflict (bucket) do update set tat_ns = greatest(b.tat_ns, :now) + least(1, (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1) * 1, granted = least(1, (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1) where (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1 >= 1 returning tat_ns, granted;
 SQL
+# The shape of scimd's PUT/PATCH transaction, with no server in between: lock the row, write
+# the whole row back (document included) with a new version, commit.
+cat >"$WORK/user_write.sql" <<SQL
+\set n random(1, $USERS)
+begin;
+select id, doc, version from users where id = (select id from bench_ids where n = :n) for update;
+update users set doc = doc || '{}', modified_at = modified_at + 1, version = version + 1
+  where id = (select id from bench_ids where n = :n);
+commit;
+SQL
 cat >"$WORK/hot_row.sql" <<'SQL'
 update bench_hot set v = v + 1 where id = 1;
 SQL
@@ -201,6 +211,7 @@ for c in $CONNS; do
   echo "== Postgres, $c connections, ${SECS} s each"
   run_pgbench select "$c"
   run_pgbench update "$c"
+  run_pgbench user_write "$c"
   PGOPTIONS="-c synchronous_commit=off" run_pgbench limiter "$c"
   run_pgbench hot_row "$c"
   # The floor's CPU and RSS go in the server columns of its row.

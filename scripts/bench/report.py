@@ -73,6 +73,11 @@ SCENARIOS = [
     ("postgres", "pgbench_update", "Ceiling: pgbench one-row update",
      "`update users set modified_at = modified_at + 1 where id = (…)`, prepared, random row, "
      "auto-commit", []),
+    ("postgres", "pgbench_user_write", "Diagnostic: the shape of scimd's user write",
+     "`begin; select … for update; update users set doc = doc || '{}', modified_at = …, "
+     "version = version + 1 …; commit` on a random row: what PUT and PATCH ask of Postgres, "
+     "four round trips and a WAL flush, with no server in between",
+     [("postgres", "pgbench_update", "pgbench update")]),
     ("postgres", "pgbench_limiter", "Diagnostic: scimd's limiter statement alone",
      "the limiter's `insert … on conflict (bucket) do update … returning tat` on one bucket, as "
      "one API key makes it, from 4 clients (scimd's limiter pool) with "
@@ -100,10 +105,12 @@ SCENARIOS = [
      [("postgres", "floor", "floor")]),
     ("postgres", "put_user", "PUT /scim/v2/Users/{id} (merge)",
      "`{\"userName\": <its own>, \"displayName\": <random>}`, no password",
-     [("postgres", "pgbench_update", "pgbench update")]),
+     [("postgres", "pgbench_update", "pgbench update"),
+      ("postgres", "pgbench_user_write", "same shape in pgbench")]),
     ("postgres", "patch_user", "PATCH /scim/v2/Users/{id} replace displayName",
      "one `replace` operation on `displayName`",
-     [("postgres", "pgbench_update", "pgbench update")]),
+     [("postgres", "pgbench_update", "pgbench update"),
+      ("postgres", "pgbench_user_write", "same shape in pgbench")]),
     ("postgres", "member_small", "PATCH /scim/v2/Groups/{id}: member add/remove, 10-member group",
      "alternately adds a user from outside both groups and removes the one it added earliest "
      "(each wrk thread has its own users)",
