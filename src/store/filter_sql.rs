@@ -53,11 +53,15 @@ pub struct Table {
     pub resource: &'static ResourceTypeDef,
     /// (attribute path as `attr` or `attr.sub`, lower-case) → column.
     columns: &'static [(&'static str, Column)],
+    /// A statement giving the organization's row count (`$1`) without counting, when one is
+    /// kept (migrations/*/0006_user_counts.sql).
+    kept_count: Option<&'static str>,
 }
 
 /// `users`: see migrations/*/0001_init.sql.
 pub static USERS: Table = Table {
     resource: &crate::scim::schema::USER_RESOURCE,
+    kept_count: Some("select coalesce((select users from user_counts where org_id = $1), 0)"),
     columns: &[
         ("id", Column::Id),
         ("username", Column::Folded("user_name_folded")),
@@ -73,6 +77,7 @@ pub static USERS: Table = Table {
 /// `groups`: see migrations/*/0003_groups.sql.
 pub static GROUPS: Table = Table {
     resource: &crate::scim::schema::GROUP_RESOURCE,
+    kept_count: None,
     columns: &[
         ("id", Column::Id),
         ("displayname", Column::Folded("display_name_folded")),
@@ -717,7 +722,10 @@ pub fn list_sql(
     if let Some(filter) = &query.filter {
         condition = format!("{condition} and {}", filter_sql(&mut b, table, filter)?);
     }
-    let count = format!("select count(*) from {table_name} where {condition}");
+    let count = match (&query.filter, table.kept_count) {
+        (None, Some(kept)) => kept.to_string(),
+        _ => format!("select count(*) from {table_name} where {condition}"),
+    };
     let count_values = b.values.len();
     let mut order = String::new();
     if let Some(sort) = &query.sort {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
@@ -18,6 +18,7 @@ backend_tests!(
     search_post_takes_the_same_parameters,
     bad_filters_are_400_invalid_filter,
     attributes_and_excluded_attributes_apply_to_every_read,
+    total_results_follows_creates_deletes_and_organizations,
 );
 
 async fn seed(app: &TestApp, n: usize) -> Vec<String> {
@@ -227,4 +228,45 @@ async fn attributes_and_excluded_attributes_apply_to_every_read(backend: Backend
         .await;
     assert!(put.body.get("name").is_none());
     assert_eq!(put.body["displayName"], "P");
+}
+
+/// An unfiltered list's totalResults comes from a count the database keeps per organization;
+/// it must follow every create and delete, count no other organization's users, and agree
+/// with a filtered count (which still counts rows).
+async fn total_results_follows_creates_deletes_and_organizations(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let total = |body: &Value| body["totalResults"].as_i64().expect("totalResults");
+    // A full page (count=1) cannot give the total itself, so the kept count is used.
+    assert_eq!(total(&app.get("/scim/v2/Users?count=1").await.body), 0);
+    let ids = seed(&app, 5).await;
+    let other = app.other_org("globex").await;
+    for i in 0..2 {
+        let created = app
+            .request_as(
+                &other,
+                Method::POST,
+                "/scim/v2/Users",
+                Some(json!({"userName": format!("g{i}@globex.example")})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED);
+    }
+    assert_eq!(total(&app.get("/scim/v2/Users?count=1").await.body), 5);
+    let deleted = app
+        .request(Method::DELETE, &format!("/scim/v2/Users/{}", ids[0]), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    // A failed create (taken userName) changes nothing.
+    let taken = app
+        .post("/scim/v2/Users", json!({"userName": "user01@example.com"}))
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert_eq!(total(&app.get("/scim/v2/Users?count=1").await.body), 4);
+    assert_eq!(total(&app.get("/scim/v2/Users?count=0").await.body), 4);
+    let filtered = app.get("/scim/v2/Users?count=1&filter=userName%20pr").await;
+    assert_eq!(total(&filtered.body), 4);
+    let theirs = app
+        .request_as(&other, Method::GET, "/scim/v2/Users?count=1", None)
+        .await;
+    assert_eq!(total(&theirs.body), 2);
 }
