@@ -276,7 +276,15 @@ pub async fn patch_user(
         Some(password) => Some(hash_password(password).await?),
         None => None,
     };
-    let defined_attributes = state.store.list_user_attributes(principal.org_id).await?;
+    // Definitions are only ever added, so keys already stored were defined; only a request
+    // that names the user-attribute schema can bring a new key, and only then are they read.
+    let urn = USER_ATTRIBUTE_SCHEMA.to_ascii_lowercase();
+    let text = serde_json::to_string(&body).unwrap_or_default();
+    let defined_attributes = if text.to_ascii_lowercase().contains(&urn) {
+        Some(state.store.list_user_attributes(principal.org_id).await?)
+    } else {
+        None
+    };
     let format = state.settings.user_name_format;
     let condition = if_match(&headers);
     let update = |current: &UserRecord| {
@@ -289,7 +297,9 @@ pub async fn patch_user(
         let password_set = doc.remove("password").is_some();
         let name = user::user_name(&doc, format)?;
         doc.insert("userName".into(), Value::String(name));
-        undefined_user_attribute(&doc, &defined_attributes)?;
+        if let Some(defined) = &defined_attributes {
+            undefined_user_attribute(&doc, defined)?;
+        }
         let hash = match (password_set, &password_hash) {
             (true, Some(hash)) => Some(hash.clone()),
             _ => current.password_hash.clone(),

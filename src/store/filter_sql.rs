@@ -749,14 +749,22 @@ pub fn list_sql(
     } else {
         (query.start_index - 1).max(0)
     };
-    // Deferred join: the page's ids are found first (an index-only walk past `offset` rows
-    // when the order is the default), and only those rows are read in full, so a deep
-    // `startIndex` does not fetch every skipped document.
-    let select = format!(
-        "select {columns} from {table_name} where id in (select id from {table_name} \
-         where {page_condition} order by {order} limit {limit} offset {offset}) \
-         order by {order}"
-    );
+    let select = if offset == 0 {
+        // The first page (and every cursor page) reads its rows directly.
+        format!(
+            "select {columns} from {table_name} where {page_condition} \
+             order by {order} limit {limit}"
+        )
+    } else {
+        // Deferred join: the page's ids are found first (an index-only walk past `offset`
+        // rows when the order is the default), and only those rows are read in full, so a
+        // deep `startIndex` does not fetch every skipped document.
+        format!(
+            "select {columns} from {table_name} where id in (select id from {table_name} \
+             where {page_condition} order by {order} limit {limit} offset {offset}) \
+             order by {order}"
+        )
+    };
     Ok(ListSql {
         select,
         count,

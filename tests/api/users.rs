@@ -287,6 +287,28 @@ async fn undefined_user_attribute_is_refused_and_null_clears_a_defined_one(backe
         )
         .await;
     assert_scim_error(&on_create, 400, Some("invalidValue"));
+
+    // PATCH: a key named in any case is checked; a PATCH that does not name the schema keeps
+    // the defined keys already stored.
+    let patch = |operations: Value| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": operations})
+    };
+    let path = format!("/scim/v2/Users/{id}");
+    let patched = |body: Value| app.request(reqwest::Method::PATCH, &path, Some(body));
+    let shouted = patched(patch(json!([{"op": "add",
+        "value": {"URN:OMNI:PARAMS:1.0:USERATTRIBUTE": {"nope": "x"}}}])))
+    .await;
+    assert_scim_error(&shouted, 400, Some("invalidValue"));
+    let other = patched(patch(
+        json!([{"op": "replace", "path": "displayName", "value": "U"}]),
+    ))
+    .await;
+    assert_eq!(other.status, StatusCode::OK, "{:?}", other.body);
+    assert_eq!(
+        other.body["urn:omni:params:1.0:UserAttribute"],
+        json!({"good_blob": "yes"})
+    );
 }
 
 async fn password_is_stored_but_never_returned(backend: Backend) {
