@@ -113,7 +113,9 @@ psql "$PG/postgres" -qc "drop database if exists $DB with (force)" -c "create da
   >/dev/null 2>&1
 DB_CREATED=1
 export SCIMD_JWT_SECRET="bench-only-secret-bench-only-secret-0123456789"
-export SCIMD_BOOTSTRAP=false RUST_LOG=error
+# Logging as in production: one JSON access-log line per request (to a file in the run's
+# directory), so its cost is in every figure.
+export SCIMD_BOOTSTRAP=false RUST_LOG=info SCIMD_LOG_FORMAT=json
 # The limiter stays on (its cost is in every request) with a limit the load never reaches.
 export SCIMD_RATE_LIMIT_PER_MINUTE=100000000
 DATABASE_URL="$DB_URL" "$BIN" org create bench >/dev/null

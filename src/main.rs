@@ -87,7 +87,7 @@ enum UserAttributeCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    scimd::telemetry::init();
+    let _log_writer = scimd::telemetry::init();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

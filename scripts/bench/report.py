@@ -151,15 +151,14 @@ p("## Machine and run\n")
 p(f"- {sh('nproc')} cores ({cpu_model}), memory {mem}, {platform.system()} {platform.release()}")
 p(f"- PostgreSQL {pg_version} on 127.0.0.1 (the machine's shared server, default settings); "
   f"{WRK}; {sh('rustc --version')}")
-p("- **The machine is shared**: other developers' builds and test suites may run on the same 2 "
-  "cores during the run, so figures are noisy (±15 % between runs is usual here) and the "
-  "`busy` column counts their CPU too. The load generator (wrk or pgbench, "
-  f"{a.threads} threads), Postgres and the server under test also share those 2 cores.")
+p("- **Noise**: the figures vary by about ±15 % between runs on this machine, and the `busy` "
+  "column counts every process's CPU. The load generator (wrk or pgbench, "
+  f"{a.threads} threads), Postgres and the server under test share the same 2 cores.")
 p(f"- Run started {a.started}; {int(a.users):,} users seeded through the `Store` trait "
   f"({seed.get('SEED_USERS_SECONDS', '?')} s), groups of {BIG:,} "
   f"and {seed.get('SEED_SMALL_GROUP', '?')} members; {a.seconds} s per scenario; "
   "scimd release build, `SCIMD_RATE_LIMIT_PER_MINUTE=100000000` (the limiter runs on every "
-  "request, one key).")
+  "request, one key); logging at `info`, so every request writes its JSON access-log line.")
 if a.group_check:
     big_after, _, small_after = a.group_check.partition(" ")
     p(f"- After the member scenarios the groups have {big_after} and {small_after} members "
@@ -257,6 +256,7 @@ ratio_target("PUT ≥ 0.6 × pgbench one-row update", put, upd, 0.6)
 ratio_target("PATCH ≥ 0.6 × pgbench one-row update", patch, upd, 0.6)
 p99_target("GET by id", "get_user", 10)
 p99_target("filter userName eq", "filter_user_name", 10)
+p99_target("list, first page (count=100)", "list_first", 10)
 p99_target("list page (random deep offset)", "list_page", 10)
 p99_target("PUT", "put_user", 25)
 p99_target("PATCH", "patch_user", 25)

@@ -168,9 +168,11 @@ impl TestResponse {
 
 fn init_logs() {
     static ONCE: Once = Once::new();
+    static WRITER: std::sync::OnceLock<tracing_appender::non_blocking::WorkerGuard> =
+        std::sync::OnceLock::new();
     ONCE.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            scimd::telemetry::init();
+            let _ = WRITER.set(scimd::telemetry::init());
         }
     });
 }
