@@ -1,7 +1,6 @@
 -- The number of users of each organization, kept by a trigger in the same transaction as the
 -- insert or delete, so an unfiltered list's totalResults (RFC 7644 §3.4.2) is one row read
--- instead of counting every user (27 ms at 100,000 users, BENCHMARKS.md). Creates in one
--- organization serialise on its row only from their insert to their commit.
+-- instead of counting every user (27 ms at 100,000 users, BENCHMARKS.md).
 create table user_counts (
     org_id uuid primary key references organizations (id) on delete cascade,
     users bigint not null
@@ -19,9 +18,12 @@ begin
 end
 $$;
 
--- The trigger comes first: creating it locks out writes to users until this migration
--- commits, so the counts below cannot miss a concurrent insert or delete.
-create trigger users_count after insert or delete on users
+-- Deferred to commit time, so concurrent creates in one organization hold its count row only
+-- for their commit, not from their insert on. The trigger comes first: creating it locks
+-- out writes to users until this migration commits, so the counts below cannot miss a
+-- concurrent insert or delete.
+create constraint trigger users_count after insert or delete on users
+    deferrable initially deferred
     for each row execute function user_counts_follow();
 
 insert into user_counts (org_id, users)
