@@ -43,7 +43,7 @@ impl From<StoreError> for ApiError {
             StoreError::Backend(sqlx::Error::PoolTimedOut) => {
                 ApiError::Unavailable("database connection pool exhausted".into())
             }
-            StoreError::Backend(sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+            unavailable if unavailable.is_unavailable() => {
                 ApiError::Unavailable("database unreachable".into())
             }
             other => ApiError::Internal(other.into()),

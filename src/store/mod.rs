@@ -43,6 +43,24 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The database could not be reached or is going away: worth a 503 and a retry, not a
+    /// 500. Besides socket errors and an exhausted pool, that is a connection the server
+    /// ended (SQLSTATE class 57, e.g. `57P01` on shutdown) or a connection exception
+    /// (class 08): a pooled connection finds out at its next statement.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Backend(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
+            ) => true,
+            StoreError::Backend(sqlx::Error::Database(e)) => e
+                .code()
+                .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
+            _ => false,
+        }
+    }
+}
+
 /// An organization (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
