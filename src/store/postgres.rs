@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::Arguments;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -82,45 +83,37 @@ impl PgStore {
         let rows = if query.count == 0 {
             Vec::new()
         } else {
-            let mut select = sqlx::query(&statements.select).bind(org_id);
-            for value in &statements.values {
-                select = match value {
-                    SqlValue::Text(v) => select.bind(v.clone()),
-                    SqlValue::Int(v) => select.bind(*v),
-                    SqlValue::Real(v) => select.bind(*v),
-                    SqlValue::Bool(v) => select.bind(*v),
-                    SqlValue::Uuid(v) => select.bind(*v),
-                };
-            }
-            select.fetch_all(&self.pool).await?
+            let args = arguments(org_id, &statements.values)?;
+            sqlx::query_with(&statements.select, args)
+                .fetch_all(&self.pool)
+                .await?
         };
         if let Some(total) = query.total_from_page(rows.len()) {
             return Ok((rows, total));
         }
-        let count = bind_all(
-            sqlx::query_scalar(&statements.count).bind(org_id),
-            &statements.values[..statements.count_values],
-        );
-        let total: i64 = count.fetch_one(&self.pool).await?;
+        let args = arguments(org_id, &statements.values[..statements.count_values])?;
+        let total: i64 = sqlx::query_scalar_with(&statements.count, args)
+            .fetch_one(&self.pool)
+            .await?;
         Ok((rows, total))
     }
 }
 
-/// Binds translated filter values to a scalar query.
-fn bind_all<'q>(
-    mut query: sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>,
-    values: &'q [SqlValue],
-) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments> {
+/// The organization id (`$1`) and the translated filter values, as statement arguments.
+fn arguments(org_id: Uuid, values: &[SqlValue]) -> StoreResult<PgArguments> {
+    let mut args = PgArguments::default();
+    args.add(org_id).map_err(sqlx::Error::Encode)?;
     for value in values {
-        query = match value {
-            SqlValue::Text(v) => query.bind(v.as_str()),
-            SqlValue::Int(v) => query.bind(*v),
-            SqlValue::Real(v) => query.bind(*v),
-            SqlValue::Bool(v) => query.bind(*v),
-            SqlValue::Uuid(v) => query.bind(*v),
-        };
+        match value {
+            SqlValue::Text(v) => args.add(v.clone()),
+            SqlValue::Int(v) => args.add(*v),
+            SqlValue::Real(v) => args.add(*v),
+            SqlValue::Bool(v) => args.add(*v),
+            SqlValue::Uuid(v) => args.add(*v),
+        }
+        .map_err(sqlx::Error::Encode)?;
     }
-    query
+    Ok(args)
 }
 
 fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {

@@ -8,10 +8,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Arguments;
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -76,34 +77,38 @@ impl SqliteStore {
         let rows = if query.count == 0 {
             Vec::new()
         } else {
-            let mut select = sqlx::query(&statements.select).bind(org_id.to_string());
-            for value in &statements.values {
-                select = match value {
-                    SqlValue::Text(v) => select.bind(v.clone()),
-                    SqlValue::Int(v) => select.bind(*v),
-                    SqlValue::Real(v) => select.bind(*v),
-                    SqlValue::Bool(v) => select.bind(*v),
-                    SqlValue::Uuid(v) => select.bind(v.to_string()),
-                };
-            }
-            select.fetch_all(&self.reader).await?
+            let args = arguments(org_id, &statements.values)?;
+            sqlx::query_with(&statements.select, args)
+                .fetch_all(&self.reader)
+                .await?
         };
         if let Some(total) = query.total_from_page(rows.len()) {
             return Ok((rows, total));
         }
-        let mut count = sqlx::query_scalar(&statements.count).bind(org_id.to_string());
-        for value in &statements.values[..statements.count_values] {
-            count = match value {
-                SqlValue::Text(v) => count.bind(v.clone()),
-                SqlValue::Int(v) => count.bind(*v),
-                SqlValue::Real(v) => count.bind(*v),
-                SqlValue::Bool(v) => count.bind(*v),
-                SqlValue::Uuid(v) => count.bind(v.to_string()),
-            };
-        }
-        let total: i64 = count.fetch_one(&self.reader).await?;
+        let args = arguments(org_id, &statements.values[..statements.count_values])?;
+        let total: i64 = sqlx::query_scalar_with(&statements.count, args)
+            .fetch_one(&self.reader)
+            .await?;
         Ok((rows, total))
     }
+}
+
+/// The organization id (`$1`) and the translated filter values, as statement arguments (ids as
+/// their hyphenated text, as SQLite stores them).
+fn arguments(org_id: Uuid, values: &[SqlValue]) -> StoreResult<SqliteArguments<'static>> {
+    let mut args = SqliteArguments::default();
+    args.add(org_id.to_string()).map_err(sqlx::Error::Encode)?;
+    for value in values {
+        match value {
+            SqlValue::Text(v) => args.add(v.clone()),
+            SqlValue::Int(v) => args.add(*v),
+            SqlValue::Real(v) => args.add(*v),
+            SqlValue::Bool(v) => args.add(*v),
+            SqlValue::Uuid(v) => args.add(v.to_string()),
+        }
+        .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(args)
 }
 
 fn uuid_col(row: &SqliteRow, name: &str) -> StoreResult<Uuid> {
