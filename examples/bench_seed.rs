@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(n >= 100, "seed at least 100 users");
     std::fs::create_dir_all(&out)?;
 
-    let store = store::connect(url).await?;
+    let store = store::connect(url, &store::StoreOptions::default()).await?;
     let org = store.org_by_slug(slug).await?.id;
 
     let started = Instant::now();

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::{self, Authenticator};
 use crate::config::{ServeConfig, StoreConfig};
 use crate::http::AppState;
-use crate::store::{self, ApiKey, KeyKind, Store, StoreError, now_ms};
+use crate::store::{self, ApiKey, KeyKind, Store, StoreError, StoreOptions, now_ms};
 
 /// The organization created on the first start against an empty database.
 pub const BOOTSTRAP_ORG: &str = "default";
@@ -23,7 +23,16 @@ pub struct Backend {
 
 /// Connects (and migrates) the store and prepares the key authority.
 pub async fn open(config: &StoreConfig, key_cache: Duration) -> anyhow::Result<Backend> {
-    let store = store::connect(&config.database_url)
+    open_with(config, key_cache, &StoreOptions::default()).await
+}
+
+/// [`open`] with request-pool options (statement timeouts) for a serving process.
+pub async fn open_with(
+    config: &StoreConfig,
+    key_cache: Duration,
+    options: &StoreOptions,
+) -> anyhow::Result<Backend> {
+    let store = store::connect(&config.database_url, options)
         .await
         .with_context(|| {
             format!(
@@ -41,7 +50,12 @@ pub async fn serve_state(
     store_config: &StoreConfig,
     config: &ServeConfig,
 ) -> anyhow::Result<AppState> {
-    let backend = open(store_config, Duration::from_secs(config.key_cache_seconds)).await?;
+    let backend = open_with(
+        store_config,
+        Duration::from_secs(config.key_cache_seconds),
+        &config.store_options(),
+    )
+    .await?;
     if config.bootstrap && backend.store.count_orgs().await? == 0 {
         bootstrap(&backend, &config.listen).await?;
     }

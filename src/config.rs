@@ -4,9 +4,10 @@ use std::fmt;
 
 use clap::{Args, ValueEnum};
 
-use crate::http::{PutMode, Settings};
+use crate::http::{PutMode, Settings, TrustedProxies, cores};
+use crate::scim::limits::Limits;
 use crate::scim::user::UserNameFormat;
-use crate::store::{RateLimit, redact_url};
+use crate::store::{RateLimit, StoreOptions, redact_url};
 
 /// Where the data lives and how keys are signed: shared by every subcommand.
 #[derive(Args, Clone)]
@@ -104,6 +105,74 @@ pub struct ServeConfig {
     /// On first start against an empty database, create org `default` and print a key.
     #[arg(long, env = "SCIMD_BOOTSTRAP", default_value_t = true, action = clap::ArgAction::Set)]
     pub bootstrap: bool,
+
+    /// Hours the bootstrap key stays valid.
+    #[arg(long, env = "SCIMD_BOOTSTRAP_KEY_HOURS", default_value_t = 24)]
+    pub bootstrap_key_hours: u64,
+
+    /// Seconds one database statement of a request may run (below the request timeout).
+    #[arg(long, env = "SCIMD_STATEMENT_TIMEOUT", default_value_t = 20)]
+    pub statement_timeout: u64,
+
+    /// Largest stored user or group document, in bytes (larger → 413).
+    #[arg(long, env = "SCIMD_MAX_DOCUMENT_BYTES", default_value_t = Limits::default().max_document_bytes)]
+    pub max_document_bytes: usize,
+
+    /// Most values of one multi-valued attribute (group members excepted).
+    #[arg(long, env = "SCIMD_MAX_MULTI_VALUES", default_value_t = Limits::default().max_multi_values)]
+    pub max_multi_values: usize,
+
+    /// Most operations in one PATCH request.
+    #[arg(long, env = "SCIMD_MAX_PATCH_OPERATIONS", default_value_t = Limits::default().max_patch_operations)]
+    pub max_patch_operations: usize,
+
+    /// Most group members one request may add, remove or set.
+    #[arg(long, env = "SCIMD_MAX_MEMBERS_PER_REQUEST", default_value_t = Limits::default().max_members_per_request)]
+    pub max_members_per_request: usize,
+
+    /// Bytes of stored documents one list page may read before it stops early.
+    #[arg(long, env = "SCIMD_LIST_BYTE_BUDGET", default_value_t = Limits::default().list_byte_budget)]
+    pub list_byte_budget: usize,
+
+    /// Most predicates on multi-valued attributes in one filter.
+    #[arg(long, env = "SCIMD_MAX_FILTER_MULTI_VALUED", default_value_t = Limits::default().max_filter_multi_valued)]
+    pub max_filter_multi_valued: usize,
+
+    /// Comma-separated proxy addresses or networks whose X-Forwarded-For/-Proto/-Host are believed.
+    #[arg(long, env = "SCIMD_TRUSTED_PROXIES", default_value = "", value_parser = clap::value_parser!(TrustedProxies))]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Requests of one organization served at once; more wait their turn.
+    #[arg(long, env = "SCIMD_ORG_CONCURRENCY", default_value_t = 4)]
+    pub org_concurrency: usize,
+
+    /// argon2 password hashes computed at once (default: the number of cores).
+    #[arg(long, env = "SCIMD_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Seconds a client may take to send a request header.
+    #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Seconds a keep-alive connection may stay idle.
+    #[arg(long, env = "SCIMD_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
+
+    /// Most open client connections.
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Serve /metrics on this address instead of the main listener.
+    #[arg(long, env = "SCIMD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
+    /// Bearer token /metrics requires.
+    #[arg(long, env = "SCIMD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Per-organization gauges on /metrics (they name every organization).
+    #[arg(long, env = "SCIMD_METRICS_PER_ORG", default_value_t = false, action = clap::ArgAction::Set)]
+    pub metrics_per_org: bool,
 }
 
 impl ServeConfig {
@@ -123,6 +192,32 @@ impl ServeConfig {
                 PutModeArg::Merge => PutMode::Merge,
                 PutModeArg::Replace => PutMode::Replace,
             },
+            limits: Limits {
+                max_document_bytes: self.max_document_bytes.max(1024),
+                max_multi_values: self.max_multi_values.max(1),
+                max_patch_operations: self.max_patch_operations.max(1),
+                max_members_per_request: self.max_members_per_request.max(1),
+                list_byte_budget: self.list_byte_budget.max(1),
+                max_filter_multi_valued: self.max_filter_multi_valued,
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
+            org_concurrency: self.org_concurrency.max(1),
+            password_hash_concurrency: self.password_hash_concurrency.unwrap_or_else(cores).max(1),
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout.max(1)),
+            max_connections: self.max_connections.max(1),
+            metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
+            metrics_per_org: self.metrics_per_org,
+        }
+    }
+
+    /// How the request pools are set up: statements stop before the request times out, so an
+    /// abandoned request frees its connection.
+    pub fn store_options(&self) -> StoreOptions {
+        let request = self.request_timeout.max(1);
+        let statement = self.statement_timeout.clamp(1, request);
+        StoreOptions {
+            statement_timeout: Some(std::time::Duration::from_secs(statement)),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP: application state, the router (SCIM endpoints under `/scim/v2` and `/api/scim/v2`),
 //! its layers, and [`serve`], the seam that `main` and the black-box tests share.
 
+mod client_ip;
 mod discovery;
 mod error;
 mod extract;
@@ -25,10 +26,12 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+pub use client_ip::TrustedProxies;
 pub use error::{ApiError, SCIM_CONTENT_TYPE, error_body};
 
 use crate::auth::Authenticator;
 use crate::ratelimit::{Leases, MemoryLimiter};
+use crate::scim::limits::Limits;
 use crate::scim::user::UserNameFormat;
 use crate::store::{RateLimit, Store};
 
@@ -60,6 +63,32 @@ pub struct Settings {
     pub max_results: i64,
     /// Longest a request may run before it is answered 504 (`SCIMD_REQUEST_TIMEOUT`).
     pub request_timeout: Duration,
+    /// Caps on request content (document size, values, PATCH operations, members, filters,
+    /// list page bytes).
+    pub limits: Limits,
+    /// Proxies whose `X-Forwarded-*` headers are believed (`SCIMD_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// Requests of one organization served at once by this process; more wait
+    /// (`SCIMD_ORG_CONCURRENCY`).
+    pub org_concurrency: usize,
+    /// argon2 hashes computed at once (`SCIMD_PASSWORD_HASH_CONCURRENCY`).
+    pub password_hash_concurrency: usize,
+    /// Longest a client may take to send a request's header (`SCIMD_HEADER_READ_TIMEOUT`).
+    pub header_read_timeout: Duration,
+    /// Longest a keep-alive connection may sit idle (`SCIMD_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// Most open client connections; more wait in the listen backlog
+    /// (`SCIMD_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Bearer token `/metrics` requires, when set (`SCIMD_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
+    /// Whether `/metrics` carries per-organization gauges (`SCIMD_METRICS_PER_ORG`).
+    pub metrics_per_org: bool,
+}
+
+/// The number of cores, the default for CPU-bound concurrency limits.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 impl Default for Settings {
@@ -72,6 +101,15 @@ impl Default for Settings {
             put_mode: PutMode::Merge,
             max_results: 1000,
             request_timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+            trusted_proxies: TrustedProxies::default(),
+            org_concurrency: 4,
+            password_hash_concurrency: cores(),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            metrics_token: None,
+            metrics_per_org: false,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod etag;
 pub mod filter;
 pub mod group;
+pub mod limits;
 pub mod normalize;
 pub mod patch;
 pub mod path;

