@@ -290,6 +290,7 @@ impl RawParams {
                 start_index,
                 count,
                 cursor,
+                byte_budget: None,
             },
             projection,
             cursor_mode,

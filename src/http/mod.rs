@@ -124,6 +124,8 @@ pub struct AppState {
     pub auth_failures: Arc<MemoryLimiter>,
     /// Rate-limit tokens this process has taken for a key and not spent yet.
     pub leases: Arc<Leases>,
+    /// Permits for argon2 hashing (`Settings::password_hash_concurrency`).
+    pub password_hashes: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -132,6 +134,9 @@ impl AppState {
         AppState {
             store,
             auth,
+            password_hashes: Arc::new(tokio::sync::Semaphore::new(
+                settings.password_hash_concurrency.max(1),
+            )),
             settings: Arc::new(settings),
             auth_failures: Arc::new(MemoryLimiter::default()),
             leases: Arc::new(Leases::default()),

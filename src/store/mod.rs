@@ -193,6 +193,8 @@ pub type GroupCheckFn<'a> = dyn Fn(&GroupRecord) -> Result<(), ScimError> + Send
 pub struct GroupPage {
     pub groups: Vec<GroupRecord>,
     pub total: i64,
+    /// The byte budget stopped the page before `count` rows: more rows follow.
+    pub truncated: bool,
 }
 
 /// Sort order of a list (RFC 7644 §3.4.2.3).
@@ -238,6 +240,9 @@ pub struct ListQuery {
     pub count: i64,
     /// Keyset pagination: start after this position (default order only).
     pub cursor: Option<Cursor>,
+    /// Stop reading rows once their stored documents add up to this many bytes (at least one
+    /// row is always returned); the page then says `truncated`. None: no budget.
+    pub byte_budget: Option<usize>,
 }
 
 impl ListQuery {
@@ -258,6 +263,8 @@ impl ListQuery {
 pub struct UserPage {
     pub users: Vec<UserRecord>,
     pub total: i64,
+    /// The byte budget stopped the page before `count` rows: more rows follow.
+    pub truncated: bool,
 }
 
 /// A check run on the current user (read under a lock) before it is deleted, e.g. `If-Match`.
@@ -481,6 +488,7 @@ mod tests {
                 created_at: 1,
                 id: Uuid::nil(),
             }),
+            byte_budget: None,
         };
         let cases = [
             // (startIndex, count, cursor, rows on the page, total known from the page)

@@ -431,7 +431,11 @@ impl Store for PgStore {
             .list(org_id, query, &USERS, "users", USER_SELECT)
             .await?;
         let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
-        Ok(UserPage { users, total })
+        Ok(UserPage {
+            users,
+            total,
+            truncated: false,
+        })
     }
 
     async fn delete_user(
@@ -622,7 +626,11 @@ impl Store for PgStore {
             .iter()
             .map(group_from_row)
             .collect::<StoreResult<_>>()?;
-        Ok(GroupPage { groups, total })
+        Ok(GroupPage {
+            groups,
+            total,
+            truncated: false,
+        })
     }
 
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {

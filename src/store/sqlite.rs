@@ -422,7 +422,11 @@ impl Store for SqliteStore {
             .list(org_id, query, &USERS, "users", USER_COLUMNS)
             .await?;
         let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
-        Ok(UserPage { users, total })
+        Ok(UserPage {
+            users,
+            total,
+            truncated: false,
+        })
     }
 
     async fn delete_user(
@@ -584,7 +588,11 @@ impl Store for SqliteStore {
             .iter()
             .map(group_from_row)
             .collect::<StoreResult<_>>()?;
-        Ok(GroupPage { groups, total })
+        Ok(GroupPage {
+            groups,
+            total,
+            truncated: false,
+        })
     }
 
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {

@@ -319,6 +319,7 @@ async fn postgres_plans_user_name_and_external_id_filters_as_index_scans() {
             start_index: 1,
             count: 100,
             cursor: None,
+            byte_budget: None,
         };
         let statements = list_sql(Dialect::Postgres, &USERS, "users", "*", &query).expect("sql");
         let sql = format!("explain (format json) {}", statements.select);
