@@ -16,6 +16,7 @@ mod groups;
 mod hostile;
 mod hostile_limits;
 mod hostile_store;
+mod hostile_tenants;
 mod hostile_transport;
 mod lifecycle;
 mod list;
