@@ -608,7 +608,9 @@ mod tests {
         let emails: Vec<Value> = (0..1000)
             .map(|i| serde_json::json!({"value": format!("user{i}@example.com"), "type": "work"}))
             .collect();
-        let big = doc_bytes(&doc(serde_json::json!({"userName": "ann", "emails": emails})));
+        let big = doc_bytes(&doc(
+            serde_json::json!({"userName": "ann", "emails": emails}),
+        ));
         assert_eq!(empty, 0);
         assert_eq!(small, "userName".len() + 8 + "ann".len());
         // At least the text the document holds, and not wildly more.

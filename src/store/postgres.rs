@@ -20,8 +20,7 @@ use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
     ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
     StoreOptions, StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite,
-    doc_bytes, fold_display_name, fold_user_name, folded_emails, now_ms, take_page,
-    unknown_member,
+    doc_bytes, fold_display_name, fold_user_name, folded_emails, now_ms, take_page, unknown_member,
 };
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 
@@ -272,7 +271,10 @@ impl Store for PgStore {
             sqlx::migrate!("migrations/postgres").run(&conn).await?;
             let refolded = PgStore::refold(&conn).await?;
             if refolded > 0 {
-                tracing::info!(rows = refolded, "folded older rows for case-insensitive filters");
+                tracing::info!(
+                    rows = refolded,
+                    "folded older rows for case-insensitive filters"
+                );
             }
             StoreResult::Ok(())
         }
@@ -536,9 +538,15 @@ impl Store for PgStore {
 
     async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
         let (users, total, truncated) = self
-            .list(org_id, query, &USERS, "users", USER_SELECT, user_from_row, |u| {
-                doc_bytes(&u.doc)
-            })
+            .list(
+                org_id,
+                query,
+                &USERS,
+                "users",
+                USER_SELECT,
+                user_from_row,
+                |u| doc_bytes(&u.doc),
+            )
             .await?;
         Ok(UserPage {
             users,
@@ -731,9 +739,15 @@ impl Store for PgStore {
 
     async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage> {
         let (groups, total, truncated) = self
-            .list(org_id, query, &GROUPS, "groups", GROUP_COLUMNS, group_from_row, |g| {
-                doc_bytes(&g.doc)
-            })
+            .list(
+                org_id,
+                query,
+                &GROUPS,
+                "groups",
+                GROUP_COLUMNS,
+                group_from_row,
+                |g| doc_bytes(&g.doc),
+            )
             .await?;
         Ok(GroupPage {
             groups,

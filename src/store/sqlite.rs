@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Arguments, Row};
 use sqlx::types::Json;
+use sqlx::{Arguments, Row};
 use uuid::Uuid;
 
 use super::filter_sql::{Dialect, GROUPS, SqlValue, Table, USERS, list_sql};
@@ -28,8 +28,7 @@ use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
     ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
     StoreOptions, StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite,
-    doc_bytes, fold_display_name, fold_user_name, folded_emails, now_ms, take_page,
-    unknown_member,
+    doc_bytes, fold_display_name, fold_user_name, folded_emails, now_ms, take_page, unknown_member,
 };
 use crate::ratelimit::MemoryLimiter;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
@@ -92,10 +91,11 @@ impl SqliteStore {
         let mut done = 0;
         loop {
             let mut tx = conn.begin().await?;
-            let rows = sqlx::query("select id, org_id, doc from users where doc_folded is null limit $1")
-                .bind(REFOLD_BATCH)
-                .fetch_all(&mut *tx)
-                .await?;
+            let rows =
+                sqlx::query("select id, org_id, doc from users where doc_folded is null limit $1")
+                    .bind(REFOLD_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
             for row in &rows {
                 let Json(doc): Json<Doc> = row.try_get("doc")?;
                 let id: String = row.try_get("id")?;
@@ -106,10 +106,11 @@ impl SqliteStore {
                     .await?;
                 write_emails(&mut tx, &id, &row.try_get::<String, _>("org_id")?, &doc).await?;
             }
-            let groups = sqlx::query("select id, doc from groups where doc_folded is null limit $1")
-                .bind(REFOLD_BATCH)
-                .fetch_all(&mut *tx)
-                .await?;
+            let groups =
+                sqlx::query("select id, doc from groups where doc_folded is null limit $1")
+                    .bind(REFOLD_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
             for row in &groups {
                 let Json(doc): Json<Doc> = row.try_get("doc")?;
                 sqlx::query("update groups set doc_folded = $2 where id = $1")
@@ -127,24 +128,29 @@ impl SqliteStore {
     }
 }
 
-/// Pool options that, with a timeout, give each acquired connection a fresh deadline: the
-/// progress handler interrupts any statement still running past it (`SQLITE_INTERRUPT`).
-fn with_deadline(
-    pool: SqlitePoolOptions,
-    timeout: Option<Duration>,
-) -> SqlitePoolOptions {
+/// Pool options that, with a timeout, give each connection handed out a fresh deadline: the
+/// progress handler interrupts any statement still running past it (`SQLITE_INTERRUPT`). A
+/// reused connection gets it in `before_acquire`, a new one in `after_connect` (the pool
+/// skips `before_acquire` for a connection it has just opened).
+fn with_deadline(pool: SqlitePoolOptions, timeout: Option<Duration>) -> SqlitePoolOptions {
     let Some(timeout) = timeout else {
         return pool;
     };
-    pool.before_acquire(move |conn, _| {
-        Box::pin(async move {
-            let deadline = Instant::now() + timeout;
-            conn.lock_handle()
-                .await?
-                .set_progress_handler(PROGRESS_STEPS, move || Instant::now() < deadline);
-            Ok(true)
+    pool.after_connect(move |conn, _| Box::pin(set_deadline(conn, timeout)))
+        .before_acquire(move |conn, _| {
+            Box::pin(async move {
+                set_deadline(conn, timeout).await?;
+                Ok(true)
+            })
         })
-    })
+}
+
+async fn set_deadline(conn: &mut SqliteConnection, timeout: Duration) -> Result<(), sqlx::Error> {
+    let deadline = Instant::now() + timeout;
+    conn.lock_handle()
+        .await?
+        .set_progress_handler(PROGRESS_STEPS, move || Instant::now() < deadline);
+    Ok(())
 }
 
 /// The database file (and its `-wal`/`-shm` companions, which SQLite creates with the file's
@@ -303,7 +309,10 @@ impl Store for SqliteStore {
             sqlx::migrate!("migrations/sqlite").run(&conn).await?;
             let refolded = SqliteStore::refold(&conn).await?;
             if refolded > 0 {
-                tracing::info!(rows = refolded, "folded older rows for case-insensitive filters");
+                tracing::info!(
+                    rows = refolded,
+                    "folded older rows for case-insensitive filters"
+                );
             }
             StoreResult::Ok(())
         }
@@ -498,7 +507,13 @@ impl Store for SqliteStore {
         .await
         .map_err(conflict_as("userName"))?;
         let record = user_from_row(&row)?;
-        write_emails(&mut tx, &record.id.to_string(), &org_id.to_string(), &record.doc).await?;
+        write_emails(
+            &mut tx,
+            &record.id.to_string(),
+            &org_id.to_string(),
+            &record.doc,
+        )
+        .await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -567,9 +582,15 @@ impl Store for SqliteStore {
 
     async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
         let (users, total, truncated) = self
-            .list(org_id, query, &USERS, "users", USER_COLUMNS, user_from_row, |u| {
-                doc_bytes(&u.doc)
-            })
+            .list(
+                org_id,
+                query,
+                &USERS,
+                "users",
+                USER_COLUMNS,
+                user_from_row,
+                |u| doc_bytes(&u.doc),
+            )
             .await?;
         Ok(UserPage {
             users,
@@ -733,9 +754,15 @@ impl Store for SqliteStore {
 
     async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage> {
         let (groups, total, truncated) = self
-            .list(org_id, query, &GROUPS, "groups", GROUP_COLUMNS, group_from_row, |g| {
-                doc_bytes(&g.doc)
-            })
+            .list(
+                org_id,
+                query,
+                &GROUPS,
+                "groups",
+                GROUP_COLUMNS,
+                group_from_row,
+                |g| doc_bytes(&g.doc),
+            )
             .await?;
         Ok(GroupPage {
             groups,
