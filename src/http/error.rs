@@ -43,6 +43,9 @@ impl From<StoreError> for ApiError {
             StoreError::Backend(sqlx::Error::PoolTimedOut) => {
                 ApiError::Unavailable("database connection pool exhausted".into())
             }
+            timeout if timeout.is_statement_timeout() => ApiError::Unavailable(
+                "statement timeout: the database stopped a query that ran too long".into(),
+            ),
             unavailable if unavailable.is_unavailable() => {
                 ApiError::Unavailable("database unreachable".into())
             }

@@ -4,8 +4,11 @@
 //! order; every value is bound, never spliced in. Attribute names are resolved through the
 //! schema (an allow-list), so only known attributes reach SQL, and JSON keys are bound too.
 //! Indexed columns (`id`, `userName`, `externalId`, `displayName`, `meta.*`, `active`) are
-//! compared directly so their indexes apply; everything else is read from the JSON document,
-//! and multi-valued attributes match when any element does (`exists` over the array).
+//! compared directly so their indexes apply; everything else is read from `doc_folded`, the
+//! document with its caseExact=false strings folded in Rust (see `super::fold`), and compared
+//! with an operand folded the same way: no SQL `lower()`, whose rules differ between SQLite
+//! (ASCII only) and Postgres (locale). Multi-valued attributes match when any element does
+//! (`exists` over the array).
 
 use uuid::Uuid;
 
@@ -131,7 +134,7 @@ impl SqlBuilder {
     fn json_text(&mut self, base: Base<'_>, keys: &[&str]) -> String {
         match (self.dialect, base) {
             (Dialect::Postgres, Base::Doc) => {
-                format!("jsonb_extract_path_text(doc, {})", self.keys(keys))
+                format!("jsonb_extract_path_text(doc_folded, {})", self.keys(keys))
             }
             (Dialect::Postgres, Base::Element(e)) if keys.is_empty() => format!("({e} #>> '{{}}')"),
             (Dialect::Postgres, Base::Element(e)) => {
@@ -139,7 +142,7 @@ impl SqlBuilder {
             }
             (Dialect::Sqlite, Base::Element(e)) if keys.is_empty() => format!("{e}.value"),
             (Dialect::Sqlite, Base::Doc) => {
-                format!("json_extract(doc, {})", self.sqlite_path(keys))
+                format!("json_extract(doc_folded, {})", self.sqlite_path(keys))
             }
             (Dialect::Sqlite, Base::Element(e)) => {
                 format!("json_extract({e}.value, {})", self.sqlite_path(keys))
@@ -173,13 +176,13 @@ impl SqlBuilder {
             Dialect::Postgres => {
                 let path = self.keys(keys);
                 format!(
-                    "jsonb_array_elements(case when jsonb_typeof(jsonb_extract_path(doc, {path})) = 'array' \
-                     then jsonb_extract_path(doc, {path}) else '[]'::jsonb end) as {alias}"
+                    "jsonb_array_elements(case when jsonb_typeof(jsonb_extract_path(doc_folded, {path})) = 'array' \
+                     then jsonb_extract_path(doc_folded, {path}) else '[]'::jsonb end) as {alias}"
                 )
             }
             Dialect::Sqlite => {
                 let path = self.sqlite_path(keys);
-                format!("json_each(doc, {path}) as {alias}")
+                format!("json_each(doc_folded, {path}) as {alias}")
             }
         };
         let element = match self.dialect {
@@ -232,16 +235,12 @@ pub fn sort_sql(b: &mut SqlBuilder, table: &Table, path: &AttrPath) -> Result<St
             "cannot sort by the multi-valued attribute {path}"
         )));
     }
+    // `doc_folded` holds case-insensitive values folded already (and the others as they are).
     let keys = json_keys(path, &target);
-    let text = b.json_text(
+    Ok(b.json_text(
         Base::Doc,
         &keys.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    Ok(if target.case_exact {
-        text
-    } else {
-        format!("lower({text})")
-    })
+    ))
 }
 
 fn column_of(table: &Table, path: &AttrPath) -> Option<Column> {
@@ -364,7 +363,7 @@ fn attribute(
             .is_some_and(|s| s.eq_ignore_ascii_case("value"))
         && let Some((CompareOp::Eq, CompValue::Str(email))) = op
     {
-        let bound = b.bind(SqlValue::Text(email.to_lowercase()));
+        let bound = b.bind(SqlValue::Text(super::fold::fold(email)));
         return Ok(format!(
             "id in (select user_id from user_emails where org_id = $1 and value_folded = {bound})"
         ));
@@ -530,7 +529,7 @@ fn column_condition(
         // The column holds the folded value: fold the operand only, so the index applies.
         Column::Folded(c) => {
             let folded = match value {
-                CompValue::Str(s) => CompValue::Str(s.to_lowercase()),
+                CompValue::Str(s) => CompValue::Str(super::fold::fold(s)),
                 other => other.clone(),
             };
             string_op(b, c, op, &folded, true, path)
@@ -657,8 +656,10 @@ fn leaf_condition(
     }
 }
 
-/// String comparison, case-folded unless `case_exact` (RFC 7644 §3.4.2.2). NULL when the
-/// attribute is absent (false, see `Filter::Not`), except `ne`, which an absent value meets.
+/// String comparison, case-folded unless `case_exact` (RFC 7644 §3.4.2.2): `column` holds
+/// folded text for a case-insensitive attribute (a `*_folded` column or `doc_folded`), so only
+/// the operand is folded, in Rust. NULL when the attribute is absent (false, see
+/// `Filter::Not`), except `ne`, which an absent value meets.
 fn string_op(
     b: &mut SqlBuilder,
     column: &str,
@@ -672,10 +673,11 @@ fn string_op(
             "{path} compares with a string"
         )));
     };
-    let (expr, text) = if case_exact {
-        (column.to_string(), text.clone())
+    let expr = column;
+    let text = if case_exact {
+        text.clone()
     } else {
-        (format!("lower({column})"), text.to_lowercase())
+        super::fold::fold(text)
     };
     let v = b.bind(SqlValue::Text(text));
     let condition = match op {
@@ -855,7 +857,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            text.starts_with("exists (select 1 from json_each(doc, $2) as e1"),
+            text.starts_with("exists (select 1 from json_each(doc_folded, $2) as e1"),
             "{text}"
         );
     }
@@ -868,7 +870,7 @@ mod tests {
         let path = AttrPath::parse("name.familyName").unwrap();
         let key = sort_sql(&mut b, &USERS, &path).unwrap();
         assert!(
-            key.starts_with("lower(jsonb_extract_path_text(doc"),
+            key.starts_with("jsonb_extract_path_text(doc_folded"),
             "{key}"
         );
         let path = AttrPath::parse("emails").unwrap();

@@ -4,6 +4,7 @@
 //! holds only its own SQL. The backend is picked once, by URL scheme, in [`connect`].
 
 pub mod filter_sql;
+pub mod fold;
 mod postgres;
 mod sqlite;
 
@@ -48,14 +49,31 @@ impl StoreError {
     /// 500. Besides socket errors and an exhausted pool, that is a connection the server
     /// ended (SQLSTATE class 57, e.g. `57P01` on shutdown) or a connection exception
     /// (class 08): a pooled connection finds out at its next statement.
+    ///
+    /// A statement stopped by the statement timeout ([`StoreError::is_statement_timeout`]) is
+    /// one too: the query may well succeed once the database is less busy, and the client is
+    /// told when to retry.
     pub fn is_unavailable(&self) -> bool {
-        match self {
+        let unreachable = match self {
             StoreError::Backend(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => true,
             StoreError::Backend(sqlx::Error::Database(e)) => e
                 .code()
                 .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
+            _ => false,
+        };
+        unreachable || self.is_statement_timeout()
+    }
+
+    /// The database stopped a statement that ran past [`StoreOptions::statement_timeout`]:
+    /// Postgres's `query_canceled` (SQLSTATE 57014) or SQLite's `SQLITE_INTERRUPT` (9), which
+    /// the SQLite store's progress handler causes at the deadline.
+    pub fn is_statement_timeout(&self) -> bool {
+        match self {
+            StoreError::Backend(sqlx::Error::Database(e)) => {
+                e.code().is_some_and(|code| code == "57014" || code == "9")
+            }
             _ => false,
         }
     }
@@ -417,12 +435,52 @@ pub fn folded_emails(doc: &Doc) -> Vec<String> {
 
 /// Folds a group displayName for its case-insensitive uniqueness index.
 pub fn fold_display_name(display_name: &str) -> String {
-    display_name.to_lowercase()
+    fold::fold(display_name)
 }
 
 /// Folds a userName for the case-insensitive uniqueness index (RFC 7643 §4.1.1: caseExact false).
 pub fn fold_user_name(user_name: &str) -> String {
-    user_name.to_lowercase()
+    fold::fold(user_name)
+}
+
+/// A cheap estimate of the memory a decoded document holds, for a list's byte budget: the
+/// lengths of its keys and strings plus a few bytes per value. It walks the document once
+/// (no allocation), which costs far less than decoding it did.
+pub fn doc_bytes(doc: &Doc) -> usize {
+    fn value_bytes(value: &Value) -> usize {
+        8 + match value {
+            Value::String(s) => s.len(),
+            Value::Array(items) => items.iter().map(value_bytes).sum(),
+            Value::Object(map) => map.iter().map(|(k, v)| k.len() + value_bytes(v)).sum(),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
+    }
+    doc.iter().map(|(k, v)| k.len() + value_bytes(v)).sum()
+}
+
+/// Collects the rows of a list page from `rows` until `query.count` of them or, with a byte
+/// budget, until their documents add up to the budget (at least one row is always taken).
+/// Returns the page and whether the budget stopped it while more rows followed.
+async fn take_page<R, T>(
+    mut rows: impl futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    query: &ListQuery,
+    decode: impl Fn(&R) -> StoreResult<T>,
+    bytes: impl Fn(&T) -> usize,
+) -> StoreResult<(Vec<T>, bool)> {
+    use futures_util::TryStreamExt;
+    let mut page = Vec::new();
+    let mut read = 0usize;
+    while let Some(row) = rows.try_next().await? {
+        let item = decode(&row)?;
+        read = read.saturating_add(bytes(&item));
+        page.push(item);
+        if query.byte_budget.is_some_and(|budget| read >= budget) {
+            // Over budget: the page ends here, and it is short only if another row follows.
+            let more = page.len() < query.count.max(0) as usize && rows.try_next().await?.is_some();
+            return Ok((page, more));
+        }
+    }
+    Ok((page, false))
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -441,14 +499,14 @@ pub struct StoreOptions {
 
 /// Opens the store named by `url`: `postgres://`/`postgresql://` → Postgres; `sqlite:` → SQLite.
 /// Migrations are applied before the store is returned.
+/// The migrations (SQL, then the Rust refold of older rows, see [`fold`]) run on a connection
+/// of their own, without the statement timeout.
 pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
-    let _ = options; // applied by each backend's pools
-
     let store: Arc<dyn Store> =
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Arc::new(PgStore::connect(url).await?)
+            Arc::new(PgStore::connect(url, options).await?)
         } else if url.starts_with("sqlite:") {
-            Arc::new(SqliteStore::connect(url).await?)
+            Arc::new(SqliteStore::connect(url, options).await?)
         } else {
             anyhow::bail!(
                 "unsupported database URL scheme in {}: use postgres://… or sqlite://…",
@@ -537,6 +595,29 @@ mod tests {
         for bad in ["", "x", "zz.1", "1.not-a-uuid", "1"] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn doc_bytes_grows_with_the_strings_a_document_holds() {
+        let doc = |value: Value| match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        let empty = doc_bytes(&Doc::new());
+        let small = doc_bytes(&doc(serde_json::json!({"userName": "ann"})));
+        let emails: Vec<Value> = (0..1000)
+            .map(|i| serde_json::json!({"value": format!("user{i}@example.com"), "type": "work"}))
+            .collect();
+        let big = doc_bytes(&doc(
+            serde_json::json!({"userName": "ann", "emails": emails}),
+        ));
+        assert_eq!(empty, 0);
+        assert_eq!(small, "userName".len() + 8 + "ann".len());
+        // At least the text the document holds, and not wildly more.
+        let text: usize = (0..1000)
+            .map(|i| format!("user{i}@example.com").len() + "valuetypework".len())
+            .sum();
+        assert!(big >= text && big < text * 3, "{big} vs {text}");
     }
 
     #[test]

@@ -1,4 +1,9 @@
 //! The Postgres store: production backend. All Postgres SQL lives in this file.
+//!
+//! With a statement timeout, the request and limiter pools set Postgres's `statement_timeout`
+//! as a connection option, so the server itself cancels a statement still running past it
+//! (SQLSTATE 57014) and the connection is free again; migrations and the start-up refold run
+//! on a connection of their own without it.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -10,12 +15,17 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::filter_sql::{Dialect, GROUPS, SqlValue, Table, USERS, list_sql};
+use super::fold::fold_doc;
 use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
     ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
-    StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, fold_display_name,
-    fold_user_name, folded_emails, now_ms, unknown_member,
+    StoreOptions, StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite,
+    doc_bytes, fold_display_name, fold_user_name, folded_emails, now_ms, take_page, unknown_member,
 };
+use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+
+/// Rows refolded per transaction at start-up.
+const REFOLD_BATCH: i64 = 500;
 
 /// Postgres-backed [`Store`].
 #[derive(Debug, Clone)]
@@ -25,6 +35,8 @@ pub struct PgStore {
     /// update lost in a crash forgives one request, while waiting for a WAL flush on every
     /// request would cap the whole server at the disk's fsync rate.
     limiter: PgPool,
+    /// For the migrations' own connection (no statement timeout).
+    migration_options: PgConnectOptions,
 }
 
 const USER_COLUMNS: &str = "id, org_id, user_name, external_id, active, doc, password_hash, \
@@ -42,11 +54,21 @@ const USER_SELECT: &str = "id, org_id, user_name, external_id, active, doc, pass
       where m.user_id = users.id and g.org_id = users.org_id) as groups";
 
 impl PgStore {
-    pub async fn connect(url: &str) -> StoreResult<PgStore> {
+    pub async fn connect(url: &str, store_options: &StoreOptions) -> StoreResult<PgStore> {
+        let migration_options = PgConnectOptions::from_str(url)?;
+        // Whole milliseconds, at least one (0 would mean no timeout at all).
+        let timeout = store_options
+            .statement_timeout
+            .map(|t| t.as_millis().max(1).to_string());
+        let with_timeout = |options: PgConnectOptions| match &timeout {
+            Some(ms) => options.options([("statement_timeout", ms.as_str())]),
+            None => options,
+        };
         // No parallel query: for a count over many rows Postgres would start worker processes
         // on every request, which under load costs more CPU than it saves in latency.
-        let options =
-            PgConnectOptions::from_str(url)?.options([("max_parallel_workers_per_gather", "0")]);
+        let options = with_timeout(
+            PgConnectOptions::from_str(url)?.options([("max_parallel_workers_per_gather", "0")]),
+        );
         let pool = PgPoolOptions::new()
             .max_connections(16)
             // Short enough that an outage answers 503 well inside the request timeout.
@@ -57,45 +79,114 @@ impl PgStore {
             .connect_with(options)
             .await?;
         let limiter_options =
-            PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]);
+            with_timeout(PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]));
         let limiter = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(3))
             .test_before_acquire(false)
             .connect_lazy_with(limiter_options);
-        Ok(PgStore { pool, limiter })
+        Ok(PgStore {
+            pool,
+            limiter,
+            migration_options,
+        })
+    }
+
+    /// Fills `doc_folded` of rows written before it existed (migration 0007), a batch per
+    /// transaction, and rewrites their `user_emails` with the same fold (migration 0004 folded
+    /// them with the database's `lower()`). Idempotent: only rows whose `doc_folded` is null.
+    async fn refold(conn: &PgPool) -> StoreResult<u64> {
+        let mut done = 0;
+        loop {
+            let mut tx = conn.begin().await?;
+            let rows = sqlx::query(
+                "select id, org_id, doc from users where doc_folded is null \
+                 limit $1 for update skip locked",
+            )
+            .bind(REFOLD_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut folded = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let Json(doc): Json<Doc> = row.try_get("doc")?;
+                let id: Uuid = row.try_get("id")?;
+                write_emails(&mut tx, id, row.try_get("org_id")?, &doc).await?;
+                ids.push(id);
+                folded.push(Json(fold_doc(&USER_RESOURCE, &doc)));
+            }
+            sqlx::query(
+                "update users u set doc_folded = v.folded \
+                 from unnest($1::uuid[], $2::jsonb[]) as v(id, folded) where u.id = v.id",
+            )
+            .bind(&ids)
+            .bind(&folded)
+            .execute(&mut *tx)
+            .await?;
+            let groups = sqlx::query(
+                "select id, doc from groups where doc_folded is null \
+                 limit $1 for update skip locked",
+            )
+            .bind(REFOLD_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut group_ids = Vec::with_capacity(groups.len());
+            let mut group_folded = Vec::with_capacity(groups.len());
+            for row in &groups {
+                let Json(doc): Json<Doc> = row.try_get("doc")?;
+                group_ids.push(row.try_get::<Uuid, _>("id")?);
+                group_folded.push(Json(fold_doc(&GROUP_RESOURCE, &doc)));
+            }
+            sqlx::query(
+                "update groups g set doc_folded = v.folded \
+                 from unnest($1::uuid[], $2::jsonb[]) as v(id, folded) where g.id = v.id",
+            )
+            .bind(&group_ids)
+            .bind(&group_folded)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            done += (rows.len() + groups.len()) as u64;
+            if rows.is_empty() && groups.is_empty() {
+                return Ok(done);
+            }
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// One page of `table` and the total matching, filtered in SQL.
-    async fn list(
+    /// One page of `table` (decoded, within the byte budget), the total matching, and
+    /// whether the budget cut the page short; filtered in SQL.
+    #[allow(clippy::too_many_arguments)]
+    async fn list<T>(
         &self,
         org_id: Uuid,
         query: &ListQuery,
         table: &Table,
         table_name: &str,
         columns: &str,
-    ) -> StoreResult<(Vec<PgRow>, i64)> {
+        decode: impl Fn(&PgRow) -> StoreResult<T>,
+        bytes: impl Fn(&T) -> usize,
+    ) -> StoreResult<(Vec<T>, i64, bool)> {
         let statements = list_sql(Dialect::Postgres, table, table_name, columns, query)?;
-        let rows = if query.count == 0 {
-            Vec::new()
+        let (rows, truncated) = if query.count == 0 {
+            (Vec::new(), false)
         } else {
             let args = arguments(org_id, &statements.values)?;
-            sqlx::query_with(&statements.select, args)
-                .fetch_all(&self.pool)
-                .await?
+            let stream = sqlx::query_with(&statements.select, args).fetch(&self.pool);
+            take_page(stream, query, decode, bytes).await?
         };
-        if let Some(total) = query.total_from_page(rows.len()) {
-            return Ok((rows, total));
+        // A page the budget cut short is not the last one: count.
+        if !truncated && let Some(total) = query.total_from_page(rows.len()) {
+            return Ok((rows, total, truncated));
         }
         let args = arguments(org_id, &statements.values[..statements.count_values])?;
         let total: i64 = sqlx::query_scalar_with(&statements.count, args)
             .fetch_one(&self.pool)
             .await?;
-        Ok((rows, total))
+        Ok((rows, total, truncated))
     }
 }
 
@@ -170,10 +261,26 @@ impl Store for PgStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("migrations/postgres")
-            .run(&self.pool)
+        // A connection of its own: the request pool's statement timeout must not cut a
+        // migration or the refold.
+        let conn = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.migration_options.clone())
             .await?;
-        Ok(())
+        let result = async {
+            sqlx::migrate!("migrations/postgres").run(&conn).await?;
+            let refolded = PgStore::refold(&conn).await?;
+            if refolded > 0 {
+                tracing::info!(
+                    rows = refolded,
+                    "folded older rows for case-insensitive filters"
+                );
+            }
+            StoreResult::Ok(())
+        }
+        .await;
+        conn.close().await;
+        result
     }
 
     async fn migrations_current(&self) -> StoreResult<bool> {
@@ -345,8 +452,8 @@ impl Store for PgStore {
         let now = now_ms();
         let row = sqlx::query(&format!(
             "insert into users (id, org_id, user_name, user_name_folded, external_id, active, doc, \
-             password_hash, created_at, modified_at, version) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) returning {USER_SELECT}"
+             password_hash, created_at, modified_at, version, doc_folded) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $10) returning {USER_SELECT}"
         ))
         .bind(Uuid::now_v7())
         .bind(org_id)
@@ -357,11 +464,12 @@ impl Store for PgStore {
         .bind(Json(&user.doc))
         .bind(&user.password_hash)
         .bind(now)
+        .bind(Json(fold_doc(&USER_RESOURCE, &user.doc)))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("userName"))?;
         let record = user_from_row(&row)?;
-        write_emails(&mut tx, &record).await?;
+        write_emails(&mut tx, record.id, org_id, &record.doc).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -404,7 +512,8 @@ impl Store for PgStore {
         let row = sqlx::query(&format!(
             "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
              active = $6, doc = $7, password_hash = $8, modified_at = greatest($9, modified_at), \
-             version = version + 1 where org_id = $1 and id = $2 returning {USER_SELECT}"
+             version = version + 1, doc_folded = $10 where org_id = $1 and id = $2 \
+             returning {USER_SELECT}"
         ))
         .bind(org_id)
         .bind(id)
@@ -415,26 +524,34 @@ impl Store for PgStore {
         .bind(Json(&next.doc))
         .bind(&next.password_hash)
         .bind(now_ms())
+        .bind(Json(fold_doc(&USER_RESOURCE, &next.doc)))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("userName"))?;
         let updated = user_from_row(&row)?;
         if folded_emails(&updated.doc) != folded_emails(&current.doc) {
-            write_emails(&mut tx, &updated).await?;
+            write_emails(&mut tx, id, org_id, &updated.doc).await?;
         }
         tx.commit().await?;
         Ok(updated)
     }
 
     async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
-        let (rows, total) = self
-            .list(org_id, query, &USERS, "users", USER_SELECT)
+        let (users, total, truncated) = self
+            .list(
+                org_id,
+                query,
+                &USERS,
+                "users",
+                USER_SELECT,
+                user_from_row,
+                |u| doc_bytes(&u.doc),
+            )
             .await?;
-        let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
         Ok(UserPage {
             users,
             total,
-            truncated: false,
+            truncated,
         })
     }
 
@@ -513,8 +630,8 @@ impl Store for PgStore {
         let now = now_ms();
         let row = sqlx::query(&format!(
             "insert into groups (id, org_id, display_name, display_name_folded, external_id, doc, \
-             created_at, modified_at, version) values ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
-             returning {GROUP_COLUMNS}"
+             created_at, modified_at, version, doc_folded) \
+             values ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8) returning {GROUP_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
         .bind(org_id)
@@ -523,6 +640,7 @@ impl Store for PgStore {
         .bind(&group.external_id)
         .bind(Json(&group.doc))
         .bind(now)
+        .bind(Json(fold_doc(&GROUP_RESOURCE, &group.doc)))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("displayName"))?;
@@ -575,8 +693,8 @@ impl Store for PgStore {
         }
         let row = sqlx::query(&format!(
             "update groups set display_name = $3, display_name_folded = $4, external_id = $5, \
-             doc = $6, modified_at = greatest($7, modified_at), version = version + 1 \
-             where org_id = $1 and id = $2 returning {GROUP_COLUMNS}"
+             doc = $6, modified_at = greatest($7, modified_at), version = version + 1, \
+             doc_folded = $8 where org_id = $1 and id = $2 returning {GROUP_COLUMNS}"
         ))
         .bind(org_id)
         .bind(id)
@@ -585,6 +703,7 @@ impl Store for PgStore {
         .bind(&next.external_id)
         .bind(Json(&next.doc))
         .bind(now_ms())
+        .bind(Json(fold_doc(&GROUP_RESOURCE, &next.doc)))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("displayName"))?;
@@ -619,17 +738,21 @@ impl Store for PgStore {
     }
 
     async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage> {
-        let (rows, total) = self
-            .list(org_id, query, &GROUPS, "groups", GROUP_COLUMNS)
+        let (groups, total, truncated) = self
+            .list(
+                org_id,
+                query,
+                &GROUPS,
+                "groups",
+                GROUP_COLUMNS,
+                group_from_row,
+                |g| doc_bytes(&g.doc),
+            )
             .await?;
-        let groups = rows
-            .iter()
-            .map(group_from_row)
-            .collect::<StoreResult<_>>()?;
         Ok(GroupPage {
             groups,
             total,
-            truncated: false,
+            truncated,
         })
     }
 
@@ -783,16 +906,18 @@ async fn apply_member_ops(
 /// Replaces a user's rows in `user_emails` (the index behind `emails.value eq`).
 async fn write_emails(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    user: &UserRecord,
+    user_id: Uuid,
+    org_id: Uuid,
+    doc: &Doc,
 ) -> StoreResult<()> {
     sqlx::query("delete from user_emails where user_id = $1")
-        .bind(user.id)
+        .bind(user_id)
         .execute(&mut **tx)
         .await?;
-    for value in folded_emails(&user.doc) {
+    for value in folded_emails(doc) {
         sqlx::query("insert into user_emails (user_id, org_id, value_folded) values ($1, $2, $3)")
-            .bind(user.id)
-            .bind(user.org_id)
+            .bind(user_id)
+            .bind(org_id)
             .bind(value)
             .execute(&mut **tx)
             .await?;

@@ -3,28 +3,35 @@
 //! Writes go through a pool of exactly one connection, so they queue in-process instead of
 //! failing with SQLITE_BUSY when two deferred transactions both try to upgrade to a write lock;
 //! reads use a separate pool and, thanks to WAL, never wait for the writer.
+//!
+//! With a statement timeout, every connection handed out by either pool carries a deadline
+//! (the acquire time plus the timeout), checked by SQLite's progress handler every few thousand
+//! VM steps: a statement still running then is interrupted (`SQLITE_INTERRUPT`), so a request
+//! the server gave up on frees its connection. Migrations run on a connection of their own.
 
+use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::Arguments;
-use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json;
+use sqlx::{Arguments, Row};
 use uuid::Uuid;
 
 use super::filter_sql::{Dialect, GROUPS, SqlValue, Table, USERS, list_sql};
+use super::fold::fold_doc;
 use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
     ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
-    StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, fold_display_name,
-    fold_user_name, folded_emails, now_ms, unknown_member,
+    StoreOptions, StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite,
+    doc_bytes, fold_display_name, fold_user_name, folded_emails, now_ms, take_page, unknown_member,
 };
 use crate::ratelimit::MemoryLimiter;
+use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 
 /// SQLite-backed [`Store`].
 #[derive(Debug)]
@@ -33,13 +40,27 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// A single node owns the file, so rate-limit state can stay in memory.
     limiter: MemoryLimiter,
+    /// For the migrations' own connection (no statement deadline).
+    options: SqliteConnectOptions,
 }
+
+/// VM steps between two looks at the deadline: a few microseconds of work, so a statement
+/// overruns its deadline by little, and the check (one clock read) costs nothing measurable.
+const PROGRESS_STEPS: i32 = 4_000;
+
+/// Rows refolded per transaction at start-up: the writer is held only briefly each time.
+const REFOLD_BATCH: i64 = 500;
+
+/// Member ids per statement when adding or removing members: bound as one JSON array, so the
+/// parameter limit does not apply; the chunk keeps each statement's work (and the time the
+/// writer is held between two checks of the deadline) modest.
+const MEMBER_CHUNK: usize = 5_000;
 
 const USER_COLUMNS: &str = "id, org_id, user_name, external_id, active, doc, password_hash, \
                             created_at, modified_at, version";
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
+    pub async fn connect(url: &str, store_options: &StoreOptions) -> StoreResult<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -47,49 +68,167 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
+        make_private(options.get_filename())?;
+        let timeout = store_options.statement_timeout;
+        let writer = with_deadline(SqlitePoolOptions::new().max_connections(1), timeout)
             .connect_with(options.clone())
             .await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(false))
+        let reader = with_deadline(SqlitePoolOptions::new().max_connections(8), timeout)
+            .connect_with(options.clone().read_only(false))
             .await?;
         Ok(SqliteStore {
             reader,
             writer,
             limiter: MemoryLimiter::default(),
+            options,
         })
+    }
+
+    /// Fills `doc_folded` of rows written before it existed (migration 0007), a batch per
+    /// transaction, and rewrites their `user_emails` with the same fold. Idempotent: it only
+    /// looks at rows whose `doc_folded` is null.
+    async fn refold(conn: &SqlitePool) -> StoreResult<u64> {
+        let mut done = 0;
+        loop {
+            let mut tx = conn.begin().await?;
+            let rows =
+                sqlx::query("select id, org_id, doc from users where doc_folded is null limit $1")
+                    .bind(REFOLD_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for row in &rows {
+                let Json(doc): Json<Doc> = row.try_get("doc")?;
+                let id: String = row.try_get("id")?;
+                sqlx::query("update users set doc_folded = $2 where id = $1")
+                    .bind(&id)
+                    .bind(Json(fold_doc(&USER_RESOURCE, &doc)))
+                    .execute(&mut *tx)
+                    .await?;
+                write_emails(&mut tx, &id, &row.try_get::<String, _>("org_id")?, &doc).await?;
+            }
+            let groups =
+                sqlx::query("select id, doc from groups where doc_folded is null limit $1")
+                    .bind(REFOLD_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for row in &groups {
+                let Json(doc): Json<Doc> = row.try_get("doc")?;
+                sqlx::query("update groups set doc_folded = $2 where id = $1")
+                    .bind(row.try_get::<String, _>("id")?)
+                    .bind(Json(fold_doc(&GROUP_RESOURCE, &doc)))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            done += (rows.len() + groups.len()) as u64;
+            if rows.is_empty() && groups.is_empty() {
+                return Ok(done);
+            }
+        }
     }
 }
 
+/// Pool options that, with a timeout, give each connection handed out a fresh deadline: the
+/// progress handler interrupts any statement still running past it (`SQLITE_INTERRUPT`). A
+/// reused connection gets it in `before_acquire`, a new one in `after_connect` (the pool
+/// skips `before_acquire` for a connection it has just opened).
+fn with_deadline(pool: SqlitePoolOptions, timeout: Option<Duration>) -> SqlitePoolOptions {
+    let Some(timeout) = timeout else {
+        return pool;
+    };
+    pool.after_connect(move |conn, _| Box::pin(set_deadline(conn, timeout)))
+        .before_acquire(move |conn, _| {
+            Box::pin(async move {
+                set_deadline(conn, timeout).await?;
+                Ok(true)
+            })
+        })
+}
+
+async fn set_deadline(conn: &mut SqliteConnection, timeout: Duration) -> Result<(), sqlx::Error> {
+    let deadline = Instant::now() + timeout;
+    conn.lock_handle()
+        .await?
+        .set_progress_handler(PROGRESS_STEPS, move || Instant::now() < deadline);
+    Ok(())
+}
+
+/// The database file (and its `-wal`/`-shm` companions, which SQLite creates with the file's
+/// mode) readable by its owner only: it holds the JWT signing secret. A new file is created
+/// `0600` before SQLite opens it; an existing one with looser permissions is tightened, with a
+/// warning, since anyone who could read it (or a copy) could mint keys for every organization.
+#[cfg(unix)]
+fn make_private(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::Backend(sqlx::Error::Io(e))),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = Path::new(&format!("{name}{suffix}")).to_path_buf();
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %file.display(),
+                mode = format!("{mode:o}"),
+                "database file readable by others; making it 0600 (it holds the signing secret)"
+            );
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError::Backend(sqlx::Error::Io(e)))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path) -> StoreResult<()> {
+    Ok(())
+}
+
 impl SqliteStore {
-    /// One page of `table` and the total matching, filtered in SQL.
-    async fn list(
+    /// One page of `table` (decoded, within the byte budget), the total matching, and
+    /// whether the budget cut the page short; filtered in SQL.
+    #[allow(clippy::too_many_arguments)]
+    async fn list<T>(
         &self,
         org_id: Uuid,
         query: &ListQuery,
         table: &Table,
         table_name: &str,
         columns: &str,
-    ) -> StoreResult<(Vec<SqliteRow>, i64)> {
+        decode: impl Fn(&SqliteRow) -> StoreResult<T>,
+        bytes: impl Fn(&T) -> usize,
+    ) -> StoreResult<(Vec<T>, i64, bool)> {
         let statements = list_sql(Dialect::Sqlite, table, table_name, columns, query)?;
-        let rows = if query.count == 0 {
-            Vec::new()
+        let (rows, truncated) = if query.count == 0 {
+            (Vec::new(), false)
         } else {
             let args = arguments(org_id, &statements.values)?;
-            sqlx::query_with(&statements.select, args)
-                .fetch_all(&self.reader)
-                .await?
+            let stream = sqlx::query_with(&statements.select, args).fetch(&self.reader);
+            take_page(stream, query, decode, bytes).await?
         };
-        if let Some(total) = query.total_from_page(rows.len()) {
-            return Ok((rows, total));
+        // A page the budget cut short is not the last one: count.
+        if !truncated && let Some(total) = query.total_from_page(rows.len()) {
+            return Ok((rows, total, truncated));
         }
         let args = arguments(org_id, &statements.values[..statements.count_values])?;
         let total: i64 = sqlx::query_scalar_with(&statements.count, args)
             .fetch_one(&self.reader)
             .await?;
-        Ok((rows, total))
+        Ok((rows, total, truncated))
     }
 }
 
@@ -161,10 +300,25 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("migrations/sqlite")
-            .run(&self.writer)
+        // A connection of its own: the pools' statement deadline must not cut a migration.
+        let conn = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options.clone())
             .await?;
-        Ok(())
+        let result = async {
+            sqlx::migrate!("migrations/sqlite").run(&conn).await?;
+            let refolded = SqliteStore::refold(&conn).await?;
+            if refolded > 0 {
+                tracing::info!(
+                    rows = refolded,
+                    "folded older rows for case-insensitive filters"
+                );
+            }
+            StoreResult::Ok(())
+        }
+        .await;
+        conn.close().await;
+        result
     }
 
     async fn migrations_current(&self) -> StoreResult<bool> {
@@ -336,8 +490,8 @@ impl Store for SqliteStore {
         let now = now_ms();
         let row = sqlx::query(&format!(
             "insert into users (id, org_id, user_name, user_name_folded, external_id, active, doc, \
-             password_hash, created_at, modified_at, version) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) returning {USER_COLUMNS}"
+             password_hash, created_at, modified_at, version, doc_folded) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $10) returning {USER_COLUMNS}"
         ))
         .bind(Uuid::now_v7().to_string())
         .bind(org_id.to_string())
@@ -348,11 +502,18 @@ impl Store for SqliteStore {
         .bind(Json(&user.doc))
         .bind(&user.password_hash)
         .bind(now)
+        .bind(Json(fold_doc(&USER_RESOURCE, &user.doc)))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("userName"))?;
         let record = user_from_row(&row)?;
-        write_emails(&mut tx, &record).await?;
+        write_emails(
+            &mut tx,
+            &record.id.to_string(),
+            &org_id.to_string(),
+            &record.doc,
+        )
+        .await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -395,7 +556,8 @@ impl Store for SqliteStore {
         let row = sqlx::query(&format!(
             "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
              active = $6, doc = $7, password_hash = $8, modified_at = max($9, modified_at), \
-             version = version + 1 where org_id = $1 and id = $2 returning {USER_COLUMNS}"
+             version = version + 1, doc_folded = $10 where org_id = $1 and id = $2 \
+             returning {USER_COLUMNS}"
         ))
         .bind(org_id.to_string())
         .bind(id.to_string())
@@ -406,26 +568,34 @@ impl Store for SqliteStore {
         .bind(Json(&next.doc))
         .bind(&next.password_hash)
         .bind(now_ms())
+        .bind(Json(fold_doc(&USER_RESOURCE, &next.doc)))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("userName"))?;
         let updated = user_from_row(&row)?;
         if folded_emails(&updated.doc) != folded_emails(&current.doc) {
-            write_emails(&mut tx, &updated).await?;
+            write_emails(&mut tx, &id.to_string(), &org_id.to_string(), &updated.doc).await?;
         }
         tx.commit().await?;
         Ok(updated)
     }
 
     async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
-        let (rows, total) = self
-            .list(org_id, query, &USERS, "users", USER_COLUMNS)
+        let (users, total, truncated) = self
+            .list(
+                org_id,
+                query,
+                &USERS,
+                "users",
+                USER_COLUMNS,
+                user_from_row,
+                |u| doc_bytes(&u.doc),
+            )
             .await?;
-        let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
         Ok(UserPage {
             users,
             total,
-            truncated: false,
+            truncated,
         })
     }
 
@@ -475,8 +645,8 @@ impl Store for SqliteStore {
         let now = now_ms();
         let row = sqlx::query(&format!(
             "insert into groups (id, org_id, display_name, display_name_folded, external_id, doc, \
-             created_at, modified_at, version) values ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
-             returning {GROUP_COLUMNS}"
+             created_at, modified_at, version, doc_folded) \
+             values ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8) returning {GROUP_COLUMNS}"
         ))
         .bind(Uuid::now_v7().to_string())
         .bind(org_id.to_string())
@@ -485,6 +655,7 @@ impl Store for SqliteStore {
         .bind(&group.external_id)
         .bind(Json(&group.doc))
         .bind(now)
+        .bind(Json(fold_doc(&GROUP_RESOURCE, &group.doc)))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("displayName"))?;
@@ -537,8 +708,8 @@ impl Store for SqliteStore {
         }
         let row = sqlx::query(&format!(
             "update groups set display_name = $3, display_name_folded = $4, external_id = $5, \
-             doc = $6, modified_at = max($7, modified_at), version = version + 1 \
-             where org_id = $1 and id = $2 returning {GROUP_COLUMNS}"
+             doc = $6, modified_at = max($7, modified_at), version = version + 1, \
+             doc_folded = $8 where org_id = $1 and id = $2 returning {GROUP_COLUMNS}"
         ))
         .bind(org_id.to_string())
         .bind(id.to_string())
@@ -547,6 +718,7 @@ impl Store for SqliteStore {
         .bind(&next.external_id)
         .bind(Json(&next.doc))
         .bind(now_ms())
+        .bind(Json(fold_doc(&GROUP_RESOURCE, &next.doc)))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("displayName"))?;
@@ -581,17 +753,21 @@ impl Store for SqliteStore {
     }
 
     async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage> {
-        let (rows, total) = self
-            .list(org_id, query, &GROUPS, "groups", GROUP_COLUMNS)
+        let (groups, total, truncated) = self
+            .list(
+                org_id,
+                query,
+                &GROUPS,
+                "groups",
+                GROUP_COLUMNS,
+                group_from_row,
+                |g| doc_bytes(&g.doc),
+            )
             .await?;
-        let groups = rows
-            .iter()
-            .map(group_from_row)
-            .collect::<StoreResult<_>>()?;
         Ok(GroupPage {
             groups,
             total,
-            truncated: false,
+            truncated,
         })
     }
 
@@ -668,6 +844,10 @@ fn group_from_row(row: &SqliteRow) -> StoreResult<GroupRecord> {
 
 /// Applies membership changes inside the group's transaction. Every user added must belong to
 /// the org; otherwise the whole change is rejected (RFC 7644 §3.5.2: all or nothing).
+///
+/// Ids go to SQLite as one JSON array per chunk (`json_each`), so adding N members costs two
+/// statements per chunk (find a stranger, insert the rest), not two per member: the writer is
+/// held for one pass over the ids instead of N round trips.
 async fn apply_member_ops(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     org_id: Uuid,
@@ -675,6 +855,7 @@ async fn apply_member_ops(
     ops: &[MemberOp],
 ) -> StoreResult<bool> {
     let group = group_id.to_string();
+    let org = org_id.to_string();
     let mut changed = false;
     let now = now_ms();
     for op in ops {
@@ -688,23 +869,32 @@ async fn apply_member_ops(
                         .rows_affected()
                         > 0;
                 }
-                for id in ids {
-                    let known: Option<String> =
-                        sqlx::query_scalar("select id from users where org_id = $1 and id = $2")
-                            .bind(org_id.to_string())
-                            .bind(id.to_string())
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                    if known.is_none() {
-                        return Err(unknown_member(id));
+                for chunk in ids.chunks(MEMBER_CHUNK) {
+                    let chunk_ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+                    let stranger: Option<String> = sqlx::query_scalar(
+                        "select j.value from json_each($1) j where not exists \
+                         (select 1 from users u where u.org_id = $2 and u.id = j.value) \
+                         order by j.key limit 1",
+                    )
+                    .bind(Json(&chunk_ids))
+                    .bind(&org)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if let Some(stranger) = stranger {
+                        let id = Uuid::parse_str(&stranger)
+                            .map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))?;
+                        return Err(unknown_member(&id));
                     }
+                    // Every id is a user of the org now. `where true`: SQLite parses an upsert
+                    // on INSERT … SELECT only when the SELECT has a WHERE clause.
                     changed |= sqlx::query(
                         "insert into group_members (group_id, user_id, created_at) \
-                         values ($1, $2, $3) on conflict do nothing",
+                         select $1, j.value, $2 from json_each($3) j where true \
+                         on conflict do nothing",
                     )
                     .bind(&group)
-                    .bind(id.to_string())
                     .bind(now)
+                    .bind(Json(&chunk_ids))
                     .execute(&mut **tx)
                     .await?
                     .rows_affected()
@@ -712,12 +902,14 @@ async fn apply_member_ops(
                 }
             }
             MemberOp::Remove(ids) => {
-                for id in ids {
+                for chunk in ids.chunks(MEMBER_CHUNK) {
+                    let chunk_ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
                     changed |= sqlx::query(
-                        "delete from group_members where group_id = $1 and user_id = $2",
+                        "delete from group_members where group_id = $1 \
+                         and user_id in (select value from json_each($2))",
                     )
                     .bind(&group)
-                    .bind(id.to_string())
+                    .bind(Json(&chunk_ids))
                     .execute(&mut **tx)
                     .await?
                     .rows_affected()
@@ -740,16 +932,18 @@ async fn apply_member_ops(
 /// Replaces a user's rows in `user_emails` (the index behind `emails.value eq`).
 async fn write_emails(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    user: &UserRecord,
+    user_id: &str,
+    org_id: &str,
+    doc: &Doc,
 ) -> StoreResult<()> {
     sqlx::query("delete from user_emails where user_id = $1")
-        .bind(user.id.to_string())
+        .bind(user_id)
         .execute(&mut **tx)
         .await?;
-    for value in folded_emails(&user.doc) {
+    for value in folded_emails(doc) {
         sqlx::query("insert into user_emails (user_id, org_id, value_folded) values ($1, $2, $3)")
-            .bind(user.id.to_string())
-            .bind(user.org_id.to_string())
+            .bind(user_id)
+            .bind(org_id)
             .bind(value)
             .execute(&mut **tx)
             .await?;
