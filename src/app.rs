@@ -85,7 +85,10 @@ async fn bootstrap(backend: &Backend, listen: &str, hours: u64) -> anyhow::Resul
     let expires = key
         .expires_at
         .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(|| "-".to_string(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string());
+        .map_or_else(
+            || "-".to_string(),
+            |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        );
     eprintln!(
         "\nscimd: created organization {BOOTSTRAP_ORG:?} and an API key for it (shown once; it expires \
          {expires}, in {hours} h):\n\n  {token}\n\n\
@@ -361,12 +364,12 @@ mod tests {
             revoked_at,
         };
         let keys = [
-            key("bootstrap", None, None),                // old version: 100 years
+            key("bootstrap", None, None),                  // old version: 100 years
             key("bootstrap", Some(now + 48 * hour), None), // longer than 24 h
             key("bootstrap", Some(now + 23 * hour), None), // a current one
-            key("bootstrap", None, Some(now)),           // revoked
-            key("bootstrap", Some(now - hour), None),    // expired
-            key("okta", None, None),                     // an operator's own key
+            key("bootstrap", None, Some(now)),             // revoked
+            key("bootstrap", Some(now - hour), None),      // expired
+            key("okta", None, None),                       // an operator's own key
         ];
         let found = long_lived_bootstrap_keys(&keys, now, 24);
         let ids: Vec<_> = found.iter().map(|k| k.id).collect();

@@ -180,15 +180,35 @@ mod tests {
             // An untrusted peer's header is ignored.
             ("203.0.113.9", &["198.51.100.1"], &trusted, "203.0.113.9"),
             // No proxies configured: ignored even from 10/8.
-            ("10.0.0.2", &["198.51.100.1"], &TrustedProxies::default(), "10.0.0.2"),
+            (
+                "10.0.0.2",
+                &["198.51.100.1"],
+                &TrustedProxies::default(),
+                "10.0.0.2",
+            ),
             ("10.0.0.2", &["198.51.100.1"], &trusted, "198.51.100.1"),
             // The client's own prefix is skipped: right-most untrusted wins.
-            ("10.0.0.2", &["1.1.1.1, 198.51.100.1"], &trusted, "198.51.100.1"),
-            ("10.0.0.2", &["1.1.1.1", "198.51.100.1, 10.0.0.7"], &trusted, "198.51.100.1"),
+            (
+                "10.0.0.2",
+                &["1.1.1.1, 198.51.100.1"],
+                &trusted,
+                "198.51.100.1",
+            ),
+            (
+                "10.0.0.2",
+                &["1.1.1.1", "198.51.100.1, 10.0.0.7"],
+                &trusted,
+                "198.51.100.1",
+            ),
             // Only proxies: the farthest one.
             ("10.0.0.2", &["10.0.0.5, 10.0.0.7"], &trusted, "10.0.0.5"),
             ("10.0.0.2", &[], &trusted, "10.0.0.2"),
-            ("10.0.0.2", &["[2001:db8::1]:443, garbage, 10.0.0.7"], &trusted, "10.0.0.7"),
+            (
+                "10.0.0.2",
+                &["[2001:db8::1]:443, garbage, 10.0.0.7"],
+                &trusted,
+                "10.0.0.7",
+            ),
         ];
         for (peer, header, trusted, want) in cases {
             assert_eq!(

@@ -183,7 +183,11 @@ fn safe_request_id(id: &[u8]) -> bool {
 /// Records who the client is ([`ClientAddr`]): the TCP peer, or the address a trusted proxy
 /// reports. From any other peer the `X-Forwarded-*` headers are removed, so nothing further
 /// in (e.g. `meta.location`) can believe them.
-pub async fn client_address(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn client_address(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -232,10 +236,23 @@ mod tests {
 
     #[test]
     fn request_ids_are_short_and_plain_or_not_taken() {
-        for good in ["abc", "0f8fad5b-d9cb-469f-a165-70867728950e", "a.b_c:d-e", &"x".repeat(64)] {
+        for good in [
+            "abc",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "a.b_c:d-e",
+            &"x".repeat(64),
+        ] {
             assert!(safe_request_id(good.as_bytes()), "{good}");
         }
-        for bad in ["", &"x".repeat(65), "a b", "a\"b", "abc\u{e9}", "<script>", "a/b"] {
+        for bad in [
+            "",
+            &"x".repeat(65),
+            "a b",
+            "a\"b",
+            "abc\u{e9}",
+            "<script>",
+            "a/b",
+        ] {
             assert!(!safe_request_id(bad.as_bytes()), "{bad}");
         }
     }

@@ -261,7 +261,9 @@ fn app_router(state: AppState, with_metrics: bool) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         // Outermost: a client's id that is too long or odd is dropped, so the layer above
         // gives the request a fresh UUID.
-        .layer(axum::middleware::map_request(middleware::sanitize_request_id))
+        .layer(axum::middleware::map_request(
+            middleware::sanitize_request_id,
+        ))
         .with_state(state)
 }
 

@@ -82,7 +82,10 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .unwrap_or("");
     bool::from(presented.trim().as_bytes().ct_eq(token.as_bytes()))
 }
