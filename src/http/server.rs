@@ -230,10 +230,14 @@ impl Activity {
     }
 
     fn deadline(&self, t: Transport, closing: Option<Instant>) -> Instant {
+        let phase = *self.phase();
         if let Some(since) = closing {
-            return since + t.header_read_timeout;
+            return match phase {
+                Phase::Busy(_) => Instant::now() + t.header_read_timeout,
+                _ => since + t.header_read_timeout,
+            };
         }
-        match *self.phase() {
+        match phase {
             Phase::Idle(since) => since + t.idle_timeout,
             Phase::Header(since) => since + t.header_read_timeout,
             // Checked again later; a request ending only makes the next deadline later.
@@ -243,14 +247,17 @@ impl Activity {
 
     fn expired(&self, t: Transport, closing: Option<Instant>) -> Expired {
         let now = Instant::now();
+        let phase = *self.phase();
         if let Some(since) = closing {
-            return if now >= since + t.header_read_timeout {
-                Expired::Closing
-            } else {
-                Expired::No
+            // A request in flight is drained (the request timeout bounds it); a connection
+            // with none that still has not closed is dropped.
+            return match phase {
+                Phase::Busy(_) => Expired::No,
+                _ if now >= since + t.header_read_timeout => Expired::Closing,
+                _ => Expired::No,
             };
         }
-        match *self.phase() {
+        match phase {
             Phase::Idle(since) if now >= since + t.idle_timeout => Expired::Idle,
             Phase::Header(since) if now >= since + t.header_read_timeout => Expired::Header,
             _ => Expired::No,
