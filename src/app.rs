@@ -57,7 +57,9 @@ pub async fn serve_state(
     )
     .await?;
     if config.bootstrap && backend.store.count_orgs().await? == 0 {
-        bootstrap(&backend, &config.listen).await?;
+        bootstrap(&backend, &config.listen, config.bootstrap_key_hours).await?;
+    } else {
+        warn_long_lived_bootstrap_keys(&backend, config.bootstrap_key_hours).await;
     }
     Ok(AppState::new(
         backend.store,
@@ -66,27 +68,85 @@ pub async fn serve_state(
     ))
 }
 
-/// First start: create org `default` and show one key with a ready-to-paste request.
-async fn bootstrap(backend: &Backend, listen: &str) -> anyhow::Result<()> {
+/// First start: create org `default` and show one key with a ready-to-paste request. The key
+/// expires after `hours` (`SCIMD_BOOTSTRAP_KEY_HOURS`): it is printed to stderr, which in a
+/// container is the log, so it must not stay a way in for good.
+async fn bootstrap(backend: &Backend, listen: &str, hours: u64) -> anyhow::Result<()> {
     let org = backend.store.create_org(BOOTSTRAP_ORG).await?;
-    let (_, token) = backend
+    let (key, token) = backend
         .auth
         .mint(
             org.id,
             KeyKind::Organization,
-            Some("bootstrap".into()),
-            None,
+            Some(BOOTSTRAP_KEY_NAME.into()),
+            Some(bootstrap_lifetime_ms(hours)),
         )
         .await?;
+    let expires = key
+        .expires_at
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(
+            || "-".to_string(),
+            |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        );
     eprintln!(
-        "\nscimd: created organization {BOOTSTRAP_ORG:?} and an API key for it (shown once):\n\n  {token}\n\n\
+        "\nscimd: created organization {BOOTSTRAP_ORG:?} and an API key for it (shown once; it expires \
+         {expires}, in {hours} h):\n\n  {token}\n\n\
          Try it:\n\n  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n    \
-         -d '{{\"userName\":\"blob.ross@blobsrus.co\",\"displayName\":\"Blob Ross\"}}' http://{listen}/scim/v2/Users\n"
+         -d '{{\"userName\":\"blob.ross@blobsrus.co\",\"displayName\":\"Blob Ross\"}}' http://{listen}/scim/v2/Users\n\n\
+         For a lasting key: scimd key create --org {BOOTSTRAP_ORG} --name <name>\n"
     );
     Ok(())
 }
 
-/// `scimd serve`: binds, serves, and drains on SIGTERM or Ctrl-C.
+/// Name of the key `bootstrap` mints.
+pub const BOOTSTRAP_KEY_NAME: &str = "bootstrap";
+
+fn bootstrap_lifetime_ms(hours: u64) -> i64 {
+    i64::try_from(hours.max(1))
+        .unwrap_or(i64::MAX)
+        .saturating_mul(3_600_000)
+}
+
+/// Active bootstrap keys that outlive the bootstrap lifetime: minted by versions that made it
+/// valid for 100 years (no recorded expiry), or with a longer `SCIMD_BOOTSTRAP_KEY_HOURS`.
+pub fn long_lived_bootstrap_keys(keys: &[ApiKey], now_ms: i64, hours: u64) -> Vec<&ApiKey> {
+    let latest = now_ms.saturating_add(bootstrap_lifetime_ms(hours));
+    keys.iter()
+        .filter(|k| k.name.as_deref() == Some(BOOTSTRAP_KEY_NAME) && k.revoked_at.is_none())
+        .filter(|k| match k.expires_at {
+            None => true,
+            Some(at) => at > latest,
+        })
+        .collect()
+}
+
+/// Warns at start while such a key is active (its id only; the token was never stored).
+async fn warn_long_lived_bootstrap_keys(backend: &Backend, hours: u64) {
+    let Ok(org) = backend.store.org_by_slug(BOOTSTRAP_ORG).await else {
+        return;
+    };
+    let keys = match backend.store.list_api_keys(org.id).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check for long-lived bootstrap keys");
+            return;
+        }
+    };
+    for key in long_lived_bootstrap_keys(&keys, now_ms(), hours) {
+        tracing::warn!(
+            key_id = %key.id,
+            "the bootstrap API key printed at first start is still active and does not expire \
+             within SCIMD_BOOTSTRAP_KEY_HOURS; it may be in old logs: revoke it \
+             (scimd key revoke {}) once your IdP uses a key of its own",
+            key.id
+        );
+    }
+}
+
+/// `scimd serve`: binds, serves, and drains on SIGTERM or Ctrl-C. With `SCIMD_METRICS_LISTEN`,
+/// `/metrics` is served on that address alone (e.g. a port only the scraper can reach) and
+/// the main listener answers it 404.
 pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> anyhow::Result<()> {
     let state = serve_state(store_config, config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -97,7 +157,38 @@ pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> anyhow::
         database = state.store.kind(),
         "scimd serving"
     );
-    crate::http::serve(listener, state, shutdown_signal()).await?;
+    let Some(metrics_listen) = &config.metrics_listen else {
+        crate::http::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("scimd stopped");
+        return Ok(());
+    };
+    let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
+        .await
+        .with_context(|| format!("cannot listen on {metrics_listen} (SCIMD_METRICS_LISTEN)"))?;
+    tracing::info!(listen = %metrics_listener.local_addr()?, "metrics serving");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let transport = crate::http::Transport::from_settings(&state.settings);
+    let metrics = tokio::spawn(crate::http::serve_router(
+        metrics_listener,
+        crate::http::metrics_router(state.clone()),
+        transport,
+        stopped(stop_rx.clone()),
+    ));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    crate::http::serve_router(
+        listener,
+        crate::http::router_without_metrics(state),
+        transport,
+        stopped(stop_rx),
+    )
+    .await?;
+    metrics.await.context("metrics listener")??;
     tracing::info!("scimd stopped");
     Ok(())
 }
@@ -258,6 +349,33 @@ pub async fn list_user_attributes(backend: &Backend, org: &str) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootstrap_keys_without_expiry_or_beyond_the_lifetime_are_long_lived() {
+        let now = 1_700_000_000_000;
+        let hour = 3_600_000;
+        let key = |name: &str, expires_at: Option<i64>, revoked_at: Option<i64>| ApiKey {
+            id: Uuid::now_v7(),
+            org_id: Uuid::nil(),
+            name: Some(name.into()),
+            kind: KeyKind::Organization,
+            created_at: now - hour,
+            expires_at,
+            revoked_at,
+        };
+        let keys = [
+            key("bootstrap", None, None),                  // old version: 100 years
+            key("bootstrap", Some(now + 48 * hour), None), // longer than 24 h
+            key("bootstrap", Some(now + 23 * hour), None), // a current one
+            key("bootstrap", None, Some(now)),             // revoked
+            key("bootstrap", Some(now - hour), None),      // expired
+            key("okta", None, None),                       // an operator's own key
+        ];
+        let found = long_lived_bootstrap_keys(&keys, now, 24);
+        let ids: Vec<_> = found.iter().map(|k| k.id).collect();
+        assert_eq!(ids, [keys[0].id, keys[1].id]);
+        assert_eq!(long_lived_bootstrap_keys(&keys, now, 72).len(), 1);
+    }
 
     #[test]
     fn slugs_are_lowercase_words() {

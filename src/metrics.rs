@@ -1,9 +1,14 @@
 //! Prometheus metrics: request counts and latencies by route template, rate limiting,
-//! authentication failures by reason, database pool state and resources per organization.
+//! authentication failures by reason, database pool state and resources (in total, or per
+//! organization when `SCIMD_METRICS_PER_ORG` asks for it).
+//!
+//! Every label value comes from a short fixed set (method, route template, status, reason):
+//! nothing a client sends becomes a label, or `/metrics` and memory grow with every request.
 //! Recorded through the `metrics` facade and rendered by `metrics-exporter-prometheus`.
 
 use std::sync::OnceLock;
 
+use axum::http::Method;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds: SCIM calls are milliseconds when healthy, seconds when not.
@@ -29,8 +34,25 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// One finished HTTP request.
-pub fn request(method: &str, route: &str, status: u16, seconds: f64) {
+/// The method as a label: the nine of RFC 9110 §9, anything else `other` (any token is a valid
+/// method name, e.g. 100 KB of letters).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// One finished HTTP request (`method` from [`method_label`]).
+pub fn request(method: &'static str, route: &str, status: u16, seconds: f64) {
     let labels = [
         ("method", method.to_string()),
         ("route", route.to_string()),
@@ -39,13 +61,13 @@ pub fn request(method: &str, route: &str, status: u16, seconds: f64) {
     metrics::counter!("scimd_http_requests_total", &labels).increment(1);
     metrics::histogram!(
         "scimd_http_request_duration_seconds",
-        "method" => method.to_string(),
+        "method" => method,
         "route" => route.to_string()
     )
     .record(seconds);
 }
 
-/// A request refused by the rate limiter (`scope`: "key" or "auth_failures").
+/// A request refused by a limiter (`scope`: "key", "auth_failures" or "org_concurrency").
 pub fn rate_limited(scope: &'static str) {
     metrics::counter!("scimd_rate_limited_total", "scope" => scope).increment(1);
 }
@@ -61,7 +83,19 @@ pub fn pool(size: u32, idle: u32) {
     metrics::gauge!("scimd_db_pool_connections", "state" => "idle").set(f64::from(idle));
 }
 
-/// Users and groups of one organization.
+/// A request that had to wait for one of its organization's concurrency permits.
+pub fn org_queued() {
+    metrics::counter!("scimd_org_concurrency_waits_total").increment(1);
+}
+
+/// Users and groups in all organizations.
+pub fn resource_totals(users: i64, groups: i64) {
+    metrics::gauge!("scimd_users").set(users as f64);
+    metrics::gauge!("scimd_groups").set(groups as f64);
+}
+
+/// Users and groups of one organization (only with `SCIMD_METRICS_PER_ORG`: the labels name
+/// every tenant to whoever can scrape).
 pub fn resources(org: &str, users: i64, groups: i64) {
     metrics::gauge!("scimd_users", "org" => org.to_string()).set(users as f64);
     metrics::gauge!("scimd_groups", "org" => org.to_string()).set(groups as f64);
@@ -70,4 +104,17 @@ pub fn resources(org: &str, users: i64, groups: i64) {
 /// The text exposition of every metric.
 pub fn render() -> String {
     handle().render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let long = Method::from_bytes("X".repeat(10_000).as_bytes()).unwrap();
+        assert_eq!(method_label(&long), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
+    }
 }

@@ -100,6 +100,10 @@ impl IntoResponse for ScimResponse {
 
 /// The absolute base of the SCIM API as the client reached it, e.g.
 /// `http://host:8080/scim/v2`, for `meta.location` (RFC 7643 §3.1).
+///
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` (first value: the client-facing hop) are used
+/// when present: the `client_address` layer removes them from any peer that is not a trusted
+/// proxy (`SCIMD_TRUSTED_PROXIES`), so only our own proxy's can reach here.
 pub fn scim_base_url(settings: &Settings, uri: &OriginalUri, headers: &HeaderMap) -> String {
     let prefix = if uri.path().starts_with("/api/") {
         "/api/scim/v2"
@@ -109,14 +113,27 @@ pub fn scim_base_url(settings: &Settings, uri: &OriginalUri, headers: &HeaderMap
     if let Some(public) = &settings.public_url {
         return format!("{}{prefix}", public.trim_end_matches('/'));
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.split(',').next())
+            .map(str::trim)
+    };
+    let host = first("x-forwarded-host")
+        .filter(|h| valid_host(h))
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
+    let scheme = first("x-forwarded-proto")
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
     format!("{scheme}://{host}{prefix}")
+}
+
+/// A `host[:port]` of the characters a host name or address literal can hold.
+fn valid_host(host: &str) -> bool {
+    (1..=255).contains(&host.len())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }

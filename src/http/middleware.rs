@@ -1,8 +1,8 @@
-//! Request layers: bearer authentication with per-IP failure limiting, the per-key rate limit
-//! with its `RateLimit-*` headers, and the SCIM 404/405 fallbacks.
+//! Request layers: the client address and request id, bearer authentication with per-address
+//! failure limiting, the per-key rate limit with its `RateLimit-*` headers, the
+//! per-organization concurrency limit, and the SCIM 404/405 fallbacks.
 
 use std::net::SocketAddr;
-
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -10,48 +10,48 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::client_ip::{self, ClientAddr};
 use super::{ApiError, AppState};
 use crate::auth::{AuthFailure, Principal};
 use crate::ratelimit::now_ns;
 use crate::scim::ScimError;
 use crate::store::RateDecision;
 
-/// Authenticates the organization API key, then counts the request against that key's limit.
+/// Authenticates the organization API key, then counts the request against that key's limit,
+/// then waits for one of the organization's concurrency permits.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_string());
-    let ip_bucket = format!("auth-failures:{ip}");
     let now = now_ns();
-
-    // A client that keeps failing is refused before its token is even looked at, so keys
-    // cannot be guessed at speed.
-    let failures = state
-        .auth_failures
-        .peek(&ip_bucket, now, state.settings.auth_failure_limit);
-    if !failures.allowed {
-        crate::metrics::rate_limited("auth_failures");
-        return ApiError::RateLimited {
-            retry_after_secs: ceil_secs(failures.retry_after_ms),
-        }
-        .into_response();
-    }
-
     let header_value = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // The token is checked first: a valid key is never refused because other clients behind
+    // the same address (an IdP's egress, a reverse proxy) failed. Checking a bad token costs
+    // one HMAC, no database round trip, so guesses are cheap to refuse at any rate.
     let principal = match state.auth.authenticate(header_value).await {
         Ok(principal) => principal,
         Err(failure) => {
             crate::metrics::auth_failure(failure.reason());
             // A genuine personal token is not a guess, and an outage is nobody's guess.
             if !matches!(failure, AuthFailure::Personal | AuthFailure::Unavailable) {
-                state
-                    .auth_failures
-                    .check(&ip_bucket, now, state.settings.auth_failure_limit);
+                let address = req
+                    .extensions()
+                    .get::<ClientAddr>()
+                    .map_or_else(|| "unknown".to_string(), |ClientAddr(ip)| ip.to_string());
+                let failures = state.auth_failures.check(
+                    &format!("auth-failures:{address}"),
+                    now,
+                    state.settings.auth_failure_limit,
+                );
+                // A client that keeps failing is told to slow down, so keys cannot be
+                // guessed at speed.
+                if !failures.allowed {
+                    crate::metrics::rate_limited("auth_failures");
+                    return ApiError::RateLimited {
+                        retry_after_secs: ceil_secs(failures.retry_after_ms),
+                    }
+                    .into_response();
+                }
             }
             return ApiError::Auth(failure).into_response();
         }
@@ -75,7 +75,21 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = if decision.allowed {
         req.extensions_mut().insert(principal);
-        next.run(req).await
+        // At most `org_concurrency` requests of one organization run at once, so one tenant
+        // cannot hold every database connection; the rest wait here, holding no connection.
+        let wait = state.settings.request_timeout / 2;
+        match state.org_gate.enter(principal.org_id, wait).await {
+            Some(_permit) => next.run(req).await,
+            None => {
+                crate::metrics::rate_limited("org_concurrency");
+                ApiError::Unavailable(format!(
+                    "organization concurrency limit ({}) still reached after {} ms",
+                    state.settings.org_concurrency,
+                    wait.as_millis()
+                ))
+                .into_response()
+            }
+        }
     } else {
         crate::metrics::rate_limited("key");
         ApiError::RateLimited {
@@ -97,7 +111,8 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 /// tokens or bodies.
 pub async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
+    // Any token is a valid method name: only the standard ones are named in logs and metrics.
+    let method = crate::metrics::method_label(req.method());
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -120,14 +135,14 @@ pub async fn access_log(State(state): State<AppState>, req: Request, next: Next)
         .unwrap_or_else(|| "-".to_string());
     let elapsed = started.elapsed();
     crate::metrics::request(
-        method.as_str(),
+        method,
         &route,
         response.status().as_u16(),
         elapsed.as_secs_f64(),
     );
     tracing::info!(
         request_id,
-        method = %method,
+        method,
         route,
         status = response.status().as_u16(),
         latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -135,6 +150,59 @@ pub async fn access_log(State(state): State<AppState>, req: Request, next: Next)
         "request"
     );
     response
+}
+
+/// Longest `x-request-id` taken from a client.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// A client's `x-request-id` is kept only when it is 1-64 characters of `A-Z a-z 0-9 . _ : -`
+/// (UUIDs, trace ids); anything else is dropped so a fresh UUID replaces it. The id is
+/// echoed and written to every log line of the request: unbounded, it was a free way to
+/// amplify traffic and logs.
+pub async fn sanitize_request_id(mut req: Request) -> Request {
+    let values = req.headers().get_all("x-request-id");
+    let mut iter = values.iter();
+    let keep = match (iter.next(), iter.next()) {
+        (Some(value), None) => safe_request_id(value.as_bytes()),
+        (None, _) => true,
+        _ => false,
+    };
+    if !keep {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
+}
+
+fn safe_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Records who the client is ([`ClientAddr`]): the TCP peer, or the address a trusted proxy
+/// reports. From any other peer the `X-Forwarded-*` headers are removed, so nothing further
+/// in (e.g. `meta.location`) can believe them.
+pub async fn client_address(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let trusted = &state.settings.trusted_proxies;
+    let address = client_ip::client_addr(peer, req.headers(), trusted);
+    if !peer.is_some_and(|peer| trusted.contains(peer)) {
+        for name in client_ip::FORWARDED_HEADERS {
+            req.headers_mut().remove(name);
+        }
+    }
+    if let Some(address) = address {
+        req.extensions_mut().insert(ClientAddr(address));
+    }
+    next.run(req).await
 }
 
 /// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), in seconds.
@@ -165,6 +233,29 @@ pub async fn method_not_allowed() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_short_and_plain_or_not_taken() {
+        for good in [
+            "abc",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "a.b_c:d-e",
+            &"x".repeat(64),
+        ] {
+            assert!(safe_request_id(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "",
+            &"x".repeat(65),
+            "a b",
+            "a\"b",
+            "abc\u{e9}",
+            "<script>",
+            "a/b",
+        ] {
+            assert!(!safe_request_id(bad.as_bytes()), "{bad}");
+        }
+    }
 
     #[test]
     fn ceil_secs_rounds_up_and_never_goes_negative() {

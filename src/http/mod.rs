@@ -9,12 +9,13 @@ mod groups;
 mod list;
 mod middleware;
 mod ops;
+mod org_gate;
 mod preconditions;
 mod search;
+mod server;
 mod users;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +27,10 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use client_ip::TrustedProxies;
+pub use client_ip::{ClientAddr, TrustedProxies};
 pub use error::{ApiError, SCIM_CONTENT_TYPE, error_body};
+pub use org_gate::OrgGate;
+pub use server::{Transport, serve_router};
 
 use crate::auth::Authenticator;
 use crate::ratelimit::{Leases, MemoryLimiter};
@@ -126,6 +129,8 @@ pub struct AppState {
     pub leases: Arc<Leases>,
     /// Permits for argon2 hashing (`Settings::password_hash_concurrency`).
     pub password_hashes: Arc<tokio::sync::Semaphore>,
+    /// Requests of one organization running at once (`Settings::org_concurrency`).
+    pub org_gate: Arc<OrgGate>,
 }
 
 impl AppState {
@@ -137,6 +142,7 @@ impl AppState {
             password_hashes: Arc::new(tokio::sync::Semaphore::new(
                 settings.password_hash_concurrency.max(1),
             )),
+            org_gate: Arc::new(OrgGate::new(settings.org_concurrency)),
             settings: Arc::new(settings),
             auth_failures: Arc::new(MemoryLimiter::default()),
             leases: Arc::new(Leases::default()),
@@ -190,23 +196,50 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
 }
 
 /// The whole application: SCIM under `/scim/v2` and `/api/scim/v2` (the reference's server
-/// URL ends in `/api`), with request ids, tracing, the body limit and a SCIM 404 fallback.
+/// URL ends in `/api`), `/metrics` and the operational endpoints, with request ids, tracing,
+/// the body limit and a SCIM 404 fallback.
 pub fn router(state: AppState) -> Router {
+    app_router(state, true)
+}
+
+/// [`router`] without `/metrics` (a 404 here), for when it is served on a listener of its
+/// own (`SCIMD_METRICS_LISTEN`).
+pub fn router_without_metrics(state: AppState) -> Router {
+    app_router(state, false)
+}
+
+/// Only `/metrics`, for its own listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .with_state(state)
+}
+
+fn app_router(state: AppState, with_metrics: bool) -> Router {
     let scim = scim_routes(&state);
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut router = Router::new()
         .nest("/scim/v2", scim.clone())
         .nest("/api/scim/v2", scim)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.yaml", get(ops::openapi))
+        .route("/openapi.yaml", get(ops::openapi));
+    if with_metrics {
+        router = router.route("/metrics", get(ops::metrics));
+    }
+    router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::access_log,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::client_address,
         ))
         .layer(
             // The span carries the request id into every log line of the request, including
@@ -226,20 +259,22 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost: a client's id that is too long or odd is dropped, so the layer above
+        // gives the request a fresh UUID.
+        .layer(axum::middleware::map_request(
+            middleware::sanitize_request_id,
+        ))
         .with_state(state)
 }
 
 /// Serves the application on `listener` until `shutdown` resolves, then drains in-flight
-/// requests.
+/// requests; the transport bounds (header and idle timeouts, connection cap) come from the
+/// state's settings.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let transport = Transport::from_settings(&state.settings);
+    serve_router(listener, router(state), transport, shutdown).await
 }

@@ -1,9 +1,11 @@
-//! Operational endpoints outside `/scim/v2`, without authentication: liveness and readiness.
+//! Operational endpoints outside `/scim/v2`, without SCIM authentication: liveness,
+//! readiness, metrics (optionally behind its own token) and the OpenAPI contract.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::AppState;
 
@@ -36,16 +38,33 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// GET /metrics — Prometheus text format. Gauges that need the database are read here, at
-/// scrape time, so requests never pay for them.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// GET /metrics — Prometheus text format. With `SCIMD_METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <token>` (401 otherwise). Gauges that need the database are read
+/// here, at scrape time, so requests never pay for them.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.settings.metrics_token
+        && !bearer_matches(&headers, token)
+    {
+        let mut response = (StatusCode::UNAUTHORIZED, "metrics token required\n").into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"scimd-metrics\""),
+        );
+        return response;
+    }
     let (open, idle) = state.store.pool_state();
     crate::metrics::pool(open, idle);
     match state.store.resource_counts().await {
-        Ok(counts) => {
+        Ok(counts) if state.settings.metrics_per_org => {
             for (org, users, groups) in counts {
                 crate::metrics::resources(&org, users, groups);
             }
+        }
+        Ok(counts) => {
+            let (users, groups) = counts
+                .iter()
+                .fold((0, 0), |(u, g), (_, users, groups)| (u + users, g + groups));
+            crate::metrics::resource_totals(users, groups);
         }
         Err(e) => tracing::warn!(error = %e, "metrics: resource counts unavailable"),
     }
@@ -55,6 +74,20 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         crate::metrics::render(),
     )
         .into_response()
+}
+
+/// Whether `Authorization` carries exactly `Bearer <token>`, compared in constant time so the
+/// answer's timing does not reveal how much of a guess was right.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .unwrap_or("");
+    bool::from(presented.trim().as_bytes().ct_eq(token.as_bytes()))
 }
 
 /// The HTTP contract, embedded at build time so the served copy is the one tested.

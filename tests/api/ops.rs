@@ -15,7 +15,11 @@ backend_tests!(
 );
 
 async fn metrics_count_requests_by_route_template_and_resources_per_org(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let settings = scimd::http::Settings {
+        metrics_per_org: true,
+        ..TestApp::settings()
+    };
+    let app = TestApp::spawn_with(backend, settings).await;
     let id = app
         .create_user(serde_json::json!({"userName": "m@example.com"}))
         .await;
