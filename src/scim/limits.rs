@@ -200,7 +200,10 @@ mod tests {
     #[test]
     fn serialized_len_is_the_compact_json_length() {
         let d = doc(json!({"userName": "a@b.co", "emails": [{"value": "é"}]}));
-        assert_eq!(serialized_len(&d), serde_json::to_vec(&d).map_or(0, |v| v.len()));
+        assert_eq!(
+            serialized_len(&d),
+            serde_json::to_vec(&d).map_or(0, |v| v.len())
+        );
     }
 
     #[test]
@@ -304,7 +307,10 @@ mod tests {
         let text = vec![term; 40].join(" or ");
         let filter: Filter = text.parse().unwrap();
         let e = check_filter(&filter, &[&USER_RESOURCE], &Limits::default()).unwrap_err();
-        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidFilter)));
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(ScimType::InvalidFilter))
+        );
         assert!(e.detail.contains("at most 8"), "{}", e.detail);
         let eight: Filter = vec![term; 8].join(" or ").parse().unwrap();
         assert!(check_filter(&eight, &[&USER_RESOURCE], &Limits::default()).is_ok());
