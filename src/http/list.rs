@@ -394,7 +394,7 @@ mod tests {
         let p = params("filter=userName%20eq%20%22a%22").unwrap();
         let p = p.limited(&limits, &[&USER_RESOURCE]).unwrap();
         assert_eq!(p.query.byte_budget, Some(limits.list_byte_budget));
-        let many = vec!["emails.value co \"x\""; 9].join(" or ");
+        let many = ["emails.value co \"x\""; 9].join(" or ");
         let query = serde_urlencoded::to_string([("filter", many.as_str())]).unwrap();
         let err = params(&query)
             .unwrap()

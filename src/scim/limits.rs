@@ -211,7 +211,8 @@ mod tests {
         let emails = |n: usize| json!((0..n).map(|i| json!({"value": i})).collect::<Vec<_>>());
         let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
         // (case, kind, document, expected (status, scimType, fragment) or None for Ok)
-        let cases: Vec<(&str, &str, Value, Option<(u16, Option<ScimType>, &str)>)> = vec![
+        type Want = Option<(u16, Option<ScimType>, &'static str)>;
+        let cases: Vec<(&str, &str, Value, Want)> = vec![
             ("small", "user", json!({"userName": "a"}), None),
             ("3 values", "user", json!({"emails": emails(3)}), None),
             (
@@ -312,7 +313,7 @@ mod tests {
             (400, Some(ScimType::InvalidFilter))
         );
         assert!(e.detail.contains("at most 8"), "{}", e.detail);
-        let eight: Filter = vec![term; 8].join(" or ").parse().unwrap();
+        let eight: Filter = [term; 8].join(" or ").parse().unwrap();
         assert!(check_filter(&eight, &[&USER_RESOURCE], &Limits::default()).is_ok());
     }
 }

@@ -397,7 +397,7 @@ async fn filters_with_too_many_multi_valued_predicates_are_refused(backend: Back
     .await;
     let term = "emails[value co \"x\" and type eq \"w\"]";
     let forty = vec![term; 40].join(" or ");
-    let eight = vec![term; 8].join(" or ");
+    let eight = [term; 8].join(" or ");
     let query = |filter: &str| {
         format!(
             "/scim/v2/Users?{}",
@@ -409,11 +409,11 @@ async fn filters_with_too_many_multi_valued_predicates_are_refused(backend: Back
         app.get(&query(&forty)).await,
         app.post("/scim/v2/Users/.search", search(&forty)).await,
         app.post("/scim/v2/.search", search(&forty)).await,
-        app.get(&query(&vec!["emails.value co \"x\""; 9].join(" or ")))
+        app.get(&query(&["emails.value co \"x\""; 9].join(" or ")))
             .await,
         app.post(
             "/scim/v2/Groups/.search",
-            search(&vec!["members.value eq \"x\""; 9].join(" or ")),
+            search(&["members.value eq \"x\""; 9].join(" or ")),
         )
         .await,
     ];
