@@ -16,6 +16,7 @@ use crate::auth::Principal;
 use crate::scim::ScimError;
 use crate::scim::etag::etag;
 use crate::scim::group::{self, GroupMeta};
+use crate::scim::limits::{check_document, check_members};
 use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
 use crate::scim::schema::GROUP_RESOURCE;
@@ -83,9 +84,12 @@ pub async fn create_group(
     ScimBody(body): ScimBody,
 ) -> Result<ScimResponse, ApiError> {
     let projection = Projection::from_query(&query)?;
+    let limits = &state.settings.limits;
     let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
     let members = group::take_member_ids(&mut doc)?.unwrap_or_default();
+    check_members(members.len(), limits)?;
     let doc = merge(&Doc::new(), doc);
+    check_document("group", &doc, limits)?;
     let record = state
         .store
         .create_group(principal.org_id, &group_write(doc)?, &members)
@@ -128,8 +132,11 @@ pub async fn replace_group(
 ) -> Result<ScimResponse, ApiError> {
     let projection = Projection::from_query(&query)?;
     let id = parse_id(&id)?;
+    let limits = state.settings.limits;
     let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
     let members = group::take_member_ids(&mut doc)?;
+    check_members(members.as_ref().map_or(0, Vec::len), &limits)?;
+    check_document("group", &doc, &limits)?;
     let put_mode = state.settings.put_mode;
     let condition = if_match(&headers);
     let update = |current: &GroupRecord| {
@@ -138,6 +145,7 @@ pub async fn replace_group(
             PutMode::Merge => merge(&current.doc, doc.clone()),
             PutMode::Replace => merge(&Doc::new(), doc.clone()),
         };
+        check_document("group", &next, &limits)?;
         group_write(next)
     };
     let member_ops = match (members, put_mode) {
@@ -168,15 +176,23 @@ pub async fn patch_group(
 ) -> Result<Response, ApiError> {
     let projection = Projection::from_query(&query)?;
     let id = parse_id(&id)?;
+    let limits = state.settings.limits;
+    patch::check_operation_count(&body, &limits)?;
+    let condition = if_match(&headers);
+    // A primary-key read first: a large body aimed at a missing group (or a stale version)
+    // is refused before its operations and member ids are parsed.
+    let current = state.store.get_group(principal.org_id, id).await?;
+    check_if_match(condition.as_ref(), current.version)?;
     let ops = patch::parse_request(&body)?;
     let (attribute_ops, member_ops) = group::split_member_ops(ops, id)?;
-    let condition = if_match(&headers);
+    check_members(group::member_count(&member_ops), &limits)?;
     let update = |current: &GroupRecord| {
         check_if_match(condition.as_ref(), current.version)?;
-        let outcome = patch::apply(&GROUP_RESOURCE, &current.doc, &attribute_ops)?;
+        let outcome = patch::apply(&GROUP_RESOURCE, &current.doc, &attribute_ops, &limits)?;
         for adaptation in &outcome.adaptations {
             tracing::debug!(adaptation, "PATCH adapted an identity provider's request");
         }
+        check_document("group", &outcome.doc, &limits)?;
         group_write(outcome.doc)
     };
     let record = state
@@ -223,7 +239,8 @@ pub async fn list_groups(
     query: RawQuery,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
-    let params = ListParams::from_query(&query, state.settings.max_results)?;
+    let params = ListParams::from_query(&query, state.settings.max_results)?
+        .limited(&state.settings.limits, &[&GROUP_RESOURCE])?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     list(&state, principal, &base, params).await
 }
@@ -236,7 +253,8 @@ pub async fn search_groups(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<ScimResponse, ApiError> {
-    let params = ListParams::from_search_body(&body, state.settings.max_results)?;
+    let params = ListParams::from_search_body(&body, state.settings.max_results)?
+        .limited(&state.settings.limits, &[&GROUP_RESOURCE])?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     list(&state, principal, &base, params).await
 }
@@ -252,7 +270,9 @@ async fn list(
         .store
         .list_groups(principal.org_id, &params.query)
         .await?;
-    let next_cursor = params.next_cursor(&mut page.groups, page_size, |g| (g.created_at, g.id));
+    let next_cursor = params.next_cursor(&mut page.groups, page_size, page.truncated, |g| {
+        (g.created_at, g.id)
+    });
     let resources = render_page(state, base, &page.groups, &params.projection).await?;
     Ok(ScimResponse {
         status: StatusCode::OK,

@@ -10,8 +10,10 @@ use axum::extract::RawQuery;
 use serde_json::{Map, Value, json};
 
 use crate::scim::filter::Filter;
+use crate::scim::limits::{Limits, check_filter};
 use crate::scim::path::AttrPath;
 use crate::scim::project::{parse_attribute_list, project};
+use crate::scim::schema::ResourceTypeDef;
 use crate::scim::{LIST_RESPONSE_SCHEMA, ScimError};
 use crate::store::{Cursor, ListQuery, Sort};
 
@@ -90,18 +92,36 @@ impl ListParams {
         page_size
     }
 
+    /// Applies the request caps (issue 11): the filter's cost, counted against the resource
+    /// types it runs on, before any store call; and the byte budget that stops a page early.
+    pub fn limited(
+        mut self,
+        limits: &Limits,
+        types: &[&ResourceTypeDef],
+    ) -> Result<ListParams, ScimError> {
+        if let Some(filter) = &self.query.filter {
+            check_filter(filter, types, limits)?;
+        }
+        self.query.byte_budget = Some(limits.list_byte_budget);
+        Ok(self)
+    }
+
     /// Trims the extra row read by [`ListParams::cursor_page_size`] and returns the cursor of
-    /// the next page, if there is one; `key` gives a row's (created_at, id).
+    /// the next page, if there is one; `key` gives a row's (created_at, id). A page the byte
+    /// budget stopped early (`truncated`) has more rows after its last one, so it gets a
+    /// cursor from that last row.
     pub fn next_cursor<T>(
         &self,
         rows: &mut Vec<T>,
         page_size: i64,
+        truncated: bool,
         key: impl Fn(&T) -> (i64, uuid::Uuid),
     ) -> Option<String> {
-        if !self.cursor_mode || rows.len() as i64 <= page_size {
+        let more = truncated || rows.len() as i64 > page_size;
+        if !self.cursor_mode || !more {
             return None;
         }
-        rows.truncate(page_size as usize);
+        rows.truncate(page_size.max(0) as usize);
         rows.last().map(|row| {
             let (created_at, id) = key(row);
             Cursor { created_at, id }.encode()
@@ -364,6 +384,53 @@ mod tests {
         for (query, want) in cases {
             let err = params(query).unwrap_err();
             assert_eq!(err.scim_type.map(|t| t.as_str()), Some(want), "{query}");
+        }
+    }
+
+    #[test]
+    fn limited_checks_the_filter_and_sets_the_byte_budget() {
+        use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+        let limits = Limits::default();
+        let p = params("filter=userName%20eq%20%22a%22").unwrap();
+        let p = p.limited(&limits, &[&USER_RESOURCE]).unwrap();
+        assert_eq!(p.query.byte_budget, Some(limits.list_byte_budget));
+        let many = ["emails.value co \"x\""; 9].join(" or ");
+        let query = serde_urlencoded::to_string([("filter", many.as_str())]).unwrap();
+        let err = params(&query)
+            .unwrap()
+            .limited(&limits, &[&USER_RESOURCE])
+            .unwrap_err();
+        assert_eq!(err.scim_type.map(|t| t.as_str()), Some("invalidFilter"));
+        // Groups have no emails: the same filter costs nothing there (and fails in the store).
+        assert!(
+            params(&query)
+                .unwrap()
+                .limited(&limits, &[&GROUP_RESOURCE])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn next_cursor_follows_the_extra_row_or_a_truncated_page() {
+        let row = |i: u128| (i as i64, uuid::Uuid::from_u128(i));
+        let cursor = |i: u128| {
+            let (created_at, id) = row(i);
+            Cursor { created_at, id }.encode()
+        };
+        let cursor_mode = params("cursor=").unwrap();
+        let index_mode = params("").unwrap();
+        // (params, rows read, page size, truncated) -> (rows kept, cursor)
+        let cases = [
+            (&cursor_mode, 4, 3, false, 3, Some(cursor(2))),
+            (&cursor_mode, 3, 3, false, 3, None),
+            (&cursor_mode, 2, 3, true, 2, Some(cursor(1))),
+            (&cursor_mode, 0, 3, true, 0, None),
+            (&index_mode, 2, 3, true, 2, None),
+        ];
+        for (p, read, size, truncated, kept, want) in cases {
+            let mut rows: Vec<u128> = (0..read).collect();
+            let got = p.next_cursor(&mut rows, size, truncated, |&i| row(i));
+            assert_eq!((rows.len(), got), (kept, want), "{read} {size} {truncated}");
         }
     }
 

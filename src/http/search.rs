@@ -10,6 +10,8 @@ use super::extract::{ScimBody, ScimResponse, scim_base_url};
 use super::list::{ListParams, list_response};
 use super::{ApiError, AppState, groups, users};
 use crate::auth::Principal;
+use crate::scim::limits::serialized_len;
+use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::{ScimError, ScimType};
 use crate::store::{ListQuery, StoreError};
 
@@ -33,7 +35,8 @@ pub async fn search_all(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<ScimResponse, ApiError> {
-    let params = ListParams::from_search_body(&body, state.settings.max_results)?;
+    let params = ListParams::from_search_body(&body, state.settings.max_results)?
+        .limited(&state.settings.limits, &[&USER_RESOURCE, &GROUP_RESOURCE])?;
     if params.cursor_mode || params.query.sort.is_some() {
         return Err(ScimError::invalid_value(
             "root search supports index paging in the default order only (no cursor, no sortBy)",
@@ -59,6 +62,9 @@ pub async fn search_all(
     }
     let (user_total, group_total) = (user_total.unwrap_or(0), group_total.unwrap_or(0));
 
+    // One byte budget for the whole page: what the users used is not left for the groups.
+    // A page stopped early has fewer items than asked; the next startIndex continues it.
+    let mut budget = state.settings.limits.list_byte_budget;
     let mut resources: Vec<Value> = Vec::new();
     if start <= user_total && count > 0 {
         let query = ListQuery {
@@ -67,15 +73,21 @@ pub async fn search_all(
             ..params.query.clone()
         };
         let page = state.store.list_users(org, &query).await?;
+        if page.truncated {
+            budget = 0;
+        }
+        let used: usize = page.users.iter().map(|u| serialized_len(&u.doc)).sum();
+        budget = budget.saturating_sub(used);
         resources
             .extend(users::render_page(&state, org, &base, &page.users, &params.projection).await?);
     }
     let remaining = count - resources.len() as i64;
-    if remaining > 0 && group_total > 0 {
+    if remaining > 0 && group_total > 0 && budget > 0 {
         let group_start = (start - user_total).max(1);
         let query = ListQuery {
             start_index: group_start,
             count: remaining,
+            byte_budget: Some(budget),
             ..params.query.clone()
         };
         let page = state.store.list_groups(org, &query).await?;

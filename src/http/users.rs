@@ -16,6 +16,7 @@ use super::preconditions::{check_if_match, if_match, if_none_match};
 use super::{ApiError, AppState, PutMode};
 use crate::auth::Principal;
 use crate::scim::etag::etag;
+use crate::scim::limits::check_document;
 use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
 use crate::scim::schema::USER_RESOURCE;
@@ -23,25 +24,37 @@ use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
 use crate::store::{Doc, MemberRef, UserRecord, UserWrite};
 
-/// A body turned into what the store needs: the document, its userName and the new password
-/// hash (when a password was given).
+/// A validated POST/PUT body: the document (with its userName) and the write-only password,
+/// not hashed yet: hashing comes only after everything else about the request is known good.
 struct UserInput {
     doc: Doc,
-    password_hash: Option<String>,
+    password: Option<String>,
 }
 
 /// Validates a POST/PUT body: schema normalisation (RFC 7643 §4.1), userName rules, the
-/// org's user-attribute keys, and the write-only password, hashed off the async workers.
+/// document caps (size, values per attribute) and the org's user-attribute keys.
 async fn user_input(state: &AppState, org_id: Uuid, body: Doc) -> Result<UserInput, ApiError> {
     let mut doc = normalize_resource(&USER_RESOURCE, body)?;
     let name = user::user_name(&doc, state.settings.user_name_format)?;
     doc.insert("userName".into(), Value::String(name));
-    check_user_attributes(state, org_id, &doc).await?;
-    let password_hash = match doc.remove("password") {
-        Some(Value::String(password)) => Some(hash_password(password).await?),
+    let password = match doc.remove("password") {
+        Some(Value::String(password)) => Some(password),
         _ => None,
     };
-    Ok(UserInput { doc, password_hash })
+    check_document("user", &doc, &state.settings.limits)?;
+    check_user_attributes(state, org_id, &doc).await?;
+    Ok(UserInput { doc, password })
+}
+
+/// Hashes a password when there is one.
+async fn hash_if_given(
+    state: &AppState,
+    password: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match password {
+        Some(password) => Ok(Some(hash_password(state, password).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Keys under `urn:omni:params:1.0:UserAttribute` must be defined for the organization.
@@ -70,9 +83,19 @@ fn undefined_user_attribute(doc: &Doc, defined: &[String]) -> Result<(), ScimErr
     }
 }
 
-/// argon2id costs tens of milliseconds: run it on the blocking pool.
-async fn hash_password(password: String) -> Result<String, ApiError> {
+/// argon2id costs tens of milliseconds and about 19 MiB: run it on the blocking pool, at
+/// most `password_hash_concurrency` at once (issue 11: 60 concurrent hashes peaked at
+/// 1.27 GB). The permit is taken before the task is spawned and released when the hash is
+/// done, even if the request was abandoned meanwhile; requests beyond the limit wait here.
+async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
+    let permit = state
+        .password_hashes
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| anyhow::anyhow!("password hash permits closed: {e}"))?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -185,12 +208,10 @@ pub async fn create_user(
 ) -> Result<ScimResponse, ApiError> {
     let projection = Projection::from_query(&query)?;
     let input = user_input(&state, principal.org_id, body).await?;
+    let password_hash = hash_if_given(&state, input.password).await?;
     let record = state
         .store
-        .create_user(
-            principal.org_id,
-            &user_write(input.doc, input.password_hash),
-        )
+        .create_user(principal.org_id, &user_write(input.doc, password_hash))
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     user_response(&state, &base, &record, StatusCode::CREATED, &projection).await
@@ -235,16 +256,28 @@ pub async fn replace_user(
     let input = user_input(&state, principal.org_id, body).await?;
     let condition = if_match(&headers);
     let put_mode = state.settings.put_mode;
-    let update = |current: &UserRecord| {
+    let limits = state.settings.limits;
+    // The document the update makes of `current`, checked.
+    let next_doc = |current: &UserRecord| -> Result<Doc, ScimError> {
         check_if_match(condition.as_ref(), current.version)?;
         let doc = match put_mode {
             PutMode::Merge => user::merge(&current.doc, input.doc.clone()),
             // RFC 7644 §3.5.1: attributes not given are cleared.
             PutMode::Replace => user::merge(&Doc::new(), input.doc.clone()),
         };
+        check_document("user", &doc, &limits)?;
+        Ok(doc)
+    };
+    // A password is hashed only for a user that exists and would take the update, read
+    // outside any transaction; the transaction then checks again against the locked row.
+    if input.password.is_some() {
+        next_doc(&state.store.get_user(principal.org_id, id).await?)?;
+    }
+    let password_hash = hash_if_given(&state, input.password.clone()).await?;
+    let update = |current: &UserRecord| {
+        let doc = next_doc(current)?;
         // A password is write-only and never sent back, so an omitted one is kept in both modes.
-        let hash = input
-            .password_hash
+        let hash = password_hash
             .clone()
             .or_else(|| current.password_hash.clone());
         Ok(user_write(doc, hash))
@@ -270,12 +303,9 @@ pub async fn patch_user(
 ) -> Result<ScimResponse, ApiError> {
     let projection = Projection::from_query(&query)?;
     let id = parse_id(&id)?;
+    let limits = state.settings.limits;
+    patch::check_operation_count(&body, &limits)?;
     let ops = patch::parse_request(&body)?;
-    // Hashing is slow: done before the transaction, never inside it.
-    let password_hash = match patch::requested_password(&ops) {
-        Some(password) => Some(hash_password(password).await?),
-        None => None,
-    };
     // Definitions are only ever added, so keys already stored were defined; only a request
     // that names the user-attribute schema can bring a new key, and only then are they read.
     let urn = USER_ATTRIBUTE_SCHEMA.to_ascii_lowercase();
@@ -287,9 +317,10 @@ pub async fn patch_user(
     };
     let format = state.settings.user_name_format;
     let condition = if_match(&headers);
-    let update = |current: &UserRecord| {
+    // The document the operations make of `current`, checked, and whether they set a password.
+    let patched = |current: &UserRecord| -> Result<(Doc, bool), ScimError> {
         check_if_match(condition.as_ref(), current.version)?;
-        let outcome = patch::apply(&USER_RESOURCE, &current.doc, &ops)?;
+        let outcome = patch::apply(&USER_RESOURCE, &current.doc, &ops, &limits)?;
         for adaptation in &outcome.adaptations {
             tracing::debug!(adaptation, "PATCH adapted an identity provider's request");
         }
@@ -300,6 +331,18 @@ pub async fn patch_user(
         if let Some(defined) = &defined_attributes {
             undefined_user_attribute(&doc, defined)?;
         }
+        check_document("user", &doc, &limits)?;
+        Ok((doc, password_set))
+    };
+    // Hashing is slow and memory-hungry: only once the user exists and the operations apply
+    // cleanly (read outside any transaction), and never inside the transaction.
+    let password = patch::requested_password(&ops);
+    if password.is_some() {
+        patched(&state.store.get_user(principal.org_id, id).await?)?;
+    }
+    let password_hash = hash_if_given(&state, password).await?;
+    let update = |current: &UserRecord| {
+        let (doc, password_set) = patched(current)?;
         let hash = match (password_set, &password_hash) {
             (true, Some(hash)) => Some(hash.clone()),
             _ => current.password_hash.clone(),
@@ -339,7 +382,8 @@ pub async fn list_users(
     query: RawQuery,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
-    let params = ListParams::from_query(&query, state.settings.max_results)?;
+    let params = ListParams::from_query(&query, state.settings.max_results)?
+        .limited(&state.settings.limits, &[&USER_RESOURCE])?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     list(&state, principal, &base, params).await
 }
@@ -353,7 +397,8 @@ pub async fn search_users(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<ScimResponse, ApiError> {
-    let params = ListParams::from_search_body(&body, state.settings.max_results)?;
+    let params = ListParams::from_search_body(&body, state.settings.max_results)?
+        .limited(&state.settings.limits, &[&USER_RESOURCE])?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     list(&state, principal, &base, params).await
 }
@@ -369,7 +414,9 @@ async fn list(
         .store
         .list_users(principal.org_id, &params.query)
         .await?;
-    let next_cursor = params.next_cursor(&mut page.users, page_size, |u| (u.created_at, u.id));
+    let next_cursor = params.next_cursor(&mut page.users, page_size, page.truncated, |u| {
+        (u.created_at, u.id)
+    });
     let resources = render_page(
         state,
         principal.org_id,

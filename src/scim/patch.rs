@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::PATCH_OP_SCHEMA;
 use super::ScimError;
+use super::limits::Limits;
 use super::normalize::normalize_user_attributes;
 use super::path::PatchPath;
 use super::schema::{ResourceTypeDef, SchemaDef, USER_ATTRIBUTE};
@@ -121,6 +122,15 @@ pub fn parse_request(body: &Object) -> Result<Vec<PatchOp>, ScimError> {
         .collect()
 }
 
+/// Refuses a request with more operations than `limits.max_patch_operations`, before any
+/// of them is parsed (a missing or malformed `Operations` is left to [`parse_request`]).
+pub fn check_operation_count(body: &Object, limits: &Limits) -> Result<(), ScimError> {
+    match get_ci(body, "Operations") {
+        Some(Value::Array(ops)) => super::limits::check_patch_operations(ops.len(), limits),
+        _ => Ok(()),
+    }
+}
+
 fn is_patch_op_urn(s: &str) -> bool {
     s.eq_ignore_ascii_case(PATCH_OP_SCHEMA)
 }
@@ -188,14 +198,16 @@ fn is_password(path: &PatchPath) -> bool {
 
 /// Applies `ops` in order to a copy of `doc` (RFC 7644 §3.5.2). All or nothing: the first
 /// failing operation makes the whole call fail (its detail names `Operations[i]`), and the
-/// caller keeps its original document.
+/// caller keeps its original document. A multi-valued attribute may not grow beyond
+/// `limits.max_multi_values` (the caller checks the whole document's size afterwards).
 pub fn apply(
     rt: &ResourceTypeDef,
     doc: &Object,
     ops: &[PatchOp],
+    limits: &Limits,
 ) -> Result<PatchOutcome, ScimError> {
     let mut work = doc.clone();
-    let mut notes = Notes::default();
+    let mut notes = Notes::new(limits.max_multi_values);
     for (i, op) in ops.iter().enumerate() {
         apply_op(rt, &mut work, &mut notes, op).map_err(|e| at_operation(i, e))?;
     }

@@ -55,7 +55,12 @@ async fn malformed_bodies_get_clean_4xx_and_the_server_stays_up(backend: Backend
             br#"{"userName":"a@b.co","name":[1]}"#.to_vec(),
             400,
         ),
-        ("huge but allowed string", huge_string.into_bytes(), 200),
+        // Under the 1 MiB body limit but over the 128 KiB document cap.
+        (
+            "huge string over the document cap",
+            huge_string.into_bytes(),
+            413,
+        ),
         ("empty body", Vec::new(), 400),
     ];
     for (label, body, status) in bodies {

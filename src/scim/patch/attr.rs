@@ -65,6 +65,17 @@ fn in_container(
         Some(other) => vec![other],
     };
     let touched = multi(&mut items, notes, t, kind, value)?;
+    // Group members never get here (the HTTP layer splits them off), so every attribute
+    // here is under the per-attribute cap.
+    if items.len() > notes.max_values {
+        return Err(ScimError::invalid_value(format!(
+            "'{}' would have {} values; at most {} are allowed per multi-valued attribute \
+             (max_multi_values, SCIMD_MAX_MULTI_VALUES)",
+            t.shown,
+            items.len(),
+            notes.max_values
+        )));
+    }
     fix_primary(&mut items, &touched, &t.shown)?;
     if !items.is_empty() {
         container.insert(name.to_string(), Value::Array(items));

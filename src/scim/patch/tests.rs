@@ -76,10 +76,38 @@ fn with_manager() -> Value {
     })
 }
 
+#[test]
+fn a_multi_valued_attribute_may_not_grow_past_the_cap_in_any_operation() {
+    let limits = Limits {
+        max_multi_values: 3,
+        ..Limits::default()
+    };
+    let email = |i: usize| json!({"op": "add", "path": "emails", "value": [{"value": format!("e{i}@x.co")}]});
+    let body = |n: usize| {
+        object(
+            json!({"schemas": [PATCH_OP_SCHEMA], "Operations": (0..n).map(email).collect::<Vec<_>>()}),
+        )
+    };
+    let doc = object(json!({"userName": "a@b.co"}));
+    let three = parse_request(&body(3)).unwrap();
+    assert_eq!(
+        apply(&USER_RESOURCE, &doc, &three, &limits).unwrap().doc["emails"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    // The fourth value fails at the operation that adds it, naming the cap.
+    let many = parse_request(&body(1_000)).unwrap();
+    let err = apply(&USER_RESOURCE, &doc, &many, &limits).unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+    assert!(err.detail.starts_with("Operations[3]"), "{}", err.detail);
+    assert!(err.detail.contains("max_multi_values"), "{}", err.detail);
+}
+
 fn run(rt: &ResourceTypeDef, doc: &Value, ops: Value) -> Result<PatchOutcome, ScimError> {
     let body = object(json!({"schemas": [PATCH_OP_SCHEMA], "Operations": ops}));
     let ops = parse_request(&body)?;
-    apply(rt, &object(doc.clone()), &ops)
+    apply(rt, &object(doc.clone()), &ops, &Limits::default())
 }
 
 enum Expect {
@@ -931,9 +959,13 @@ fn a_failing_operation_after_good_ones_fails_while_the_good_ones_alone_succeed()
         json!({"Operations": [{"op": "replace", "path": "id", "value": "x"}]}),
     ))
     .unwrap();
-    assert!(apply(&USER_RESOURCE, &doc, &good).unwrap().changed);
+    assert!(
+        apply(&USER_RESOURCE, &doc, &good, &Limits::default())
+            .unwrap()
+            .changed
+    );
     let all: Vec<PatchOp> = good.iter().chain(&bad).cloned().collect();
-    let err = apply(&USER_RESOURCE, &doc, &all).unwrap_err();
+    let err = apply(&USER_RESOURCE, &doc, &all, &Limits::default()).unwrap_err();
     assert_eq!(err.scim_type, Some(ScimType::Mutability));
     assert_eq!(doc, object(user()), "the input document is never modified");
 }
@@ -1277,10 +1309,10 @@ mod properties {
             ops in prop::collection::vec(op(), 1..5),
         ) {
             let doc = object(user());
-            match apply(&USER_RESOURCE, &doc, &ops) {
+            match apply(&USER_RESOURCE, &doc, &ops, &Limits::default()) {
                 Ok(out) => {
                     // Applying to the result again must not panic either.
-                    let _ = apply(&USER_RESOURCE, &out.doc, &ops);
+                    let _ = apply(&USER_RESOURCE, &out.doc, &ops, &Limits::default());
                     prop_assert_eq!(out.changed, out.doc != doc);
                 }
                 Err(err) => {
@@ -1292,7 +1324,7 @@ mod properties {
                     };
                     let longer: Vec<PatchOp> =
                         std::iter::once(good).chain(ops.iter().cloned()).collect();
-                    prop_assert!(apply(&USER_RESOURCE, &doc, &longer).is_err());
+                    prop_assert!(apply(&USER_RESOURCE, &doc, &longer, &Limits::default()).is_err());
                 }
             }
         }

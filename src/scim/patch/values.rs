@@ -29,19 +29,32 @@ pub(super) const URN_KEY: &str = "URN-qualified key in path-less value";
 /// Okta's group `id` repeated in a path-less replace.
 pub(super) const ID_IGNORED: &str = "id in path-less value ignored";
 
-/// The adaptations performed so far, each named once.
-#[derive(Debug, Default)]
-pub(super) struct Notes(Vec<&'static str>);
+/// What the operations of one request share: the adaptations performed so far, each named
+/// once, and the most values a multi-valued attribute may reach (checked after every edit,
+/// so a thousand operations cannot grow one attribute to a size that makes each later
+/// duplicate check slow).
+#[derive(Debug)]
+pub(super) struct Notes {
+    adaptations: Vec<&'static str>,
+    pub max_values: usize,
+}
 
 impl Notes {
+    pub fn new(max_values: usize) -> Notes {
+        Notes {
+            adaptations: Vec::new(),
+            max_values,
+        }
+    }
+
     pub fn note(&mut self, what: &'static str) {
-        if !self.0.contains(&what) {
-            self.0.push(what);
+        if !self.adaptations.contains(&what) {
+            self.adaptations.push(what);
         }
     }
 
     pub fn into_vec(self) -> Vec<&'static str> {
-        self.0
+        self.adaptations
     }
 
     /// Records what normalisation did to a client value (`raw` as sent, `out` as
