@@ -23,6 +23,7 @@ backend_tests!(
     a_password_for_a_missing_user_is_never_hashed,
     filters_with_too_many_multi_valued_predicates_are_refused,
     service_provider_config_announces_the_largest_page,
+    list_pages_stop_at_the_byte_budget,
 );
 
 fn patch_body(operations: Value) -> Value {
@@ -443,24 +444,6 @@ async fn service_provider_config_announces_the_largest_page(backend: Backend) {
     let page = app.get("/scim/v2/Users?count=1000").await;
     assert_eq!(page.body["itemsPerPage"].as_i64(), announced);
     assert_eq!(page.body["totalResults"], 9);
-}
-
-// The byte budget stops a list page early. These need the store to honour
-// `ListQuery.byte_budget` (the hard-store branch); until it does they are ignored.
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the store to stop a page at ListQuery.byte_budget (store branch)"]
-async fn list_pages_stop_at_the_byte_budget_sqlite() {
-    list_pages_stop_at_the_byte_budget(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the store to stop a page at ListQuery.byte_budget (store branch)"]
-async fn list_pages_stop_at_the_byte_budget_postgres() {
-    if crate::helpers::postgres_url().is_none() {
-        return;
-    }
-    list_pages_stop_at_the_byte_budget(Backend::Postgres).await
 }
 
 /// 20 users of about 10 KB under a 64 KiB budget: no page holds them all, and paging by
