@@ -22,6 +22,10 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The organization's concurrent requests (`SCIMD_ORG_CONCURRENCY`) stayed busy for the
+    /// whole wait: a 503 whose detail names the cap, so the client knows to slow down.
+    #[error("organization busy: {limit} concurrent requests")]
+    OrganizationBusy { limit: usize },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("method not allowed")]
@@ -127,6 +131,20 @@ impl IntoResponse for ApiError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 response
             }
+            ApiError::OrganizationBusy { limit } => {
+                let mut response = scim_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    &format!(
+                        "This organization already has {limit} requests in progress \
+                         (SCIMD_ORG_CONCURRENCY); retry later"
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+            }
             ApiError::Unavailable(reason) => {
                 tracing::warn!(%reason, "service unavailable");
                 let mut response = scim_response(
@@ -197,6 +215,7 @@ mod tests {
             (ApiError::MethodNotAllowed, 405),
             (ApiError::Timeout, 504),
             (ApiError::Unavailable("db".into()), 503),
+            (ApiError::OrganizationBusy { limit: 4 }, 503),
             (ApiError::Internal(anyhow::anyhow!("secret detail")), 500),
         ];
         for (error, want) in cases {

@@ -82,11 +82,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             Some(_permit) => next.run(req).await,
             None => {
                 crate::metrics::rate_limited("org_concurrency");
-                ApiError::Unavailable(format!(
-                    "organization concurrency limit ({}) still reached after {} ms",
-                    state.settings.org_concurrency,
-                    wait.as_millis()
-                ))
+                ApiError::OrganizationBusy {
+                    limit: state.settings.org_concurrency,
+                }
                 .into_response()
             }
         }

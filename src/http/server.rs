@@ -32,6 +32,9 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+/// Largest read buffer of one connection, and so the largest request header.
+const MAX_HEADER_BUFFER: usize = 64 * 1024;
+
 /// The transport bounds of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Transport {
@@ -144,7 +147,12 @@ async fn serve_connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     // No hyper timer: its header timeout would also cut quiet keep-alive connections; the
     // watchdog below tells the two apart.
-    builder.keep_alive(true).header_read_timeout(None);
+    // A request header may take at most 64 KiB of buffer (hyper's default is about 400 KiB):
+    // with the connection cap, what unauthenticated clients can hold is bounded (431 beyond).
+    builder
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .max_buf_size(MAX_HEADER_BUFFER);
     let mut conn = pin!(builder.serve_connection(io, service));
 
     let mut closing: Option<Instant> = None;

@@ -42,7 +42,7 @@ fn costliest_allowed_filter() -> String {
 /// The unbounded attacks, now refused by the caps: 40 multi-valued predicates in one
 /// filter, and 5,000 value-filter removes in one PATCH (35 s of the SQLite writer before).
 async fn unbounded_attack(app: &TestApp, round: usize, victim: &str) -> u16 {
-    let response = if round % 2 == 0 {
+    let response = if round.is_multiple_of(2) {
         let filter = (0..40)
             .map(|i| format!("emails[value co \"x{i}\" and type eq \"w\"]"))
             .collect::<Vec<_>>()

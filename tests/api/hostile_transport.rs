@@ -435,5 +435,7 @@ async fn one_organization_runs_at_most_its_concurrency_and_others_are_not_held_u
     let refused = app.get("/scim/v2/Users?count=1").await;
     assert_scim_error(&refused, 503, None);
     assert!(refused.header("retry-after").is_some());
+    let detail = refused.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("SCIMD_ORG_CONCURRENCY"), "{detail}");
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
