@@ -439,3 +439,39 @@ async fn one_organization_runs_at_most_its_concurrency_and_others_are_not_held_u
     assert!(detail.contains("SCIMD_ORG_CONCURRENCY"), "{detail}");
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
+
+/// The first start's key is printed to stderr, which in a container is the log: it must not
+/// outlive a day (`SCIMD_BOOTSTRAP_KEY_HOURS`), where it used to last a hundred years.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bootstrap_key_expires_within_a_day() {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        config: scimd::config::ServeConfig,
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = scimd::config::StoreConfig {
+        database_url: format!("sqlite://{}", dir.path().join("boot.db").display()),
+        jwt_secret: Some(crate::helpers::SECRET.to_string()),
+    };
+    let serve = Serve::parse_from(["scimd", "--listen", "127.0.0.1:0"]);
+    let state = scimd::app::serve_state(&store, &serve.config)
+        .await
+        .expect("bootstrap");
+    let backend = scimd::app::Backend {
+        store: state.store.clone(),
+        auth: state.auth.clone(),
+    };
+    let keys = scimd::app::list_keys(&backend, scimd::app::BOOTSTRAP_ORG)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let expires = keys[0].expires_at.expect("the bootstrap key expires");
+    let in_a_day = scimd::store::now_ms() + 24 * 3600 * 1000;
+    assert!(
+        expires <= in_a_day && expires > in_a_day - 3600 * 1000,
+        "expires at {expires}, a day from now is {in_a_day}"
+    );
+}
