@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, TestResponse};
 use scimd::scim::limits::Limits;
 use scimd::store::StoreOptions;
 
@@ -28,6 +28,23 @@ const HOSTILE_USERS: usize = 600;
 
 fn patch_body(operations: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
+}
+
+/// `count` PATCH operations removing emails by a value filter (none of which match).
+fn removals(count: usize) -> Value {
+    let operations: Vec<Value> = (0..count)
+        .map(|i| json!({"op": "remove", "path": format!("emails[value eq \"gone{i}@example.com\"]")}))
+        .collect();
+    json!(operations)
+}
+
+async fn patch_user(app: &TestApp, id: &str, operations: Value) -> TestResponse {
+    app.request(
+        Method::PATCH,
+        &format!("/scim/v2/Users/{id}"),
+        Some(patch_body(operations)),
+    )
+    .await
 }
 
 /// A filter with as many multi-valued predicates as the cap allows: each scans every email of
@@ -53,15 +70,7 @@ async fn unbounded_attack(app: &TestApp, round: usize, victim: &str) -> u16 {
         )
         .await
     } else {
-        let operations: Vec<Value> = (0..5_000)
-            .map(|i| json!({"op": "remove", "path": format!("emails[value eq \"x{i}@example.com\"]")}))
-            .collect();
-        app.request(
-            Method::PATCH,
-            &format!("/scim/v2/Users/{victim}"),
-            Some(patch_body(json!(operations))),
-        )
-        .await
+        patch_user(app, victim, removals(5_000)).await
     };
     response.status.as_u16()
 }
@@ -87,27 +96,17 @@ async fn attack_once(app: &TestApp, round: usize, victim: &str) {
         }
         1 => app.get("/scim/v2/Users?count=1000").await,
         2 => {
-            let operations: Vec<Value> = (0..Limits::default().max_patch_operations)
-                .map(|i| {
-                    json!({"op": "remove", "path": format!("emails[value eq \"gone{i}@example.com\"]")})
-                })
-                .collect();
-            app.request(
-                Method::PATCH,
-                &format!("/scim/v2/Users/{victim}"),
-                Some(patch_body(json!(operations))),
+            patch_user(
+                app,
+                victim,
+                removals(Limits::default().max_patch_operations),
             )
             .await
         }
         _ => {
-            app.request(
-                Method::PATCH,
-                &format!("/scim/v2/Users/{victim}"),
-                Some(patch_body(
-                    json!([{"op": "replace", "path": "password", "value": format!("pw-{round}")}]),
-                )),
-            )
-            .await
+            let password =
+                json!([{"op": "replace", "path": "password", "value": format!("pw-{round}")}]);
+            patch_user(app, victim, password).await
         }
     };
     // Whatever the attacker gets (success, 4xx, 503, 504), the server must answer.

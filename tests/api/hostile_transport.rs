@@ -154,19 +154,7 @@ async fn forwarded_headers_count_only_from_trusted_proxies(backend: Backend) {
         guesses_from(&proxied, "203.0.113.77, 198.51.100.1", 1).await,
         [429]
     );
-    let located = proxied
-        .client
-        .post(format!("{}/scim/v2/Users", proxied.address))
-        .bearer_auth(&proxied.token)
-        .header("content-type", "application/scim+json")
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", "scim.example.com")
-        .body(r#"{"userName":"fwd@example.com"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(located.status(), StatusCode::CREATED);
-    let location = located.headers()["location"].to_str().unwrap().to_string();
+    let location = location_when_forwarded(&proxied, "scim.example.com").await;
     assert!(
         location.starts_with("https://scim.example.com/scim/v2/Users/"),
         "{location}"
@@ -179,20 +167,25 @@ async fn forwarded_headers_count_only_from_trusted_proxies(backend: Backend) {
         [401, 401, 401]
     );
     assert_eq!(guesses_from(&direct, "198.51.100.2", 1).await, [429]);
-    let located = direct
+    let location = location_when_forwarded(&direct, "evil.example.com").await;
+    assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+}
+
+/// The `Location` of a user created with `X-Forwarded-Proto: https` and this forwarded host.
+async fn location_when_forwarded(app: &TestApp, host: &str) -> String {
+    let located = app
         .client
-        .post(format!("{}/scim/v2/Users", direct.address))
-        .bearer_auth(&direct.token)
+        .post(format!("{}/scim/v2/Users", app.address))
+        .bearer_auth(&app.token)
         .header("content-type", "application/scim+json")
         .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", "evil.example.com")
+        .header("x-forwarded-host", host)
         .body(r#"{"userName":"fwd@example.com"}"#)
         .send()
         .await
         .unwrap();
     assert_eq!(located.status(), StatusCode::CREATED);
-    let location = located.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+    located.headers()["location"].to_str().unwrap().to_string()
 }
 
 /// The `host:port` of a test server.
