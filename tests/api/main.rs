@@ -20,6 +20,7 @@ mod hostile_tenants;
 mod hostile_transport;
 mod lifecycle;
 mod list;
+mod migrations;
 mod openapi;
 mod ops;
 mod patch;
