@@ -7,21 +7,17 @@
 use std::fmt;
 
 use super::filter::{Filter, parse_value_filter};
-use super::{
-    ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, OMNI_USER_EXTENSION_SCHEMA, ScimError,
-    USER_ATTRIBUTE_SCHEMA, USER_SCHEMA,
-};
+use super::schema::all_schemas;
+use super::{GROUP_SCHEMA, ScimError, USER_SCHEMA};
 
-/// Schema URNs we know, so that a URN containing dots (`...:2.0:User`) is not mistaken for
-/// an `attr.sub` split. Matching tries the longest first so a URN that is a prefix of
-/// another can never shadow it.
-const KNOWN_SCHEMAS: [&str; 5] = [
-    USER_SCHEMA,
-    GROUP_SCHEMA,
-    ENTERPRISE_USER_SCHEMA,
-    USER_ATTRIBUTE_SCHEMA,
-    OMNI_USER_EXTENSION_SCHEMA,
-];
+/// Schema URNs we know (those of the schema definitions), so that a URN containing dots
+/// (`...:2.0:User`) is not mistaken for an `attr.sub` split. Matching tries the longest first
+/// so a URN that is a prefix of another can never shadow it.
+fn known_schemas() -> impl Iterator<Item = &'static str> {
+    let mut urns = all_schemas().map(|schema| schema.id);
+    urns.sort_by_key(|urn| std::cmp::Reverse(urn.len()));
+    urns.into_iter()
+}
 
 /// An attribute reference (RFC 7644 §3.10 / the attrPath ABNF of §3.4.2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,9 +202,7 @@ fn split_schema(s: &str) -> Result<(Option<String>, &str), ScimError> {
     if !starts_with_ci(s, "urn:") {
         return Ok((None, s));
     }
-    let mut known = KNOWN_SCHEMAS;
-    known.sort_by_key(|urn| std::cmp::Reverse(urn.len()));
-    for urn in known {
+    for urn in known_schemas() {
         let core = urn == USER_SCHEMA || urn == GROUP_SCHEMA;
         if s.len() == urn.len() && s.eq_ignore_ascii_case(urn) {
             if core {
@@ -263,6 +257,7 @@ fn check_name(name: &str, whole: &str) -> Result<(), ScimError> {
 mod tests {
     use super::*;
     use crate::scim::ScimType;
+    use crate::scim::{ENTERPRISE_USER_SCHEMA, OMNI_USER_EXTENSION_SCHEMA, USER_ATTRIBUTE_SCHEMA};
 
     fn ap(schema: Option<&str>, attr: &str, sub: Option<&str>) -> AttrPath {
         AttrPath {
