@@ -122,12 +122,6 @@ impl MemoryLimiter {
         buckets.insert(bucket.to_string(), stored);
         decision
     }
-
-    /// Looks at a bucket without counting a request: would one more be allowed?
-    pub fn peek(&self, bucket: &str, now_ns: i64, limit: RateLimit) -> RateDecision {
-        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        gcra(buckets.get(bucket).copied(), now_ns, limit, 1).0
-    }
 }
 
 /// A lease holds at most 50 ms of a key's rate...
@@ -258,15 +252,6 @@ mod tests {
         assert!(!limiter.check("a", T0, limit).allowed);
         assert!(limiter.check("b", T0, limit).allowed);
         assert!(limiter.check("a", T0 + 30 * SECOND, limit).allowed);
-    }
-
-    #[test]
-    fn peek_does_not_count() {
-        let limiter = MemoryLimiter::default();
-        let limit = RateLimit::per_minute(1);
-        assert!(limiter.peek("a", T0, limit).allowed);
-        assert!(limiter.check("a", T0, limit).allowed);
-        assert!(!limiter.peek("a", T0, limit).allowed);
     }
 
     #[test]

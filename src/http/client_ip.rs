@@ -7,11 +7,6 @@ use std::str::FromStr;
 
 use axum::http::HeaderMap;
 
-/// The client's address as [`client_addr`] decided it: a request extension set by the
-/// `client_address` layer, read by the failed-authentication limiter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
-
 /// Headers only a trusted proxy may set; removed from every other peer's requests.
 pub const FORWARDED_HEADERS: [&str; 4] = [
     "x-forwarded-for",

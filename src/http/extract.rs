@@ -102,8 +102,8 @@ impl IntoResponse for ScimResponse {
 /// `http://host:8080/scim/v2`, for `meta.location` (RFC 7643 §3.1).
 ///
 /// `X-Forwarded-Proto` and `X-Forwarded-Host` (first value: the client-facing hop) are used
-/// when present: the `client_address` layer removes them from any peer that is not a trusted
-/// proxy (`SCIMD_TRUSTED_PROXIES`), so only our own proxy's can reach here.
+/// when present: the `drop_untrusted_forwarded_headers` layer removes them from any peer that
+/// is not a trusted proxy (`SCIMD_TRUSTED_PROXIES`), so only our own proxy's can reach here.
 pub fn scim_base_url(settings: &Settings, uri: &OriginalUri, headers: &HeaderMap) -> String {
     let prefix = if uri.path().starts_with("/api/") {
         "/api/scim/v2"

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::client_ip::{self, ClientAddr};
+use super::client_ip;
 use super::{ApiError, AppState};
 use crate::auth::{AuthFailure, Principal};
 use crate::ratelimit::now_ns;
@@ -34,10 +34,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             crate::metrics::auth_failure(failure.reason());
             // A genuine personal token is not a guess, and an outage is nobody's guess.
             if !matches!(failure, AuthFailure::Personal | AuthFailure::Unavailable) {
-                let address = req
+                // Only a failing request needs its address: worked out here, off the hot path.
+                let peer = req
                     .extensions()
-                    .get::<ClientAddr>()
-                    .map_or_else(|| "unknown".to_string(), |ClientAddr(ip)| ip.to_string());
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(addr)| addr.ip());
+                let address =
+                    client_ip::client_addr(peer, req.headers(), &state.settings.trusted_proxies)
+                        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
                 let failures = state.auth_failures.check(
                     &format!("auth-failures:{address}"),
                     now,
@@ -178,29 +182,22 @@ fn safe_request_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Records who the client is ([`ClientAddr`]): the TCP peer, or the address a trusted proxy
-/// reports. From any other peer the `X-Forwarded-*` headers are removed, so nothing further
-/// in (e.g. `meta.location`) can believe them.
-pub async fn client_address(
+/// Removes the `X-Forwarded-*` headers of any peer that is not a trusted proxy, so nothing
+/// further in (the failed-authentication limit, `meta.location`) can believe a client's word.
+pub async fn drop_untrusted_forwarded_headers(
     State(state): State<AppState>,
     mut req: Request,
-    next: Next,
-) -> Response {
+) -> Request {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let trusted = &state.settings.trusted_proxies;
-    let address = client_ip::client_addr(peer, req.headers(), trusted);
-    if !peer.is_some_and(|peer| trusted.contains(peer)) {
+    if !peer.is_some_and(|peer| state.settings.trusted_proxies.contains(peer)) {
         for name in client_ip::FORWARDED_HEADERS {
             req.headers_mut().remove(name);
         }
     }
-    if let Some(address) = address {
-        req.extensions_mut().insert(ClientAddr(address));
-    }
-    next.run(req).await
+    req
 }
 
 /// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), in seconds.

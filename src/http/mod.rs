@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use client_ip::{ClientAddr, TrustedProxies};
+pub use client_ip::TrustedProxies;
 pub use error::{ApiError, SCIM_CONTENT_TYPE, error_body};
 pub use org_gate::OrgGate;
 pub use server::{Transport, serve_router};
@@ -237,9 +237,9 @@ fn app_router(state: AppState, with_metrics: bool) -> Router {
             state.clone(),
             middleware::access_log,
         ))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(axum::middleware::map_request_with_state(
             state.clone(),
-            middleware::client_address,
+            middleware::drop_untrusted_forwarded_headers,
         ))
         .layer(
             // The span carries the request id into every log line of the request, including

@@ -426,7 +426,7 @@ pub fn folded_emails(doc: &Doc) -> Vec<String> {
     let mut values: Vec<String> = emails
         .iter()
         .filter_map(|e| e.get("value").and_then(serde_json::Value::as_str))
-        .map(str::to_lowercase)
+        .map(fold::fold)
         .collect();
     values.sort();
     values.dedup();
