@@ -10,10 +10,9 @@ use super::extract::{ScimBody, ScimResponse, scim_base_url};
 use super::list::{ListParams, list_response};
 use super::{ApiError, AppState, groups, users};
 use crate::auth::Principal;
-use crate::scim::limits::serialized_len;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::{ScimError, ScimType};
-use crate::store::{ListQuery, StoreError};
+use crate::store::{ListQuery, StoreError, doc_bytes};
 
 /// A filter naming an attribute one resource type lacks selects nothing of that type; it is
 /// an error only when it fits neither (RFC 7644 §3.4.3 leaves this to the server).
@@ -76,7 +75,8 @@ pub async fn search_all(
         if page.truncated {
             budget = 0;
         }
-        let used: usize = page.users.iter().map(|u| serialized_len(&u.doc)).sum();
+        // Measured as the store measures the budget.
+        let used: usize = page.users.iter().map(|u| doc_bytes(&u.doc)).sum();
         budget = budget.saturating_sub(used);
         resources
             .extend(users::render_page(&state, org, &base, &page.users, &params.projection).await?);
