@@ -39,14 +39,22 @@ pub fn fold_doc(resource: &ResourceTypeDef, doc: &Doc) -> Doc {
 }
 
 fn fold_schema(schema: &SchemaDef, value: &Value) -> Value {
-    let Value::Object(object) = value else {
-        return value.clone();
-    };
+    match value {
+        Value::Object(object) => fold_object(object, |key| schema.attribute(key)),
+        other => other.clone(),
+    }
+}
+
+/// An object whose members are defined by `def_of` (unknown members copied unchanged).
+fn fold_object<'a>(
+    object: &serde_json::Map<String, Value>,
+    def_of: impl Fn(&str) -> Option<&'a AttributeDef>,
+) -> Value {
     Value::Object(
         object
             .iter()
             .map(|(key, value)| {
-                let folded = match schema.attribute(key) {
+                let folded = match def_of(key) {
                     Some(def) => fold_value(def, value),
                     None => value.clone(),
                 };
@@ -63,18 +71,9 @@ fn fold_value(def: &AttributeDef, value: &Value) -> Value {
             Value::String(fold(text))
         }
         Value::Array(items) => Value::Array(items.iter().map(|v| fold_value(def, v)).collect()),
-        Value::Object(object) if def.ty == AttrType::Complex => Value::Object(
-            object
-                .iter()
-                .map(|(key, value)| {
-                    let folded = match def.sub_attribute(key) {
-                        Some(sub) => fold_value(sub, value),
-                        None => value.clone(),
-                    };
-                    (key.clone(), folded)
-                })
-                .collect(),
-        ),
+        Value::Object(object) if def.ty == AttrType::Complex => {
+            fold_object(object, |key| def.sub_attribute(key))
+        }
         other => other.clone(),
     }
 }
