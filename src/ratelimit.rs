@@ -16,9 +16,28 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::store::{RateDecision, RateLimit};
-
 const NANOS_PER_MS: i64 = 1_000_000;
+
+/// Outcome of one rate-limit check (GCRA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Tokens taken by this check (0 when refused; more than 1 only for a lease).
+    pub granted: u64,
+    /// Requests still allowed right now.
+    pub remaining: u64,
+    /// Milliseconds until the next request would be allowed (0 when allowed).
+    pub retry_after_ms: i64,
+    /// Milliseconds until the bucket is completely full again.
+    pub reset_ms: i64,
+}
+
+/// Parameters of a rate limit: `limit` requests per `period_ms`, with a burst of `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub period_ms: i64,
+}
 
 /// Wall-clock time in nanoseconds since the Unix epoch (fits an `i64` until 2262).
 pub fn now_ns() -> i64 {

@@ -8,7 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::{ApiError, SCIM_CONTENT_TYPE, Settings};
+use super::{ApiError, SCIM_CONTENT_TYPE};
+use crate::config::Settings;
 use crate::scim::ScimError;
 
 /// A JSON object request body. Accepted whatever the declared content type

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use super::client_ip;
 use super::{ApiError, AppState};
 use crate::auth::{AuthFailure, Principal};
+use crate::ratelimit::RateDecision;
 use crate::ratelimit::now_ns;
 use crate::scim::ScimError;
-use crate::store::RateDecision;
 
 /// Authenticates the organization API key, then counts the request against that key's limit,
 /// then waits for one of the organization's concurrency permits.

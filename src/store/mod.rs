@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::ratelimit::{RateDecision, RateLimit};
 use crate::scim::ScimError;
 use crate::scim::filter::Filter;
 pub use crate::scim::group::{MemberOp, MemberRef};
@@ -287,27 +288,6 @@ pub struct UserPage {
 
 /// A check run on the current user (read under a lock) before it is deleted, e.g. `If-Match`.
 pub type UserCheckFn<'a> = dyn Fn(&UserRecord) -> Result<(), ScimError> + Send + Sync + 'a;
-
-/// Outcome of one rate-limit check (GCRA).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateDecision {
-    pub allowed: bool,
-    /// Tokens taken by this check (0 when refused; more than 1 only for a lease).
-    pub granted: u64,
-    /// Requests still allowed right now.
-    pub remaining: u64,
-    /// Milliseconds until the next request would be allowed (0 when allowed).
-    pub retry_after_ms: i64,
-    /// Milliseconds until the bucket is completely full again.
-    pub reset_ms: i64,
-}
-
-/// Parameters of a rate limit: `limit` requests per `period_ms`, with a burst of `limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub limit: u64,
-    pub period_ms: i64,
-}
 
 /// The storage operations scimd needs, resource-shaped.
 #[async_trait]

@@ -18,10 +18,11 @@ use super::filter_sql::{Dialect, GROUPS, SqlValue, Table, USERS, list_sql};
 use super::fold::fold_doc;
 use super::{
     ApiKey, Doc, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind,
-    ListQuery, MemberOp, MemberRef, Organization, RateDecision, RateLimit, Store, StoreError,
-    StoreOptions, StoreResult, UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite,
-    doc_bytes, fold_display_name, fold_user_name, folded_emails, now_ms, take_page, unknown_member,
+    ListQuery, MemberOp, MemberRef, Organization, Store, StoreError, StoreOptions, StoreResult,
+    UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, doc_bytes, fold_display_name,
+    fold_user_name, folded_emails, now_ms, take_page, unknown_member,
 };
+use crate::ratelimit::{RateDecision, RateLimit};
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 
 /// Rows refolded per transaction at start-up.

@@ -50,8 +50,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
 
 async fn personal_tokens_and_forged_algorithms_are_refused_on_every_endpoint(backend: Backend) {
     // Many deliberate failures from one address: lift the per-IP failure limit for this test.
-    let settings = scimd::http::Settings {
-        auth_failure_limit: scimd::store::RateLimit::per_minute(1_000_000),
+    let settings = scimd::config::Settings {
+        auth_failure_limit: scimd::ratelimit::RateLimit::per_minute(1_000_000),
         ..TestApp::settings()
     };
     let app = TestApp::spawn_with(backend, settings).await;

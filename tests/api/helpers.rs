@@ -7,8 +7,9 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use scimd::app::{self, Backend as StoreBackend};
+use scimd::config::Settings;
 use scimd::config::StoreConfig;
-use scimd::http::{AppState, Settings};
+use scimd::http::AppState;
 use scimd::store::StoreOptions;
 use serde_json::Value;
 use sqlx::Connection;
@@ -187,7 +188,7 @@ impl TestApp {
     /// The default settings, but with a rate limit tests never reach.
     pub fn settings() -> Settings {
         Settings {
-            rate_limit: scimd::store::RateLimit::per_minute(1_000_000),
+            rate_limit: scimd::ratelimit::RateLimit::per_minute(1_000_000),
             ..Settings::default()
         }
     }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use scimd::http::Settings;
+use scimd::config::Settings;
 use scimd::scim::limits::Limits;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use scimd::http::Settings;
-use scimd::store::RateLimit;
+use scimd::config::Settings;
+use scimd::ratelimit::RateLimit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

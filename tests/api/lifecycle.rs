@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, assert_scim_error};
-use scimd::http::{PutMode, Settings};
+use scimd::config::{PutMode, Settings};
 
 backend_tests!(
     delete_returns_204_and_the_user_is_gone_for_every_verb,

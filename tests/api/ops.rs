@@ -15,7 +15,7 @@ backend_tests!(
 );
 
 async fn metrics_count_requests_by_route_template_and_resources_per_org(backend: Backend) {
-    let settings = scimd::http::Settings {
+    let settings = scimd::config::Settings {
         metrics_per_org: true,
         ..TestApp::settings()
     };

@@ -5,9 +5,9 @@ use reqwest::{Method, StatusCode};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, assert_scim_error};
-use scimd::http::Settings;
+use scimd::config::Settings;
 use scimd::ratelimit::MemoryLimiter;
-use scimd::store::RateLimit;
+use scimd::ratelimit::RateLimit;
 
 backend_tests!(
     the_sixty_first_request_in_a_minute_gets_429_with_retry_after,

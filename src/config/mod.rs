@@ -1,13 +1,25 @@
-//! Configuration: one clap struct per concern, every flag also an environment variable.
+//! Configuration: one clap struct per concern, every flag also an environment variable; the
+//! [`Settings`] a running server reads, and their defaults (written once, in `settings.rs`).
+
+pub mod proxies;
+mod settings;
 
 use std::fmt;
 
 use clap::{Args, ValueEnum};
 
-use crate::http::{PutMode, Settings, TrustedProxies, cores};
+pub use proxies::TrustedProxies;
+pub use settings::{PutMode, Settings, cores};
+
+use crate::ratelimit::RateLimit;
 use crate::scim::limits::Limits;
 use crate::scim::user::UserNameFormat;
-use crate::store::{RateLimit, StoreOptions, redact_url};
+use crate::store::{StoreOptions, redact_url};
+
+/// The defaults every flag below shows: those of [`Settings`] and [`Limits`].
+fn defaults() -> Settings {
+    Settings::default()
+}
 
 /// Where the data lives and how keys are signed: shared by every subcommand.
 #[derive(Args, Clone)]
@@ -62,14 +74,14 @@ pub struct ServeConfig {
     pub listen: String,
 
     /// Requests per minute allowed per organization API key.
-    #[arg(long, env = "SCIMD_RATE_LIMIT_PER_MINUTE", default_value_t = 60)]
+    #[arg(long, env = "SCIMD_RATE_LIMIT_PER_MINUTE", default_value_t = defaults().rate_limit.limit)]
     pub rate_limit_per_minute: u64,
 
     /// Failed authentications per minute allowed per client IP.
     #[arg(
         long,
         env = "SCIMD_AUTH_FAILURE_LIMIT_PER_MINUTE",
-        default_value_t = 30
+        default_value_t = defaults().auth_failure_limit.limit
     )]
     pub auth_failure_limit_per_minute: u64,
 
@@ -87,11 +99,11 @@ pub struct ServeConfig {
     pub put_mode: PutModeArg,
 
     /// Seconds a request may run before it is answered 504.
-    #[arg(long, env = "SCIMD_REQUEST_TIMEOUT", default_value_t = 30)]
+    #[arg(long, env = "SCIMD_REQUEST_TIMEOUT", default_value_t = defaults().request_timeout.as_secs())]
     pub request_timeout: u64,
 
     /// Largest page a list request may return.
-    #[arg(long, env = "SCIMD_MAX_RESULTS", default_value_t = 1000)]
+    #[arg(long, env = "SCIMD_MAX_RESULTS", default_value_t = defaults().max_results)]
     pub max_results: i64,
 
     /// Public base URL (e.g. https://scim.example.com) for `meta.location`; from `Host` if unset.
@@ -143,7 +155,7 @@ pub struct ServeConfig {
     pub trusted_proxies: TrustedProxies,
 
     /// Requests of one organization served at once; more wait their turn.
-    #[arg(long, env = "SCIMD_ORG_CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "SCIMD_ORG_CONCURRENCY", default_value_t = defaults().org_concurrency)]
     pub org_concurrency: usize,
 
     /// argon2 password hashes computed at once (default: the number of cores).
@@ -151,15 +163,15 @@ pub struct ServeConfig {
     pub password_hash_concurrency: Option<usize>,
 
     /// Seconds a client may take to send a request header.
-    #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT", default_value_t = defaults().header_read_timeout.as_secs())]
     pub header_read_timeout: u64,
 
     /// Seconds a keep-alive connection may stay idle.
-    #[arg(long, env = "SCIMD_IDLE_TIMEOUT", default_value_t = 60)]
+    #[arg(long, env = "SCIMD_IDLE_TIMEOUT", default_value_t = defaults().idle_timeout.as_secs())]
     pub idle_timeout: u64,
 
     /// Most open client connections.
-    #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = defaults().max_connections)]
     pub max_connections: usize,
 
     /// Serve /metrics on this address instead of the main listener.
@@ -225,6 +237,19 @@ impl ServeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeConfig,
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_settings_defaults() {
+        let parsed = Cli::try_parse_from(["scimd"]).unwrap().serve.settings();
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Settings::default()));
+    }
 
     #[test]
     fn debug_output_redacts_secrets() {

@@ -1,0 +1,85 @@
+//! The settings a running server reads (a subset of the command-line configuration), with
+//! their defaults written once: the CLI's defaults are taken from [`Settings::default`].
+
+use std::time::Duration;
+
+use super::TrustedProxies;
+use crate::ratelimit::RateLimit;
+use crate::scim::limits::Limits;
+use crate::scim::user::UserNameFormat;
+
+/// How PUT treats attributes the body does not mention (`SCIMD_PUT_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PutMode {
+    /// The reference's update: attributes not given are left unchanged.
+    #[default]
+    Merge,
+    /// RFC 7644 §3.5.1: attributes not given are cleared.
+    Replace,
+}
+
+/// Behaviour settings the handlers need (a subset of the CLI configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Requests per minute per API key.
+    pub rate_limit: RateLimit,
+    /// Failed authentications per minute per client IP.
+    pub auth_failure_limit: RateLimit,
+    pub user_name_format: UserNameFormat,
+    /// Absolute base URL used in `meta.location` and `Location`; derived from `Host` when None.
+    pub public_url: Option<String>,
+    pub put_mode: PutMode,
+    /// Largest page a list may return (`SCIMD_MAX_RESULTS`).
+    pub max_results: i64,
+    /// Longest a request may run before it is answered 504 (`SCIMD_REQUEST_TIMEOUT`).
+    pub request_timeout: Duration,
+    /// Caps on request content (document size, values, PATCH operations, members, filters,
+    /// list page bytes).
+    pub limits: Limits,
+    /// Proxies whose `X-Forwarded-*` headers are believed (`SCIMD_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// Requests of one organization served at once by this process; more wait
+    /// (`SCIMD_ORG_CONCURRENCY`).
+    pub org_concurrency: usize,
+    /// argon2 hashes computed at once (`SCIMD_PASSWORD_HASH_CONCURRENCY`).
+    pub password_hash_concurrency: usize,
+    /// Longest a client may take to send a request's header (`SCIMD_HEADER_READ_TIMEOUT`).
+    pub header_read_timeout: Duration,
+    /// Longest a keep-alive connection may sit idle (`SCIMD_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// Most open client connections; more wait in the listen backlog
+    /// (`SCIMD_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Bearer token `/metrics` requires, when set (`SCIMD_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
+    /// Whether `/metrics` carries per-organization gauges (`SCIMD_METRICS_PER_ORG`).
+    pub metrics_per_org: bool,
+}
+
+/// The number of cores, the default for CPU-bound concurrency limits.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            rate_limit: RateLimit::per_minute(60),
+            auth_failure_limit: RateLimit::per_minute(30),
+            user_name_format: UserNameFormat::Email,
+            public_url: None,
+            put_mode: PutMode::Merge,
+            max_results: 1000,
+            request_timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+            trusted_proxies: TrustedProxies::default(),
+            org_concurrency: 4,
+            password_hash_concurrency: cores(),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            metrics_token: None,
+            metrics_per_org: false,
+        }
+    }
+}
