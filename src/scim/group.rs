@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::filter::{CompValue, CompareOp, Filter};
-use super::patch::{OpKind, PatchOp};
-use super::path::{AttrPath, PatchPath};
+use super::patch::{OpKind, PatchOp, PatchPath};
+use super::path::AttrPath;
 use super::{GROUP_SCHEMA, ScimError};
 
 type Doc = Map<String, Value>;
