@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::PATCH_OP_SCHEMA;
 use super::ScimError;
+use super::doc::get_ci;
 use super::limits::Limits;
 use super::normalize::normalize_user_attributes;
 use super::schema::{ResourceTypeDef, SchemaDef, USER_ATTRIBUTE};
@@ -27,7 +28,7 @@ mod tests;
 
 pub use path::PatchPath;
 use target::{AttrTarget, Target};
-use values::{Notes, get_ci};
+use values::Notes;
 
 type Object = Map<String, Value>;
 
