@@ -1,5 +1,9 @@
 //! SCIM filters (RFC 7644 §3.4.2.2) and sort keys translated to SQL, once, for both backends.
 //!
+//! Translation only: whether a filter fits the resource type is decided before, by
+//! `scim::filter::check` (which also names the indexed attributes these columns hold). What
+//! the check refuses is refused here too, with a plain error, never translated by guess.
+//!
 //! The output is a boolean SQL expression with `$n` placeholders plus the values to bind in
 //! order; every value is bound, never spliced in. Attribute names are resolved through the
 //! schema (an allow-list), so only known attributes reach SQL, and JSON keys are bound too.
@@ -10,12 +14,15 @@
 //! (ASCII only) and Postgres (locale). Multi-valued attributes match when any element does
 //! (`exists` over the array).
 
+use std::fmt;
+
 use uuid::Uuid;
 
+use crate::scim::ScimError;
+use crate::scim::filter::check::{Resolved, resolve};
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::path::AttrPath;
 use crate::scim::schema::{AttrType, AttributeDef, ResourceTypeDef};
-use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
 
 /// The SQL dialect differences that matter here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +41,9 @@ pub enum SqlValue {
     Uuid(Uuid),
 }
 
-/// A column that mirrors an attribute and is compared directly.
+/// A column that mirrors an attribute and is compared directly: one of the attributes
+/// `scim::filter::check::indexed` names, with the operands it allows (a test keeps the two
+/// lists equal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
     /// The primary key.
@@ -194,7 +203,16 @@ impl SqlBuilder {
     }
 }
 
-/// Translates a filter on `table` into a SQL boolean expression.
+/// The error for a filter the check would have refused: translation never guesses. Callers
+/// validate first (`scim::filter::check::validate`), so only an unchecked filter gets here.
+fn untranslatable(path: &dyn fmt::Display) -> ScimError {
+    ScimError::invalid_filter(format!(
+        "the filter on {path} does not fit this resource type (it was not validated)"
+    ))
+}
+
+/// Translates a filter on `table` into a SQL boolean expression. The filter must have passed
+/// `scim::filter::check::validate` for `table.resource`; anything else is an error.
 pub fn filter_sql(b: &mut SqlBuilder, table: &Table, filter: &Filter) -> Result<String, ScimError> {
     match filter {
         Filter::And(l, r) => Ok(format!(
@@ -216,27 +234,26 @@ pub fn filter_sql(b: &mut SqlBuilder, table: &Table, filter: &Filter) -> Result<
     }
 }
 
-/// The SQL sort key for `sortBy` (RFC 7644 §3.4.2.3): single-valued attributes only.
+/// The SQL sort key for `sortBy` (RFC 7644 §3.4.2.3), which must have passed
+/// `scim::filter::check::validate_sort`: a column, or the folded JSON text.
 pub fn sort_sql(b: &mut SqlBuilder, table: &Table, path: &AttrPath) -> Result<String, ScimError> {
+    let unsortable = || ScimError::invalid_value(format!("cannot sort by {path}"));
     if let Some(column) = column_of(table, path) {
         return match column {
             Column::Id => Ok("id".into()),
             Column::Folded(c) | Column::Exact(c) | Column::Bool(c) | Column::Millis(c) => {
                 Ok(c.into())
             }
-            Column::Membership(..) => {
-                Err(ScimError::invalid_value(format!("cannot sort by {path}")))
-            }
+            Column::Membership(..) => Err(unsortable()),
         };
     }
-    let target = resolve(table, path).map_err(|e| ScimError::invalid_value(e.detail))?;
+    let target = resolve(table.resource, path).map_err(|_| unsortable())?;
     if target.multi_valued {
-        return Err(ScimError::invalid_value(format!(
-            "cannot sort by the multi-valued attribute {path}"
-        )));
+        // No single value to order by.
+        return Err(unsortable());
     }
     // `doc_folded` holds case-insensitive values folded already (and the others as they are).
-    let keys = json_keys(path, &target);
+    let keys = json_keys(&target);
     Ok(b.json_text(
         Base::Doc,
         &keys.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -259,76 +276,8 @@ fn column_of(table: &Table, path: &AttrPath) -> Option<Column> {
         .map(|(_, c)| *c)
 }
 
-/// What a path points at, as far as SQL cares.
-#[derive(Debug, Clone)]
-struct Target {
-    ty: AttrType,
-    case_exact: bool,
-    multi_valued: bool,
-    /// Canonical names: schema URN (extensions only), attribute, sub-attribute.
-    schema: Option<String>,
-    attr: String,
-    sub: Option<String>,
-    /// For a complex attribute compared without a sub-attribute: compare its `value`.
-    implicit_value: bool,
-}
-
-fn resolve(table: &Table, path: &AttrPath) -> Result<Target, ScimError> {
-    if let Some(schema) = &path.schema
-        && schema.eq_ignore_ascii_case(USER_ATTRIBUTE_SCHEMA)
-        && std::ptr::eq(table, &USERS)
-    {
-        // Organization-defined keys: strings compared exactly.
-        let valid = !path.attr.is_empty()
-            && path.sub_attr.is_none()
-            && path
-                .attr
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid {
-            return Err(ScimError::invalid_filter(format!(
-                "unknown attribute {path}"
-            )));
-        }
-        return Ok(Target {
-            ty: AttrType::String,
-            case_exact: true,
-            multi_valued: false,
-            schema: Some(USER_ATTRIBUTE_SCHEMA.into()),
-            attr: path.attr.clone(),
-            sub: None,
-            implicit_value: false,
-        });
-    }
-    let (def, sub) = table
-        .resource
-        .resolve(path.schema.as_deref(), &path.attr, path.sub_attr.as_deref())
-        .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?;
-    let schema = path
-        .schema
-        .as_deref()
-        .and_then(|urn| table.resource.schema_by_urn(urn))
-        .filter(|s| !std::ptr::eq(*s, table.resource.schema))
-        .map(|s| s.id.to_string());
-    let value_def = if sub.is_none() && def.ty == AttrType::Complex {
-        def.sub_attribute("value")
-    } else {
-        None
-    };
-    let leaf: &AttributeDef = sub.or(value_def).unwrap_or(def);
-    Ok(Target {
-        ty: leaf.ty,
-        case_exact: leaf.case_exact,
-        multi_valued: def.multi_valued,
-        schema,
-        attr: def.name.to_string(),
-        sub: sub.map(|s| s.name.to_string()),
-        implicit_value: value_def.is_some(),
-    })
-}
-
 /// JSON keys from the document root to the attribute (not into array elements).
-fn json_keys(_path: &AttrPath, target: &Target) -> Vec<String> {
+fn json_keys(target: &Resolved) -> Vec<String> {
     let mut keys: Vec<String> = target.schema.iter().cloned().collect();
     keys.push(target.attr.clone());
     if !target.multi_valued
@@ -368,8 +317,8 @@ fn attribute(
             "id in (select user_id from user_emails where org_id = $1 and value_folded = {bound})"
         ));
     }
-    let target = resolve(table, path)?;
-    let keys = json_keys(path, &target);
+    let target = resolve(table.resource, path)?;
+    let keys = json_keys(&target);
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     if !target.multi_valued {
         let expr = b.json_text(Base::Doc, &keys);
@@ -400,16 +349,11 @@ fn value_path(
         // members[value eq "id"] / groups[value eq "id"]: the same as the dotted form.
         return membership_value_path(b, table, path, inner);
     }
-    let target = resolve(table, path)?;
-    let (def, _) = table
-        .resource
-        .resolve(target.schema.as_deref(), &target.attr, None)
-        .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?;
-    if def.ty != AttrType::Complex {
-        return Err(ScimError::invalid_filter(format!(
-            "{path} is not a complex attribute and cannot take a [filter]"
-        )));
-    }
+    let target = resolve(table.resource, path)?;
+    let def = match target.def {
+        Some(def) if def.ty == AttrType::Complex => def,
+        _ => return Err(untranslatable(path)),
+    };
     let mut keys: Vec<String> = target.schema.iter().cloned().collect();
     keys.push(target.attr.clone());
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -437,12 +381,13 @@ fn element_filter(
         Filter::And(l, r) => Ok(format!("({} and {})", recurse(b, l)?, recurse(b, r)?)),
         Filter::Or(l, r) => Ok(format!("({} or {})", recurse(b, l)?, recurse(b, r)?)),
         Filter::Not(inner) => Ok(format!("(({}) is not true)", recurse(b, inner)?)),
-        Filter::ValuePath { .. } => Err(ScimError::invalid_filter("value filters cannot nest")),
+        Filter::ValuePath { .. } => Err(untranslatable(outer)),
         Filter::Present(p) | Filter::Compare { path: p, .. } => {
-            let sub = parent.sub_attribute(&p.attr).ok_or_else(|| {
-                ScimError::invalid_filter(format!("unknown attribute {outer}.{}", p.attr))
-            })?;
-            let target = Target {
+            let sub = parent
+                .sub_attribute(&p.attr)
+                .ok_or_else(|| untranslatable(outer))?;
+            let target = Resolved {
+                def: Some(sub),
                 ty: sub.ty,
                 case_exact: sub.case_exact,
                 multi_valued: false,
@@ -483,9 +428,7 @@ fn membership_value_path(
             membership_value_path(b, table, path, l)?,
             membership_value_path(b, table, path, r)?
         )),
-        _ => Err(ScimError::invalid_filter(format!(
-            "{path} can be filtered only by value eq \"<id>\""
-        ))),
+        _ => Err(untranslatable(path)),
     }
 }
 
@@ -504,75 +447,46 @@ fn column_condition(
             _ => "true".into(),
         });
     };
-    match column {
-        Column::Id => {
+    match (column, value) {
+        (Column::Id, CompValue::Str(s)) if matches!(op, CompareOp::Eq | CompareOp::Ne) => {
+            let matches = match Uuid::parse_str(s.trim()) {
+                Ok(id) => format!("id = {}", b.bind(SqlValue::Uuid(id))),
+                // A non-UUID never equals an id.
+                Err(_) => "false".into(),
+            };
+            Ok(if op == CompareOp::Ne {
+                format!("(not ({matches}))")
+            } else {
+                matches
+            })
+        }
+        (Column::Id, CompValue::Str(s)) => {
             let id_text = match b.dialect {
                 Dialect::Postgres => "id::text",
                 Dialect::Sqlite => "id",
             };
-            match (op, value) {
-                (CompareOp::Eq | CompareOp::Ne, CompValue::Str(s)) => {
-                    let matches = match Uuid::parse_str(s.trim()) {
-                        Ok(id) => format!("id = {}", b.bind(SqlValue::Uuid(id))),
-                        // A non-UUID never equals an id.
-                        Err(_) => "false".into(),
-                    };
-                    Ok(if op == CompareOp::Ne {
-                        format!("(not ({matches}))")
-                    } else {
-                        matches
-                    })
-                }
-                _ => string_op(b, id_text, op, value, false, path),
-            }
+            Ok(string_op(b, id_text, op, s, false))
         }
         // The column holds the folded value: fold the operand only, so the index applies.
-        Column::Folded(c) => {
-            let folded = match value {
-                CompValue::Str(s) => CompValue::Str(super::fold::fold(s)),
-                other => other.clone(),
-            };
-            string_op(b, c, op, &folded, true, path)
+        (Column::Folded(c), CompValue::Str(s)) => {
+            Ok(string_op(b, c, op, &super::fold::fold(s), true))
         }
-        Column::Exact(c) => string_op(b, c, op, value, true, path),
-        Column::Bool(c) => {
-            let CompValue::Bool(v) = value else {
-                return Err(ScimError::invalid_filter(format!(
-                    "{path} compares with true or false"
-                )));
-            };
+        (Column::Exact(c), CompValue::Str(s)) => Ok(string_op(b, c, op, s, true)),
+        (Column::Bool(c), CompValue::Bool(v)) if matches!(op, CompareOp::Eq | CompareOp::Ne) => {
             let bound = b.bind(SqlValue::Bool(*v));
-            match op {
-                CompareOp::Eq => Ok(format!("{c} = {bound}")),
-                CompareOp::Ne => Ok(format!("{c} <> {bound}")),
-                _ => Err(ScimError::invalid_filter(format!(
-                    "{path} supports only eq and ne"
-                ))),
-            }
-        }
-        Column::Millis(c) => {
-            let CompValue::Str(text) = value else {
-                return Err(ScimError::invalid_filter(format!(
-                    "{path} compares with a date-time"
-                )));
-            };
-            let ms = chrono::DateTime::parse_from_rfc3339(text)
-                .map_err(|_| {
-                    ScimError::invalid_filter(format!("{text:?} is not an RFC 3339 date-time"))
-                })?
-                .timestamp_millis();
-            let bound = b.bind(SqlValue::Int(ms));
-            let sql_op = ordering_op(op).ok_or_else(|| {
-                ScimError::invalid_filter(format!("{path} supports eq, ne, gt, ge, lt and le"))
-            })?;
+            let sql_op = if op == CompareOp::Eq { "=" } else { "<>" };
             Ok(format!("{c} {sql_op} {bound}"))
         }
-        Column::Membership(this, other) => {
-            let (CompareOp::Eq, CompValue::Str(s)) = (op, value) else {
-                return Err(ScimError::invalid_filter(format!(
-                    "{path} can be filtered only with eq \"<id>\""
-                )));
+        (Column::Millis(c), CompValue::Str(text)) => {
+            let (Ok(instant), Some(sql_op)) =
+                (chrono::DateTime::parse_from_rfc3339(text), ordering_op(op))
+            else {
+                return Err(untranslatable(path));
             };
+            let bound = b.bind(SqlValue::Int(instant.timestamp_millis()));
+            Ok(format!("{c} {sql_op} {bound}"))
+        }
+        (Column::Membership(this, other), CompValue::Str(s)) if op == CompareOp::Eq => {
             let Ok(id) = Uuid::parse_str(s.trim()) else {
                 return Ok("false".into());
             };
@@ -581,6 +495,7 @@ fn column_condition(
                 "id in (select {this} from group_members where {other} = {bound})"
             ))
         }
+        _ => Err(untranslatable(path)),
     }
 }
 
@@ -600,7 +515,7 @@ fn ordering_op(op: CompareOp) -> Option<&'static str> {
 fn leaf_condition(
     b: &mut SqlBuilder,
     expr: &str,
-    target: &Target,
+    target: &Resolved,
     op: Option<(CompareOp, &CompValue)>,
     path: &AttrPath,
 ) -> Result<String, ScimError> {
@@ -608,27 +523,21 @@ fn leaf_condition(
         return Ok(format!("({expr} is not null and {expr} <> '')"));
     };
     match (target.ty, value) {
-        (_, CompValue::Null) => match op {
-            CompareOp::Eq => Ok(format!("({expr} is null)")),
-            CompareOp::Ne => Ok(format!("({expr} is not null)")),
-            _ => Err(ScimError::invalid_filter(
-                "null can only be compared with eq or ne",
-            )),
-        },
-        (AttrType::Boolean, CompValue::Bool(v)) => {
+        (_, CompValue::Null) if op == CompareOp::Eq => Ok(format!("({expr} is null)")),
+        (_, CompValue::Null) if op == CompareOp::Ne => Ok(format!("({expr} is not null)")),
+        (AttrType::Boolean, CompValue::Bool(v)) if matches!(op, CompareOp::Eq | CompareOp::Ne) => {
             let bound = match b.dialect {
                 Dialect::Postgres => b.bind(SqlValue::Text(v.to_string())),
                 Dialect::Sqlite => b.bind(SqlValue::Int(i64::from(*v))),
             };
-            match op {
-                CompareOp::Eq => Ok(format!("{expr} = {bound}")),
-                CompareOp::Ne => Ok(format!("coalesce({expr} <> {bound}, true)")),
-                _ => Err(ScimError::invalid_filter(format!(
-                    "{path} supports only eq and ne"
-                ))),
-            }
+            Ok(if op == CompareOp::Eq {
+                format!("{expr} = {bound}")
+            } else {
+                format!("coalesce({expr} <> {bound}, true)")
+            })
         }
         (AttrType::Integer | AttrType::Decimal, CompValue::Num(n)) => {
+            let sql_op = ordering_op(op).ok_or_else(|| untranslatable(path))?;
             let bound = match n.as_i64() {
                 Some(i) => b.bind(SqlValue::Int(i)),
                 None => b.bind(SqlValue::Real(n.as_f64().unwrap_or_default())),
@@ -637,9 +546,6 @@ fn leaf_condition(
                 Dialect::Postgres => format!("({expr})::numeric"),
                 Dialect::Sqlite => expr.to_string(),
             };
-            let sql_op = ordering_op(op).ok_or_else(|| {
-                ScimError::invalid_filter(format!("{path} is a number: co, sw and ew do not apply"))
-            })?;
             Ok(if op == CompareOp::Ne {
                 format!("coalesce({number} {sql_op} {bound}, true)")
             } else {
@@ -648,11 +554,9 @@ fn leaf_condition(
         }
         (
             AttrType::String | AttrType::Reference | AttrType::DateTime | AttrType::Binary,
-            CompValue::Str(_),
-        ) => string_op(b, expr, op, value, target.case_exact, path),
-        _ => Err(ScimError::invalid_filter(format!(
-            "{path} cannot be compared with {value}"
-        ))),
+            CompValue::Str(text),
+        ) => Ok(string_op(b, expr, op, text, target.case_exact)),
+        _ => Err(untranslatable(path)),
     }
 }
 
@@ -664,25 +568,19 @@ fn string_op(
     b: &mut SqlBuilder,
     column: &str,
     op: CompareOp,
-    value: &CompValue,
+    text: &str,
     case_exact: bool,
-    path: &AttrPath,
-) -> Result<String, ScimError> {
-    let CompValue::Str(text) = value else {
-        return Err(ScimError::invalid_filter(format!(
-            "{path} compares with a string"
-        )));
-    };
+) -> String {
     let expr = column;
     let text = if case_exact {
-        text.clone()
+        text.to_string()
     } else {
         super::fold::fold(text)
     };
     let v = b.bind(SqlValue::Text(text));
-    let condition = match op {
+    match op {
         CompareOp::Eq => format!("{expr} = {v}"),
-        CompareOp::Ne => return Ok(format!("coalesce({expr} <> {v}, true)")),
+        CompareOp::Ne => format!("coalesce({expr} <> {v}, true)"),
         CompareOp::Co => match b.dialect {
             Dialect::Postgres => format!("strpos({expr}, {v}) > 0"),
             Dialect::Sqlite => format!("instr({expr}, {v}) > 0"),
@@ -696,8 +594,7 @@ fn string_op(
         CompareOp::Ge => format!("{expr} >= {v}"),
         CompareOp::Lt => format!("{expr} < {v}"),
         CompareOp::Le => format!("{expr} <= {v}"),
-    };
-    Ok(condition)
+    }
 }
 
 /// The statements for one page of a list: `select` (the page) and `count` (the total), both
@@ -777,7 +674,11 @@ pub fn list_sql(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::scim::filter::check::{Indexed, indexed, validate, validate_sort};
+    use crate::scim::schema::{COMMON, GROUP_RESOURCE, USER_RESOURCE};
 
     fn sql(
         dialect: Dialect,
@@ -819,7 +720,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_attributes_and_mistyped_values_are_invalid_filters() {
+    fn filters_the_check_refuses_are_refused_not_guessed() {
         let cases = [
             r#"nosuch eq "x""#,
             r#"name.nosuch eq "x""#,
@@ -831,6 +732,7 @@ mod tests {
             r#"groups.value co "x""#,
         ];
         for filter in cases {
+            assert!(validate(&filter.parse().unwrap(), &USER_RESOURCE).is_err());
             let err = sql(Dialect::Postgres, &USERS, filter).unwrap_err();
             assert_eq!(
                 err.scim_type.map(|t| t.as_str()),
@@ -875,5 +777,174 @@ mod tests {
         );
         let path = AttrPath::parse("emails").unwrap();
         assert!(sort_sql(&mut b, &USERS, &path).is_err());
+    }
+
+    /// Every attribute path of `resource`: core, common and extension attributes with their
+    /// sub-attributes, as filters and `sortBy` name them.
+    fn every_path(resource: &ResourceTypeDef) -> Vec<AttrPath> {
+        let mut paths = Vec::new();
+        let schemas = std::iter::once((resource.schema, None))
+            .chain(resource.extensions.iter().map(|(s, _)| (*s, Some(s.id))));
+        for (schema, urn) in schemas {
+            let attrs = schema.attributes.iter();
+            let attrs: Vec<_> = if urn.is_none() {
+                attrs.chain(COMMON.iter()).collect()
+            } else {
+                attrs.collect()
+            };
+            for def in attrs {
+                let path = |sub: Option<&str>| AttrPath {
+                    schema: urn.map(str::to_string),
+                    attr: def.name.to_string(),
+                    sub_attr: sub.map(str::to_string),
+                };
+                paths.push(path(None));
+                paths.extend(def.sub_attributes.iter().map(|s| path(Some(s.name))));
+            }
+        }
+        paths
+    }
+
+    #[test]
+    fn the_columns_are_the_attributes_the_check_indexes() {
+        for table in [&USERS, &GROUPS] {
+            for path in every_path(table.resource) {
+                let kind = column_of(table, &path).map(|column| match column {
+                    Column::Id | Column::Folded(_) | Column::Exact(_) => Indexed::Text,
+                    Column::Bool(_) => Indexed::Boolean,
+                    Column::Millis(_) => Indexed::Instant,
+                    Column::Membership(..) => Indexed::Membership,
+                });
+                assert_eq!(kind, indexed(table.resource, &path), "{path}");
+            }
+            // And no column names a path the schema does not have.
+            for (name, _) in table.columns {
+                let path = AttrPath::parse(name).unwrap();
+                assert!(indexed(table.resource, &path).is_some(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_sort_key_the_check_accepts_translates() {
+        for table in [&USERS, &GROUPS] {
+            for path in every_path(table.resource) {
+                let mut b = SqlBuilder::new(Dialect::Sqlite, 2);
+                assert_eq!(
+                    validate_sort(&path, table.resource).is_ok(),
+                    sort_sql(&mut b, table, &path).is_ok(),
+                    "{path}"
+                );
+            }
+        }
+    }
+
+    fn any_path() -> impl Strategy<Value = AttrPath> {
+        let mut paths = every_path(&USER_RESOURCE);
+        paths.extend(every_path(&GROUP_RESOURCE));
+        for extra in [
+            "nosuch",
+            "name.nosuch",
+            "id.x",
+            "urn:omni:params:1.0:UserAttribute:good_blob",
+            "urn:omni:params:1.0:UserAttribute:a.b",
+            "urn:acme:x:1.0:widget",
+        ] {
+            paths.push(AttrPath::parse(extra).unwrap());
+        }
+        prop::sample::select(paths)
+    }
+
+    fn any_comparison() -> impl Strategy<Value = (CompareOp, CompValue)> {
+        let op = prop::sample::select(vec![
+            CompareOp::Eq,
+            CompareOp::Ne,
+            CompareOp::Co,
+            CompareOp::Sw,
+            CompareOp::Ew,
+            CompareOp::Gt,
+            CompareOp::Ge,
+            CompareOp::Lt,
+            CompareOp::Le,
+        ]);
+        let value = prop_oneof![
+            prop::sample::select(vec![
+                "x",
+                "2024-01-02T03:04:05Z",
+                "2819c223-7f76-453a-919d-413861904646",
+                "yesterday",
+            ])
+            .prop_map(|s| CompValue::Str(s.into())),
+            (-3i64..3).prop_map(|n| CompValue::Num(n.into())),
+            any::<bool>().prop_map(CompValue::Bool),
+            Just(CompValue::Null),
+        ];
+        (op, value)
+    }
+
+    /// Leaves on any path, or value filters whose inner paths are plain names; operators
+    /// and values are combined freely, including pairs the parser would refuse.
+    fn any_filter() -> impl Strategy<Value = Filter> {
+        let leaf = |path: BoxedStrategy<AttrPath>| {
+            prop_oneof![
+                path.clone().prop_map(Filter::Present),
+                (path, any_comparison()).prop_map(|(path, (op, value))| Filter::Compare {
+                    path,
+                    op,
+                    value
+                }),
+            ]
+        };
+        let relative = prop::sample::select(vec!["value", "type", "primary", "display", "nosuch"])
+            .prop_map(|attr| AttrPath {
+                schema: None,
+                attr: attr.into(),
+                sub_attr: None,
+            })
+            .boxed();
+        let inner = leaf(relative).prop_recursive(2, 6, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(l, r)| Filter::And(l.into(), r.into())),
+                (inner.clone(), inner.clone()).prop_map(|(l, r)| Filter::Or(l.into(), r.into())),
+                inner.prop_map(|f| Filter::Not(f.into())),
+            ]
+        });
+        let value_path = (any_path(), inner).prop_map(|(path, filter)| Filter::ValuePath {
+            path: AttrPath {
+                sub_attr: None,
+                ..path
+            },
+            filter: filter.into(),
+        });
+        prop_oneof![3 => leaf(any_path().boxed()), 1 => value_path].prop_recursive(
+            3,
+            12,
+            2,
+            |tree| {
+                prop_oneof![
+                    (tree.clone(), tree.clone()).prop_map(|(l, r)| Filter::And(l.into(), r.into())),
+                    (tree.clone(), tree.clone()).prop_map(|(l, r)| Filter::Or(l.into(), r.into())),
+                    tree.prop_map(|f| Filter::Not(f.into())),
+                ]
+            },
+        )
+    }
+
+    proptest! {
+        /// The rules live in the check: the store translates what it accepts and refuses
+        /// the rest, so a checked filter never fails in the store.
+        #[test]
+        fn the_store_translates_exactly_the_filters_the_check_accepts(filter in any_filter()) {
+            for table in [&USERS, &GROUPS] {
+                for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+                    let translated = filter_sql(&mut SqlBuilder::new(dialect, 2), table, &filter);
+                    prop_assert_eq!(
+                        validate(&filter, table.resource).is_ok(),
+                        translated.is_ok(),
+                        "{} on {}", filter, table.resource.name
+                    );
+                }
+            }
+        }
     }
 }
