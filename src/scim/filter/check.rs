@@ -32,8 +32,9 @@ pub fn validate(filter: &Filter, resource: &ResourceTypeDef) -> Result<(), ScimE
     }
 }
 
-/// Checks a `sortBy` path (RFC 7644 §3.4.2.3): a single-valued attribute of `resource`.
-/// Errors are `invalidValue`, as for any other malformed `sortBy`.
+/// Checks a `sortBy` path (RFC 7644 §3.4.2.3): an attribute of `resource`, single-valued
+/// (this server does not sort by a multi-valued attribute's primary value, as the RFC would
+/// have it, nor by membership). Errors are `invalidValue`, as for any other bad `sortBy`.
 pub fn validate_sort(path: &AttrPath, resource: &ResourceTypeDef) -> Result<(), ScimError> {
     match indexed(resource, path) {
         Some(Indexed::Membership) => {
@@ -52,8 +53,9 @@ pub fn validate_sort(path: &AttrPath, resource: &ResourceTypeDef) -> Result<(), 
 }
 
 /// The attributes this server indexes: the store keeps each in a column of its own and
-/// compares it as a typed value, so it takes only an operand of its own kind (never `null`,
-/// RFC 7644 §3.4.2.2 allows a server to refuse comparisons it does not support).
+/// compares it as a typed value, so it takes only an operand of its own kind, never `null`
+/// (RFC 7644 §3.12: `invalidFilter` covers an "attribute and filter comparison combination"
+/// that is not supported).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Indexed {
     /// `id`, `userName`, `externalId`, a group's `displayName`: a string, any operator.
