@@ -15,13 +15,13 @@ use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::config::PutMode;
 use crate::scim::ScimError;
+use crate::scim::doc::merge;
 use crate::scim::etag::etag;
 use crate::scim::group::{self, GroupMeta};
 use crate::scim::limits::{check_document, check_members};
 use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
 use crate::scim::schema::GROUP_RESOURCE;
-use crate::scim::user::merge;
 use crate::store::{Doc, GroupRecord, GroupWrite, MemberOp, MemberRef};
 
 /// A path id that is not a UUID cannot name a group: 404, as for an unknown id.

@@ -10,6 +10,7 @@ use axum::extract::RawQuery;
 use serde_json::{Map, Value, json};
 
 use crate::scim::filter::Filter;
+use crate::scim::filter::check::{validate, validate_sort};
 use crate::scim::limits::{Limits, check_filter};
 use crate::scim::path::AttrPath;
 use crate::scim::project::{parse_attribute_list, project};
@@ -94,6 +95,8 @@ impl ListParams {
 
     /// Applies the request caps (issue 11): the filter's cost, counted against the resource
     /// types it runs on, before any store call; and the byte budget that stops a page early.
+    /// With one resource type, the filter and sort key must also fit it (a root search
+    /// checks each type itself).
     pub fn limited(
         mut self,
         limits: &Limits,
@@ -101,6 +104,14 @@ impl ListParams {
     ) -> Result<ListParams, ScimError> {
         if let Some(filter) = &self.query.filter {
             check_filter(filter, types, limits)?;
+        }
+        if let [resource] = types {
+            if let Some(filter) = &self.query.filter {
+                validate(filter, resource)?;
+            }
+            if let Some(sort) = &self.query.sort {
+                validate_sort(&sort.path, resource)?;
+            }
         }
         self.query.byte_budget = Some(limits.list_byte_budget);
         Ok(self)
@@ -401,13 +412,48 @@ mod tests {
             .limited(&limits, &[&USER_RESOURCE])
             .unwrap_err();
         assert_eq!(err.scim_type.map(|t| t.as_str()), Some("invalidFilter"));
-        // Groups have no emails: the same filter costs nothing there (and fails in the store).
-        assert!(
-            params(&query)
-                .unwrap()
-                .limited(&limits, &[&GROUP_RESOURCE])
-                .is_ok()
+        // Groups have no emails: the same filter costs nothing there, and does not fit them.
+        let filter = params(&query).unwrap().query.filter.unwrap();
+        assert!(check_filter(&filter, &[&GROUP_RESOURCE], &limits).is_ok());
+        let err = params(&query)
+            .unwrap()
+            .limited(&limits, &[&GROUP_RESOURCE])
+            .unwrap_err();
+        assert_eq!(
+            (err.scim_type.map(|t| t.as_str()), err.detail.as_str()),
+            (Some("invalidFilter"), "unknown attribute emails.value")
         );
+    }
+
+    #[test]
+    fn limited_checks_filter_and_sort_against_one_resource_type_only() {
+        use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+        let limits = Limits::default();
+        let both: &[&ResourceTypeDef] = &[&USER_RESOURCE, &GROUP_RESOURCE];
+        // (query, resource types) -> the refusal, if any
+        let cases = [
+            ("filter=userName%20pr", &[&USER_RESOURCE][..], None),
+            (
+                "filter=userName%20pr",
+                &[&GROUP_RESOURCE][..],
+                Some("invalidFilter"),
+            ),
+            ("filter=userName%20pr", both, None),
+            ("filter=nosuch%20pr", both, None),
+            ("sortBy=displayName", &[&GROUP_RESOURCE][..], None),
+            ("sortBy=emails", &[&USER_RESOURCE][..], Some("invalidValue")),
+            (
+                "sortBy=members",
+                &[&GROUP_RESOURCE][..],
+                Some("invalidValue"),
+            ),
+            ("sortBy=nosuch", both, None),
+        ];
+        for (query, types, want) in cases {
+            let got = params(query).unwrap().limited(&limits, types);
+            let refusal = got.err().and_then(|e| e.scim_type).map(|t| t.as_str());
+            assert_eq!(refusal, want, "{query} on {} types", types.len());
+        }
     }
 
     #[test]

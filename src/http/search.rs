@@ -10,22 +10,10 @@ use super::extract::{ScimBody, ScimResponse, scim_base_url};
 use super::list::{ListParams, list_response};
 use super::{ApiError, AppState, groups, users};
 use crate::auth::Principal;
+use crate::scim::ScimError;
+use crate::scim::filter::check::validate;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
-use crate::scim::{ScimError, ScimType};
-use crate::store::{ListQuery, StoreError, doc_bytes};
-
-/// A filter naming an attribute one resource type lacks selects nothing of that type; it is
-/// an error only when it fits neither (RFC 7644 §3.4.3 leaves this to the server).
-fn none_if_unknown<T>(result: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
-    match result {
-        Ok(page) => Ok(Some(page)),
-        Err(StoreError::Rejected(ScimError {
-            scim_type: Some(ScimType::InvalidFilter),
-            ..
-        })) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
+use crate::store::{ListQuery, doc_bytes};
 
 pub async fn search_all(
     State(state): State<AppState>,
@@ -48,13 +36,29 @@ pub async fn search_all(
     let count = params.query.count;
 
     // Totals first (count = 0 reads no rows), so the page can be split between the types.
+    // A filter that does not fit one resource type selects nothing of that type; it is an
+    // error only when it fits neither (RFC 7644 §3.4.3 leaves this to the server).
     let totals = ListQuery {
         count: 0,
         ..params.query.clone()
     };
-    let user_total = none_if_unknown(state.store.list_users(org, &totals).await)?.map(|p| p.total);
-    let group_total =
-        none_if_unknown(state.store.list_groups(org, &totals).await)?.map(|p| p.total);
+    let fits = |resource| {
+        params
+            .query
+            .filter
+            .as_ref()
+            .is_none_or(|f| validate(f, resource).is_ok())
+    };
+    let user_total = if fits(&USER_RESOURCE) {
+        Some(state.store.list_users(org, &totals).await?.total)
+    } else {
+        None
+    };
+    let group_total = if fits(&GROUP_RESOURCE) {
+        Some(state.store.list_groups(org, &totals).await?.total)
+    } else {
+        None
+    };
     if user_total.is_none() && group_total.is_none() {
         let detail = "the filter names attributes that neither Users nor Groups have";
         return Err(ScimError::invalid_filter(detail).into());

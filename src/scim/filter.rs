@@ -1,5 +1,6 @@
-//! SCIM filter expressions (RFC 7644 §3.4.2.2): parsing, canonical printing and in-memory
-//! evaluation against a resource held as a JSON object.
+//! SCIM filter expressions (RFC 7644 §3.4.2.2): parsing, canonical printing, in-memory
+//! evaluation against a resource held as a JSON object (`eval`), and the check that a filter
+//! fits a resource type's schema (`check`).
 //!
 //! The parser is a hand-written recursive descent over the RFC's ABNF. Its recursion is
 //! bounded by [`MAX_FILTER_DEPTH`] and its input by [`MAX_FILTER_LEN`], so hostile filters
@@ -13,6 +14,7 @@ use serde_json::Number;
 use super::ScimError;
 use super::path::AttrPath;
 
+pub mod check;
 mod eval;
 
 /// Longest accepted filter, in bytes; longer → `invalidFilter`.

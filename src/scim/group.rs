@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::doc::timestamp;
 use super::filter::{CompValue, CompareOp, Filter};
-use super::patch::{OpKind, PatchOp};
-use super::path::{AttrPath, PatchPath};
+use super::patch::{OpKind, PatchOp, PatchPath};
+use super::path::AttrPath;
 use super::{GROUP_SCHEMA, ScimError};
 
 type Doc = Map<String, Value>;
@@ -269,8 +270,8 @@ pub fn render(doc: &Doc, members: Option<&[MemberRef]>, meta: &GroupMeta<'_>) ->
         "meta".into(),
         json!({
             "resourceType": "Group",
-            "created": super::user::timestamp(meta.created_ms),
-            "lastModified": super::user::timestamp(meta.modified_ms),
+            "created": timestamp(meta.created_ms),
+            "lastModified": timestamp(meta.modified_ms),
             "location": meta.location,
             "version": super::etag::etag(meta.version),
         }),

@@ -5,6 +5,7 @@
 //! names, with extension attributes nested under their schema URN, exactly as on the wire.
 
 pub mod discovery;
+pub mod doc;
 pub mod error;
 pub mod etag;
 pub mod filter;

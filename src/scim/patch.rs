@@ -6,27 +6,29 @@
 //! their canonical URN. [`apply`] works on a copy, so a failing operation leaves the caller's
 //! document untouched (RFC 7644 §3.5.2: "the operations are applied ... atomically").
 //!
-//! Layout: `target` turns a path into schema definitions, `attr` performs one operation on
+//! Layout: `path` parses a PATCH path, `target` turns it into schema definitions, `attr` performs one operation on
 //! one attribute, `values` holds the comparison / normalisation helpers they share.
 
 use serde_json::{Map, Value};
 
 use super::PATCH_OP_SCHEMA;
 use super::ScimError;
+use super::doc::get_ci;
 use super::limits::Limits;
 use super::normalize::normalize_user_attributes;
-use super::path::PatchPath;
 use super::schema::{ResourceTypeDef, SchemaDef, USER_ATTRIBUTE};
 
 mod attr;
+mod path;
 mod target;
 mod values;
 
 #[cfg(test)]
 mod tests;
 
+pub use path::PatchPath;
 use target::{AttrTarget, Target};
-use values::{Notes, get_ci};
+use values::Notes;
 
 type Object = Map<String, Value>;
 

@@ -1,12 +1,12 @@
-//! The User resource's own rules: userName format, the reference's merging PUT, and the
-//! response shape (RFC 7643 §4.1, §3.1 meta; the Omni reference's example response).
+//! The User resource's own rules: userName format and the response shape (RFC 7643 §4.1,
+//! §3.1 meta; the Omni reference's example response). The PUT merge is generic: `super::doc`.
 //!
 //! A stored user is its document (client-settable attributes, extensions under their URN);
 //! id, meta, groups and schemas are computed here when the user is rendered.
 
-use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value, json};
 
+use super::doc::timestamp;
 use super::group::MemberRef;
 use super::{OMNI_USER_EXTENSION_SCHEMA, ScimError, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
 
@@ -57,48 +57,8 @@ pub fn is_email(s: &str) -> bool {
         && !s.chars().any(char::is_whitespace)
 }
 
-/// The reference's PUT: "sets the values of the parameters provided and leaving all other
-/// properties of the user unchanged". Each attribute given replaces the stored one; an
-/// extension object is a container, so its attributes merge one by one; `null` clears.
-pub fn merge(current: &Doc, incoming: Doc) -> Doc {
-    let mut merged = current.clone();
-    for (key, value) in incoming {
-        match (merged.get_mut(&key), value) {
-            (_, Value::Null) => {
-                merged.remove(&key);
-            }
-            (Some(Value::Object(stored)), Value::Object(given)) if key.starts_with("urn:") => {
-                for (attr, v) in given {
-                    if v.is_null() {
-                        stored.remove(&attr);
-                    } else {
-                        stored.insert(attr, v);
-                    }
-                }
-                if stored.is_empty() {
-                    merged.remove(&key);
-                }
-            }
-            (_, value) => {
-                merged.insert(key, strip_nulls(value));
-            }
-        }
-    }
-    merged
-}
-
-/// Null members of an object mean "unassigned" (RFC 7644 §3.5.1): they are not stored.
-fn strip_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
+/// The reference's PUT merge, the same for every resource type: [`super::doc::merge`].
+pub use super::doc::merge;
 
 /// The server-managed facts a rendered user needs besides its document.
 #[derive(Debug, Clone)]
@@ -113,13 +73,6 @@ pub struct UserMeta<'a> {
     pub base_url: &'a str,
     /// The user's groups (RFC 7643 §4.1.2, read-only); None when not loaded.
     pub groups: Option<&'a [MemberRef]>,
-}
-
-/// RFC 3339 with milliseconds, UTC: `2024-12-03T23:13:14.109Z`.
-pub fn timestamp(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Renders a stored user as the reference's response shows it (all attributes; projection
@@ -237,36 +190,6 @@ mod tests {
         ] {
             assert!(!is_email(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn merge_sets_given_attributes_and_keeps_the_rest() {
-        let current = doc(json!({
-            "userName": "a@x.co", "displayName": "A", "title": "Boss",
-            "urn:omni:params:1.0:UserAttribute": {"good_blob": "yes", "team": "red"}
-        }));
-        let incoming = doc(json!({
-            "userName": "b@x.co", "title": null,
-            "urn:omni:params:1.0:UserAttribute": {"team": null, "level": "3"}
-        }));
-        let merged = merge(&current, incoming);
-        assert_eq!(
-            Value::Object(merged),
-            json!({
-                "userName": "b@x.co", "displayName": "A",
-                "urn:omni:params:1.0:UserAttribute": {"good_blob": "yes", "level": "3"}
-            })
-        );
-    }
-
-    #[test]
-    fn merge_drops_an_extension_emptied_by_nulls_and_nested_nulls() {
-        let current = doc(json!({"urn:x:ext": {"a": 1}}));
-        let merged = merge(
-            &current,
-            doc(json!({"urn:x:ext": {"a": null}, "name": {"givenName": "G", "familyName": null}})),
-        );
-        assert_eq!(Value::Object(merged), json!({"name": {"givenName": "G"}}));
     }
 
     #[test]

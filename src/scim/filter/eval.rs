@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Number, Value};
 
 use super::{CompValue, CompareOp, Filter};
+use crate::scim::doc::get_ci;
 use crate::scim::path::AttrPath;
 
 impl Filter {
@@ -71,15 +72,6 @@ impl Filter {
             }
         }
     }
-}
-
-/// Case-insensitive key lookup, trying the exact key first (the common, canonical case).
-fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 /// The attribute's raw value (before sub-attribute selection), looking under the extension

@@ -4,10 +4,9 @@
 
 use crate::scim::ScimError;
 use crate::scim::filter::Filter;
-use crate::scim::path::PatchPath;
 use crate::scim::schema::{AttributeDef, Mutability, ResourceTypeDef, SchemaDef, USER_ATTRIBUTE};
 
-use super::OpKind;
+use super::{OpKind, PatchPath};
 
 /// What a path designates.
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value};
 
 use crate::scim::ScimError;
+use crate::scim::doc::get_ci;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::schema::{AttributeDef, Mutability};
 
@@ -82,15 +83,6 @@ impl Notes {
             _ => {}
         }
     }
-}
-
-/// Case-insensitive key lookup (RFC 7643 §2.1), exact key first.
-pub(super) fn get_ci<'a>(map: &'a Object, key: &str) -> Option<&'a Value> {
-    map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 /// Takes the object under `key` out of `map` (an absent or non-object value gives an empty

@@ -1,0 +1,111 @@
+//! Sort keys (RFC 7644 §3.4.2.3) and the statements for one page of a list (RFC 7644
+//! §3.4.2.4 paging, RFC 9865 cursors).
+
+use super::builder::{Base, SqlBuilder};
+use super::compare::filter_sql;
+use super::table::{Column, Table, column_of, json_keys};
+use super::{Dialect, SqlValue};
+use crate::scim::ScimError;
+use crate::scim::filter::check::resolve;
+use crate::scim::path::AttrPath;
+
+/// The SQL sort key for `sortBy` (RFC 7644 §3.4.2.3), which must have passed
+/// `scim::filter::check::validate_sort`: a column, or the folded JSON text.
+pub fn sort_sql(b: &mut SqlBuilder, table: &Table, path: &AttrPath) -> Result<String, ScimError> {
+    let unsortable = || ScimError::invalid_value(format!("cannot sort by {path}"));
+    if let Some(column) = column_of(table, path) {
+        return match column {
+            Column::Id => Ok("id".into()),
+            Column::Folded(c) | Column::Exact(c) | Column::Bool(c) | Column::Millis(c) => {
+                Ok(c.into())
+            }
+            Column::Membership(..) => Err(unsortable()),
+        };
+    }
+    let target = resolve(table.resource, path).map_err(|_| unsortable())?;
+    if target.multi_valued {
+        // No single value to order by.
+        return Err(unsortable());
+    }
+    // `doc_folded` holds case-insensitive values folded already (and the others as they are).
+    let keys = json_keys(&target);
+    Ok(b.json_text(
+        Base::Doc,
+        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+}
+
+/// The statements for one page of a list: `select` (the page) and `count` (the total), both
+/// with the organization id as `$1`; `count` uses the first `count_values` of `values`.
+#[derive(Debug)]
+pub struct ListSql {
+    pub select: String,
+    pub count: String,
+    pub values: Vec<SqlValue>,
+    pub count_values: usize,
+}
+
+/// Builds the list statements for `table` (RFC 7644 §3.4.2): filter, sort with a total order
+/// (creation order breaks ties, so pages never skip or repeat), keyset cursor, limit/offset.
+pub fn list_sql(
+    dialect: Dialect,
+    table: &Table,
+    table_name: &str,
+    columns: &str,
+    query: &crate::store::ListQuery,
+) -> Result<ListSql, ScimError> {
+    let mut b = SqlBuilder::new(dialect, 2);
+    let mut condition = "org_id = $1".to_string();
+    if let Some(filter) = &query.filter {
+        condition = format!("{condition} and {}", filter_sql(&mut b, table, filter)?);
+    }
+    let count = match (&query.filter, table.kept_count) {
+        (None, Some(kept)) => kept.to_string(),
+        _ => format!("select count(*) from {table_name} where {condition}"),
+    };
+    let count_values = b.values.len();
+    let mut order = String::new();
+    if let Some(sort) = &query.sort {
+        let key = sort_sql(&mut b, table, &sort.path)?;
+        let direction = if sort.descending { "desc" } else { "asc" };
+        order = format!("{key} {direction} nulls last, ");
+    }
+    order.push_str("created_at, id");
+    let mut page_condition = condition;
+    if let Some(cursor) = &query.cursor {
+        let created = b.bind(SqlValue::Int(cursor.created_at));
+        let id = b.bind(SqlValue::Uuid(cursor.id));
+        page_condition = format!("{page_condition} and (created_at, id) > ({created}, {id})");
+    }
+    // LIMIT and OFFSET are written into the statement (they are integers, never text): with
+    // them as parameters Postgres's generic plan assumes a large limit, so it keeps planning
+    // every execution afresh, and planning cost more than the lookup itself.
+    let limit = query.count.max(0);
+    let offset = if query.cursor.is_some() {
+        0
+    } else {
+        (query.start_index - 1).max(0)
+    };
+    let select = if offset == 0 {
+        // The first page (and every cursor page) reads its rows directly.
+        format!(
+            "select {columns} from {table_name} where {page_condition} \
+             order by {order} limit {limit}"
+        )
+    } else {
+        // Deferred join: the page's ids are found first (an index-only walk past `offset`
+        // rows when the order is the default), and only those rows are read in full, so a
+        // deep `startIndex` does not fetch every skipped document.
+        format!(
+            "select {columns} from {table_name} where id in (select id from {table_name} \
+             where {page_condition} order by {order} limit {limit} offset {offset}) \
+             order by {order}"
+        )
+    };
+    Ok(ListSql {
+        select,
+        count,
+        values: b.values,
+        count_values,
+    })
+}
