@@ -29,18 +29,6 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("Group {id} not found")).into())
 }
 
-/// The columns the store indexes, derived from the document.
-fn group_write(doc: Doc) -> Result<GroupWrite, ScimError> {
-    Ok(GroupWrite {
-        display_name: group::display_name(&doc)?,
-        external_id: doc
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        doc,
-    })
-}
-
 /// Renders a group, loading its members only when the projection returns them.
 pub(super) async fn group_response(
     state: &AppState,
@@ -93,7 +81,7 @@ pub async fn create_group(
     check_document("group", &doc, limits)?;
     let record = state
         .store
-        .create_group(principal.org_id, &group_write(doc)?, &members)
+        .create_group(principal.org_id, &GroupWrite::from_doc(doc)?, &members)
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     group_response(&state, &base, &record, StatusCode::CREATED, &projection).await
@@ -147,7 +135,7 @@ pub async fn replace_group(
             PutMode::Replace => merge(&Doc::new(), doc.clone()),
         };
         check_document("group", &next, &limits)?;
-        group_write(next)
+        GroupWrite::from_doc(next)
     };
     let member_ops = match (members, put_mode) {
         (Some(ids), _) => vec![MemberOp::Replace(ids)],
@@ -194,7 +182,7 @@ pub async fn patch_group(
             tracing::debug!(adaptation, "PATCH adapted an identity provider's request");
         }
         check_document("group", &outcome.doc, &limits)?;
-        group_write(outcome.doc)
+        GroupWrite::from_doc(outcome.doc)
     };
     let record = state
         .store

@@ -108,24 +108,6 @@ async fn hash_password(state: &AppState, password: String) -> Result<String, Api
     .map_err(ApiError::Internal)
 }
 
-/// The columns the store indexes, derived from the document (which stays the truth).
-fn user_write(doc: Doc, password_hash: Option<String>) -> UserWrite {
-    UserWrite {
-        user_name: doc
-            .get("userName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        external_id: doc
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
-        doc,
-        password_hash,
-    }
-}
-
 /// A path id that is not a UUID cannot name a user: 404, exactly as for an unknown id.
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("User {id} not found")).into())
@@ -212,7 +194,10 @@ pub async fn create_user(
     let password_hash = hash_if_given(&state, input.password).await?;
     let record = state
         .store
-        .create_user(principal.org_id, &user_write(input.doc, password_hash))
+        .create_user(
+            principal.org_id,
+            &UserWrite::from_doc(input.doc, password_hash),
+        )
         .await?;
     let base = scim_base_url(&state.settings, &uri, &headers);
     user_response(&state, &base, &record, StatusCode::CREATED, &projection).await
@@ -281,7 +266,7 @@ pub async fn replace_user(
         let hash = password_hash
             .clone()
             .or_else(|| current.password_hash.clone());
-        Ok(user_write(doc, hash))
+        Ok(UserWrite::from_doc(doc, hash))
     };
     let record = state
         .store
@@ -348,7 +333,7 @@ pub async fn patch_user(
             (true, Some(hash)) => Some(hash.clone()),
             _ => current.password_hash.clone(),
         };
-        Ok(user_write(doc, hash))
+        Ok(UserWrite::from_doc(doc, hash))
     };
     let record = state
         .store

@@ -144,7 +144,9 @@ pub struct UserRecord {
     pub groups: Option<Vec<MemberRef>>,
 }
 
-/// The client-controlled part of a user, as computed by the SCIM layer for a create or update.
+/// The client-controlled part of a user, as computed by the SCIM layer for a create or update,
+/// with every value the store derives from it. Build it with [`UserWrite::from_doc`], the one
+/// place those values are computed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserWrite {
     pub user_name: String,
@@ -152,9 +154,38 @@ pub struct UserWrite {
     pub active: bool,
     pub doc: Doc,
     pub password_hash: Option<String>,
+    /// `userName` folded, for the case-insensitive uniqueness index (RFC 7643 §4.1.1).
+    pub user_name_folded: String,
+    /// The folded `emails[].value`s, for the `user_emails` lookup table.
+    pub emails_folded: Vec<String>,
+    /// The document with its caseExact=false strings folded, for filters and sorting.
+    pub doc_folded: Doc,
 }
 
 impl UserWrite {
+    /// The columns the store keeps, derived from the document (which stays the truth):
+    /// `userName`, `externalId`, `active` (true unless false), and their folded copies.
+    pub fn from_doc(doc: Doc, password_hash: Option<String>) -> UserWrite {
+        let user_name = doc
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        UserWrite {
+            user_name_folded: fold::fold(&user_name),
+            emails_folded: folded_emails(&doc),
+            doc_folded: fold::fold_doc(&crate::scim::schema::USER_RESOURCE, &doc),
+            user_name,
+            external_id: doc
+                .get("externalId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+            doc,
+            password_hash,
+        }
+    }
+
     /// Whether writing this would change nothing: then no new version is made
     /// (RFC 7644 §3.5.2.1: an add that changes nothing "SHALL NOT change the modify timestamp").
     pub fn same_as(&self, current: &UserRecord) -> bool {
@@ -192,12 +223,35 @@ pub struct GroupRecord {
     pub version: i64,
 }
 
-/// The client-controlled part of a group, as computed by the SCIM layer.
+/// The client-controlled part of a group, as computed by the SCIM layer, with the values the
+/// store derives from it; built by [`GroupWrite::from_doc`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupWrite {
     pub display_name: String,
     pub external_id: Option<String>,
     pub doc: Doc,
+    /// `displayName` folded, for its case-insensitive uniqueness index.
+    pub display_name_folded: String,
+    /// The document with its caseExact=false strings folded.
+    pub doc_folded: Doc,
+}
+
+impl GroupWrite {
+    /// The columns the store keeps, derived from the document; `displayName` is required
+    /// (RFC 7643 §4.2).
+    pub fn from_doc(doc: Doc) -> Result<GroupWrite, ScimError> {
+        let display_name = crate::scim::group::display_name(&doc)?;
+        Ok(GroupWrite {
+            display_name_folded: fold::fold(&display_name),
+            doc_folded: fold::fold_doc(&crate::scim::schema::GROUP_RESOURCE, &doc),
+            display_name,
+            external_id: doc
+                .get("externalId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            doc,
+        })
+    }
 }
 
 /// A read-modify-write step for a group.

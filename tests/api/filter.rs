@@ -293,13 +293,7 @@ async fn postgres_plans_user_name_and_external_id_filters_as_index_scans() {
     for i in 0..3000 {
         let doc: Value =
             json!({"userName": format!("u{i}@example.com"), "externalId": format!("x{i}")});
-        let user = UserWrite {
-            user_name: format!("u{i}@example.com"),
-            external_id: Some(format!("x{i}")),
-            active: true,
-            doc: doc.as_object().expect("object").clone(),
-            password_hash: None,
-        };
+        let user = UserWrite::from_doc(doc.as_object().expect("object").clone(), None);
         store.create_user(org, &user).await.expect("create");
     }
     let mut conn = sqlx::PgConnection::connect(&app.database_url)

@@ -20,13 +20,7 @@ async fn seed_users(app: &TestApp, n: usize) -> Vec<Uuid> {
     for i in 0..n {
         let name = format!("member{i}@example.com");
         let doc = json!({"userName": name});
-        let user = UserWrite {
-            user_name: name,
-            external_id: None,
-            active: true,
-            doc: doc.as_object().expect("object").clone(),
-            password_hash: None,
-        };
+        let user = UserWrite::from_doc(doc.as_object().expect("object").clone(), None);
         ids.push(store.create_user(org, &user).await.expect("create").id);
     }
     ids
@@ -36,11 +30,7 @@ async fn group_with(app: &TestApp, name: &str, members: &[Uuid]) -> String {
     let store = &app.store.store;
     let org = store.org_by_slug("acme").await.expect("org").id;
     let doc = json!({"displayName": name});
-    let group = GroupWrite {
-        display_name: name.into(),
-        external_id: None,
-        doc: doc.as_object().expect("object").clone(),
-    };
+    let group = GroupWrite::from_doc(doc.as_object().expect("object").clone()).expect("group");
     store
         .create_group(org, &group, members)
         .await
