@@ -55,13 +55,7 @@ async fn main() -> anyhow::Result<()> {
                     "name": {"givenName": "Bench", "familyName": format!("User{i}")},
                     "emails": [{"value": name, "type": "work", "primary": true}],
                 });
-                let user = UserWrite {
-                    user_name: name.clone(),
-                    external_id: Some(external_id),
-                    active: true,
-                    doc: doc.as_object().cloned().unwrap_or_default(),
-                    password_hash: None,
-                };
+                let user = UserWrite::from_doc(doc.as_object().cloned().unwrap_or_default(), None);
                 let record = store.create_user(org, &user).await?;
                 anyhow::Ok((record.id, name))
             }
@@ -79,18 +73,14 @@ async fn main() -> anyhow::Result<()> {
         .map(|(id, _)| *id)
         .collect();
     let outsiders = &users[big_len + SMALL_GROUP..];
-    let group = |name: &str| GroupWrite {
-        display_name: name.into(),
-        external_id: None,
-        doc: json!({"displayName": name})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+    let group = |name: &str| {
+        let doc = json!({"displayName": name});
+        GroupWrite::from_doc(doc.as_object().cloned().unwrap_or_default())
     };
     let groups_started = Instant::now();
-    let big_group = store.create_group(org, &group("bench-big"), &big).await?;
+    let big_group = store.create_group(org, &group("bench-big")?, &big).await?;
     let small_group = store
-        .create_group(org, &group("bench-small"), &small)
+        .create_group(org, &group("bench-small")?, &small)
         .await?;
     let groups_secs = groups_started.elapsed().as_secs_f64();
 

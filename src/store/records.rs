@@ -1,0 +1,249 @@
+//! What the store keeps and returns: organizations, keys, user and group records, the writes
+//! the SCIM layer computes (with every derived column, in `from_doc`), and the closures a
+//! read-modify-write transaction runs.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Doc, fold};
+use crate::scim::ScimError;
+use crate::scim::group::MemberRef;
+
+/// An organization (tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Uuid,
+    pub slug: String,
+    pub created_at: i64,
+}
+
+/// What an API key may do: organization keys reach SCIM, personal access tokens do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Organization,
+    Personal,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Organization => "organization",
+            KeyKind::Personal => "personal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        match s {
+            "organization" => Some(KeyKind::Organization),
+            "personal" => Some(KeyKind::Personal),
+            _ => None,
+        }
+    }
+}
+
+/// The stored side of an API key (the JWT itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: Option<String>,
+    pub kind: KeyKind,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A stored user: its SCIM document plus the server-managed columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    /// Client-settable attributes (core, and extensions under their URN), without id/meta/groups/password.
+    pub doc: Doc,
+    pub password_hash: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub modified_at: i64,
+    pub version: i64,
+    /// The groups the user belongs to, ordered by name, when the backend read them in the
+    /// same statement as the user (Postgres); `None`: ask [`Store::groups_of_users`].
+    pub groups: Option<Vec<MemberRef>>,
+}
+
+/// The client-controlled part of a user, as computed by the SCIM layer for a create or update,
+/// with every value the store derives from it. Build it with [`UserWrite::from_doc`], the one
+/// place those values are computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserWrite {
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub doc: Doc,
+    pub password_hash: Option<String>,
+    /// `userName` folded, for the case-insensitive uniqueness index (RFC 7643 §4.1.1).
+    pub user_name_folded: String,
+    /// The folded `emails[].value`s, for the `user_emails` lookup table.
+    pub emails_folded: Vec<String>,
+    /// The document with its caseExact=false strings folded, for filters and sorting.
+    pub doc_folded: Doc,
+}
+
+impl UserWrite {
+    /// The columns the store keeps, derived from the document (which stays the truth):
+    /// `userName`, `externalId`, `active` (true unless false), and their folded copies.
+    pub fn from_doc(doc: Doc, password_hash: Option<String>) -> UserWrite {
+        let user_name = doc
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        UserWrite {
+            user_name_folded: fold::fold(&user_name),
+            emails_folded: folded_emails(&doc),
+            doc_folded: fold::fold_doc(&crate::scim::schema::USER_RESOURCE, &doc),
+            user_name,
+            external_id: doc
+                .get("externalId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+            doc,
+            password_hash,
+        }
+    }
+
+    /// Whether writing this would change nothing: then no new version is made
+    /// (RFC 7644 §3.5.2.1: an add that changes nothing "SHALL NOT change the modify timestamp").
+    pub fn same_as(&self, current: &UserRecord) -> bool {
+        self.user_name == current.user_name
+            && self.external_id == current.external_id
+            && self.active == current.active
+            && self.doc == current.doc
+            && self.password_hash == current.password_hash
+    }
+}
+
+impl GroupWrite {
+    /// Whether writing this would change nothing (see [`UserWrite::same_as`]).
+    pub fn same_as(&self, current: &GroupRecord) -> bool {
+        self.display_name == current.display_name
+            && self.external_id == current.external_id
+            && self.doc == current.doc
+    }
+}
+
+/// A read-modify-write step: given the current user (read under a lock), compute its new state.
+pub type UserUpdateFn<'a> = dyn Fn(&UserRecord) -> Result<UserWrite, ScimError> + Send + Sync + 'a;
+
+/// A stored group (RFC 7643 §4.2): its document without members, plus server columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRecord {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// Client-settable attributes except `members`, which live in their own table.
+    pub doc: Doc,
+    pub created_at: i64,
+    pub modified_at: i64,
+    pub version: i64,
+}
+
+/// The client-controlled part of a group, as computed by the SCIM layer, with the values the
+/// store derives from it; built by [`GroupWrite::from_doc`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupWrite {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub doc: Doc,
+    /// `displayName` folded, for its case-insensitive uniqueness index.
+    pub display_name_folded: String,
+    /// The document with its caseExact=false strings folded.
+    pub doc_folded: Doc,
+}
+
+impl GroupWrite {
+    /// The columns the store keeps, derived from the document; `displayName` is required
+    /// (RFC 7643 §4.2).
+    pub fn from_doc(doc: Doc) -> Result<GroupWrite, ScimError> {
+        let display_name = crate::scim::group::display_name(&doc)?;
+        Ok(GroupWrite {
+            display_name_folded: fold::fold(&display_name),
+            doc_folded: fold::fold_doc(&crate::scim::schema::GROUP_RESOURCE, &doc),
+            display_name,
+            external_id: doc
+                .get("externalId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            doc,
+        })
+    }
+}
+
+/// A read-modify-write step for a group.
+pub type GroupUpdateFn<'a> =
+    dyn Fn(&GroupRecord) -> Result<GroupWrite, ScimError> + Send + Sync + 'a;
+
+/// A check run on the current group before it is deleted, e.g. `If-Match`.
+pub type GroupCheckFn<'a> = dyn Fn(&GroupRecord) -> Result<(), ScimError> + Send + Sync + 'a;
+
+/// One page of groups plus the number matching the filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupPage {
+    pub groups: Vec<GroupRecord>,
+    pub total: i64,
+    /// The byte budget stopped the page before `count` rows: more rows follow.
+    pub truncated: bool,
+}
+
+/// One page of users plus the number matching the filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPage {
+    pub users: Vec<UserRecord>,
+    pub total: i64,
+    /// The byte budget stopped the page before `count` rows: more rows follow.
+    pub truncated: bool,
+}
+
+/// A check run on the current user (read under a lock) before it is deleted, e.g. `If-Match`.
+pub type UserCheckFn<'a> = dyn Fn(&UserRecord) -> Result<(), ScimError> + Send + Sync + 'a;
+
+/// The folded `emails[].value`s of a user document, for the `user_emails` lookup table.
+pub fn folded_emails(doc: &Doc) -> Vec<String> {
+    let Some(serde_json::Value::Array(emails)) = doc.get("emails") else {
+        return Vec::new();
+    };
+    let mut values: Vec<String> = emails
+        .iter()
+        .filter_map(|e| e.get("value").and_then(serde_json::Value::as_str))
+        .map(fold::fold)
+        .collect();
+    values.sort();
+    values.dedup();
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_doc_derives_the_folded_and_defaulted_columns() {
+        let doc = |v: Value| v.as_object().cloned().unwrap();
+        let user = UserWrite::from_doc(
+            doc(serde_json::json!({"userName": "ÄNNE@BlobsRUs.CO",
+                "emails": [{"value": "B@X.de"}, {"value": "b@x.DE"}]})),
+            None,
+        );
+        assert_eq!(user.user_name_folded, "änne@blobsrus.co");
+        assert_eq!(user.emails_folded, ["b@x.de"]);
+        assert!(user.active);
+        assert_eq!(user.external_id, None);
+        let group = GroupWrite::from_doc(doc(serde_json::json!({"displayName": "Ops"}))).unwrap();
+        assert_eq!(group.display_name_folded, "ops");
+        assert!(GroupWrite::from_doc(Doc::new()).is_err());
+    }
+}

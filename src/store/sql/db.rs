@@ -1,0 +1,177 @@
+//! What the shared SQL skeleton needs of a sqlx database, stated once.
+//!
+//! sqlx's generic API is bounded by higher-ranked clauses (`for<'c> &'c mut Connection:
+//! Executor<'c>`, `Encode`/`Decode` for every bound or read type) that Rust does not carry from
+//! a trait to its users, so code generic over `sqlx::Database` repeats them on every function.
+//! Here they are written on one blanket impl instead: [`SqlDb`] holds for Postgres and SQLite
+//! alike, and the skeleton calls its methods without a where clause of its own. Only ids differ
+//! in representation between the two (native `uuid` vs text) and are left to the dialect.
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use serde_json::Value;
+use sqlx::encode::Encode;
+use sqlx::error::BoxDynError;
+use sqlx::types::Json;
+use sqlx::{Arguments, ColumnIndex, Database, Decode, Executor, IntoArguments, Row, Type};
+
+use super::super::Doc;
+
+/// A value bound to a statement parameter (`$n`), in order.
+#[derive(Debug, Clone, Copy)]
+pub enum Arg<'a> {
+    /// An id: `uuid` on Postgres, hyphenated text on SQLite (the dialect binds it).
+    Uuid(uuid::Uuid),
+    /// A list of ids, used with the dialect's `in_ids` (an array on Postgres, JSON on SQLite).
+    Ids(&'a [uuid::Uuid]),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Real(f64),
+    Bool(bool),
+    /// A JSON document (`jsonb` on Postgres, JSON text on SQLite).
+    Doc(&'a Doc),
+}
+
+/// The statements and column reads the skeleton uses, for any sqlx database that has them.
+pub trait SqlDb: Database {
+    /// Binds every kind of [`Arg`] but ids, whose representation is the dialect's.
+    fn push<'q>(args: &mut Self::Arguments<'q>, arg: Arg<'q>) -> Result<(), BoxDynError>;
+
+    fn fetch_optional<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'q str,
+        args: Self::Arguments<'q>,
+    ) -> BoxFuture<'e, Result<Option<Self::Row>, sqlx::Error>>;
+
+    fn fetch_all<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'q str,
+        args: Self::Arguments<'q>,
+    ) -> BoxFuture<'e, Result<Vec<Self::Row>, sqlx::Error>>;
+
+    fn execute<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'q str,
+        args: Self::Arguments<'q>,
+    ) -> BoxFuture<'e, Result<Self::QueryResult, sqlx::Error>>;
+
+    /// The rows as they arrive, for pages that stop at a byte budget.
+    fn fetch<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'q str,
+        args: Self::Arguments<'q>,
+    ) -> BoxStream<'e, Result<Self::Row, sqlx::Error>>;
+
+    fn text(row: &Self::Row, column: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(row: &Self::Row, column: &str) -> Result<Option<String>, sqlx::Error>;
+    fn int(row: &Self::Row, column: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(row: &Self::Row, column: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn flag(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error>;
+    fn doc(row: &Self::Row, column: &str) -> Result<Doc, sqlx::Error>;
+    /// A JSON column the statement may not have selected: `None` when it is absent or null.
+    fn opt_json(row: &Self::Row, column: &str) -> Result<Option<Value>, sqlx::Error>;
+}
+
+impl<DB> SqlDb for DB
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row> + Encode<'a, DB> + Type<DB>,
+    for<'a> Option<&'a str>: Encode<'a, DB>,
+    for<'a> Json<&'a Doc>: Encode<'a, DB> + Type<DB>,
+    for<'r> Option<i64>: Encode<'r, DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> f64: Encode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> Json<Doc>: Decode<'r, DB> + Type<DB>,
+    for<'r> Json<Value>: Decode<'r, DB> + Type<DB>,
+{
+    fn push<'q>(args: &mut Self::Arguments<'q>, arg: Arg<'q>) -> Result<(), BoxDynError> {
+        match arg {
+            Arg::Text(v) => args.add(v),
+            Arg::OptText(v) => args.add(v),
+            Arg::Int(v) => args.add(v),
+            Arg::OptInt(v) => args.add(v),
+            Arg::Real(v) => args.add(v),
+            Arg::Bool(v) => args.add(v),
+            Arg::Doc(v) => args.add(Json(v)),
+            Arg::Uuid(_) | Arg::Ids(_) => Err("ids are bound by the dialect".into()),
+        }
+    }
+
+    fn fetch_optional<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'q str,
+        args: Self::Arguments<'q>,
+    ) -> BoxFuture<'e, Result<Option<Self::Row>, sqlx::Error>> {
+        conn.fetch_optional(sqlx::query_with(sql, args))
+    }
+
+    fn fetch_all<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'q str,
+        args: Self::Arguments<'q>,
+    ) -> BoxFuture<'e, Result<Vec<Self::Row>, sqlx::Error>> {
+        conn.fetch_all(sqlx::query_with(sql, args))
+    }
+
+    fn execute<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'q str,
+        args: Self::Arguments<'q>,
+    ) -> BoxFuture<'e, Result<Self::QueryResult, sqlx::Error>> {
+        conn.execute(sqlx::query_with(sql, args))
+    }
+
+    fn fetch<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'q str,
+        args: Self::Arguments<'q>,
+    ) -> BoxStream<'e, Result<Self::Row, sqlx::Error>> {
+        conn.fetch(sqlx::query_with(sql, args))
+    }
+
+    fn text(row: &Self::Row, column: &str) -> Result<String, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn opt_text(row: &Self::Row, column: &str) -> Result<Option<String>, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn int(row: &Self::Row, column: &str) -> Result<i64, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn opt_int(row: &Self::Row, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn flag(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn doc(row: &Self::Row, column: &str) -> Result<Doc, sqlx::Error> {
+        row.try_get::<Json<Doc>, _>(column).map(|Json(doc)| doc)
+    }
+
+    fn opt_json(row: &Self::Row, column: &str) -> Result<Option<Value>, sqlx::Error> {
+        match row.try_get::<Option<Json<Value>>, _>(column) {
+            Ok(value) => Ok(value.map(|Json(v)| v)),
+            Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Compile-time proof that both backends have what the skeleton needs.
+#[allow(dead_code)]
+fn both_backends_are_sql_dbs() {
+    fn is_sql_db<DB: SqlDb>() {}
+    is_sql_db::<sqlx::Postgres>();
+    is_sql_db::<sqlx::Sqlite>();
+}

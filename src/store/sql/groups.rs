@@ -1,0 +1,225 @@
+//! Groups in the skeleton: create with members, read, the read-modify-write update with its
+//! member operations, delete, list, and a group's members.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_optional};
+use crate::store::filter_sql::GROUPS;
+use crate::store::{
+    GroupCheckFn, GroupPage, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, ListQuery,
+    MemberOp, MemberRef, StoreError, StoreResult, conflict_as, doc_bytes, now_ms,
+};
+
+const GROUP_COLUMNS: &str =
+    "id, org_id, display_name, external_id, doc, created_at, modified_at, version";
+
+/// Member ids per statement when removing members: bound as one list, so the parameter limit
+/// does not apply; the chunk keeps each statement's work (and, on SQLite, the time the writer
+/// is held between two checks of the deadline) modest.
+const MEMBER_CHUNK: usize = 5_000;
+
+fn group_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<GroupRecord> {
+    Ok(GroupRecord {
+        id: D::uuid(row, "id")?,
+        org_id: D::uuid(row, "org_id")?,
+        display_name: D::DB::text(row, "display_name")?,
+        external_id: D::DB::opt_text(row, "external_id")?,
+        doc: super::doc::<D>(row, "doc")?,
+        created_at: D::DB::int(row, "created_at")?,
+        modified_at: D::DB::int(row, "modified_at")?,
+        version: D::DB::int(row, "version")?,
+    })
+}
+
+/// Reads the group `id` of `org_id` in a transaction, locked for the write that follows.
+async fn locked_group<D: Dialect>(
+    conn: &mut Conn<D>,
+    org_id: Uuid,
+    id: Uuid,
+) -> StoreResult<GroupRecord> {
+    let sql = format!(
+        "select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2{}",
+        D::FOR_UPDATE
+    );
+    let row = fetch_optional::<D>(conn, &sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    group_from_row::<D>(&row)
+}
+
+/// Applies membership changes inside the group's transaction. Every user added must belong to
+/// the org; otherwise the whole change is rejected (RFC 7644 §3.5.2: all or nothing).
+async fn apply_member_ops<D: Dialect>(
+    conn: &mut Conn<D>,
+    org_id: Uuid,
+    group_id: Uuid,
+    ops: &[MemberOp],
+) -> StoreResult<bool> {
+    let remove_all = "delete from group_members where group_id = $1";
+    let mut changed = false;
+    for op in ops {
+        match op {
+            MemberOp::Add(ids) | MemberOp::Replace(ids) => {
+                if matches!(op, MemberOp::Replace(_)) {
+                    changed |= execute::<D>(conn, remove_all, &[Arg::Uuid(group_id)]).await? > 0;
+                }
+                if !ids.is_empty() {
+                    changed |= D::add_members(conn, org_id, group_id, ids).await?;
+                }
+            }
+            MemberOp::Remove(ids) => {
+                let sql = format!(
+                    "delete from group_members where group_id = $1 and {}",
+                    D::in_ids("user_id", "$2")
+                );
+                for chunk in ids.chunks(MEMBER_CHUNK) {
+                    let args = [Arg::Uuid(group_id), Arg::Ids(chunk)];
+                    changed |= execute::<D>(conn, &sql, &args).await? > 0;
+                }
+            }
+            MemberOp::RemoveAll => {
+                changed |= execute::<D>(conn, remove_all, &[Arg::Uuid(group_id)]).await? > 0;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+#[async_trait]
+impl<D: Dialect> GroupStore for SqlStore<D> {
+    async fn create_group(
+        &self,
+        org_id: Uuid,
+        group: &GroupWrite,
+        members: &[Uuid],
+    ) -> StoreResult<GroupRecord> {
+        let mut tx = self.dialect.writer().begin().await?;
+        let sql = format!(
+            "insert into groups (id, org_id, display_name, display_name_folded, external_id, \
+             doc, created_at, modified_at, version, doc_folded) \
+             values ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8) returning {GROUP_COLUMNS}"
+        );
+        let args = [
+            Arg::Uuid(Uuid::now_v7()),
+            Arg::Uuid(org_id),
+            Arg::Text(&group.display_name),
+            Arg::Text(&group.display_name_folded),
+            Arg::OptText(group.external_id.as_deref()),
+            Arg::Doc(&group.doc),
+            Arg::Int(now_ms()),
+            Arg::Doc(&group.doc_folded),
+        ];
+        let row = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?)
+            .await
+            .map_err(conflict_as("displayName"))?
+            .ok_or(StoreError::NotFound)?;
+        let record = group_from_row::<D>(&row)?;
+        let add = [MemberOp::Add(members.to_vec())];
+        apply_member_ops::<D>(&mut tx, org_id, record.id, &add).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn get_group(&self, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord> {
+        let sql = format!("select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2");
+        let row = self
+            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        group_from_row::<D>(&row)
+    }
+
+    async fn update_group(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        update: &GroupUpdateFn<'_>,
+        members: &[MemberOp],
+    ) -> StoreResult<GroupRecord> {
+        let mut tx = self.dialect.writer().begin().await?;
+        let current = locked_group::<D>(&mut tx, org_id, id).await?;
+        let next = update(&current)?;
+        let members_changed = apply_member_ops::<D>(&mut tx, org_id, id, members).await?;
+        if !members_changed && next.same_as(&current) {
+            tx.commit().await?;
+            return Ok(current);
+        }
+        let sql = format!(
+            "update groups set display_name = $3, display_name_folded = $4, external_id = $5, \
+             doc = $6, modified_at = {}($7, modified_at), version = version + 1, \
+             doc_folded = $8 where org_id = $1 and id = $2 returning {GROUP_COLUMNS}",
+            D::GREATEST
+        );
+        let args = [
+            Arg::Uuid(org_id),
+            Arg::Uuid(id),
+            Arg::Text(&next.display_name),
+            Arg::Text(&next.display_name_folded),
+            Arg::OptText(next.external_id.as_deref()),
+            Arg::Doc(&next.doc),
+            Arg::Int(now_ms()),
+            Arg::Doc(&next.doc_folded),
+        ];
+        let row = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?)
+            .await
+            .map_err(conflict_as("displayName"))?
+            .ok_or(StoreError::NotFound)?;
+        let record = group_from_row::<D>(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn delete_group(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &GroupCheckFn<'_>,
+    ) -> StoreResult<()> {
+        let mut tx = self.dialect.writer().begin().await?;
+        check(&locked_group::<D>(&mut tx, org_id, id).await?)?;
+        let delete = "delete from groups where org_id = $1 and id = $2";
+        execute::<D>(&mut tx, delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage> {
+        let (groups, total, truncated) = self
+            .list(
+                org_id,
+                query,
+                &GROUPS,
+                "groups",
+                GROUP_COLUMNS,
+                group_from_row::<D>,
+                |g| doc_bytes(&g.doc),
+            )
+            .await?;
+        Ok(GroupPage {
+            groups,
+            total,
+            truncated,
+        })
+    }
+
+    async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {
+        let sql = format!(
+            "select u.id, coalesce({}, u.user_name) as display \
+             from group_members m join users u on u.id = m.user_id \
+             where m.group_id = $1 and u.org_id = $2 order by m.created_at, u.id",
+            D::MEMBER_DISPLAY
+        );
+        let rows = self
+            .read_all(&sql, &[Arg::Uuid(group_id), Arg::Uuid(org_id)])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberRef {
+                    id: D::uuid(r, "id")?,
+                    display: D::DB::text(r, "display")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,231 @@
+//! The shared SQL skeleton: every store operation written once, for any [`Dialect`].
+//!
+//! A change to a resource has one shape here, for both databases: begin on the writer, read
+//! the row (under `for update` where the dialect has it), run the caller's pure closure, skip
+//! the write when nothing changed, write, commit. Row mapping, argument binding and the
+//! mapping of unique violations are written once too. A dialect (`postgres.rs`, `sqlite.rs`)
+//! supplies its pools, the SQL fragments that differ, how ids are represented, and the few
+//! operations whose SQL differs entirely (adding members, the rate limiter, migrations).
+//!
+//! Why a dialect trait over sqlx's generic API and not a macro: the code stays ordinary,
+//! type-checked Rust that reads top to bottom; sqlx's higher-ranked bounds are stated once,
+//! in [`db`], instead of on every function.
+
+mod db;
+mod groups;
+mod tenants;
+
+pub use tenants::refold;
+mod users;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::Migrator;
+use sqlx::{Database, Pool};
+use uuid::Uuid;
+
+pub use db::{Arg, SqlDb};
+
+use super::filter_sql::{self, SqlValue, Table, list_sql};
+use super::list::take_page;
+use super::{Doc, ListQuery, MemberRef, StoreError, StoreResult};
+use crate::ratelimit::{RateDecision, RateLimit};
+
+/// A connection of the dialect's database (inside a transaction: `&mut *tx`).
+pub type Conn<D> = <<D as Dialect>::DB as Database>::Connection;
+/// A row of the dialect's database.
+pub type RowOf<D> = <<D as Dialect>::DB as Database>::Row;
+/// Statement arguments of the dialect's database.
+pub type ArgsOf<'q, D> = <<D as Dialect>::DB as Database>::Arguments<'q>;
+
+/// What differs between the two databases; everything else is in this module.
+#[async_trait]
+pub trait Dialect: Send + Sync + Sized + 'static {
+    type DB: SqlDb;
+    /// "postgres" or "sqlite".
+    const NAME: &'static str;
+    /// How `filter_sql` writes this dialect's filters.
+    const FILTER: filter_sql::Dialect;
+    /// The columns of a user as this dialect reads them (Postgres adds the user's groups).
+    const USER_SELECT: &'static str;
+    /// Appended to a read that a write will follow in the same transaction.
+    const FOR_UPDATE: &'static str;
+    /// The larger of two values (`greatest` / `max`).
+    const GREATEST: &'static str;
+    /// A user's display text in a member list, from `users u`.
+    const MEMBER_DISPLAY: &'static str;
+
+    /// A condition that `column` is one of the ids bound at `param` (an [`Arg::Ids`]).
+    fn in_ids(column: &str, param: &str) -> String;
+    /// The pool reads use.
+    fn reader(&self) -> &Pool<Self::DB>;
+    /// The pool writes use (on SQLite a single connection, so writers queue in-process).
+    fn writer(&self) -> &Pool<Self::DB>;
+    fn push_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Uuid) -> Result<(), BoxDynError>;
+    fn push_ids<'q>(args: &mut ArgsOf<'q, Self>, ids: &'q [Uuid]) -> Result<(), BoxDynError>;
+    fn uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Uuid>;
+    fn rows_affected(result: &<Self::DB as Database>::QueryResult) -> u64;
+    /// The embedded migrations of this dialect.
+    fn migrator() -> &'static Migrator;
+
+    /// Adds `ids` to a group inside its transaction; every id must be a user of the org
+    /// (else [`super::unknown_member`] for the first stranger). Whether any row was added.
+    async fn add_members(
+        conn: &mut Conn<Self>,
+        org_id: Uuid,
+        group_id: Uuid,
+        ids: &[Uuid],
+    ) -> StoreResult<bool>;
+    /// Runs the migrations and the refold on a connection of its own (no statement timeout).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// See [`super::RateLimitStore::rate_limit`].
+    async fn rate_limit(
+        &self,
+        bucket: &str,
+        now_ns: i64,
+        limit: RateLimit,
+        want: u64,
+    ) -> StoreResult<RateDecision>;
+}
+
+/// The store: the skeleton over one dialect.
+#[derive(Debug)]
+pub struct SqlStore<D> {
+    pub(super) dialect: D,
+}
+
+/// Binds `values` as this dialect represents them.
+pub fn bind<'q, D: Dialect>(values: &[Arg<'q>]) -> StoreResult<ArgsOf<'q, D>> {
+    let mut args = ArgsOf::<'q, D>::default();
+    for value in values {
+        match *value {
+            Arg::Uuid(id) => D::push_uuid(&mut args, id),
+            Arg::Ids(ids) => D::push_ids(&mut args, ids),
+            other => D::DB::push(&mut args, other),
+        }
+        .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(args)
+}
+
+/// One row or none, on `conn`.
+pub async fn fetch_optional<'q, D: Dialect>(
+    conn: &mut Conn<D>,
+    sql: &'q str,
+    values: &[Arg<'q>],
+) -> StoreResult<Option<RowOf<D>>> {
+    Ok(D::DB::fetch_optional(conn, sql, bind::<D>(values)?).await?)
+}
+
+/// Every row, on `conn`.
+pub async fn fetch_all<'q, D: Dialect>(
+    conn: &mut Conn<D>,
+    sql: &'q str,
+    values: &[Arg<'q>],
+) -> StoreResult<Vec<RowOf<D>>> {
+    Ok(D::DB::fetch_all(conn, sql, bind::<D>(values)?).await?)
+}
+
+/// Runs a statement on `conn`; the number of rows it changed.
+pub async fn execute<'q, D: Dialect>(
+    conn: &mut Conn<D>,
+    sql: &'q str,
+    values: &[Arg<'q>],
+) -> StoreResult<u64> {
+    let done = D::DB::execute(conn, sql, bind::<D>(values)?).await?;
+    Ok(D::rows_affected(&done))
+}
+
+/// The value as an argument (filter values).
+fn sql_arg(value: &SqlValue) -> Arg<'_> {
+    match value {
+        SqlValue::Text(v) => Arg::Text(v),
+        SqlValue::Int(v) => Arg::Int(*v),
+        SqlValue::Real(v) => Arg::Real(*v),
+        SqlValue::Bool(v) => Arg::Bool(*v),
+        SqlValue::Uuid(v) => Arg::Uuid(*v),
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// One row or none, read on the reader pool.
+    async fn read_optional(&self, sql: &str, values: &[Arg<'_>]) -> StoreResult<Option<RowOf<D>>> {
+        let mut conn = self.dialect.reader().acquire().await?;
+        fetch_optional::<D>(&mut conn, sql, values).await
+    }
+
+    /// Every row, read on the reader pool.
+    async fn read_all(&self, sql: &str, values: &[Arg<'_>]) -> StoreResult<Vec<RowOf<D>>> {
+        let mut conn = self.dialect.reader().acquire().await?;
+        fetch_all::<D>(&mut conn, sql, values).await
+    }
+
+    /// One statement on the writer pool; the number of rows it changed.
+    async fn write(&self, sql: &str, values: &[Arg<'_>]) -> StoreResult<u64> {
+        let mut conn = self.dialect.writer().acquire().await?;
+        execute::<D>(&mut conn, sql, values).await
+    }
+
+    /// One page of `table` (decoded, within the byte budget), the total matching, and
+    /// whether the budget cut the page short; filtered in SQL.
+    #[allow(clippy::too_many_arguments)]
+    async fn list<T>(
+        &self,
+        org_id: Uuid,
+        query: &ListQuery,
+        table: &Table,
+        table_name: &str,
+        columns: &str,
+        decode: impl Fn(&RowOf<D>) -> StoreResult<T>,
+        bytes: impl Fn(&T) -> usize,
+    ) -> StoreResult<(Vec<T>, i64, bool)> {
+        let statements = list_sql(D::FILTER, table, table_name, columns, query)?;
+        let mut values = vec![Arg::Uuid(org_id)];
+        values.extend(statements.values.iter().map(sql_arg));
+        let mut conn = self.dialect.reader().acquire().await?;
+        let (rows, truncated) = if query.count == 0 {
+            (Vec::new(), false)
+        } else {
+            let stream: BoxStream<'_, Result<RowOf<D>, sqlx::Error>> =
+                D::DB::fetch(&mut conn, &statements.select, bind::<D>(&values)?);
+            take_page(stream, query, decode, bytes).await?
+        };
+        // A page the budget cut short is not the last one: count.
+        if !truncated && let Some(total) = query.total_from_page(rows.len()) {
+            return Ok((rows, total, truncated));
+        }
+        let count_values = &values[..statements.count_values + 1];
+        let row = fetch_optional::<D>(&mut conn, &statements.count, count_values)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let total = first_int::<D>(&row)?;
+        Ok((rows, total, truncated))
+    }
+}
+
+/// The first column of a row as an integer (a `count(*)`), whatever its name.
+fn first_int<D: Dialect>(row: &RowOf<D>) -> StoreResult<i64> {
+    use sqlx::{Column, Row};
+    let name = row
+        .columns()
+        .first()
+        .map(|c| c.name().to_string())
+        .unwrap_or_default();
+    Ok(D::DB::int(row, &name)?)
+}
+
+/// A user's groups (or a group's members) read as a JSON array of `[id, display]` pairs.
+fn member_refs(value: serde_json::Value) -> StoreResult<Vec<MemberRef>> {
+    let pairs: Vec<(Uuid, String)> = serde_json::from_value(value)
+        .map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(id, display)| MemberRef { id, display })
+        .collect())
+}
+
+/// The document column, or the decode error as a store error.
+fn doc<D: Dialect>(row: &RowOf<D>, column: &str) -> StoreResult<Doc> {
+    Ok(D::DB::doc(row, column)?)
+}

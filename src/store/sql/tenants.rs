@@ -1,0 +1,266 @@
+//! Organizations, API keys, user-attribute definitions and settings in the skeleton; health
+//! and metrics reads; the rate limiter (the dialect's); and the start-up refold.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{Arg, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all};
+use crate::ratelimit::{RateDecision, RateLimit};
+use crate::store::{
+    ApiKey, HealthStore, KeyKind, Organization, RateLimitStore, StoreError, StoreResult,
+    TenantStore, UserWrite, conflict_as, fold, now_ms,
+};
+
+const KEY_COLUMNS: &str = "id, org_id, name, kind, created_at, expires_at, revoked_at";
+
+/// Rows refolded per transaction at start-up: the writer is held only briefly each time.
+const REFOLD_BATCH: i64 = 500;
+
+fn key_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<ApiKey> {
+    let kind = D::DB::text(row, "kind")?;
+    Ok(ApiKey {
+        id: D::uuid(row, "id")?,
+        org_id: D::uuid(row, "org_id")?,
+        name: D::DB::opt_text(row, "name")?,
+        kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Personal),
+        created_at: D::DB::int(row, "created_at")?,
+        expires_at: D::DB::opt_int(row, "expires_at")?,
+        revoked_at: D::DB::opt_int(row, "revoked_at")?,
+    })
+}
+
+fn org_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: D::uuid(row, "id")?,
+        slug: D::DB::text(row, "slug")?,
+        created_at: D::DB::int(row, "created_at")?,
+    })
+}
+
+/// Fills `doc_folded` of rows written before it existed (migration 0007), a batch per
+/// transaction, and rewrites their `user_emails` with the same fold (migration 0004 folded
+/// them with the database's `lower()`). Idempotent: only rows whose `doc_folded` is null.
+/// Runs on `pool`, the migrations' own connection.
+pub async fn refold<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<u64> {
+    // Postgres skips rows another starting process is refolding.
+    let skip_locked = if D::FOR_UPDATE.is_empty() {
+        ""
+    } else {
+        " for update skip locked"
+    };
+    let mut done = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let users = format!(
+            "select id, org_id, doc from users where doc_folded is null limit $1{skip_locked}"
+        );
+        let rows = fetch_all::<D>(&mut tx, &users, &[Arg::Int(REFOLD_BATCH)]).await?;
+        for row in &rows {
+            let (id, org_id) = (D::uuid(row, "id")?, D::uuid(row, "org_id")?);
+            let user = UserWrite::from_doc(super::doc::<D>(row, "doc")?, None);
+            let update = "update users set doc_folded = $2 where id = $1";
+            execute::<D>(
+                &mut tx,
+                update,
+                &[Arg::Uuid(id), Arg::Doc(&user.doc_folded)],
+            )
+            .await?;
+            super::users::write_emails::<D>(&mut tx, id, org_id, &user.emails_folded).await?;
+        }
+        let groups =
+            format!("select id, doc from groups where doc_folded is null limit $1{skip_locked}");
+        let group_rows = fetch_all::<D>(&mut tx, &groups, &[Arg::Int(REFOLD_BATCH)]).await?;
+        for row in &group_rows {
+            let folded = fold::fold_doc(
+                &crate::scim::schema::GROUP_RESOURCE,
+                &super::doc::<D>(row, "doc")?,
+            );
+            let update = "update groups set doc_folded = $2 where id = $1";
+            let args = [Arg::Uuid(D::uuid(row, "id")?), Arg::Doc(&folded)];
+            execute::<D>(&mut tx, update, &args).await?;
+        }
+        tx.commit().await?;
+        done += (rows.len() + group_rows.len()) as u64;
+        if rows.is_empty() && group_rows.is_empty() {
+            return Ok(done);
+        }
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> HealthStore for SqlStore<D> {
+    fn kind(&self) -> &'static str {
+        D::NAME
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        self.dialect.migrate().await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read_all("select 1", &[]).await?;
+        Ok(())
+    }
+
+    async fn migrations_current(&self) -> StoreResult<bool> {
+        let newest = D::migrator()
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or_default();
+        let sql = "select max(version) as version from _sqlx_migrations where success";
+        let applied = match self.read_optional(sql, &[]).await? {
+            Some(row) => D::DB::opt_int(&row, "version")?,
+            None => None,
+        };
+        Ok(applied.unwrap_or_default() >= newest)
+    }
+
+    fn pool_state(&self) -> (u32, u32) {
+        let pool = self.dialect.reader();
+        (pool.size(), pool.num_idle() as u32)
+    }
+
+    async fn resource_counts(&self) -> StoreResult<Vec<(String, i64, i64)>> {
+        let sql = "select o.slug, \
+             (select count(*) from users u where u.org_id = o.id) as users, \
+             (select count(*) from groups g where g.org_id = o.id) as groups \
+             from organizations o order by o.slug";
+        let rows = self.read_all(sql, &[]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    D::DB::text(r, "slug")?,
+                    D::DB::int(r, "users")?,
+                    D::DB::int(r, "groups")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> TenantStore for SqlStore<D> {
+    async fn create_org(&self, slug: &str) -> StoreResult<Organization> {
+        let org = Organization {
+            id: Uuid::now_v7(),
+            slug: slug.to_string(),
+            created_at: now_ms(),
+        };
+        let sql = "insert into organizations (id, slug, created_at) values ($1, $2, $3)";
+        let args = [
+            Arg::Uuid(org.id),
+            Arg::Text(&org.slug),
+            Arg::Int(org.created_at),
+        ];
+        self.write(sql, &args).await.map_err(unique("slug"))?;
+        Ok(org)
+    }
+
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Organization> {
+        let sql = "select id, slug, created_at from organizations where slug = $1";
+        let row = self
+            .read_optional(sql, &[Arg::Text(slug)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        org_from_row::<D>(&row)
+    }
+
+    async fn count_orgs(&self) -> StoreResult<i64> {
+        let row = self
+            .read_optional("select count(*) as n from organizations", &[])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(D::DB::int(&row, "n")?)
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let sql =
+            format!("insert into api_keys ({KEY_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7)");
+        let args = [
+            Arg::Uuid(key.id),
+            Arg::Uuid(key.org_id),
+            Arg::OptText(key.name.as_deref()),
+            Arg::Text(key.kind.as_str()),
+            Arg::Int(key.created_at),
+            Arg::OptInt(key.expires_at),
+            Arg::OptInt(key.revoked_at),
+        ];
+        self.write(&sql, &args).await?;
+        Ok(())
+    }
+
+    async fn api_key(&self, id: Uuid) -> StoreResult<ApiKey> {
+        let sql = format!("select {KEY_COLUMNS} from api_keys where id = $1");
+        let row = self
+            .read_optional(&sql, &[Arg::Uuid(id)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        key_from_row::<D>(&row)
+    }
+
+    async fn list_api_keys(&self, org_id: Uuid) -> StoreResult<Vec<ApiKey>> {
+        let sql =
+            format!("select {KEY_COLUMNS} from api_keys where org_id = $1 order by created_at, id");
+        let rows = self.read_all(&sql, &[Arg::Uuid(org_id)]).await?;
+        rows.iter().map(key_from_row::<D>).collect()
+    }
+
+    async fn revoke_api_key(&self, id: Uuid, at: i64) -> StoreResult<()> {
+        let sql = "update api_keys set revoked_at = coalesce(revoked_at, $2) where id = $1";
+        if self.write(sql, &[Arg::Uuid(id), Arg::Int(at)]).await? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn create_user_attribute(&self, org_id: Uuid, key: &str) -> StoreResult<()> {
+        let sql =
+            "insert into user_attribute_definitions (org_id, key, created_at) values ($1, $2, $3)";
+        let args = [Arg::Uuid(org_id), Arg::Text(key), Arg::Int(now_ms())];
+        self.write(sql, &args).await.map_err(unique("key"))?;
+        Ok(())
+    }
+
+    async fn list_user_attributes(&self, org_id: Uuid) -> StoreResult<Vec<String>> {
+        let sql = "select key from user_attribute_definitions where org_id = $1 order by key";
+        let rows = self.read_all(sql, &[Arg::Uuid(org_id)]).await?;
+        rows.iter().map(|r| Ok(D::DB::text(r, "key")?)).collect()
+    }
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let sql = "select value from settings where name = $1";
+        match self.read_optional(sql, &[Arg::Text(name)]).await? {
+            Some(row) => Ok(Some(D::DB::text(&row, "value")?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String> {
+        let sql = "insert into settings (name, value) values ($1, $2) on conflict do nothing";
+        self.write(sql, &[Arg::Text(name), Arg::Text(value)])
+            .await?;
+        self.setting(name).await?.ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> RateLimitStore for SqlStore<D> {
+    async fn rate_limit(
+        &self,
+        bucket: &str,
+        now_ns: i64,
+        limit: RateLimit,
+        want: u64,
+    ) -> StoreResult<RateDecision> {
+        self.dialect.rate_limit(bucket, now_ns, limit, want).await
+    }
+}
+
+/// A unique violation among store errors as `Conflict(attribute)`.
+fn unique(attribute: &'static str) -> impl Fn(StoreError) -> StoreError {
+    move |e| match e {
+        StoreError::Backend(e) => conflict_as(attribute)(e),
+        other => other,
+    }
+}

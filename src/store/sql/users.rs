@@ -1,0 +1,223 @@
+//! Users in the skeleton: create, read, the read-modify-write update, delete, list, and the
+//! `user_emails` rows behind `emails.value eq`.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_optional, member_refs};
+use crate::store::filter_sql::USERS;
+use crate::store::{
+    ListQuery, MemberRef, StoreError, StoreResult, UserCheckFn, UserPage, UserRecord, UserStore,
+    UserUpdateFn, UserWrite, conflict_as, doc_bytes, folded_emails, now_ms,
+};
+
+/// A user row as the skeleton reads it; `groups` only where the dialect selected them.
+pub(super) fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: D::uuid(row, "id")?,
+        org_id: D::uuid(row, "org_id")?,
+        user_name: D::DB::text(row, "user_name")?,
+        external_id: D::DB::opt_text(row, "external_id")?,
+        active: D::DB::flag(row, "active")?,
+        doc: super::doc::<D>(row, "doc")?,
+        password_hash: D::DB::opt_text(row, "password_hash")?,
+        created_at: D::DB::int(row, "created_at")?,
+        modified_at: D::DB::int(row, "modified_at")?,
+        version: D::DB::int(row, "version")?,
+        groups: D::DB::opt_json(row, "groups")?
+            .map(member_refs)
+            .transpose()?,
+    })
+}
+
+/// Replaces a user's rows in `user_emails` (the index behind `emails.value eq`).
+pub(super) async fn write_emails<D: Dialect>(
+    conn: &mut Conn<D>,
+    user_id: Uuid,
+    org_id: Uuid,
+    emails: &[String],
+) -> StoreResult<()> {
+    let delete = "delete from user_emails where user_id = $1";
+    execute::<D>(conn, delete, &[Arg::Uuid(user_id)]).await?;
+    for value in emails {
+        let insert = "insert into user_emails (user_id, org_id, value_folded) values ($1, $2, $3)";
+        let args = [Arg::Uuid(user_id), Arg::Uuid(org_id), Arg::Text(value)];
+        execute::<D>(conn, insert, &args).await?;
+    }
+    Ok(())
+}
+
+/// Reads the user `id` of `org_id` in a transaction, locked for the write that follows.
+async fn locked_user<D: Dialect>(
+    conn: &mut Conn<D>,
+    org_id: Uuid,
+    id: Uuid,
+) -> StoreResult<UserRecord> {
+    let sql = format!(
+        "select {} from users where org_id = $1 and id = $2{}",
+        D::USER_SELECT,
+        D::FOR_UPDATE
+    );
+    let row = fetch_optional::<D>(conn, &sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    user_from_row::<D>(&row)
+}
+
+#[async_trait]
+impl<D: Dialect> UserStore for SqlStore<D> {
+    async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord> {
+        let mut tx = self.dialect.writer().begin().await?;
+        let sql = format!(
+            "insert into users (id, org_id, user_name, user_name_folded, external_id, active, \
+             doc, password_hash, created_at, modified_at, version, doc_folded) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $10) returning {}",
+            D::USER_SELECT
+        );
+        let args = [
+            Arg::Uuid(Uuid::now_v7()),
+            Arg::Uuid(org_id),
+            Arg::Text(&user.user_name),
+            Arg::Text(&user.user_name_folded),
+            Arg::OptText(user.external_id.as_deref()),
+            Arg::Bool(user.active),
+            Arg::Doc(&user.doc),
+            Arg::OptText(user.password_hash.as_deref()),
+            Arg::Int(now_ms()),
+            Arg::Doc(&user.doc_folded),
+        ];
+        let row = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?)
+            .await
+            .map_err(conflict_as("userName"))?
+            .ok_or(StoreError::NotFound)?;
+        let record = user_from_row::<D>(&row)?;
+        write_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn get_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
+        let sql = format!(
+            "select {} from users where org_id = $1 and id = $2",
+            D::USER_SELECT
+        );
+        let row = self
+            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user_from_row::<D>(&row)
+    }
+
+    async fn update_user(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        update: &UserUpdateFn<'_>,
+    ) -> StoreResult<UserRecord> {
+        // The row is read locked (Postgres `for update`; SQLite's single writer connection
+        // serialises every transaction), so a merge never works from a stale copy and no
+        // attribute set by a concurrent PUT is lost.
+        let mut tx = self.dialect.writer().begin().await?;
+        let current = locked_user::<D>(&mut tx, org_id, id).await?;
+        let next = update(&current)?;
+        if next.same_as(&current) {
+            tx.commit().await?;
+            return Ok(current);
+        }
+        let sql = format!(
+            "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
+             active = $6, doc = $7, password_hash = $8, modified_at = {}($9, modified_at), \
+             version = version + 1, doc_folded = $10 where org_id = $1 and id = $2 \
+             returning {}",
+            D::GREATEST,
+            D::USER_SELECT
+        );
+        let args = [
+            Arg::Uuid(org_id),
+            Arg::Uuid(id),
+            Arg::Text(&next.user_name),
+            Arg::Text(&next.user_name_folded),
+            Arg::OptText(next.external_id.as_deref()),
+            Arg::Bool(next.active),
+            Arg::Doc(&next.doc),
+            Arg::OptText(next.password_hash.as_deref()),
+            Arg::Int(now_ms()),
+            Arg::Doc(&next.doc_folded),
+        ];
+        let row = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?)
+            .await
+            .map_err(conflict_as("userName"))?
+            .ok_or(StoreError::NotFound)?;
+        let updated = user_from_row::<D>(&row)?;
+        if next.emails_folded != folded_emails(&current.doc) {
+            write_emails::<D>(&mut tx, id, org_id, &next.emails_folded).await?;
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
+        let (users, total, truncated) = self
+            .list(
+                org_id,
+                query,
+                &USERS,
+                "users",
+                D::USER_SELECT,
+                user_from_row::<D>,
+                |u| doc_bytes(&u.doc),
+            )
+            .await?;
+        Ok(UserPage {
+            users,
+            total,
+            truncated,
+        })
+    }
+
+    async fn delete_user(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &UserCheckFn<'_>,
+    ) -> StoreResult<()> {
+        let mut tx = self.dialect.writer().begin().await?;
+        check(&locked_user::<D>(&mut tx, org_id, id).await?)?;
+        let delete = "delete from users where org_id = $1 and id = $2";
+        execute::<D>(&mut tx, delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn groups_of_users(
+        &self,
+        org_id: Uuid,
+        user_ids: &[Uuid],
+    ) -> StoreResult<Vec<(Uuid, MemberRef)>> {
+        // One user (a write's response) gets `= $1`: an id list makes Postgres plan the join
+        // again on every execution.
+        let (condition, first) = match user_ids {
+            [] => return Ok(Vec::new()),
+            [one] => ("m.user_id = $1".to_string(), Arg::Uuid(*one)),
+            many => (D::in_ids("m.user_id", "$1"), Arg::Ids(many)),
+        };
+        let sql = format!(
+            "select m.user_id, g.id, g.display_name from group_members m \
+             join groups g on g.id = m.group_id \
+             where {condition} and g.org_id = $2 \
+             order by m.user_id, g.display_name_folded"
+        );
+        let rows = self.read_all(&sql, &[first, Arg::Uuid(org_id)]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    D::uuid(r, "user_id")?,
+                    MemberRef {
+                        id: D::uuid(r, "id")?,
+                        display: D::DB::text(r, "display_name")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
