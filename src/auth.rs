@@ -40,10 +40,12 @@ pub struct Claims {
 }
 
 /// Who is calling: set by the auth layer as a request extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub org_id: Uuid,
     pub key_id: Uuid,
+    /// The key's name, for the audit trail (e.g. "okta").
+    pub key_name: Option<Arc<str>>,
 }
 
 /// Why a request was not authenticated. `Personal` maps to 403, every other reason to 401.
@@ -234,7 +236,11 @@ impl Authenticator {
         if key.kind == KeyKind::Personal {
             return Err(AuthFailure::Personal);
         }
-        Ok(Principal { org_id, key_id })
+        Ok(Principal {
+            org_id,
+            key_id,
+            key_name: key.name.as_deref().map(Arc::from),
+        })
     }
 
     /// A token this process verified before and that has not expired since.

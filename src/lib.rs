@@ -1,6 +1,6 @@
 //! scimd: a SCIM 2.0 (RFC 7643/7644) user-provisioning server.
 //!
-//! Reading order: `migrations/` → `main.rs` → [`scim`] → [`store`] → [`http`].
+//! Reading order: `migrations/` → `main.rs` → [`scim`] → [`store`] → [`resources`] → [`http`].
 
 // Unit tests may unwrap: a panic there is a failed assertion.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -13,6 +13,9 @@ pub mod store;
 
 /// Organization API keys (JWT) and request authentication.
 pub mod auth;
+
+/// The resource layer: the one place a User or Group changes, for every caller.
+pub mod resources;
 
 /// GCRA rate limiting.
 pub mod ratelimit;

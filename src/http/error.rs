@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthFailure;
+use crate::resources::ResourceError;
 use crate::scim::{ERROR_SCHEMA, ScimError, ScimType};
 use crate::store::StoreError;
 
@@ -34,6 +35,16 @@ pub enum ApiError {
     Timeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<ResourceError> for ApiError {
+    fn from(e: ResourceError) -> Self {
+        match e {
+            ResourceError::Scim(e) => ApiError::Scim(e),
+            ResourceError::Store(e) => e.into(),
+            ResourceError::Internal(e) => ApiError::Internal(e),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {

@@ -9,12 +9,10 @@ use std::collections::HashMap;
 use axum::extract::RawQuery;
 use serde_json::{Map, Value, json};
 
+use crate::resources::ListRequest;
 use crate::scim::filter::Filter;
-use crate::scim::filter::check::{validate, validate_sort};
-use crate::scim::limits::{Limits, check_filter};
 use crate::scim::path::AttrPath;
 use crate::scim::project::{parse_attribute_list, project};
-use crate::scim::schema::ResourceTypeDef;
 use crate::scim::{LIST_RESPONSE_SCHEMA, ScimError};
 use crate::store::{Cursor, ListQuery, Sort};
 
@@ -73,76 +71,11 @@ fn list_param(value: Option<&String>) -> Result<Vec<AttrPath>, ScimError> {
     value.map_or(Ok(Vec::new()), |v| parse_attribute_list(v))
 }
 
-/// A parsed list or search request.
+/// A parsed list or search request: what to list, and how to project each resource.
 #[derive(Debug, Clone)]
 pub struct ListParams {
-    pub query: ListQuery,
+    pub request: ListRequest,
     pub projection: Projection,
-    /// RFC 9865: the request used cursor pagination (`cursor` present, even empty).
-    pub cursor_mode: bool,
-}
-
-impl ListParams {
-    /// Prepares cursor pagination: one row more than the page is read, which tells whether a
-    /// next page exists (RFC 9865 omits `nextCursor` on the last page). Returns the page size.
-    pub fn cursor_page_size(&mut self) -> i64 {
-        let page_size = self.query.count;
-        if self.cursor_mode && page_size > 0 {
-            self.query.count += 1;
-        }
-        page_size
-    }
-
-    /// Applies the request caps (issue 11): the filter's cost, counted against the resource
-    /// types it runs on, before any store call; and the byte budget that stops a page early.
-    /// With one resource type, the filter and sort key must also fit it (a root search
-    /// checks each type itself).
-    pub fn limited(
-        mut self,
-        limits: &Limits,
-        types: &[&ResourceTypeDef],
-    ) -> Result<ListParams, ScimError> {
-        if let Some(filter) = &self.query.filter {
-            check_filter(filter, types, limits)?;
-        }
-        if let [resource] = types {
-            if let Some(filter) = &self.query.filter {
-                validate(filter, resource)?;
-            }
-            if let Some(sort) = &self.query.sort {
-                validate_sort(&sort.path, resource)?;
-            }
-        }
-        self.query.byte_budget = Some(limits.list_byte_budget);
-        Ok(self)
-    }
-
-    /// Trims the extra row read by [`ListParams::cursor_page_size`] and returns the cursor of
-    /// the next page, if there is one; `key` gives a row's (created_at, id). A page the byte
-    /// budget stopped early (`truncated`) has more rows after its last one, so it gets a
-    /// cursor from that last row.
-    pub fn next_cursor<T>(
-        &self,
-        rows: &mut Vec<T>,
-        page_size: i64,
-        truncated: bool,
-        key: impl Fn(&T) -> (i64, uuid::Uuid),
-    ) -> Option<String> {
-        let more = truncated || rows.len() as i64 > page_size;
-        if !self.cursor_mode || !more {
-            return None;
-        }
-        rows.truncate(page_size.max(0) as usize);
-        rows.last().map(|row| {
-            let (created_at, id) = key(row);
-            Cursor { created_at, id }.encode()
-        })
-    }
-
-    /// `startIndex` for the response; absent in cursor mode (RFC 9865).
-    pub fn start_index(&self) -> Option<i64> {
-        (!self.cursor_mode).then_some(self.query.start_index)
-    }
 }
 
 /// Query parameters with lower-cased names (`sortBy` = `sortby`), last value wins. A query
@@ -315,16 +248,18 @@ impl RawParams {
             ));
         }
         Ok(ListParams {
-            query: ListQuery {
-                filter,
-                sort,
-                start_index,
-                count,
-                cursor,
-                byte_budget: None,
+            request: ListRequest {
+                query: ListQuery {
+                    filter,
+                    sort,
+                    start_index,
+                    count,
+                    cursor,
+                    byte_budget: None,
+                },
+                cursor_mode,
             },
             projection,
-            cursor_mode,
         })
     }
 }
@@ -354,6 +289,8 @@ pub fn list_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scim::limits::{Limits, check_filter};
+    use crate::scim::schema::ResourceTypeDef;
 
     fn params(query: &str) -> Result<ListParams, ScimError> {
         ListParams::from_query(&RawQuery(Some(query.to_string())), 1000)
@@ -362,22 +299,28 @@ mod tests {
     #[test]
     fn query_parameters_parse_with_defaults_and_limits() {
         let p = params("").unwrap();
-        assert_eq!((p.query.start_index, p.query.count), (1, DEFAULT_COUNT));
+        assert_eq!(
+            (p.request.query.start_index, p.request.query.count),
+            (1, DEFAULT_COUNT)
+        );
         let p = params("startIndex=0&count=-3").unwrap();
-        assert_eq!((p.query.start_index, p.query.count), (1, 0));
+        assert_eq!((p.request.query.start_index, p.request.query.count), (1, 0));
         let p = params("count=5000").unwrap();
-        assert_eq!(p.query.count, 1000);
+        assert_eq!(p.request.query.count, 1000);
         let p =
             params("filter=userName%20eq%20%22a%40b.co%22&sortBy=userName&sortOrder=descending")
                 .unwrap();
-        assert!(p.query.filter.is_some());
-        assert!(p.query.sort.unwrap().descending);
+        assert!(p.request.query.filter.is_some());
+        assert!(p.request.query.sort.unwrap().descending);
         let p = params("filter=userName+eq+%22x%22").unwrap();
-        assert_eq!(p.query.filter.unwrap().to_string(), "userName eq \"x\"");
+        assert_eq!(
+            p.request.query.filter.unwrap().to_string(),
+            "userName eq \"x\""
+        );
         let p = params("attributes=userName,name.givenName").unwrap();
         assert_eq!(p.projection.attributes.len(), 2);
         let p = params("cursor=").unwrap();
-        assert!(p.cursor_mode && p.query.cursor.is_none());
+        assert!(p.request.cursor_mode && p.request.query.cursor.is_none());
     }
 
     #[test]
@@ -403,20 +346,22 @@ mod tests {
         use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
         let limits = Limits::default();
         let p = params("filter=userName%20eq%20%22a%22").unwrap();
-        let p = p.limited(&limits, &[&USER_RESOURCE]).unwrap();
+        let p = p.request.limited(&limits, &[&USER_RESOURCE]).unwrap();
         assert_eq!(p.query.byte_budget, Some(limits.list_byte_budget));
         let many = ["emails.value co \"x\""; 9].join(" or ");
         let query = serde_urlencoded::to_string([("filter", many.as_str())]).unwrap();
         let err = params(&query)
             .unwrap()
+            .request
             .limited(&limits, &[&USER_RESOURCE])
             .unwrap_err();
         assert_eq!(err.scim_type.map(|t| t.as_str()), Some("invalidFilter"));
         // Groups have no emails: the same filter costs nothing there, and does not fit them.
-        let filter = params(&query).unwrap().query.filter.unwrap();
+        let filter = params(&query).unwrap().request.query.filter.unwrap();
         assert!(check_filter(&filter, &[&GROUP_RESOURCE], &limits).is_ok());
         let err = params(&query)
             .unwrap()
+            .request
             .limited(&limits, &[&GROUP_RESOURCE])
             .unwrap_err();
         assert_eq!(
@@ -450,33 +395,9 @@ mod tests {
             ("sortBy=nosuch", both, None),
         ];
         for (query, types, want) in cases {
-            let got = params(query).unwrap().limited(&limits, types);
+            let got = params(query).unwrap().request.limited(&limits, types);
             let refusal = got.err().and_then(|e| e.scim_type).map(|t| t.as_str());
             assert_eq!(refusal, want, "{query} on {} types", types.len());
-        }
-    }
-
-    #[test]
-    fn next_cursor_follows_the_extra_row_or_a_truncated_page() {
-        let row = |i: u128| (i as i64, uuid::Uuid::from_u128(i));
-        let cursor = |i: u128| {
-            let (created_at, id) = row(i);
-            Cursor { created_at, id }.encode()
-        };
-        let cursor_mode = params("cursor=").unwrap();
-        let index_mode = params("").unwrap();
-        // (params, rows read, page size, truncated) -> (rows kept, cursor)
-        let cases = [
-            (&cursor_mode, 4, 3, false, 3, Some(cursor(2))),
-            (&cursor_mode, 3, 3, false, 3, None),
-            (&cursor_mode, 2, 3, true, 2, Some(cursor(1))),
-            (&cursor_mode, 0, 3, true, 0, None),
-            (&index_mode, 2, 3, true, 2, None),
-        ];
-        for (p, read, size, truncated, kept, want) in cases {
-            let mut rows: Vec<u128> = (0..read).collect();
-            let got = p.next_cursor(&mut rows, size, truncated, |&i| row(i));
-            assert_eq!((rows.len(), got), (kept, want), "{read} {size} {truncated}");
         }
     }
 
@@ -512,8 +433,11 @@ mod tests {
             "attributes": ["userName", "displayName"], "sortBy": "userName"
         });
         let p = ListParams::from_search_body(body.as_object().unwrap(), 1000).unwrap();
-        assert_eq!((p.query.start_index, p.query.count), (2, 10));
+        assert_eq!(
+            (p.request.query.start_index, p.request.query.count),
+            (2, 10)
+        );
         assert_eq!(p.projection.attributes.len(), 2);
-        assert!(p.query.sort.is_some());
+        assert!(p.request.query.sort.is_some());
     }
 }

@@ -78,7 +78,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = if decision.allowed {
-        req.extensions_mut().insert(principal);
+        req.extensions_mut().insert(principal.clone());
         // At most `org_concurrency` requests of one organization run at once, so one tenant
         // cannot hold every database connection; the rest wait here, holding no connection.
         let wait = state.settings.request_timeout / 2;

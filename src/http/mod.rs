@@ -2,18 +2,18 @@
 //! its layers, and [`serve`], the seam that `main` and the black-box tests share.
 
 mod client_ip;
+mod context;
 mod discovery;
 mod error;
 mod extract;
-mod groups;
 mod list;
 mod middleware;
 mod ops;
 mod org_gate;
 mod preconditions;
+mod resources;
 mod search;
 mod server;
-mod users;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ pub use server::{Transport, serve_router};
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ratelimit::{Leases, MemoryLimiter};
+use crate::resources::{Groups, ResourceKind, Resources, Users};
 use crate::store::Store;
 
 /// Largest accepted request body (the 1 MiB; larger → 413).
@@ -48,8 +49,8 @@ pub struct AppState {
     pub auth_failures: Arc<MemoryLimiter>,
     /// Rate-limit tokens this process has taken for a key and not spent yet.
     pub leases: Arc<Leases>,
-    /// Permits for argon2 hashing (`Settings::password_hash_concurrency`).
-    pub password_hashes: Arc<tokio::sync::Semaphore>,
+    /// The one place a User or Group changes.
+    pub resources: Resources,
     /// Requests of one organization running at once (`Settings::org_concurrency`).
     pub org_gate: Arc<OrgGate>,
 }
@@ -57,49 +58,47 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>, settings: Settings) -> AppState {
         crate::metrics::handle();
+        let settings = Arc::new(settings);
         AppState {
+            resources: Resources::new(store.clone(), settings.clone()),
             store,
             auth,
-            password_hashes: Arc::new(tokio::sync::Semaphore::new(
-                settings.password_hash_concurrency.max(1),
-            )),
             org_gate: Arc::new(OrgGate::new(settings.org_concurrency)),
-            settings: Arc::new(settings),
+            settings,
             auth_failures: Arc::new(MemoryLimiter::default()),
             leases: Arc::new(Leases::default()),
         }
     }
 }
 
-/// The SCIM endpoints (RFC 7644 §3.2), relative to a mount point. Resource names are accepted
-/// as `Users` and `users` (the reference uses the lower-case form).
-fn scim_routes(state: &AppState) -> Router<AppState> {
+/// The endpoints of one resource type (RFC 7644 §3.2), under its endpoint as the schema names
+/// it (`/Users`) and in lower case (`/users`, the reference's form).
+fn resource_routes<K: ResourceKind>() -> Router<AppState> {
     let mut router = Router::new();
-    for users in ["/Users", "/users"] {
+    let endpoint = K::DEF.endpoint;
+    for path in [endpoint.to_string(), endpoint.to_ascii_lowercase()] {
         router = router
-            .route(users, get(users::list_users).post(users::create_user))
-            .route(&format!("{users}/.search"), post(users::search_users))
             .route(
-                &format!("{users}/{{id}}"),
-                get(users::get_user)
-                    .put(users::replace_user)
-                    .patch(users::patch_user)
-                    .delete(users::delete_user),
-            );
-    }
-    for groups in ["/Groups", "/groups"] {
-        router = router
-            .route(groups, get(groups::list_groups).post(groups::create_group))
-            .route(&format!("{groups}/.search"), post(groups::search_groups))
+                &path,
+                get(resources::list::<K>).post(resources::create::<K>),
+            )
+            .route(&format!("{path}/.search"), post(resources::search::<K>))
             .route(
-                &format!("{groups}/{{id}}"),
-                get(groups::get_group)
-                    .put(groups::replace_group)
-                    .patch(groups::patch_group)
-                    .delete(groups::delete_group),
+                &format!("{path}/{{id}}"),
+                get(resources::get::<K>)
+                    .put(resources::replace::<K>)
+                    .patch(resources::patch::<K>)
+                    .delete(resources::delete::<K>),
             );
     }
     router
+}
+
+/// The SCIM endpoints (RFC 7644 §3.2), relative to a mount point.
+fn scim_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(resource_routes::<Users>())
+        .merge(resource_routes::<Groups>())
         .route(
             "/ServiceProviderConfig",
             get(discovery::get_service_provider_config),

@@ -1,10 +1,9 @@
-//! Conditional requests (RFC 7644 §3.14): reading `If-Match` / `If-None-Match` and refusing
-//! a stale write with 412.
+//! Conditional requests (RFC 7644 §3.14): reading `If-Match` / `If-None-Match`. The check
+//! itself is [`crate::scim::etag::check_if_match`], run by the resource layer.
 
 use axum::http::{HeaderMap, HeaderName, header};
 
-use crate::scim::ScimError;
-use crate::scim::etag::{EtagCondition, etag};
+use crate::scim::etag::EtagCondition;
 
 fn condition(headers: &HeaderMap, name: HeaderName) -> Option<EtagCondition> {
     headers
@@ -21,15 +20,4 @@ pub fn if_match(headers: &HeaderMap) -> Option<EtagCondition> {
 /// The request's `If-None-Match`, when present.
 pub fn if_none_match(headers: &HeaderMap) -> Option<EtagCondition> {
     condition(headers, header::IF_NONE_MATCH)
-}
-
-/// A stale `If-Match` is 412 and changes nothing.
-pub fn check_if_match(condition: Option<&EtagCondition>, version: i64) -> Result<(), ScimError> {
-    match condition {
-        Some(c) if !c.matches(version) => Err(ScimError::precondition_failed(format!(
-            "If-Match does not match the current version {}",
-            etag(version)
-        ))),
-        _ => Ok(()),
-    }
 }

@@ -1,4 +1,7 @@
-//! ETags (RFC 7644 §3.14): versions as weak ETags, and `If-Match` / `If-None-Match` lists.
+//! ETags (RFC 7644 §3.14): versions as weak ETags, `If-Match` / `If-None-Match` lists, and
+//! the 412 for a stale `If-Match`.
+
+use super::ScimError;
 
 /// The weak ETag of a resource version: `W/"<n>"`.
 pub fn etag(version: i64) -> String {
@@ -38,6 +41,18 @@ impl EtagCondition {
             EtagCondition::Any => true,
             EtagCondition::Versions(versions) => versions.contains(&version),
         }
+    }
+}
+
+/// RFC 7644 §3.14: a write whose `If-Match` does not match the current version is 412 and
+/// changes nothing.
+pub fn check_if_match(condition: Option<&EtagCondition>, version: i64) -> Result<(), ScimError> {
+    match condition {
+        Some(c) if !c.matches(version) => Err(ScimError::precondition_failed(format!(
+            "If-Match does not match the current version {}",
+            etag(version)
+        ))),
+        _ => Ok(()),
     }
 }
 

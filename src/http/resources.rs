@@ -1,0 +1,184 @@
+//! `/Users` and `/Groups` (RFC 7644 §3): one set of handlers for every resource type, generic
+//! over [`ResourceKind`]. Each extracts, calls the resource layer and renders; what differs
+//! between types lives in `src/resources/`.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::context::RequestContext;
+use super::extract::{ScimBody, ScimResponse};
+use super::list::{ListParams, Projection, list_response};
+use super::{ApiError, AppState};
+use crate::resources::{Loaded, ResourceKind};
+use crate::scim::etag::etag;
+
+/// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5).
+pub(super) fn render<K: ResourceKind>(
+    base_url: &str,
+    loaded: &Loaded<K::Record>,
+    projection: &Projection,
+) -> Value {
+    let rendered = K::render(base_url, &loaded.record, loaded.related.as_deref());
+    Value::Object(projection.apply(rendered))
+}
+
+/// The response for one resource: its related resources read only when the projection
+/// returns them, `ETag`, and `Location` for a 201.
+async fn respond<K: ResourceKind>(
+    state: &AppState,
+    ctx: &RequestContext,
+    record: K::Record,
+    status: StatusCode,
+    projection: &Projection,
+) -> Result<ScimResponse, ApiError> {
+    let (id, version) = (K::id(&record), K::version(&record));
+    let with_related = projection.includes(K::RELATED);
+    let loaded = state
+        .resources
+        .load_one::<K>(&ctx.caller, record, with_related)
+        .await?;
+    let base = &ctx.base_url;
+    Ok(ScimResponse {
+        status,
+        body: render::<K>(base, &loaded, projection),
+        etag: Some(etag(version)),
+        location: (status == StatusCode::CREATED)
+            .then(|| format!("{base}{}/{id}", K::DEF.endpoint)),
+    })
+}
+
+/// POST — RFC 7644 §3.3: 201 with `Location`; 409 `uniqueness` for a taken name.
+pub async fn create<K: ResourceKind>(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let projection = ctx.projection()?;
+    let record = state.resources.create::<K>(&ctx.caller, body).await?;
+    respond::<K>(&state, &ctx, record, StatusCode::CREATED, &projection).await
+}
+
+/// GET by id — RFC 7644 §3.4.1; related resources are read only when returned.
+pub async fn get<K: ResourceKind>(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<ScimResponse, ApiError> {
+    let projection = ctx.projection()?;
+    let record = state.resources.get::<K>(&ctx.caller, &id).await?;
+    let version = K::version(&record);
+    // RFC 7644 §3.14: a client holding the current version gets 304 and no body.
+    if ctx
+        .if_none_match
+        .as_ref()
+        .is_some_and(|c| c.matches(version))
+    {
+        return Ok(ScimResponse::not_modified(etag(version)));
+    }
+    respond::<K>(&state, &ctx, record, StatusCode::OK, &projection).await
+}
+
+/// PUT — the configured PUT mode (the reference's merge by default), one read-modify-write
+/// transaction; a stale `If-Match` is 412.
+pub async fn replace<K: ResourceKind>(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let projection = ctx.projection()?;
+    let record = state
+        .resources
+        .replace::<K>(&ctx.caller, &id, body, ctx.if_match.as_ref())
+        .await?;
+    respond::<K>(&state, &ctx, record, StatusCode::OK, &projection).await
+}
+
+/// PATCH — RFC 7644 §3.5.2: all operations or none, in one transaction; 200 with the
+/// resource, or 204 where the type answers so (groups) and no attributes were asked for.
+pub async fn patch<K: ResourceKind>(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let projection = ctx.projection()?;
+    let record = state
+        .resources
+        .patch::<K>(&ctx.caller, &id, body, ctx.if_match.as_ref())
+        .await?;
+    if K::PATCH_ANSWERS_NO_CONTENT && !projection.is_requested() {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if let Ok(tag) = etag(K::version(&record)).parse() {
+            response.headers_mut().insert(header::ETAG, tag);
+        }
+        return Ok(response);
+    }
+    Ok(
+        respond::<K>(&state, &ctx, record, StatusCode::OK, &projection)
+            .await?
+            .into_response(),
+    )
+}
+
+/// DELETE — RFC 7644 §3.6: 204; afterwards the id is 404 everywhere.
+pub async fn delete<K: ResourceKind>(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .resources
+        .delete::<K>(&ctx.caller, &id, ctx.if_match.as_ref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET the collection — RFC 7644 §3.4.2: filter, sort, index or cursor paging, projection.
+pub async fn list<K: ResourceKind>(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> Result<ScimResponse, ApiError> {
+    let params = ListParams::from_query(&ctx.query, state.settings.max_results)?;
+    list_page::<K>(&state, &ctx, params).await
+}
+
+/// POST `.search` — RFC 7644 §3.4.3: the same query in a body (keeps filters with personal
+/// data out of URLs and logs).
+pub async fn search<K: ResourceKind>(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ScimBody(body): ScimBody,
+) -> Result<ScimResponse, ApiError> {
+    let params = ListParams::from_search_body(&body, state.settings.max_results)?;
+    list_page::<K>(&state, &ctx, params).await
+}
+
+async fn list_page<K: ResourceKind>(
+    state: &AppState,
+    ctx: &RequestContext,
+    params: ListParams,
+) -> Result<ScimResponse, ApiError> {
+    let ListParams {
+        request,
+        projection,
+    } = params;
+    let with_related = projection.includes(K::RELATED);
+    let page = state
+        .resources
+        .list::<K>(&ctx.caller, request, with_related)
+        .await?;
+    let resources = page
+        .items
+        .iter()
+        .map(|loaded| render::<K>(&ctx.base_url, loaded, &projection))
+        .collect();
+    Ok(ScimResponse {
+        status: StatusCode::OK,
+        body: list_response(resources, page.total, page.start_index, page.next_cursor),
+        etag: None,
+        location: None,
+    })
+}

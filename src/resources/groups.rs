@@ -1,0 +1,166 @@
+//! Groups (RFC 7643 §4.2): what differs from other resource types. Members live in their own
+//! table: a change names them by id, they are checked to be users of the organization in the
+//! same transaction, and they are read only when a response returns them.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::kind::{CheckFn, log_adaptations, put_document};
+use super::{Caller, ResourceKind, ResourceResult, Resources};
+use crate::config::PutMode;
+use crate::scim::doc::merge;
+use crate::scim::etag::{EtagCondition, check_if_match};
+use crate::scim::group::{self, GroupMeta};
+use crate::scim::limits::{check_document, check_members};
+use crate::scim::normalize::normalize_resource;
+use crate::scim::patch;
+use crate::scim::schema::{GROUP_RESOURCE, ResourceTypeDef};
+use crate::store::{
+    Doc, GroupRecord, GroupWrite, ListQuery, MemberOp, MemberRef, Store, StoreResult,
+};
+
+/// The Group resource type.
+pub struct Groups;
+
+#[async_trait]
+impl ResourceKind for Groups {
+    type Record = GroupRecord;
+    const DEF: &'static ResourceTypeDef = &GROUP_RESOURCE;
+    const RELATED: &'static str = "members";
+    const PATCH_ANSWERS_NO_CONTENT: bool = true;
+
+    fn id(record: &GroupRecord) -> Uuid {
+        record.id
+    }
+    fn version(record: &GroupRecord) -> i64 {
+        record.version
+    }
+    fn created_at(record: &GroupRecord) -> i64 {
+        record.created_at
+    }
+
+    async fn fetch(store: &dyn Store, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord> {
+        store.get_group(org_id, id).await
+    }
+    async fn remove(
+        store: &dyn Store,
+        org_id: Uuid,
+        id: Uuid,
+        check: &CheckFn<'_, GroupRecord>,
+    ) -> StoreResult<()> {
+        store.delete_group(org_id, id, check).await
+    }
+    async fn page(
+        store: &dyn Store,
+        org_id: Uuid,
+        query: &ListQuery,
+    ) -> StoreResult<(Vec<GroupRecord>, i64, bool)> {
+        let page = store.list_groups(org_id, query).await?;
+        Ok((page.groups, page.total, page.truncated))
+    }
+
+    /// Each group's members, in the order they were added (Entra lists groups with
+    /// `excludedAttributes=members`, so this is skipped then).
+    async fn related(
+        store: &dyn Store,
+        org_id: Uuid,
+        groups: &[GroupRecord],
+    ) -> StoreResult<Vec<Vec<MemberRef>>> {
+        let mut members = Vec::with_capacity(groups.len());
+        for group in groups {
+            members.push(store.group_members(org_id, group.id).await?);
+        }
+        Ok(members)
+    }
+
+    fn render(base_url: &str, record: &GroupRecord, members: Option<&[MemberRef]>) -> Doc {
+        let id = record.id.to_string();
+        let meta = GroupMeta {
+            id: &id,
+            created_ms: record.created_at,
+            modified_ms: record.modified_at,
+            version: record.version,
+            location: format!("{base_url}/Groups/{id}"),
+            base_url,
+        };
+        group::render(&record.doc, members, &meta)
+    }
+
+    /// 409 `uniqueness` for a displayName taken in the organization (any case).
+    async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<GroupRecord> {
+        let limits = &res.settings.limits;
+        let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
+        let members = group::take_member_ids(&mut doc)?.unwrap_or_default();
+        check_members(members.len(), limits)?;
+        let doc = merge(&Doc::new(), doc);
+        check_document("group", &doc, limits)?;
+        let write = GroupWrite::from_doc(doc)?;
+        Ok(res
+            .store
+            .create_group(caller.org_id, &write, &members)
+            .await?)
+    }
+
+    /// Like users: sets the attributes provided (all of them in replace mode); `members`
+    /// given → the membership becomes exactly that list.
+    async fn replace(
+        res: &Resources,
+        caller: &Caller,
+        id: Uuid,
+        body: Doc,
+        if_match: Option<&EtagCondition>,
+    ) -> ResourceResult<GroupRecord> {
+        let limits = res.settings.limits;
+        let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
+        let members = group::take_member_ids(&mut doc)?;
+        check_members(members.as_ref().map_or(0, Vec::len), &limits)?;
+        check_document("group", &doc, &limits)?;
+        let put_mode = res.settings.put_mode;
+        let update = |current: &GroupRecord| {
+            check_if_match(if_match, current.version)?;
+            let next = put_document(put_mode, &current.doc, doc.clone());
+            check_document("group", &next, &limits)?;
+            GroupWrite::from_doc(next)
+        };
+        let member_ops = match (members, put_mode) {
+            (Some(ids), _) => vec![MemberOp::Replace(ids)],
+            (None, PutMode::Replace) => vec![MemberOp::RemoveAll],
+            (None, PutMode::Merge) => Vec::new(),
+        };
+        Ok(res
+            .store
+            .update_group(caller.org_id, id, &update, &member_ops)
+            .await?)
+    }
+
+    /// As Okta and Entra ID send it: membership changes touch one row per member; the
+    /// group's own attributes go through the PATCH engine; all of it in one transaction.
+    async fn patch(
+        res: &Resources,
+        caller: &Caller,
+        id: Uuid,
+        body: Doc,
+        if_match: Option<&EtagCondition>,
+    ) -> ResourceResult<GroupRecord> {
+        let limits = res.settings.limits;
+        patch::check_operation_count(&body, &limits)?;
+        // A primary-key read first: a large body aimed at a missing group (or a stale version)
+        // is refused before its operations and member ids are parsed.
+        let current = res.store.get_group(caller.org_id, id).await?;
+        check_if_match(if_match, current.version)?;
+        let ops = patch::parse_request(&body)?;
+        let (attribute_ops, member_ops) = group::split_member_ops(ops, id)?;
+        check_members(group::member_count(&member_ops), &limits)?;
+        let update = |current: &GroupRecord| {
+            check_if_match(if_match, current.version)?;
+            let outcome = patch::apply(&GROUP_RESOURCE, &current.doc, &attribute_ops, &limits)?;
+            log_adaptations(&outcome.adaptations);
+            check_document("group", &outcome.doc, &limits)?;
+            GroupWrite::from_doc(outcome.doc)
+        };
+        Ok(res
+            .store
+            .update_group(caller.org_id, id, &update, &member_ops)
+            .await?)
+    }
+}

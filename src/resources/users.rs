@@ -1,0 +1,246 @@
+//! Users (RFC 7643 §4.1): what differs from other resource types. A body is validated
+//! against the schema, the userName rules, the caps and the organization's user attributes;
+//! a password is hashed only once the change is known to apply; PUT is the reference's merge.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::kind::{CheckFn, log_adaptations, put_document};
+use super::{Caller, ResourceKind, ResourceResult, Resources};
+use crate::scim::etag::{EtagCondition, check_if_match};
+use crate::scim::limits::check_document;
+use crate::scim::normalize::normalize_resource;
+use crate::scim::patch;
+use crate::scim::schema::{ResourceTypeDef, USER_RESOURCE};
+use crate::scim::user::{self, UserMeta};
+use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
+use crate::store::{Doc, ListQuery, MemberRef, Store, StoreResult, UserRecord, UserWrite};
+
+/// The User resource type.
+pub struct Users;
+
+/// A validated POST/PUT body: the document (with its userName) and the write-only password,
+/// not hashed yet: hashing comes only after everything else about the request is known good.
+struct UserInput {
+    doc: Doc,
+    password: Option<String>,
+}
+
+impl Resources {
+    /// Validates a POST/PUT body: schema normalisation (RFC 7643 §4.1), userName rules, the
+    /// document caps (size, values per attribute) and the org's user-attribute keys.
+    async fn user_input(&self, org_id: Uuid, body: Doc) -> ResourceResult<UserInput> {
+        let mut doc = normalize_resource(&USER_RESOURCE, body)?;
+        let name = user::user_name(&doc, self.settings.user_name_format)?;
+        doc.insert("userName".into(), Value::String(name));
+        let password = match doc.remove("password") {
+            Some(Value::String(password)) => Some(password),
+            _ => None,
+        };
+        check_document("user", &doc, &self.settings.limits)?;
+        self.check_user_attributes(org_id, &doc).await?;
+        Ok(UserInput { doc, password })
+    }
+
+    /// Keys under `urn:omni:params:1.0:UserAttribute` must be defined for the organization.
+    async fn check_user_attributes(&self, org_id: Uuid, doc: &Doc) -> ResourceResult<()> {
+        let Some(Value::Object(attributes)) = doc.get(USER_ATTRIBUTE_SCHEMA) else {
+            return Ok(());
+        };
+        if attributes.is_empty() {
+            return Ok(());
+        }
+        let defined = self.store.list_user_attributes(org_id).await?;
+        Ok(undefined_user_attribute(doc, &defined)?)
+    }
+}
+
+/// Refuses a user-attribute key the organization has not defined, naming it.
+fn undefined_user_attribute(doc: &Doc, defined: &[String]) -> Result<(), ScimError> {
+    let Some(Value::Object(attributes)) = doc.get(USER_ATTRIBUTE_SCHEMA) else {
+        return Ok(());
+    };
+    match attributes.keys().find(|k| !defined.contains(k)) {
+        Some(undefined) => Err(ScimError::invalid_value(format!(
+            "User attribute {undefined:?} is not defined for this organization \
+             ({USER_ATTRIBUTE_SCHEMA})"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Users {
+    type Record = UserRecord;
+    const DEF: &'static ResourceTypeDef = &USER_RESOURCE;
+    const RELATED: &'static str = "groups";
+    const PATCH_ANSWERS_NO_CONTENT: bool = false;
+
+    fn id(record: &UserRecord) -> Uuid {
+        record.id
+    }
+    fn version(record: &UserRecord) -> i64 {
+        record.version
+    }
+    fn created_at(record: &UserRecord) -> i64 {
+        record.created_at
+    }
+
+    async fn fetch(store: &dyn Store, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
+        store.get_user(org_id, id).await
+    }
+    async fn remove(
+        store: &dyn Store,
+        org_id: Uuid,
+        id: Uuid,
+        check: &CheckFn<'_, UserRecord>,
+    ) -> StoreResult<()> {
+        store.delete_user(org_id, id, check).await
+    }
+    async fn page(
+        store: &dyn Store,
+        org_id: Uuid,
+        query: &ListQuery,
+    ) -> StoreResult<(Vec<UserRecord>, i64, bool)> {
+        let page = store.list_users(org_id, query).await?;
+        Ok((page.users, page.total, page.truncated))
+    }
+
+    /// RFC 7643 §4.1.2 `groups`: read with the users where the backend does that (Postgres),
+    /// else in one query for all of them.
+    async fn related(
+        store: &dyn Store,
+        org_id: Uuid,
+        users: &[UserRecord],
+    ) -> StoreResult<Vec<Vec<MemberRef>>> {
+        if let Some(groups) = users.iter().map(|u| u.groups.clone()).collect() {
+            return Ok(groups);
+        }
+        let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+        let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let mut by_user: Vec<Vec<MemberRef>> = vec![Vec::new(); users.len()];
+        for (user, group) in store.groups_of_users(org_id, &ids).await? {
+            if let Some(&i) = index.get(&user) {
+                by_user[i].push(group);
+            }
+        }
+        Ok(by_user)
+    }
+
+    fn render(base_url: &str, record: &UserRecord, groups: Option<&[MemberRef]>) -> Doc {
+        let id = record.id.to_string();
+        let meta = UserMeta {
+            id: &id,
+            created_ms: record.created_at,
+            modified_ms: record.modified_at,
+            version: record.version,
+            location: format!("{base_url}/Users/{id}"),
+            base_url,
+            groups,
+        };
+        user::render(&record.doc, &meta)
+    }
+
+    /// 409 `uniqueness` for a userName taken in the organization (any case).
+    async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<UserRecord> {
+        let input = res.user_input(caller.org_id, body).await?;
+        let password_hash = res.hash_if_given(input.password).await?;
+        let write = UserWrite::from_doc(input.doc, password_hash);
+        Ok(res.store.create_user(caller.org_id, &write).await?)
+    }
+
+    /// The reference's update: sets the attributes provided and leaves all others unchanged
+    /// (in merge mode), in one read-modify-write transaction. `userName` is required and may
+    /// change to a value unique in the organization.
+    async fn replace(
+        res: &Resources,
+        caller: &Caller,
+        id: Uuid,
+        body: Doc,
+        if_match: Option<&EtagCondition>,
+    ) -> ResourceResult<UserRecord> {
+        let input = res.user_input(caller.org_id, body).await?;
+        let put_mode = res.settings.put_mode;
+        let limits = res.settings.limits;
+        // The document the update makes of `current`, checked.
+        let next_doc = |current: &UserRecord| -> Result<Doc, ScimError> {
+            check_if_match(if_match, current.version)?;
+            let doc = put_document(put_mode, &current.doc, input.doc.clone());
+            check_document("user", &doc, &limits)?;
+            Ok(doc)
+        };
+        // A password is hashed only for a user that exists and would take the update, read
+        // outside any transaction; the transaction then checks again against the locked row.
+        if input.password.is_some() {
+            next_doc(&res.store.get_user(caller.org_id, id).await?)?;
+        }
+        let password_hash = res.hash_if_given(input.password.clone()).await?;
+        let update = |current: &UserRecord| {
+            let doc = next_doc(current)?;
+            // A password is write-only and never sent back, so an omitted one is kept in
+            // both modes.
+            let hash = password_hash
+                .clone()
+                .or_else(|| current.password_hash.clone());
+            Ok(UserWrite::from_doc(doc, hash))
+        };
+        Ok(res.store.update_user(caller.org_id, id, &update).await?)
+    }
+
+    async fn patch(
+        res: &Resources,
+        caller: &Caller,
+        id: Uuid,
+        body: Doc,
+        if_match: Option<&EtagCondition>,
+    ) -> ResourceResult<UserRecord> {
+        let limits = res.settings.limits;
+        patch::check_operation_count(&body, &limits)?;
+        let ops = patch::parse_request(&body)?;
+        // Definitions are only ever added, so keys already stored were defined; only a request
+        // that names the user-attribute schema can bring a new key, and only then are they read.
+        let urn = USER_ATTRIBUTE_SCHEMA.to_ascii_lowercase();
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        let defined_attributes = if text.to_ascii_lowercase().contains(&urn) {
+            Some(res.store.list_user_attributes(caller.org_id).await?)
+        } else {
+            None
+        };
+        let format = res.settings.user_name_format;
+        // The document the operations make of `current`, checked, and whether they set a
+        // password.
+        let patched = |current: &UserRecord| -> Result<(Doc, bool), ScimError> {
+            check_if_match(if_match, current.version)?;
+            let outcome = patch::apply(&USER_RESOURCE, &current.doc, &ops, &limits)?;
+            log_adaptations(&outcome.adaptations);
+            let mut doc = outcome.doc;
+            let password_set = doc.remove("password").is_some();
+            let name = user::user_name(&doc, format)?;
+            doc.insert("userName".into(), Value::String(name));
+            if let Some(defined) = &defined_attributes {
+                undefined_user_attribute(&doc, defined)?;
+            }
+            check_document("user", &doc, &limits)?;
+            Ok((doc, password_set))
+        };
+        // Hashing is slow and memory-hungry: only once the user exists and the operations
+        // apply cleanly (read outside any transaction), and never inside the transaction.
+        let password = patch::requested_password(&ops);
+        if password.is_some() {
+            patched(&res.store.get_user(caller.org_id, id).await?)?;
+        }
+        let password_hash = res.hash_if_given(password).await?;
+        let update = |current: &UserRecord| {
+            let (doc, password_set) = patched(current)?;
+            let hash = match (password_set, &password_hash) {
+                (true, Some(hash)) => Some(hash.clone()),
+                _ => current.password_hash.clone(),
+            };
+            Ok(UserWrite::from_doc(doc, hash))
+        };
+        Ok(res.store.update_user(caller.org_id, id, &update).await?)
+    }
+}
