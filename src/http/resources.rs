@@ -13,6 +13,7 @@ use super::list::{ListParams, Projection, list_response};
 use super::{ApiError, AppState};
 use crate::resources::{Loaded, ResourceKind};
 use crate::scim::etag::etag;
+use crate::store::Versioned;
 
 /// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5).
 pub(super) fn render<K: ResourceKind>(
@@ -33,7 +34,7 @@ async fn respond<K: ResourceKind>(
     status: StatusCode,
     projection: &Projection,
 ) -> Result<ScimResponse, ApiError> {
-    let (id, version) = (K::id(&record), K::version(&record));
+    let (id, version) = (record.id(), record.version());
     let with_related = projection.includes(K::RELATED);
     let loaded = state
         .resources
@@ -68,7 +69,7 @@ pub async fn get<K: ResourceKind>(
 ) -> Result<ScimResponse, ApiError> {
     let projection = ctx.projection()?;
     let record = state.resources.get::<K>(&ctx.caller, &id).await?;
-    let version = K::version(&record);
+    let version = record.version();
     // RFC 7644 §3.14: a client holding the current version gets 304 and no body.
     if ctx
         .if_none_match
@@ -111,7 +112,7 @@ pub async fn patch<K: ResourceKind>(
         .await?;
     if K::PATCH_ANSWERS_NO_CONTENT && !projection.is_requested() {
         let mut response = StatusCode::NO_CONTENT.into_response();
-        if let Ok(tag) = etag(K::version(&record)).parse() {
+        if let Ok(tag) = etag(record.version()).parse() {
             response.headers_mut().insert(header::ETAG, tag);
         }
         return Ok(response);

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::kind::{CheckFn, log_adaptations, put_document};
+use super::kind::{log_adaptations, put_document};
 use super::{Caller, ResourceKind, ResourceResult, Resources};
 use crate::config::PutMode;
 use crate::scim::doc::merge;
@@ -16,7 +16,7 @@ use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
 use crate::scim::schema::{GROUP_RESOURCE, ResourceTypeDef};
 use crate::store::{
-    Doc, GroupRecord, GroupWrite, ListQuery, MemberOp, MemberRef, Store, StoreResult,
+    Doc, GroupRecord, GroupWrite, MemberOp, MemberRef, ResourceRows, Store, StoreResult,
 };
 
 /// The Group resource type.
@@ -29,34 +29,8 @@ impl ResourceKind for Groups {
     const RELATED: &'static str = "members";
     const PATCH_ANSWERS_NO_CONTENT: bool = true;
 
-    fn id(record: &GroupRecord) -> Uuid {
-        record.id
-    }
-    fn version(record: &GroupRecord) -> i64 {
-        record.version
-    }
-    fn created_at(record: &GroupRecord) -> i64 {
-        record.created_at
-    }
-
-    async fn fetch(store: &dyn Store, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord> {
-        store.get_group(org_id, id).await
-    }
-    async fn remove(
-        store: &dyn Store,
-        org_id: Uuid,
-        id: Uuid,
-        check: &CheckFn<'_, GroupRecord>,
-    ) -> StoreResult<()> {
-        store.delete_group(org_id, id, check).await
-    }
-    async fn page(
-        store: &dyn Store,
-        org_id: Uuid,
-        query: &ListQuery,
-    ) -> StoreResult<(Vec<GroupRecord>, i64, bool)> {
-        let page = store.list_groups(org_id, query).await?;
-        Ok((page.groups, page.total, page.truncated))
+    fn rows(store: &dyn Store) -> &dyn ResourceRows<GroupRecord> {
+        store.groups()
     }
 
     /// Each group's members, in the order they were added (Entra lists groups with
@@ -146,7 +120,7 @@ impl ResourceKind for Groups {
         patch::check_operation_count(&body, &limits)?;
         // A primary-key read first: a large body aimed at a missing group (or a stale version)
         // is refused before its operations and member ids are parsed.
-        let current = res.store.get_group(caller.org_id, id).await?;
+        let current = res.store.groups().get(caller.org_id, id).await?;
         check_if_match(if_match, current.version)?;
         let ops = patch::parse_request(&body)?;
         let (attribute_ops, member_ops) = group::split_member_ops(ops, id)?;

@@ -10,16 +10,13 @@ use crate::scim::ScimError;
 use crate::scim::doc::merge;
 use crate::scim::etag::{EtagCondition, check_if_match};
 use crate::scim::schema::ResourceTypeDef;
-use crate::store::{Doc, ListQuery, MemberRef, Store, StoreResult};
-
-/// A check run on the current resource, read under its lock, before it is deleted.
-pub type CheckFn<'a, R> = dyn Fn(&R) -> Result<(), ScimError> + Send + Sync + 'a;
+use crate::store::{Doc, MemberRef, ResourceRows, Store, StoreResult, Versioned};
 
 /// A resource type: its store calls (one line each), its rendering, and the three changes
 /// whose rules differ between types (create, replace, patch).
 #[async_trait]
 pub trait ResourceKind: Send + Sync + 'static {
-    type Record: Clone + Send + Sync + 'static;
+    type Record: Versioned + Clone + Send + Sync + 'static;
     /// Name, endpoint and schema (filters and sorting are checked against it).
     const DEF: &'static ResourceTypeDef;
     /// The attribute listing related resources: a user's `groups`, a group's `members`.
@@ -29,23 +26,8 @@ pub trait ResourceKind: Send + Sync + 'static {
     /// never echo a huge member list).
     const PATCH_ANSWERS_NO_CONTENT: bool;
 
-    fn id(record: &Self::Record) -> Uuid;
-    fn version(record: &Self::Record) -> i64;
-    fn created_at(record: &Self::Record) -> i64;
-
-    async fn fetch(store: &dyn Store, org_id: Uuid, id: Uuid) -> StoreResult<Self::Record>;
-    async fn remove(
-        store: &dyn Store,
-        org_id: Uuid,
-        id: Uuid,
-        check: &CheckFn<'_, Self::Record>,
-    ) -> StoreResult<()>;
-    /// A page of the list: the rows, the total matching, whether the byte budget cut it.
-    async fn page(
-        store: &dyn Store,
-        org_id: Uuid,
-        query: &ListQuery,
-    ) -> StoreResult<(Vec<Self::Record>, i64, bool)>;
+    /// The rows of this type in the store.
+    fn rows(store: &dyn Store) -> &dyn ResourceRows<Self::Record>;
     /// The related resources of each record, in the records' order.
     async fn related(
         store: &dyn Store,
@@ -120,7 +102,7 @@ impl Resources {
         id: &str,
     ) -> ResourceResult<K::Record> {
         let id = parse_id::<K>(id)?;
-        Ok(K::fetch(&*self.store, caller.org_id, id).await?)
+        Ok(K::rows(&*self.store).get(caller.org_id, id).await?)
     }
 
     pub async fn replace<K: ResourceKind>(
@@ -152,8 +134,10 @@ impl Resources {
         if_match: Option<&EtagCondition>,
     ) -> ResourceResult<()> {
         let id = parse_id::<K>(id)?;
-        let check = |current: &K::Record| check_if_match(if_match, K::version(current));
-        K::remove(&*self.store, caller.org_id, id, &check).await?;
+        let check = |current: &K::Record| check_if_match(if_match, current.version());
+        K::rows(&*self.store)
+            .delete(caller.org_id, id, &check)
+            .await?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use crate::scim::ScimError;
 use crate::scim::filter::check::{validate, validate_sort};
 use crate::scim::limits::{Limits, check_filter};
 use crate::scim::schema::ResourceTypeDef;
-use crate::store::{Cursor, ListQuery};
+use crate::store::{Cursor, ListQuery, Versioned};
 
 /// A list or search request, however it arrived (query string or `.search` body).
 #[derive(Debug, Clone, PartialEq)]
@@ -102,14 +102,15 @@ impl Resources {
     ) -> ResourceResult<Page<K::Record>> {
         let mut request = request.limited(&self.settings.limits, &[K::DEF])?;
         let page_size = request.cursor_page_size();
-        let (mut rows, total, truncated) =
-            K::page(&*self.store, caller.org_id, &request.query).await?;
-        let next_cursor = request.next_cursor(&mut rows, page_size, truncated, |row| {
-            (K::created_at(row), K::id(row))
+        let mut page = K::rows(&*self.store)
+            .list(caller.org_id, &request.query)
+            .await?;
+        let next_cursor = request.next_cursor(&mut page.rows, page_size, page.truncated, |row| {
+            (row.created_at(), row.id())
         });
         Ok(Page {
-            items: self.load::<K>(caller, rows, with_related).await?,
-            total,
+            items: self.load::<K>(caller, page.rows, with_related).await?,
+            total: page.total,
             start_index: request.start_index(),
             next_cursor,
         })

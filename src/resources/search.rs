@@ -51,12 +51,12 @@ impl Resources {
                 .is_none_or(|f| validate(f, resource).is_ok())
         };
         let user_total = if fits(&USER_RESOURCE) {
-            Some(self.store.list_users(org, &totals).await?.total)
+            Some(self.store.users().list(org, &totals).await?.total)
         } else {
             None
         };
         let group_total = if fits(&GROUP_RESOURCE) {
-            Some(self.store.list_groups(org, &totals).await?.total)
+            Some(self.store.groups().list(org, &totals).await?.total)
         } else {
             None
         };
@@ -76,15 +76,15 @@ impl Resources {
                 count,
                 ..request.query.clone()
             };
-            let page = self.store.list_users(org, &query).await?;
+            let page = self.store.users().list(org, &query).await?;
             if page.truncated {
                 budget = 0;
             }
             // Measured as the store measures the budget.
-            let used: usize = page.users.iter().map(|u| doc_bytes(&u.doc)).sum();
+            let used: usize = page.rows.iter().map(|u| doc_bytes(&u.doc)).sum();
             budget = budget.saturating_sub(used);
             users = self
-                .load::<Users>(caller, page.users, with_related(Users::RELATED))
+                .load::<Users>(caller, page.rows, with_related(Users::RELATED))
                 .await?;
         }
         let remaining = count - users.len() as i64;
@@ -97,9 +97,9 @@ impl Resources {
                 byte_budget: Some(budget),
                 ..request.query.clone()
             };
-            let page = self.store.list_groups(org, &query).await?;
+            let page = self.store.groups().list(org, &query).await?;
             groups = self
-                .load::<Groups>(caller, page.groups, with_related(Groups::RELATED))
+                .load::<Groups>(caller, page.rows, with_related(Groups::RELATED))
                 .await?;
         }
         Ok(RootPage {

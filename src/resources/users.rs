@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::kind::{CheckFn, log_adaptations, put_document};
+use super::kind::{log_adaptations, put_document};
 use super::{Caller, ResourceKind, ResourceResult, Resources};
 use crate::scim::etag::{EtagCondition, check_if_match};
 use crate::scim::limits::check_document;
@@ -17,7 +17,7 @@ use crate::scim::patch;
 use crate::scim::schema::{ResourceTypeDef, USER_RESOURCE};
 use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
-use crate::store::{Doc, ListQuery, MemberRef, Store, StoreResult, UserRecord, UserWrite};
+use crate::store::{Doc, MemberRef, ResourceRows, Store, StoreResult, UserRecord, UserWrite};
 
 /// The User resource type.
 pub struct Users;
@@ -79,34 +79,8 @@ impl ResourceKind for Users {
     const RELATED: &'static str = "groups";
     const PATCH_ANSWERS_NO_CONTENT: bool = false;
 
-    fn id(record: &UserRecord) -> Uuid {
-        record.id
-    }
-    fn version(record: &UserRecord) -> i64 {
-        record.version
-    }
-    fn created_at(record: &UserRecord) -> i64 {
-        record.created_at
-    }
-
-    async fn fetch(store: &dyn Store, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
-        store.get_user(org_id, id).await
-    }
-    async fn remove(
-        store: &dyn Store,
-        org_id: Uuid,
-        id: Uuid,
-        check: &CheckFn<'_, UserRecord>,
-    ) -> StoreResult<()> {
-        store.delete_user(org_id, id, check).await
-    }
-    async fn page(
-        store: &dyn Store,
-        org_id: Uuid,
-        query: &ListQuery,
-    ) -> StoreResult<(Vec<UserRecord>, i64, bool)> {
-        let page = store.list_users(org_id, query).await?;
-        Ok((page.users, page.total, page.truncated))
+    fn rows(store: &dyn Store) -> &dyn ResourceRows<UserRecord> {
+        store.users()
     }
 
     /// RFC 7643 §4.1.2 `groups`: read with the users where the backend does that (Postgres),
@@ -175,7 +149,7 @@ impl ResourceKind for Users {
         // A password is hashed only for a user that exists and would take the update, read
         // outside any transaction; the transaction then checks again against the locked row.
         if input.password.is_some() {
-            next_doc(&res.store.get_user(caller.org_id, id).await?)?;
+            next_doc(&res.store.users().get(caller.org_id, id).await?)?;
         }
         let password_hash = res.hash_if_given(input.password.clone()).await?;
         let update = |current: &UserRecord| {
@@ -230,7 +204,7 @@ impl ResourceKind for Users {
         // apply cleanly (read outside any transaction), and never inside the transaction.
         let password = patch::requested_password(&ops);
         if password.is_some() {
-            patched(&res.store.get_user(caller.org_id, id).await?)?;
+            patched(&res.store.users().get(caller.org_id, id).await?)?;
         }
         let password_hash = res.hash_if_given(password).await?;
         let update = |current: &UserRecord| {

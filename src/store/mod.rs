@@ -24,8 +24,8 @@ pub use error::{StoreError, StoreResult, conflict_as, unknown_member};
 pub use list::{Cursor, ListQuery, Sort, doc_bytes};
 pub use postgres::PgStore;
 pub use records::{
-    ApiKey, GroupCheckFn, GroupPage, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind, Organization,
-    UserCheckFn, UserPage, UserRecord, UserUpdateFn, UserWrite, folded_emails,
+    ApiKey, CheckFn, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind, Organization, Page,
+    UserRecord, UserUpdateFn, UserWrite, Versioned, folded_emails,
 };
 pub use sqlite::SqliteStore;
 
@@ -75,12 +75,23 @@ pub trait TenantStore: Send + Sync {
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String>;
 }
 
+/// What every resource table offers, users and groups alike.
+#[async_trait]
+pub trait ResourceRows<R>: Send + Sync {
+    async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<R>;
+    /// One transaction: reads the row with a write lock, runs `check`, deletes it (a user
+    /// leaves its groups; a group's memberships go with it).
+    async fn delete(&self, org_id: Uuid, id: Uuid, check: &CheckFn<'_, R>) -> StoreResult<()>;
+    /// Rows of an org matching `query.filter`, translated to SQL (never filtered in memory).
+    /// The filter was validated by the caller (`scim::filter::check`); the store translates.
+    async fn list(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<Page<R>>;
+}
+
 /// Users (RFC 7643 §4.1), each change one transaction.
 #[async_trait]
-pub trait UserStore: Send + Sync {
+pub trait UserStore: ResourceRows<UserRecord> {
     /// Inserts a user; `Conflict("userName")` when the folded userName is taken in the org.
     async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord>;
-    async fn get_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord>;
     /// One transaction: reads the user with a write lock, applies `update`, writes the result
     /// with a new version and `modified_at`. Concurrent updates of one user serialise here.
     async fn update_user(
@@ -90,13 +101,6 @@ pub trait UserStore: Send + Sync {
         update: &UserUpdateFn<'_>,
     ) -> StoreResult<UserRecord>;
 
-    /// Users of an org matching `query.filter`, translated to SQL (never filtered in memory).
-    /// The filter was validated by the caller (`scim::filter::check`); the store translates.
-    async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage>;
-
-    /// One transaction: reads the user with a write lock, runs `check`, deletes it.
-    async fn delete_user(&self, org_id: Uuid, id: Uuid, check: &UserCheckFn<'_>)
-    -> StoreResult<()>;
     /// The groups of each of `user_ids`: (user id, group) pairs, ordered by user then group name.
     async fn groups_of_users(
         &self,
@@ -107,7 +111,7 @@ pub trait UserStore: Send + Sync {
 
 /// Groups (RFC 7643 §4.2) and their members.
 #[async_trait]
-pub trait GroupStore: Send + Sync {
+pub trait GroupStore: ResourceRows<GroupRecord> {
     /// Inserts a group with its initial members (all must be users of the org, else
     /// `Rejected(invalidValue)` naming the first stranger); `Conflict("displayName")` when taken.
     async fn create_group(
@@ -116,7 +120,6 @@ pub trait GroupStore: Send + Sync {
         group: &GroupWrite,
         members: &[Uuid],
     ) -> StoreResult<GroupRecord>;
-    async fn get_group(&self, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord>;
     /// One transaction: lock the group, apply `update`, apply `members` in order, bump the
     /// version. A member that is not a user of the org rejects the whole change.
     async fn update_group(
@@ -126,14 +129,6 @@ pub trait GroupStore: Send + Sync {
         update: &GroupUpdateFn<'_>,
         members: &[MemberOp],
     ) -> StoreResult<GroupRecord>;
-    async fn delete_group(
-        &self,
-        org_id: Uuid,
-        id: Uuid,
-        check: &GroupCheckFn<'_>,
-    ) -> StoreResult<()>;
-    /// Groups of an org matching `query.filter`.
-    async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage>;
     /// The members of a group (users), in the order they were added.
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>>;
 }
@@ -154,9 +149,21 @@ pub trait RateLimitStore: Send + Sync {
 }
 
 /// Everything scimd stores: one backend implements every concern.
-pub trait Store: HealthStore + TenantStore + UserStore + GroupStore + RateLimitStore {}
+pub trait Store: HealthStore + TenantStore + UserStore + GroupStore + RateLimitStore {
+    /// The rows every resource table offers, of users.
+    fn users(&self) -> &dyn ResourceRows<UserRecord>;
+    /// The rows every resource table offers, of groups.
+    fn groups(&self) -> &dyn ResourceRows<GroupRecord>;
+}
 
-impl<T: HealthStore + TenantStore + UserStore + GroupStore + RateLimitStore> Store for T {}
+impl<T: HealthStore + TenantStore + UserStore + GroupStore + RateLimitStore> Store for T {
+    fn users(&self) -> &dyn ResourceRows<UserRecord> {
+        self
+    }
+    fn groups(&self) -> &dyn ResourceRows<GroupRecord> {
+        self
+    }
+}
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

@@ -14,13 +14,12 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{
     PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQueryResult, PgRow,
 };
-use sqlx::{Arguments, Postgres, Row};
+use sqlx::{Arguments, Pool, Postgres, Row};
 use uuid::Uuid;
 
 use super::filter_sql;
-use super::sql::{Dialect, SqlStore, refold};
+use super::sql::{Dialect, LimiterState, SqlStore};
 use super::{StoreOptions, StoreResult, unknown_member};
-use crate::ratelimit::{RateDecision, RateLimit};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -99,6 +98,7 @@ impl Dialect for PgDialect {
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
     const GREATEST: &'static str = "greatest";
+    const LEAST: &'static str = "least";
     const MEMBER_DISPLAY: &'static str = "u.doc ->> 'displayName'";
 
     fn in_ids(column: &str, param: &str) -> String {
@@ -160,66 +160,14 @@ impl Dialect for PgDialect {
         Ok(inserted > 0)
     }
 
-    async fn migrate(&self) -> StoreResult<()> {
-        // A connection of its own: the request pool's statement timeout must not cut a
-        // migration or the refold.
-        let conn = PgPoolOptions::new()
+    async fn migration_pool(&self) -> StoreResult<Pool<Self::DB>> {
+        Ok(PgPoolOptions::new()
             .max_connections(1)
             .connect_with(self.migration_options.clone())
-            .await?;
-        let result = async {
-            MIGRATOR.run(&conn).await?;
-            let refolded = refold::<PgDialect>(&conn).await?;
-            if refolded > 0 {
-                tracing::info!(
-                    rows = refolded,
-                    "folded older rows for case-insensitive filters"
-                );
-            }
-            StoreResult::Ok(())
-        }
-        .await;
-        conn.close().await;
-        result
+            .await?)
     }
 
-    async fn rate_limit(
-        &self,
-        bucket: &str,
-        now_ns: i64,
-        limit: RateLimit,
-        want: u64,
-    ) -> StoreResult<RateDecision> {
-        // One atomic statement per fetch: the row lock on the bucket orders processes. In an
-        // UPDATE's SET list `b.tat_ns` is the old value, so `granted` is computed from the
-        // same TAT as the new one; the WHERE refuses when not even one token fits.
-        let want = want.clamp(1, limit.limit) as i64;
-        let interval = limit.interval_ns();
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "insert into rate_limit_buckets as b (bucket, tat_ns, granted) \
-             values ($1, $2 + $3 * $4, $3) \
-             on conflict (bucket) do update set \
-               tat_ns = greatest(b.tat_ns, $2) \
-                 + least($3, ($5 - (greatest(b.tat_ns, $2) - $2)) / $4) * $4, \
-               granted = least($3, ($5 - (greatest(b.tat_ns, $2) - $2)) / $4) \
-             where ($5 - (greatest(b.tat_ns, $2) - $2)) / $4 >= 1 \
-             returning tat_ns, granted",
-        )
-        .bind(bucket)
-        .bind(now_ns)
-        .bind(want)
-        .bind(interval)
-        .bind(limit.period_ns())
-        .fetch_optional(&self.limiter)
-        .await?;
-        if let Some((new_tat, granted)) = row {
-            return Ok(limit.granted(now_ns, new_tat, granted as u64));
-        }
-        let tat: i64 =
-            sqlx::query_scalar("select tat_ns from rate_limit_buckets where bucket = $1")
-                .bind(bucket)
-                .fetch_one(&self.limiter)
-                .await?;
-        Ok(limit.refused(now_ns, tat.max(now_ns)))
+    fn limiter(&self) -> LimiterState<'_, Postgres> {
+        LimiterState::Shared(&self.limiter)
     }
 }

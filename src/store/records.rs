@@ -187,29 +187,43 @@ impl GroupWrite {
 pub type GroupUpdateFn<'a> =
     dyn Fn(&GroupRecord) -> Result<GroupWrite, ScimError> + Send + Sync + 'a;
 
-/// A check run on the current group before it is deleted, e.g. `If-Match`.
-pub type GroupCheckFn<'a> = dyn Fn(&GroupRecord) -> Result<(), ScimError> + Send + Sync + 'a;
-
-/// One page of groups plus the number matching the filter.
+/// One page of a list plus the number of rows matching the filter.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GroupPage {
-    pub groups: Vec<GroupRecord>,
+pub struct Page<R> {
+    pub rows: Vec<R>,
     pub total: i64,
     /// The byte budget stopped the page before `count` rows: more rows follow.
     pub truncated: bool,
 }
 
-/// One page of users plus the number matching the filter.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserPage {
-    pub users: Vec<UserRecord>,
-    pub total: i64,
-    /// The byte budget stopped the page before `count` rows: more rows follow.
-    pub truncated: bool,
+/// A check run on the current resource (read under a lock) before it is deleted, e.g.
+/// `If-Match`.
+pub type CheckFn<'a, R> = dyn Fn(&R) -> Result<(), ScimError> + Send + Sync + 'a;
+
+/// What every stored resource has: an id, a creation time and a version (its ETag).
+pub trait Versioned {
+    fn id(&self) -> Uuid;
+    fn created_at(&self) -> i64;
+    fn version(&self) -> i64;
 }
 
-/// A check run on the current user (read under a lock) before it is deleted, e.g. `If-Match`.
-pub type UserCheckFn<'a> = dyn Fn(&UserRecord) -> Result<(), ScimError> + Send + Sync + 'a;
+macro_rules! versioned {
+    ($($record:ty),*) => {$(
+        impl Versioned for $record {
+            fn id(&self) -> Uuid {
+                self.id
+            }
+            fn created_at(&self) -> i64 {
+                self.created_at
+            }
+            fn version(&self) -> i64 {
+                self.version
+            }
+        }
+    )*};
+}
+
+versioned!(UserRecord, GroupRecord);
 
 /// The folded `emails[].value`s of a user document, for the `user_emails` lookup table.
 pub fn folded_emails(doc: &Doc) -> Vec<String> {

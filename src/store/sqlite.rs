@@ -23,13 +23,13 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{Arguments, Row, Sqlite};
+use sqlx::{Arguments, Pool, Row, Sqlite};
 use uuid::Uuid;
 
 use super::filter_sql;
-use super::sql::{Arg, Dialect, SqlStore, execute, fetch_optional, refold};
+use super::sql::{Arg, Dialect, LimiterState, SqlStore, execute, fetch_optional};
 use super::{StoreError, StoreOptions, StoreResult, now_ms, unknown_member};
-use crate::ratelimit::{MemoryLimiter, RateDecision, RateLimit};
+use crate::ratelimit::MemoryLimiter;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -96,6 +96,7 @@ impl Dialect for SqliteDialect {
     /// The single writer connection already serialises every read-modify-write.
     const FOR_UPDATE: &'static str = "";
     const GREATEST: &'static str = "max";
+    const LEAST: &'static str = "min";
     const MEMBER_DISPLAY: &'static str = "json_extract(u.doc, '$.displayName')";
 
     /// `json_each` over a bound JSON array stands in for Postgres' `= any($n)`.
@@ -158,37 +159,16 @@ impl Dialect for SqliteDialect {
         Ok(changed)
     }
 
-    async fn migrate(&self) -> StoreResult<()> {
-        // A connection of its own: the pools' statement deadline must not cut a migration.
-        let conn = SqlitePoolOptions::new()
+    async fn migration_pool(&self) -> StoreResult<Pool<Self::DB>> {
+        Ok(SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(self.options.clone())
-            .await?;
-        let result = async {
-            MIGRATOR.run(&conn).await?;
-            let refolded = refold::<SqliteDialect>(&conn).await?;
-            if refolded > 0 {
-                tracing::info!(
-                    rows = refolded,
-                    "folded older rows for case-insensitive filters"
-                );
-            }
-            StoreResult::Ok(())
-        }
-        .await;
-        conn.close().await;
-        result
+            .await?)
     }
 
-    async fn rate_limit(
-        &self,
-        bucket: &str,
-        now_ns: i64,
-        limit: RateLimit,
-        want: u64,
-    ) -> StoreResult<RateDecision> {
-        // One process owns a SQLite file, so the bucket lives in memory.
-        Ok(self.limiter.take(bucket, now_ns, limit, want))
+    /// One process owns a SQLite file, so the buckets live in memory.
+    fn limiter(&self) -> LimiterState<'_, Sqlite> {
+        LimiterState::InMemory(&self.limiter)
     }
 }
 

@@ -337,7 +337,8 @@ async fn a_password_for_a_missing_user_is_never_hashed(backend: Backend) {
     let stored = app
         .store
         .store
-        .get_user(org, Uuid::parse_str(&id).expect("uuid"))
+        .users()
+        .get(org, Uuid::parse_str(&id).expect("uuid"))
         .await
         .expect("user");
     let hash = stored.password_hash.expect("hash stored");

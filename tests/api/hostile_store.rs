@@ -236,31 +236,31 @@ async fn a_byte_budget_cuts_a_list_page_short_and_the_total_is_counted(backend: 
     let page = app
         .store
         .store
-        .list_users(org, &query(Some(2_500)))
+        .users()
+        .list(org, &query(Some(2_500)))
         .await
         .expect("list");
-    assert_eq!(page.users.len(), 3);
+    assert_eq!(page.rows.len(), 3);
     assert!(page.truncated);
     assert_eq!(page.total, 5);
     // At least one row, however small the budget.
     let page = app
         .store
         .store
-        .list_users(org, &query(Some(1)))
+        .users()
+        .list(org, &query(Some(1)))
         .await
         .expect("list");
-    assert_eq!((page.users.len(), page.truncated, page.total), (1, true, 5));
+    assert_eq!((page.rows.len(), page.truncated, page.total), (1, true, 5));
     // A budget the page fits in changes nothing.
     let page = app
         .store
         .store
-        .list_users(org, &query(Some(1 << 20)))
+        .users()
+        .list(org, &query(Some(1 << 20)))
         .await
         .expect("list");
-    assert_eq!(
-        (page.users.len(), page.truncated, page.total),
-        (5, false, 5)
-    );
+    assert_eq!((page.rows.len(), page.truncated, page.total), (5, false, 5));
     // The budget reached exactly at the last row: nothing follows, so not truncated.
     let filtered = ListQuery {
         filter: Some("userName eq \"u4@example.com\"".parse().expect("filter")),
@@ -269,13 +269,11 @@ async fn a_byte_budget_cuts_a_list_page_short_and_the_total_is_counted(backend: 
     let page = app
         .store
         .store
-        .list_users(org, &filtered)
+        .users()
+        .list(org, &filtered)
         .await
         .expect("list");
-    assert_eq!(
-        (page.users.len(), page.truncated, page.total),
-        (1, false, 1)
-    );
+    assert_eq!((page.rows.len(), page.truncated, page.total), (1, false, 1));
 }
 
 async fn ten_thousand_members_are_added_in_one_request(backend: Backend) {

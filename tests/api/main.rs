@@ -25,6 +25,7 @@ mod openapi;
 mod ops;
 mod patch;
 mod ratelimit;
+mod resources;
 mod scale;
 mod scenarios;
 mod users;

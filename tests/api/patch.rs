@@ -328,7 +328,8 @@ async fn patch_can_set_a_password_without_returning_it(backend: Backend) {
     let stored = app
         .store
         .store
-        .get_user(org, uuid::Uuid::parse_str(&id).expect("uuid"))
+        .users()
+        .get(org, uuid::Uuid::parse_str(&id).expect("uuid"))
         .await
         .expect("user");
     assert!(

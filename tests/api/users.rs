@@ -329,7 +329,8 @@ async fn password_is_stored_but_never_returned(backend: Backend) {
     let record = app
         .store
         .store
-        .get_user(
+        .users()
+        .get(
             org_id(&app).await,
             uuid::Uuid::parse_str(&id).expect("uuid"),
         )
@@ -348,7 +349,8 @@ async fn password_is_stored_but_never_returned(backend: Backend) {
     let record = app
         .store
         .store
-        .get_user(
+        .users()
+        .get(
             org_id(&app).await,
             uuid::Uuid::parse_str(&id).expect("uuid"),
         )

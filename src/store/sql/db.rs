@@ -12,8 +12,9 @@ use futures_util::stream::BoxStream;
 use serde_json::Value;
 use sqlx::encode::Encode;
 use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::types::Json;
-use sqlx::{Arguments, ColumnIndex, Database, Decode, Executor, IntoArguments, Row, Type};
+use sqlx::{Arguments, ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::super::Doc;
 
@@ -72,6 +73,12 @@ pub trait SqlDb: Database {
     fn doc(row: &Self::Row, column: &str) -> Result<Doc, sqlx::Error>;
     /// A JSON column the statement may not have selected: `None` when it is absent or null.
     fn opt_json(row: &Self::Row, column: &str) -> Result<Option<Value>, sqlx::Error>;
+
+    /// Applies the migrations of `migrator` not yet applied, on `pool`.
+    fn run_migrations<'e>(
+        migrator: &'e Migrator,
+        pool: &'e Pool<Self>,
+    ) -> BoxFuture<'e, Result<(), MigrateError>>;
 }
 
 impl<DB> SqlDb for DB
@@ -89,6 +96,7 @@ where
     for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
     for<'r> Json<Doc>: Decode<'r, DB> + Type<DB>,
     for<'r> Json<Value>: Decode<'r, DB> + Type<DB>,
+    DB::Connection: Migrate,
 {
     fn push<'q>(args: &mut Self::Arguments<'q>, arg: Arg<'q>) -> Result<(), BoxDynError> {
         match arg {
@@ -165,6 +173,13 @@ where
             Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn run_migrations<'e>(
+        migrator: &'e Migrator,
+        pool: &'e Pool<Self>,
+    ) -> BoxFuture<'e, Result<(), MigrateError>> {
+        Box::pin(migrator.run(pool))
     }
 }
 

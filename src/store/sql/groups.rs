@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_optional};
 use crate::store::filter_sql::GROUPS;
 use crate::store::{
-    GroupCheckFn, GroupPage, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, ListQuery,
-    MemberOp, MemberRef, StoreError, StoreResult, conflict_as, doc_bytes, now_ms,
+    CheckFn, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, ListQuery, MemberOp, MemberRef,
+    Page, ResourceRows, StoreError, StoreResult, conflict_as, doc_bytes, now_ms,
 };
 
 const GROUP_COLUMNS: &str =
@@ -87,6 +87,51 @@ async fn apply_member_ops<D: Dialect>(
 }
 
 #[async_trait]
+impl<D: Dialect> ResourceRows<GroupRecord> for SqlStore<D> {
+    async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord> {
+        let sql = format!("select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2");
+        let row = self
+            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        group_from_row::<D>(&row)
+    }
+
+    async fn list(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<Page<GroupRecord>> {
+        let (rows, total, truncated) = self
+            .list(
+                org_id,
+                query,
+                &GROUPS,
+                "groups",
+                GROUP_COLUMNS,
+                group_from_row::<D>,
+                |g| doc_bytes(&g.doc),
+            )
+            .await?;
+        Ok(Page {
+            rows,
+            total,
+            truncated,
+        })
+    }
+
+    async fn delete(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &CheckFn<'_, GroupRecord>,
+    ) -> StoreResult<()> {
+        let mut tx = self.dialect.writer().begin().await?;
+        check(&locked_group::<D>(&mut tx, org_id, id).await?)?;
+        let delete = "delete from groups where org_id = $1 and id = $2";
+        execute::<D>(&mut tx, delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl<D: Dialect> GroupStore for SqlStore<D> {
     async fn create_group(
         &self,
@@ -119,15 +164,6 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         apply_member_ops::<D>(&mut tx, org_id, record.id, &add).await?;
         tx.commit().await?;
         Ok(record)
-    }
-
-    async fn get_group(&self, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord> {
-        let sql = format!("select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2");
-        let row = self
-            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        group_from_row::<D>(&row)
     }
 
     async fn update_group(
@@ -168,39 +204,6 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         let record = group_from_row::<D>(&row)?;
         tx.commit().await?;
         Ok(record)
-    }
-
-    async fn delete_group(
-        &self,
-        org_id: Uuid,
-        id: Uuid,
-        check: &GroupCheckFn<'_>,
-    ) -> StoreResult<()> {
-        let mut tx = self.dialect.writer().begin().await?;
-        check(&locked_group::<D>(&mut tx, org_id, id).await?)?;
-        let delete = "delete from groups where org_id = $1 and id = $2";
-        execute::<D>(&mut tx, delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn list_groups(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<GroupPage> {
-        let (groups, total, truncated) = self
-            .list(
-                org_id,
-                query,
-                &GROUPS,
-                "groups",
-                GROUP_COLUMNS,
-                group_from_row::<D>,
-                |g| doc_bytes(&g.doc),
-            )
-            .await?;
-        Ok(GroupPage {
-            groups,
-            total,
-            truncated,
-        })
     }
 
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {

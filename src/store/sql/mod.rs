@@ -13,9 +13,9 @@
 
 mod db;
 mod groups;
+mod ratelimit;
 mod tenants;
 
-pub use tenants::refold;
 mod users;
 
 use async_trait::async_trait;
@@ -26,11 +26,11 @@ use sqlx::{Database, Pool};
 use uuid::Uuid;
 
 pub use db::{Arg, SqlDb};
+pub use ratelimit::LimiterState;
 
 use super::filter_sql::{self, SqlValue, Table, list_sql};
 use super::list::take_page;
 use super::{Doc, ListQuery, MemberRef, StoreError, StoreResult};
-use crate::ratelimit::{RateDecision, RateLimit};
 
 /// A connection of the dialect's database (inside a transaction: `&mut *tx`).
 pub type Conn<D> = <<D as Dialect>::DB as Database>::Connection;
@@ -53,6 +53,8 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const FOR_UPDATE: &'static str;
     /// The larger of two values (`greatest` / `max`).
     const GREATEST: &'static str;
+    /// The smaller of two values (`least` / `min`).
+    const LEAST: &'static str;
     /// A user's display text in a member list, from `users u`.
     const MEMBER_DISPLAY: &'static str;
 
@@ -77,16 +79,11 @@ pub trait Dialect: Send + Sync + Sized + 'static {
         group_id: Uuid,
         ids: &[Uuid],
     ) -> StoreResult<bool>;
-    /// Runs the migrations and the refold on a connection of its own (no statement timeout).
-    async fn migrate(&self) -> StoreResult<()>;
-    /// See [`super::RateLimitStore::rate_limit`].
-    async fn rate_limit(
-        &self,
-        bucket: &str,
-        now_ns: i64,
-        limit: RateLimit,
-        want: u64,
-    ) -> StoreResult<RateDecision>;
+    /// A pool of one connection of its own for the migrations and the refold: the request
+    /// pools' statement timeout must not cut them.
+    async fn migration_pool(&self) -> StoreResult<Pool<Self::DB>>;
+    /// Where this dialect keeps the rate limiter's buckets.
+    fn limiter(&self) -> LimiterState<'_, Self::DB>;
 }
 
 /// The store: the skeleton over one dialect.

@@ -5,10 +5,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{Arg, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all};
-use crate::ratelimit::{RateDecision, RateLimit};
 use crate::store::{
-    ApiKey, HealthStore, KeyKind, Organization, RateLimitStore, StoreError, StoreResult,
-    TenantStore, UserWrite, conflict_as, fold, now_ms,
+    ApiKey, HealthStore, KeyKind, Organization, StoreError, StoreResult, TenantStore, UserWrite,
+    conflict_as, fold, now_ms,
 };
 
 const KEY_COLUMNS: &str = "id, org_id, name, kind, created_at, expires_at, revoked_at";
@@ -41,7 +40,7 @@ fn org_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<Organization> {
 /// transaction, and rewrites their `user_emails` with the same fold (migration 0004 folded
 /// them with the database's `lower()`). Idempotent: only rows whose `doc_folded` is null.
 /// Runs on `pool`, the migrations' own connection.
-pub async fn refold<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<u64> {
+async fn refold<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<u64> {
     // Postgres skips rows another starting process is refolding.
     let skip_locked = if D::FOR_UPDATE.is_empty() {
         ""
@@ -93,8 +92,23 @@ impl<D: Dialect> HealthStore for SqlStore<D> {
         D::NAME
     }
 
+    /// The SQL migrations, then the refold of rows written before the folded columns existed.
     async fn migrate(&self) -> StoreResult<()> {
-        self.dialect.migrate().await
+        let pool = self.dialect.migration_pool().await?;
+        let result = async {
+            D::DB::run_migrations(D::migrator(), &pool).await?;
+            let refolded = refold::<D>(&pool).await?;
+            if refolded > 0 {
+                tracing::info!(
+                    rows = refolded,
+                    "folded older rows for case-insensitive filters"
+                );
+            }
+            StoreResult::Ok(())
+        }
+        .await;
+        pool.close().await;
+        result
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -241,19 +255,6 @@ impl<D: Dialect> TenantStore for SqlStore<D> {
         self.write(sql, &[Arg::Text(name), Arg::Text(value)])
             .await?;
         self.setting(name).await?.ok_or(StoreError::NotFound)
-    }
-}
-
-#[async_trait]
-impl<D: Dialect> RateLimitStore for SqlStore<D> {
-    async fn rate_limit(
-        &self,
-        bucket: &str,
-        now_ns: i64,
-        limit: RateLimit,
-        want: u64,
-    ) -> StoreResult<RateDecision> {
-        self.dialect.rate_limit(bucket, now_ns, limit, want).await
     }
 }
 

@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_optional, member_refs};
 use crate::store::filter_sql::USERS;
 use crate::store::{
-    ListQuery, MemberRef, StoreError, StoreResult, UserCheckFn, UserPage, UserRecord, UserStore,
-    UserUpdateFn, UserWrite, conflict_as, doc_bytes, folded_emails, now_ms,
+    CheckFn, ListQuery, MemberRef, Page, ResourceRows, StoreError, StoreResult, UserRecord,
+    UserStore, UserUpdateFn, UserWrite, conflict_as, doc_bytes, folded_emails, now_ms,
 };
 
 /// A user row as the skeleton reads it; `groups` only where the dialect selected them.
@@ -65,6 +65,54 @@ async fn locked_user<D: Dialect>(
 }
 
 #[async_trait]
+impl<D: Dialect> ResourceRows<UserRecord> for SqlStore<D> {
+    async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
+        let sql = format!(
+            "select {} from users where org_id = $1 and id = $2",
+            D::USER_SELECT
+        );
+        let row = self
+            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user_from_row::<D>(&row)
+    }
+
+    async fn list(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<Page<UserRecord>> {
+        let (rows, total, truncated) = self
+            .list(
+                org_id,
+                query,
+                &USERS,
+                "users",
+                D::USER_SELECT,
+                user_from_row::<D>,
+                |u| doc_bytes(&u.doc),
+            )
+            .await?;
+        Ok(Page {
+            rows,
+            total,
+            truncated,
+        })
+    }
+
+    async fn delete(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &CheckFn<'_, UserRecord>,
+    ) -> StoreResult<()> {
+        let mut tx = self.dialect.writer().begin().await?;
+        check(&locked_user::<D>(&mut tx, org_id, id).await?)?;
+        let delete = "delete from users where org_id = $1 and id = $2";
+        execute::<D>(&mut tx, delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl<D: Dialect> UserStore for SqlStore<D> {
     async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord> {
         let mut tx = self.dialect.writer().begin().await?;
@@ -94,18 +142,6 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         write_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
         tx.commit().await?;
         Ok(record)
-    }
-
-    async fn get_user(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
-        let sql = format!(
-            "select {} from users where org_id = $1 and id = $2",
-            D::USER_SELECT
-        );
-        let row = self
-            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        user_from_row::<D>(&row)
     }
 
     async fn update_user(
@@ -154,39 +190,6 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         }
         tx.commit().await?;
         Ok(updated)
-    }
-
-    async fn list_users(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<UserPage> {
-        let (users, total, truncated) = self
-            .list(
-                org_id,
-                query,
-                &USERS,
-                "users",
-                D::USER_SELECT,
-                user_from_row::<D>,
-                |u| doc_bytes(&u.doc),
-            )
-            .await?;
-        Ok(UserPage {
-            users,
-            total,
-            truncated,
-        })
-    }
-
-    async fn delete_user(
-        &self,
-        org_id: Uuid,
-        id: Uuid,
-        check: &UserCheckFn<'_>,
-    ) -> StoreResult<()> {
-        let mut tx = self.dialect.writer().begin().await?;
-        check(&locked_user::<D>(&mut tx, org_id, id).await?)?;
-        let delete = "delete from users where org_id = $1 and id = $2";
-        execute::<D>(&mut tx, delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn groups_of_users(
