@@ -49,9 +49,4 @@ impl Resources {
             settings,
         }
     }
-
-    /// The store behind this layer, for what is not a resource (keys, organizations).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
 }

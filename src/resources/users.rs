@@ -56,6 +56,22 @@ impl Resources {
         let defined = self.store.list_user_attributes(org_id).await?;
         Ok(undefined_user_attribute(doc, &defined)?)
     }
+
+    /// Hashes `password`, if given, only for a user that exists and would take the change
+    /// (`check` on the user read outside any transaction): hashing is slow and memory-hungry,
+    /// and never runs inside the transaction, which checks again against the locked row.
+    async fn hash_if_it_applies<T>(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        password: Option<String>,
+        check: &(dyn Fn(&UserRecord) -> Result<T, ScimError> + Sync),
+    ) -> ResourceResult<Option<String>> {
+        if password.is_some() {
+            check(&self.store.users().get(org_id, id).await?)?;
+        }
+        self.hash_if_given(password).await
+    }
 }
 
 /// Refuses a user-attribute key the organization has not defined, naming it.
@@ -146,12 +162,9 @@ impl ResourceKind for Users {
             check_document("user", &doc, &limits)?;
             Ok(doc)
         };
-        // A password is hashed only for a user that exists and would take the update, read
-        // outside any transaction; the transaction then checks again against the locked row.
-        if input.password.is_some() {
-            next_doc(&res.store.users().get(caller.org_id, id).await?)?;
-        }
-        let password_hash = res.hash_if_given(input.password.clone()).await?;
+        let password_hash = res
+            .hash_if_it_applies(caller.org_id, id, input.password.clone(), &next_doc)
+            .await?;
         let update = |current: &UserRecord| {
             let doc = next_doc(current)?;
             // A password is write-only and never sent back, so an omitted one is kept in
@@ -200,13 +213,10 @@ impl ResourceKind for Users {
             check_document("user", &doc, &limits)?;
             Ok((doc, password_set))
         };
-        // Hashing is slow and memory-hungry: only once the user exists and the operations
-        // apply cleanly (read outside any transaction), and never inside the transaction.
         let password = patch::requested_password(&ops);
-        if password.is_some() {
-            patched(&res.store.users().get(caller.org_id, id).await?)?;
-        }
-        let password_hash = res.hash_if_given(password).await?;
+        let password_hash = res
+            .hash_if_it_applies(caller.org_id, id, password, &patched)
+            .await?;
         let update = |current: &UserRecord| {
             let (doc, password_set) = patched(current)?;
             let hash = match (password_set, &password_hash) {

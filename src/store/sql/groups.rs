@@ -4,11 +4,12 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_optional};
-use crate::store::filter_sql::GROUPS;
+use super::rows::{StoredResource, locked};
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute};
+use crate::store::filter_sql::{GROUPS, Table};
 use crate::store::{
-    CheckFn, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, ListQuery, MemberOp, MemberRef,
-    Page, ResourceRows, StoreError, StoreResult, conflict_as, doc_bytes, now_ms,
+    Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, MemberOp, MemberRef, StoreError,
+    StoreResult, conflict_as, now_ms,
 };
 
 const GROUP_COLUMNS: &str =
@@ -18,6 +19,20 @@ const GROUP_COLUMNS: &str =
 /// does not apply; the chunk keeps each statement's work (and, on SQLite, the time the writer
 /// is held between two checks of the deadline) modest.
 const MEMBER_CHUNK: usize = 5_000;
+
+impl<D: Dialect> StoredResource<D> for GroupRecord {
+    const TABLE: &'static str = "groups";
+    const FILTER_TABLE: &'static Table = &GROUPS;
+    fn columns() -> &'static str {
+        GROUP_COLUMNS
+    }
+    fn from_row(row: &RowOf<D>) -> StoreResult<GroupRecord> {
+        group_from_row::<D>(row)
+    }
+    fn doc(&self) -> &Doc {
+        &self.doc
+    }
+}
 
 fn group_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<GroupRecord> {
     Ok(GroupRecord {
@@ -30,22 +45,6 @@ fn group_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<GroupRecord> {
         modified_at: D::DB::int(row, "modified_at")?,
         version: D::DB::int(row, "version")?,
     })
-}
-
-/// Reads the group `id` of `org_id` in a transaction, locked for the write that follows.
-async fn locked_group<D: Dialect>(
-    conn: &mut Conn<D>,
-    org_id: Uuid,
-    id: Uuid,
-) -> StoreResult<GroupRecord> {
-    let sql = format!(
-        "select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2{}",
-        D::FOR_UPDATE
-    );
-    let row = fetch_optional::<D>(conn, &sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    group_from_row::<D>(&row)
 }
 
 /// Applies membership changes inside the group's transaction. Every user added must belong to
@@ -84,51 +83,6 @@ async fn apply_member_ops<D: Dialect>(
         }
     }
     Ok(changed)
-}
-
-#[async_trait]
-impl<D: Dialect> ResourceRows<GroupRecord> for SqlStore<D> {
-    async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<GroupRecord> {
-        let sql = format!("select {GROUP_COLUMNS} from groups where org_id = $1 and id = $2");
-        let row = self
-            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        group_from_row::<D>(&row)
-    }
-
-    async fn list(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<Page<GroupRecord>> {
-        let (rows, total, truncated) = self
-            .list(
-                org_id,
-                query,
-                &GROUPS,
-                "groups",
-                GROUP_COLUMNS,
-                group_from_row::<D>,
-                |g| doc_bytes(&g.doc),
-            )
-            .await?;
-        Ok(Page {
-            rows,
-            total,
-            truncated,
-        })
-    }
-
-    async fn delete(
-        &self,
-        org_id: Uuid,
-        id: Uuid,
-        check: &CheckFn<'_, GroupRecord>,
-    ) -> StoreResult<()> {
-        let mut tx = self.dialect.writer().begin().await?;
-        check(&locked_group::<D>(&mut tx, org_id, id).await?)?;
-        let delete = "delete from groups where org_id = $1 and id = $2";
-        execute::<D>(&mut tx, delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -174,7 +128,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         members: &[MemberOp],
     ) -> StoreResult<GroupRecord> {
         let mut tx = self.dialect.writer().begin().await?;
-        let current = locked_group::<D>(&mut tx, org_id, id).await?;
+        let current = locked::<D, GroupRecord>(&mut tx, org_id, id).await?;
         let next = update(&current)?;
         let members_changed = apply_member_ops::<D>(&mut tx, org_id, id, members).await?;
         if !members_changed && next.same_as(&current) {

@@ -14,6 +14,7 @@
 mod db;
 mod groups;
 mod ratelimit;
+mod rows;
 mod tenants;
 
 mod users;

@@ -4,12 +4,27 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_optional, member_refs};
-use crate::store::filter_sql::USERS;
+use super::rows::{StoredResource, locked};
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, member_refs};
+use crate::store::filter_sql::{Table, USERS};
 use crate::store::{
-    CheckFn, ListQuery, MemberRef, Page, ResourceRows, StoreError, StoreResult, UserRecord,
-    UserStore, UserUpdateFn, UserWrite, conflict_as, doc_bytes, folded_emails, now_ms,
+    Doc, MemberRef, StoreError, StoreResult, UserRecord, UserStore, UserUpdateFn, UserWrite,
+    conflict_as, folded_emails, now_ms,
 };
+
+impl<D: Dialect> StoredResource<D> for UserRecord {
+    const TABLE: &'static str = "users";
+    const FILTER_TABLE: &'static Table = &USERS;
+    fn columns() -> &'static str {
+        D::USER_SELECT
+    }
+    fn from_row(row: &RowOf<D>) -> StoreResult<UserRecord> {
+        user_from_row::<D>(row)
+    }
+    fn doc(&self) -> &Doc {
+        &self.doc
+    }
+}
 
 /// A user row as the skeleton reads it; `groups` only where the dialect selected them.
 pub(super) fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecord> {
@@ -45,71 +60,6 @@ pub(super) async fn write_emails<D: Dialect>(
         execute::<D>(conn, insert, &args).await?;
     }
     Ok(())
-}
-
-/// Reads the user `id` of `org_id` in a transaction, locked for the write that follows.
-async fn locked_user<D: Dialect>(
-    conn: &mut Conn<D>,
-    org_id: Uuid,
-    id: Uuid,
-) -> StoreResult<UserRecord> {
-    let sql = format!(
-        "select {} from users where org_id = $1 and id = $2{}",
-        D::USER_SELECT,
-        D::FOR_UPDATE
-    );
-    let row = fetch_optional::<D>(conn, &sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    user_from_row::<D>(&row)
-}
-
-#[async_trait]
-impl<D: Dialect> ResourceRows<UserRecord> for SqlStore<D> {
-    async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<UserRecord> {
-        let sql = format!(
-            "select {} from users where org_id = $1 and id = $2",
-            D::USER_SELECT
-        );
-        let row = self
-            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        user_from_row::<D>(&row)
-    }
-
-    async fn list(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<Page<UserRecord>> {
-        let (rows, total, truncated) = self
-            .list(
-                org_id,
-                query,
-                &USERS,
-                "users",
-                D::USER_SELECT,
-                user_from_row::<D>,
-                |u| doc_bytes(&u.doc),
-            )
-            .await?;
-        Ok(Page {
-            rows,
-            total,
-            truncated,
-        })
-    }
-
-    async fn delete(
-        &self,
-        org_id: Uuid,
-        id: Uuid,
-        check: &CheckFn<'_, UserRecord>,
-    ) -> StoreResult<()> {
-        let mut tx = self.dialect.writer().begin().await?;
-        check(&locked_user::<D>(&mut tx, org_id, id).await?)?;
-        let delete = "delete from users where org_id = $1 and id = $2";
-        execute::<D>(&mut tx, delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -154,7 +104,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         // serialises every transaction), so a merge never works from a stale copy and no
         // attribute set by a concurrent PUT is lost.
         let mut tx = self.dialect.writer().begin().await?;
-        let current = locked_user::<D>(&mut tx, org_id, id).await?;
+        let current = locked::<D, UserRecord>(&mut tx, org_id, id).await?;
         let next = update(&current)?;
         if next.same_as(&current) {
             tx.commit().await?;
