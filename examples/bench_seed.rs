@@ -13,7 +13,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
-use scimd::store::{self, GroupWrite, UserWrite};
+use scimd::store::{self, Actor, ChangeRequest, GroupWrite, Operation, UserWrite};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -38,11 +38,18 @@ async fn main() -> anyhow::Result<()> {
 
     let store = store::connect(url, &store::StoreOptions::default()).await?;
     let org = store.org_by_slug(slug).await?.id;
+    // Seeding is recorded in the change log like any other create, without request data.
+    let seeder = Actor::default();
+    let created = ChangeRequest {
+        actor: &seeder,
+        operation: Operation::Create,
+        data: None,
+    };
 
     let started = Instant::now();
     let users: Vec<(Uuid, String)> = futures::stream::iter(0..n)
         .map(|i| {
-            let store = store.clone();
+            let (store, created) = (store.clone(), created.clone());
             async move {
                 let name = format!("user{i:07}@bench.example.com");
                 let external_id = format!("ext-{i:07}");
@@ -56,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
                     "emails": [{"value": name, "type": "work", "primary": true}],
                 });
                 let user = UserWrite::from_doc(doc.as_object().cloned().unwrap_or_default(), None);
-                let record = store.create_user(org, &user).await?;
+                let record = store.create_user(org, &user, &created).await?;
                 anyhow::Ok((record.id, name))
             }
         })
@@ -78,9 +85,11 @@ async fn main() -> anyhow::Result<()> {
         GroupWrite::from_doc(doc.as_object().cloned().unwrap_or_default())
     };
     let groups_started = Instant::now();
-    let big_group = store.create_group(org, &group("bench-big")?, &big).await?;
+    let big_group = store
+        .create_group(org, &group("bench-big")?, &big, &created)
+        .await?;
     let small_group = store
-        .create_group(org, &group("bench-small")?, &small)
+        .create_group(org, &group("bench-small")?, &small, &created)
         .await?;
     let groups_secs = groups_started.elapsed().as_secs_f64();
 

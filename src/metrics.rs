@@ -1,6 +1,7 @@
 //! Prometheus metrics: request counts and latencies by route template, rate limiting,
-//! authentication failures by reason, database pool state and resources (in total, or per
-//! organization when `SCIMD_METRICS_PER_ORG` asks for it).
+//! authentication failures by reason, refusals per key, the change log and rejected writes,
+//! database pool state and resources (in total, or per organization when
+//! `SCIMD_METRICS_PER_ORG` asks for it).
 //!
 //! Every label value comes from a short fixed set (method, route template, status, reason):
 //! nothing a client sends becomes a label, or `/metrics` and memory grow with every request.
@@ -81,6 +82,29 @@ pub fn auth_failure(reason: &'static str) {
 pub fn pool(size: u32, idle: u32) {
     metrics::gauge!("scimd_db_pool_connections", "state" => "open").set(f64::from(size));
     metrics::gauge!("scimd_db_pool_connections", "state" => "idle").set(f64::from(idle));
+}
+
+/// A change-log entry committed with its change.
+pub fn change_recorded() {
+    metrics::counter!("scimd_changes_recorded_total").increment(1);
+}
+
+/// Rejected write requests stored (`recorded`) or only counted because their key was over
+/// the bound or the queue was full (`dropped`).
+pub fn rejected_writes(outcome: &'static str, n: u64) {
+    metrics::counter!("scimd_rejected_writes_total", "outcome" => outcome).increment(n);
+}
+
+/// A request refused with 401 or 429 although its key is known (its signature verified):
+/// these are not stored as rejected writes, only counted per key. Key ids are bounded by the
+/// keys this server issued, never chosen by a client.
+pub fn refused_for_key(key_id: uuid::Uuid, status: u16) {
+    metrics::counter!(
+        "scimd_key_refusals_total",
+        "key" => key_id.to_string(),
+        "status" => status.to_string()
+    )
+    .increment(1);
 }
 
 /// A request that had to wait for one of its organization's concurrency permits.

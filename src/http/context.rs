@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, RawQuery};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, header};
 
 use super::extract::scim_base_url;
 use super::list::Projection;
@@ -16,6 +16,7 @@ use crate::auth::Principal;
 use crate::resources::Caller;
 use crate::scim::ScimError;
 use crate::scim::etag::EtagCondition;
+use crate::store::Actor;
 
 /// What a SCIM resource request brings besides its path and body.
 #[derive(Debug)]
@@ -46,26 +47,11 @@ impl FromRequestParts<AppState> for RequestContext {
             .get::<Principal>()
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("a resource route without authentication"))?;
-        let key_name = principal.key_name;
         let Ok(uri) = OriginalUri::from_request_parts(parts, state).await;
         let headers = &parts.headers;
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        let text = |name: header::HeaderName| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
         let caller = Caller {
             org_id: principal.org_id,
-            key_id: principal.key_id,
-            key_name,
-            request_id: text(header::HeaderName::from_static("x-request-id")),
-            client_addr: client_ip::client_addr(peer, headers, &state.settings.trusted_proxies),
-            user_agent: text(header::USER_AGENT),
+            actor: actor(state, principal, headers, &parts.extensions),
         };
         Ok(RequestContext {
             caller,
@@ -74,5 +60,40 @@ impl FromRequestParts<AppState> for RequestContext {
             if_match: if_match(headers),
             if_none_match: if_none_match(headers),
         })
+    }
+}
+
+/// Longest `User-Agent` the change log keeps, in bytes: a header can be kilobytes long.
+const MAX_USER_AGENT_BYTES: usize = 256;
+
+/// Who sent this request, as the change log and the rejected writes name it.
+pub fn actor(
+    state: &AppState,
+    principal: Principal,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) -> Actor {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Actor {
+        key_id: Some(principal.key_id),
+        key_name: principal.key_name,
+        request_id: text(header::HeaderName::from_static("x-request-id")),
+        client_addr: client_ip::client_addr(peer, headers, &state.settings.trusted_proxies),
+        user_agent: text(header::USER_AGENT).map(|mut agent| {
+            let mut end = agent.len().min(MAX_USER_AGENT_BYTES);
+            while !agent.is_char_boundary(end) {
+                end -= 1;
+            }
+            agent.truncate(end);
+            agent
+        }),
     }
 }

@@ -1,25 +1,17 @@
-//! Who is asking for a change: the organization whose data it is, and what an audit trail
-//! needs to name the client (the key, the request, the address and the `User-Agent`).
+//! Who is asking for a change: the organization whose data it is, and the [`Actor`] the
+//! change log names (the key, the request, the address and the `User-Agent`).
 
-use std::net::IpAddr;
-use std::sync::Arc;
-
+use serde_json::Value;
 use uuid::Uuid;
+
+use crate::store::{Actor, ChangeRequest, Operation};
 
 /// The caller of a resource operation. Every operation is scoped to `org_id`: another
 /// organization's resources are not found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub org_id: Uuid,
-    /// The API key the request authenticated with.
-    pub key_id: Uuid,
-    /// That key's name, as its creator gave it (e.g. "okta").
-    pub key_name: Option<Arc<str>>,
-    /// The request id (`x-request-id`), echoed to the client and written to the logs.
-    pub request_id: Option<String>,
-    /// The client's address, after trusted proxies.
-    pub client_addr: Option<IpAddr>,
-    pub user_agent: Option<String>,
+    pub actor: Actor,
 }
 
 impl Caller {
@@ -27,11 +19,19 @@ impl Caller {
     pub fn for_org(org_id: Uuid, key_id: Uuid) -> Caller {
         Caller {
             org_id,
-            key_id,
-            key_name: None,
-            request_id: None,
-            client_addr: None,
-            user_agent: None,
+            actor: Actor {
+                key_id: Some(key_id),
+                ..Actor::default()
+            },
+        }
+    }
+
+    /// The change-log request of an `operation` by this caller, with the request's data.
+    pub(super) fn change(&self, operation: Operation, data: Option<Value>) -> ChangeRequest<'_> {
+        ChangeRequest {
+            actor: &self.actor,
+            operation,
+            data,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! same transaction, and they are read only when a response returns them.
 
 use async_trait::async_trait;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::kind::{log_adaptations, put_document};
@@ -16,7 +17,8 @@ use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
 use crate::scim::schema::{GROUP_RESOURCE, ResourceTypeDef};
 use crate::store::{
-    Doc, GroupRecord, GroupWrite, MemberOp, MemberRef, ResourceRows, Store, StoreResult,
+    Doc, GroupRecord, GroupWrite, MemberOp, MemberRef, Operation, ResourceRows, Store,
+    StoreResult,
 };
 
 /// The Group resource type.
@@ -64,14 +66,16 @@ impl ResourceKind for Groups {
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<GroupRecord> {
         let limits = &res.settings.limits;
         let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
+        let data = Value::Object(doc.clone());
         let members = group::take_member_ids(&mut doc)?.unwrap_or_default();
         check_members(members.len(), limits)?;
         let doc = merge(&Doc::new(), doc);
         check_document("group", &doc, limits)?;
         let write = GroupWrite::from_doc(doc)?;
+        let change = caller.change(Operation::Create, Some(data));
         Ok(res
             .store
-            .create_group(caller.org_id, &write, &members)
+            .create_group(caller.org_id, &write, &members, &change)
             .await?)
     }
 
@@ -86,6 +90,7 @@ impl ResourceKind for Groups {
     ) -> ResourceResult<GroupRecord> {
         let limits = res.settings.limits;
         let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
+        let data = Value::Object(doc.clone());
         let members = group::take_member_ids(&mut doc)?;
         check_members(members.as_ref().map_or(0, Vec::len), &limits)?;
         check_document("group", &doc, &limits)?;
@@ -101,9 +106,10 @@ impl ResourceKind for Groups {
             (None, PutMode::Replace) => vec![MemberOp::RemoveAll],
             (None, PutMode::Merge) => Vec::new(),
         };
+        let change = caller.change(Operation::Put, Some(data));
         Ok(res
             .store
-            .update_group(caller.org_id, id, &update, &member_ops)
+            .update_group(caller.org_id, id, &update, &member_ops, &change)
             .await?)
     }
 
@@ -123,6 +129,7 @@ impl ResourceKind for Groups {
         let current = res.store.groups().get(caller.org_id, id).await?;
         check_if_match(if_match, current.version)?;
         let ops = patch::parse_request(&body)?;
+        let change = caller.change(Operation::Patch, Some(Value::Object(body)));
         let (attribute_ops, member_ops) = group::split_member_ops(ops, id)?;
         check_members(group::member_count(&member_ops), &limits)?;
         let update = |current: &GroupRecord| {
@@ -134,7 +141,7 @@ impl ResourceKind for Groups {
         };
         Ok(res
             .store
-            .update_group(caller.org_id, id, &update, &member_ops)
+            .update_group(caller.org_id, id, &update, &member_ops, &change)
             .await?)
     }
 }

@@ -10,7 +10,7 @@ use crate::scim::ScimError;
 use crate::scim::doc::merge;
 use crate::scim::etag::{EtagCondition, check_if_match};
 use crate::scim::schema::ResourceTypeDef;
-use crate::store::{Doc, MemberRef, ResourceRows, Store, StoreResult, Versioned};
+use crate::store::{Doc, MemberRef, Operation, ResourceRows, Store, StoreResult, Versioned};
 
 /// A resource type: its store calls (one line each), its rendering, and the three changes
 /// whose rules differ between types (create, replace, patch).
@@ -135,8 +135,9 @@ impl Resources {
     ) -> ResourceResult<()> {
         let id = parse_id::<K>(id)?;
         let check = |current: &K::Record| check_if_match(if_match, current.version());
+        let change = caller.change(Operation::Delete, None);
         K::rows(&*self.store)
-            .delete(caller.org_id, id, &check)
+            .delete(caller.org_id, id, &check, &change)
             .await?;
         Ok(())
     }

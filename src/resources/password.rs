@@ -2,7 +2,9 @@
 //! else about a request is known good.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 
 use super::{ResourceResult, Resources};
 
@@ -23,14 +25,7 @@ impl Resources {
     /// 1.27 GB). The permit is taken before the task is spawned and released when the hash
     /// is done, even if the request was abandoned meanwhile; requests beyond the limit wait.
     async fn hash_password(&self, password: String) -> ResourceResult<String> {
-        let permit = self
-            .password_hashes
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| anyhow::anyhow!("password hash permits closed: {e}"))?;
-        let hash = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+        self.argon2(move || {
             let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
@@ -38,7 +33,42 @@ impl Resources {
                 .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
         })
         .await
+    }
+
+    /// Whether `password` is the one `stored` was made from (as costly as hashing, and
+    /// bounded the same way). A stored value that is not a hash never matches.
+    pub(super) async fn password_matches(
+        &self,
+        password: String,
+        stored: String,
+    ) -> ResourceResult<bool> {
+        self.argon2(move || {
+            Ok(PasswordHash::new(&stored).is_ok_and(|hash| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            }))
+        })
+        .await
+    }
+
+    /// Runs `work` on the blocking pool under one of the hashing permits.
+    async fn argon2<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> ResourceResult<T> {
+        let permit = self
+            .password_hashes
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| anyhow::anyhow!("password hash permits closed: {e}"))?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
         .map_err(|e| anyhow::anyhow!(e))??;
-        Ok(hash)
+        Ok(outcome)
     }
 }

@@ -17,7 +17,10 @@ use crate::scim::patch;
 use crate::scim::schema::{ResourceTypeDef, USER_RESOURCE};
 use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
-use crate::store::{Doc, MemberRef, ResourceRows, Store, StoreResult, UserRecord, UserWrite};
+use crate::scim::diff::without_password;
+use crate::store::{
+    Doc, MemberRef, Operation, ResourceRows, Store, StoreResult, UserRecord, UserWrite,
+};
 
 /// The User resource type.
 pub struct Users;
@@ -57,20 +60,34 @@ impl Resources {
         Ok(undefined_user_attribute(doc, &defined)?)
     }
 
-    /// Hashes `password`, if given, only for a user that exists and would take the change
-    /// (`check` on the user read outside any transaction): hashing is slow and memory-hungry,
-    /// and never runs inside the transaction, which checks again against the locked row.
-    async fn hash_if_it_applies<T>(
+    /// The hash to store for `password`, if given, computed only for a user that exists and
+    /// would take the change (`rest_unchanged` on the user read outside any transaction says
+    /// whether everything but the password would stay as it is). Hashing is slow and
+    /// memory-hungry, and never runs inside the transaction, which checks again against the
+    /// locked row.
+    ///
+    /// When nothing else changes and the password verifies against the stored hash, that
+    /// hash is kept: an IdP retrying a PUT that carries the password then changes nothing,
+    /// makes no new version and no change-log entry. Otherwise the password is recorded as
+    /// changed whether or not it differs (verifying would cost a second argon2 run).
+    async fn password_hash(
         &self,
         org_id: Uuid,
         id: Uuid,
         password: Option<String>,
-        check: &(dyn Fn(&UserRecord) -> Result<T, ScimError> + Sync),
+        rest_unchanged: &(dyn Fn(&UserRecord) -> Result<bool, ScimError> + Sync),
     ) -> ResourceResult<Option<String>> {
-        if password.is_some() {
-            check(&self.store.users().get(org_id, id).await?)?;
+        let Some(password) = password else {
+            return Ok(None);
+        };
+        let current = self.store.users().get(org_id, id).await?;
+        if rest_unchanged(&current)?
+            && let Some(stored) = current.password_hash
+            && self.password_matches(password.clone(), stored.clone()).await?
+        {
+            return Ok(Some(stored));
         }
-        self.hash_if_given(password).await
+        self.hash_if_given(Some(password)).await
     }
 }
 
@@ -138,8 +155,9 @@ impl ResourceKind for Users {
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<UserRecord> {
         let input = res.user_input(caller.org_id, body).await?;
         let password_hash = res.hash_if_given(input.password).await?;
+        let change = caller.change(Operation::Create, Some(Value::Object(input.doc.clone())));
         let write = UserWrite::from_doc(input.doc, password_hash);
-        Ok(res.store.create_user(caller.org_id, &write).await?)
+        Ok(res.store.create_user(caller.org_id, &write, &change).await?)
     }
 
     /// The reference's update: sets the attributes provided and leaves all others unchanged
@@ -162,8 +180,9 @@ impl ResourceKind for Users {
             check_document("user", &doc, &limits)?;
             Ok(doc)
         };
+        let rest_unchanged = |current: &UserRecord| Ok(next_doc(current)? == current.doc);
         let password_hash = res
-            .hash_if_it_applies(caller.org_id, id, input.password.clone(), &next_doc)
+            .password_hash(caller.org_id, id, input.password.clone(), &rest_unchanged)
             .await?;
         let update = |current: &UserRecord| {
             let doc = next_doc(current)?;
@@ -174,7 +193,11 @@ impl ResourceKind for Users {
                 .or_else(|| current.password_hash.clone());
             Ok(UserWrite::from_doc(doc, hash))
         };
-        Ok(res.store.update_user(caller.org_id, id, &update).await?)
+        let change = caller.change(Operation::Put, Some(Value::Object(input.doc.clone())));
+        Ok(res
+            .store
+            .update_user(caller.org_id, id, &update, &change)
+            .await?)
     }
 
     async fn patch(
@@ -214,8 +237,9 @@ impl ResourceKind for Users {
             Ok((doc, password_set))
         };
         let password = patch::requested_password(&ops);
+        let rest_unchanged = |current: &UserRecord| Ok(patched(current)?.0 == current.doc);
         let password_hash = res
-            .hash_if_it_applies(caller.org_id, id, password, &patched)
+            .password_hash(caller.org_id, id, password, &rest_unchanged)
             .await?;
         let update = |current: &UserRecord| {
             let (doc, password_set) = patched(current)?;
@@ -225,6 +249,11 @@ impl ResourceKind for Users {
             };
             Ok(UserWrite::from_doc(doc, hash))
         };
-        Ok(res.store.update_user(caller.org_id, id, &update).await?)
+        let data = without_password(&Value::Object(body));
+        let change = caller.change(Operation::Patch, Some(data));
+        Ok(res
+            .store
+            .update_user(caller.org_id, id, &update, &change)
+            .await?)
     }
 }

@@ -5,6 +5,7 @@
 //! names, with extension attributes nested under their schema URN, exactly as on the wire.
 
 pub mod discovery;
+pub mod diff;
 pub mod doc;
 pub mod error;
 pub mod etag;

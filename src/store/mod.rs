@@ -5,6 +5,7 @@
 //! SCIM semantics (validation, merge, PATCH, rendering) live above these traits. The backend is
 //! picked once, by URL scheme, in [`connect`].
 
+mod changes;
 mod error;
 pub mod filter_sql;
 pub mod fold;
@@ -20,6 +21,10 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+pub use changes::{
+    Actor, AuditQuery, ChangeEntry, ChangeRequest, ChangeWrite, MEMBERSHIP_IDS_KEPT,
+    Memberships, Operation, RejectedWrite, activation,
+};
 pub use error::{StoreError, StoreResult, conflict_as, unknown_member};
 pub use list::{Cursor, ListQuery, Sort, doc_bytes};
 pub use postgres::PgStore;
@@ -80,8 +85,15 @@ pub trait TenantStore: Send + Sync {
 pub trait ResourceRows<R>: Send + Sync {
     async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<R>;
     /// One transaction: reads the row with a write lock, runs `check`, deletes it (a user
-    /// leaves its groups; a group's memberships go with it).
-    async fn delete(&self, org_id: Uuid, id: Uuid, check: &CheckFn<'_, R>) -> StoreResult<()>;
+    /// leaves its groups; a group's memberships go with it) and appends the change-log entry
+    /// naming the memberships that ended.
+    async fn delete(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &CheckFn<'_, R>,
+        change: &ChangeRequest<'_>,
+    ) -> StoreResult<()>;
     /// Rows of an org matching `query.filter`, translated to SQL (never filtered in memory).
     /// The filter was validated by the caller (`scim::filter::check`); the store translates.
     async fn list(&self, org_id: Uuid, query: &ListQuery) -> StoreResult<Page<R>>;
@@ -90,15 +102,23 @@ pub trait ResourceRows<R>: Send + Sync {
 /// Users (RFC 7643 §4.1), each change one transaction.
 #[async_trait]
 pub trait UserStore: ResourceRows<UserRecord> {
-    /// Inserts a user; `Conflict("userName")` when the folded userName is taken in the org.
-    async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord>;
+    /// Inserts a user and its change-log entry; `Conflict("userName")` when the folded
+    /// userName is taken in the org.
+    async fn create_user(
+        &self,
+        org_id: Uuid,
+        user: &UserWrite,
+        change: &ChangeRequest<'_>,
+    ) -> StoreResult<UserRecord>;
     /// One transaction: reads the user with a write lock, applies `update`, writes the result
-    /// with a new version and `modified_at`. Concurrent updates of one user serialise here.
+    /// with a new version and `modified_at`, and appends its change-log entry; when `update`
+    /// changes nothing, neither. Concurrent updates of one user serialise here.
     async fn update_user(
         &self,
         org_id: Uuid,
         id: Uuid,
         update: &UserUpdateFn<'_>,
+        change: &ChangeRequest<'_>,
     ) -> StoreResult<UserRecord>;
 
     /// The groups of each of `user_ids`: (user id, group) pairs, ordered by user then group name.
@@ -119,15 +139,18 @@ pub trait GroupStore: ResourceRows<GroupRecord> {
         org_id: Uuid,
         group: &GroupWrite,
         members: &[Uuid],
+        change: &ChangeRequest<'_>,
     ) -> StoreResult<GroupRecord>;
     /// One transaction: lock the group, apply `update`, apply `members` in order, bump the
-    /// version. A member that is not a user of the org rejects the whole change.
+    /// version and append the change-log entry (neither when nothing changed). A member that
+    /// is not a user of the org rejects the whole change.
     async fn update_group(
         &self,
         org_id: Uuid,
         id: Uuid,
         update: &GroupUpdateFn<'_>,
         members: &[MemberOp],
+        change: &ChangeRequest<'_>,
     ) -> StoreResult<GroupRecord>;
     /// The members of a group (users), in the order they were added.
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>>;
@@ -148,15 +171,41 @@ pub trait RateLimitStore: Send + Sync {
     ) -> StoreResult<RateDecision>;
 }
 
+/// The change log (written by the resource stores, in each change's transaction) and the
+/// rejected writes: read back for `scimd audit`, pruned by retention.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// An organization's entries in log order, only those no later commit can precede: a
+    /// follower that passes the last position it read as `after_position` never skips one.
+    async fn changes(&self, org_id: Uuid, query: &AuditQuery) -> StoreResult<Vec<ChangeEntry>>;
+    /// Records refused write requests, in one transaction.
+    async fn record_rejected(&self, writes: &[RejectedWrite]) -> StoreResult<()>;
+    /// An organization's rejected writes, oldest first (`after_position` and `resource_id`
+    /// do not apply).
+    async fn rejected_writes(
+        &self,
+        org_id: Uuid,
+        query: &AuditQuery,
+    ) -> StoreResult<Vec<RejectedWrite>>;
+    /// Deletes at most `batch` change-log entries and at most `batch` rejected writes older
+    /// than `before_ms`, each in a statement of its own; how many rows went.
+    async fn prune_audit(&self, before_ms: i64, batch: i64) -> StoreResult<u64>;
+}
+
 /// Everything scimd stores: one backend implements every concern.
-pub trait Store: HealthStore + TenantStore + UserStore + GroupStore + RateLimitStore {
+pub trait Store:
+    HealthStore + TenantStore + UserStore + GroupStore + AuditStore + RateLimitStore
+{
     /// The rows every resource table offers, of users.
     fn users(&self) -> &dyn ResourceRows<UserRecord>;
     /// The rows every resource table offers, of groups.
     fn groups(&self) -> &dyn ResourceRows<GroupRecord>;
 }
 
-impl<T: HealthStore + TenantStore + UserStore + GroupStore + RateLimitStore> Store for T {
+impl<T> Store for T
+where
+    T: HealthStore + TenantStore + UserStore + GroupStore + AuditStore + RateLimitStore,
+{
     fn users(&self) -> &dyn ResourceRows<UserRecord> {
         self
     }

@@ -100,6 +100,13 @@ impl Dialect for PgDialect {
     const GREATEST: &'static str = "greatest";
     const LEAST: &'static str = "least";
     const MEMBER_DISPLAY: &'static str = "u.doc ->> 'displayName'";
+    /// The writing transaction's id: no shared counter, so writes never queue on one row.
+    const CHANGE_POSITION: &'static str = "pg_current_xact_id()::text::bigint";
+    const CHANGE_POSITION_BUMP: Option<&'static str> = None;
+    /// Below the oldest transaction still running, every transaction has ended: nothing can
+    /// commit there any more, so a follower that has read up to here never skips an entry.
+    const CHANGES_VISIBLE: &'static str =
+        "position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
     fn in_ids(column: &str, param: &str) -> String {
         format!("{column} = any({param})")
@@ -117,11 +124,19 @@ impl Dialect for PgDialect {
         args.add(id)
     }
 
+    fn push_opt_uuid(args: &mut PgArguments, id: Option<Uuid>) -> Result<(), BoxDynError> {
+        args.add(id)
+    }
+
     fn push_ids(args: &mut PgArguments, ids: &[Uuid]) -> Result<(), BoxDynError> {
         args.add(ids)
     }
 
     fn uuid(row: &PgRow, column: &str) -> StoreResult<Uuid> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn opt_uuid(row: &PgRow, column: &str) -> StoreResult<Option<Uuid>> {
         Ok(row.try_get(column)?)
     }
 
@@ -138,15 +153,15 @@ impl Dialect for PgDialect {
         org_id: Uuid,
         group_id: Uuid,
         ids: &[Uuid],
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Vec<Uuid>> {
         // One statement checks the ids and adds the known ones (the group's row lock is held
         // meanwhile, so each round trip here delays the group's next change). An unknown id
         // fails the request, and the transaction is rolled back with it.
-        let (known, inserted): (Vec<Uuid>, i64) = sqlx::query_as(
+        let (known, added): (Vec<Uuid>, Vec<Uuid>) = sqlx::query_as(
             "with known as (select id from users where org_id = $4 and id = any($2)), \
              added as (insert into group_members (group_id, user_id, created_at) \
-                       select $1, id, $3 from known on conflict do nothing returning 1) \
-             select array(select id from known), (select count(*) from added)",
+                       select $1, id, $3 from known on conflict do nothing returning user_id) \
+             select array(select id from known), array(select user_id from added)",
         )
         .bind(group_id)
         .bind(ids)
@@ -157,7 +172,7 @@ impl Dialect for PgDialect {
         if let Some(stranger) = ids.iter().find(|id| !known.contains(id)) {
             return Err(unknown_member(stranger));
         }
-        Ok(inserted > 0)
+        Ok(added)
     }
 
     async fn migration_pool(&self) -> StoreResult<Pool<Self::DB>> {

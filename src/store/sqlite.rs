@@ -27,7 +27,7 @@ use sqlx::{Arguments, Pool, Row, Sqlite};
 use uuid::Uuid;
 
 use super::filter_sql;
-use super::sql::{Arg, Dialect, LimiterState, SqlStore, execute, fetch_optional};
+use super::sql::{Arg, Dialect, LimiterState, SqlStore, fetch_all, fetch_optional};
 use super::{StoreError, StoreOptions, StoreResult, now_ms, unknown_member};
 use crate::ratelimit::MemoryLimiter;
 
@@ -98,6 +98,13 @@ impl Dialect for SqliteDialect {
     const GREATEST: &'static str = "max";
     const LEAST: &'static str = "min";
     const MEMBER_DISPLAY: &'static str = "json_extract(u.doc, '$.displayName')";
+    /// One writer at a time: a counter bumped in the writing transaction hands out positions
+    /// in commit order.
+    const CHANGE_POSITION: &'static str = "(select last from change_positions)";
+    const CHANGE_POSITION_BUMP: Option<&'static str> =
+        Some("update change_positions set last = last + 1");
+    /// A committed position is never preceded by a later commit, so every entry is visible.
+    const CHANGES_VISIBLE: &'static str = "true";
 
     /// `json_each` over a bound JSON array stands in for Postgres' `= any($n)`.
     fn in_ids(column: &str, param: &str) -> String {
@@ -116,6 +123,13 @@ impl Dialect for SqliteDialect {
         args.add(text_id(&id))
     }
 
+    fn push_opt_uuid<'q>(
+        args: &mut SqliteArguments<'q>,
+        id: Option<Uuid>,
+    ) -> Result<(), BoxDynError> {
+        args.add(id.as_ref().map(text_id))
+    }
+
     fn push_ids<'q>(args: &mut SqliteArguments<'q>, ids: &'q [Uuid]) -> Result<(), BoxDynError> {
         args.add(Json(ids.iter().map(text_id).collect::<Vec<_>>()))
     }
@@ -123,6 +137,13 @@ impl Dialect for SqliteDialect {
     fn uuid(row: &SqliteRow, column: &str) -> StoreResult<Uuid> {
         let text: String = row.try_get(column)?;
         Uuid::parse_str(&text).map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))
+    }
+
+    fn opt_uuid(row: &SqliteRow, column: &str) -> StoreResult<Option<Uuid>> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| Uuid::parse_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))
     }
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
@@ -141,22 +162,29 @@ impl Dialect for SqliteDialect {
         org_id: Uuid,
         group_id: Uuid,
         ids: &[Uuid],
-    ) -> StoreResult<bool> {
-        let mut changed = false;
+    ) -> StoreResult<Vec<Uuid>> {
+        let mut added = Vec::new();
         let now = now_ms();
         for chunk in ids.chunks(MEMBER_CHUNK) {
-            let stranger = "select j.value from json_each($1) j where not exists                  (select 1 from users u where u.org_id = $2 and u.id = j.value)                  order by j.key limit 1";
+            let stranger = "select j.value from json_each($1) j where not exists \
+                 (select 1 from users u where u.org_id = $2 and u.id = j.value) \
+                 order by j.key limit 1";
             let args = [Arg::Ids(chunk), Arg::Uuid(org_id)];
             if let Some(row) = fetch_optional::<Self>(conn, stranger, &args).await? {
                 return Err(unknown_member(&Self::uuid(&row, "value")?));
             }
             // Every id is a user of the org now. `where true`: SQLite parses an upsert on
-            // INSERT … SELECT only when the SELECT has a WHERE clause.
-            let insert = "insert into group_members (group_id, user_id, created_at)                  select $1, j.value, $2 from json_each($3) j where true                  on conflict do nothing";
+            // INSERT … SELECT only when the SELECT has a WHERE clause. `returning` names only
+            // the rows inserted, not those `do nothing` skipped.
+            let insert = "insert into group_members (group_id, user_id, created_at) \
+                 select $1, j.value, $2 from json_each($3) j where true \
+                 on conflict do nothing returning user_id";
             let args = [Arg::Uuid(group_id), Arg::Int(now), Arg::Ids(chunk)];
-            changed |= execute::<Self>(conn, insert, &args).await? > 0;
+            for row in fetch_all::<Self>(conn, insert, &args).await? {
+                added.push(Self::uuid(&row, "user_id")?);
+            }
         }
-        Ok(changed)
+        Ok(added)
     }
 
     async fn migration_pool(&self) -> StoreResult<Pool<Self::DB>> {

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, assert_scim_error};
+use crate::helpers::{Backend, TestApp, assert_scim_error, seeded};
 
 backend_tests!(
     filter_table_selects_the_right_users,
@@ -294,7 +294,10 @@ async fn postgres_plans_user_name_and_external_id_filters_as_index_scans() {
         let doc: Value =
             json!({"userName": format!("u{i}@example.com"), "externalId": format!("x{i}")});
         let user = UserWrite::from_doc(doc.as_object().expect("object").clone(), None);
-        store.create_user(org, &user).await.expect("create");
+        store
+            .create_user(org, &user, &seeded())
+            .await
+            .expect("create");
     }
     let mut conn = sqlx::PgConnection::connect(&app.database_url)
         .await

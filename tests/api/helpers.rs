@@ -379,3 +379,14 @@ pub fn assert_scim_error(response: &TestResponse, status: u16, scim_type: Option
     }
     assert!(response.body["detail"].is_string());
 }
+
+/// The change-log request of a test that seeds through the store directly: a create by
+/// nobody in particular, without request data.
+pub fn seeded() -> scimd::store::ChangeRequest<'static> {
+    static SEEDER: std::sync::OnceLock<scimd::store::Actor> = std::sync::OnceLock::new();
+    scimd::store::ChangeRequest {
+        actor: SEEDER.get_or_init(scimd::store::Actor::default),
+        operation: scimd::store::Operation::Create,
+        data: None,
+    }
+}

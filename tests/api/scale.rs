@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, seeded};
 use scimd::store::{GroupWrite, UserWrite};
 
 backend_tests!(single_member_changes_do_not_grow_with_the_group);
@@ -21,7 +21,11 @@ async fn seed_users(app: &TestApp, n: usize) -> Vec<Uuid> {
         let name = format!("member{i}@example.com");
         let doc = json!({"userName": name});
         let user = UserWrite::from_doc(doc.as_object().expect("object").clone(), None);
-        ids.push(store.create_user(org, &user).await.expect("create").id);
+        ids.push(store
+            .create_user(org, &user, &seeded())
+            .await
+            .expect("create")
+            .id);
     }
     ids
 }
@@ -32,7 +36,7 @@ async fn group_with(app: &TestApp, name: &str, members: &[Uuid]) -> String {
     let doc = json!({"displayName": name});
     let group = GroupWrite::from_doc(doc.as_object().expect("object").clone()).expect("group");
     store
-        .create_group(org, &group, members)
+        .create_group(org, &group, members, &seeded())
         .await
         .expect("group")
         .id

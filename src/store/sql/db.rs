@@ -23,6 +23,8 @@ use super::super::Doc;
 pub enum Arg<'a> {
     /// An id: `uuid` on Postgres, hyphenated text on SQLite (the dialect binds it).
     Uuid(uuid::Uuid),
+    /// An id or null (bound by the dialect, like [`Arg::Uuid`]).
+    OptUuid(Option<uuid::Uuid>),
     /// A list of ids, used with the dialect's `in_ids` (an array on Postgres, JSON on SQLite).
     Ids(&'a [uuid::Uuid]),
     Text(&'a str),
@@ -33,6 +35,9 @@ pub enum Arg<'a> {
     Bool(bool),
     /// A JSON document (`jsonb` on Postgres, JSON text on SQLite).
     Doc(&'a Doc),
+    /// Any JSON value, or null.
+    Json(&'a Value),
+    OptJson(Option<&'a Value>),
 }
 
 /// The statements and column reads the skeleton uses, for any sqlx database that has them.
@@ -89,6 +94,8 @@ where
     for<'a> &'a str: ColumnIndex<DB::Row> + Encode<'a, DB> + Type<DB>,
     for<'a> Option<&'a str>: Encode<'a, DB>,
     for<'a> Json<&'a Doc>: Encode<'a, DB> + Type<DB>,
+    for<'a> Json<&'a Value>: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<Json<&'a Value>>: Encode<'a, DB>,
     for<'r> Option<i64>: Encode<'r, DB>,
     for<'r> String: Decode<'r, DB> + Type<DB>,
     for<'r> i64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
@@ -107,7 +114,11 @@ where
             Arg::Real(v) => args.add(v),
             Arg::Bool(v) => args.add(v),
             Arg::Doc(v) => args.add(Json(v)),
-            Arg::Uuid(_) | Arg::Ids(_) => Err("ids are bound by the dialect".into()),
+            Arg::Json(v) => args.add(Json(v)),
+            Arg::OptJson(v) => args.add(v.map(Json)),
+            Arg::Uuid(_) | Arg::OptUuid(_) | Arg::Ids(_) => {
+                Err("ids are bound by the dialect".into())
+            }
         }
     }
 

@@ -4,12 +4,13 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::changes::append;
 use super::rows::{StoredResource, locked};
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute};
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, fetch_all};
 use crate::store::filter_sql::{GROUPS, Table};
 use crate::store::{
-    Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, MemberOp, MemberRef, StoreError,
-    StoreResult, conflict_as, now_ms,
+    ChangeRequest, ChangeWrite, Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite,
+    MemberOp, MemberRef, Memberships, StoreError, StoreResult, conflict_as, now_ms,
 };
 
 const GROUP_COLUMNS: &str =
@@ -23,8 +24,13 @@ const MEMBER_CHUNK: usize = 5_000;
 impl<D: Dialect> StoredResource<D> for GroupRecord {
     const TABLE: &'static str = "groups";
     const FILTER_TABLE: &'static Table = &GROUPS;
+    const RESOURCE_TYPE: &'static str = "Group";
+    const MEMBERSHIP_KEY: (&'static str, &'static str) = ("group_id", "user_id");
     fn columns() -> &'static str {
         GROUP_COLUMNS
+    }
+    fn external_id(&self) -> Option<&str> {
+        self.external_id.as_deref()
     }
     fn from_row(row: &RowOf<D>) -> StoreResult<GroupRecord> {
         group_from_row::<D>(row)
@@ -48,41 +54,62 @@ fn group_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<GroupRecord> {
 }
 
 /// Applies membership changes inside the group's transaction. Every user added must belong to
-/// the org; otherwise the whole change is rejected (RFC 7644 §3.5.2: all or nothing).
+/// the org; otherwise the whole change is rejected (RFC 7644 §3.5.2: all or nothing). Returns
+/// every id added and removed: a replace by the same list changes nothing (an IdP's retried
+/// PUT makes no new version and no change-log entry), and members kept keep their place.
 async fn apply_member_ops<D: Dialect>(
     conn: &mut Conn<D>,
     org_id: Uuid,
     group_id: Uuid,
     ops: &[MemberOp],
-) -> StoreResult<bool> {
-    let remove_all = "delete from group_members where group_id = $1";
-    let mut changed = false;
+) -> StoreResult<(Vec<Uuid>, Vec<Uuid>)> {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
     for op in ops {
         match op {
-            MemberOp::Add(ids) | MemberOp::Replace(ids) => {
-                if matches!(op, MemberOp::Replace(_)) {
-                    changed |= execute::<D>(conn, remove_all, &[Arg::Uuid(group_id)]).await? > 0;
-                }
-                if !ids.is_empty() {
-                    changed |= D::add_members(conn, org_id, group_id, ids).await?;
-                }
+            MemberOp::Replace(ids) => {
+                let sql = format!(
+                    "delete from group_members where group_id = $1 and not ({}) \
+                     returning user_id",
+                    D::in_ids("user_id", "$2")
+                );
+                let args = [Arg::Uuid(group_id), Arg::Ids(ids)];
+                removed.extend(removed_ids::<D>(conn, &sql, &args).await?);
+                added.extend(D::add_members(conn, org_id, group_id, ids).await?);
             }
+            MemberOp::Add(ids) if !ids.is_empty() => {
+                added.extend(D::add_members(conn, org_id, group_id, ids).await?);
+            }
+            MemberOp::Add(_) => {}
             MemberOp::Remove(ids) => {
                 let sql = format!(
-                    "delete from group_members where group_id = $1 and {}",
+                    "delete from group_members where group_id = $1 and {} returning user_id",
                     D::in_ids("user_id", "$2")
                 );
                 for chunk in ids.chunks(MEMBER_CHUNK) {
                     let args = [Arg::Uuid(group_id), Arg::Ids(chunk)];
-                    changed |= execute::<D>(conn, &sql, &args).await? > 0;
+                    removed.extend(removed_ids::<D>(conn, &sql, &args).await?);
                 }
             }
             MemberOp::RemoveAll => {
-                changed |= execute::<D>(conn, remove_all, &[Arg::Uuid(group_id)]).await? > 0;
+                let sql = "delete from group_members where group_id = $1 returning user_id";
+                removed.extend(removed_ids::<D>(conn, sql, &[Arg::Uuid(group_id)]).await?);
             }
         }
     }
-    Ok(changed)
+    Ok((added, removed))
+}
+
+/// The user ids a `delete … returning user_id` removed.
+async fn removed_ids<D: Dialect>(
+    conn: &mut Conn<D>,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> StoreResult<Vec<Uuid>> {
+    fetch_all::<D>(conn, sql, args)
+        .await?
+        .iter()
+        .map(|row| D::uuid(row, "user_id"))
+        .collect()
 }
 
 #[async_trait]
@@ -92,6 +119,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         org_id: Uuid,
         group: &GroupWrite,
         members: &[Uuid],
+        change: &ChangeRequest<'_>,
     ) -> StoreResult<GroupRecord> {
         let mut tx = self.dialect.writer().begin().await?;
         let sql = format!(
@@ -115,8 +143,12 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             .ok_or(StoreError::NotFound)?;
         let record = group_from_row::<D>(&row)?;
         let add = [MemberOp::Add(members.to_vec())];
-        apply_member_ops::<D>(&mut tx, org_id, record.id, &add).await?;
+        let (added, _) = apply_member_ops::<D>(&mut tx, org_id, record.id, &add).await?;
+        let memberships = Memberships::from_ids(added, Vec::new());
+        let entry = ChangeWrite::group(change, &record, None, group, memberships);
+        append::<D>(&mut tx, org_id, &entry).await?;
         tx.commit().await?;
+        crate::metrics::change_recorded();
         Ok(record)
     }
 
@@ -126,12 +158,14 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         id: Uuid,
         update: &GroupUpdateFn<'_>,
         members: &[MemberOp],
+        change: &ChangeRequest<'_>,
     ) -> StoreResult<GroupRecord> {
         let mut tx = self.dialect.writer().begin().await?;
         let current = locked::<D, GroupRecord>(&mut tx, org_id, id).await?;
         let next = update(&current)?;
-        let members_changed = apply_member_ops::<D>(&mut tx, org_id, id, members).await?;
-        if !members_changed && next.same_as(&current) {
+        let (added, removed) = apply_member_ops::<D>(&mut tx, org_id, id, members).await?;
+        let memberships = Memberships::from_ids(added, removed);
+        if memberships.is_empty() && next.same_as(&current) {
             tx.commit().await?;
             return Ok(current);
         }
@@ -156,7 +190,10 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             .map_err(conflict_as("displayName"))?
             .ok_or(StoreError::NotFound)?;
         let record = group_from_row::<D>(&row)?;
+        let entry = ChangeWrite::group(change, &record, Some(&current), &next, memberships);
+        append::<D>(&mut tx, org_id, &entry).await?;
         tx.commit().await?;
+        crate::metrics::change_recorded();
         Ok(record)
     }
 

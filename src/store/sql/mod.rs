@@ -11,6 +11,7 @@
 //! type-checked Rust that reads top to bottom; sqlx's higher-ranked bounds are stated once,
 //! in [`db`], instead of on every function.
 
+mod changes;
 mod db;
 mod groups;
 mod ratelimit;
@@ -58,6 +59,13 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const LEAST: &'static str;
     /// A user's display text in a member list, from `users u`.
     const MEMBER_DISPLAY: &'static str;
+    /// The position of a change-log entry being inserted (see the migration of `changes`).
+    const CHANGE_POSITION: &'static str;
+    /// A statement run before the insert to make [`Dialect::CHANGE_POSITION`] new, if any.
+    const CHANGE_POSITION_BUMP: Option<&'static str>;
+    /// The condition on `position` that a reader may see an entry: no entry can commit
+    /// later with a lower position than any entry it admits.
+    const CHANGES_VISIBLE: &'static str;
 
     /// A condition that `column` is one of the ids bound at `param` (an [`Arg::Ids`]).
     fn in_ids(column: &str, param: &str) -> String;
@@ -66,20 +74,24 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// The pool writes use (on SQLite a single connection, so writers queue in-process).
     fn writer(&self) -> &Pool<Self::DB>;
     fn push_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Uuid) -> Result<(), BoxDynError>;
+    fn push_opt_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Option<Uuid>)
+    -> Result<(), BoxDynError>;
     fn push_ids<'q>(args: &mut ArgsOf<'q, Self>, ids: &'q [Uuid]) -> Result<(), BoxDynError>;
     fn uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Uuid>;
+    fn opt_uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Option<Uuid>>;
     fn rows_affected(result: &<Self::DB as Database>::QueryResult) -> u64;
     /// The embedded migrations of this dialect.
     fn migrator() -> &'static Migrator;
 
     /// Adds `ids` to a group inside its transaction; every id must be a user of the org
-    /// (else [`super::unknown_member`] for the first stranger). Whether any row was added.
+    /// (else [`super::unknown_member`] for the first stranger). The ids that were not members
+    /// yet, now added.
     async fn add_members(
         conn: &mut Conn<Self>,
         org_id: Uuid,
         group_id: Uuid,
         ids: &[Uuid],
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Vec<Uuid>>;
     /// A pool of one connection of its own for the migrations and the refold: the request
     /// pools' statement timeout must not cut them.
     async fn migration_pool(&self) -> StoreResult<Pool<Self::DB>>;
@@ -99,6 +111,7 @@ pub fn bind<'q, D: Dialect>(values: &[Arg<'q>]) -> StoreResult<ArgsOf<'q, D>> {
     for value in values {
         match *value {
             Arg::Uuid(id) => D::push_uuid(&mut args, id),
+            Arg::OptUuid(id) => D::push_opt_uuid(&mut args, id),
             Arg::Ids(ids) => D::push_ids(&mut args, ids),
             other => D::DB::push(&mut args, other),
         }

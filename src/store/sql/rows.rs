@@ -4,20 +4,27 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Arg, Conn, Dialect, RowOf, SqlStore, execute, fetch_optional};
+use super::changes::append;
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional};
 use crate::store::filter_sql::Table;
 use crate::store::{
-    CheckFn, Doc, ListQuery, Page, ResourceRows, StoreError, StoreResult, doc_bytes,
+    ChangeRequest, ChangeWrite, CheckFn, Doc, ListQuery, MEMBERSHIP_IDS_KEPT, Memberships, Page,
+    ResourceRows, StoreError, StoreResult, Versioned, doc_bytes,
 };
 
 /// A resource table as the skeleton reads it.
-pub(super) trait StoredResource<D: Dialect>: Sized + Send + Sync + 'static {
+pub(super) trait StoredResource<D: Dialect>: Versioned + Sized + Send + Sync + 'static {
     /// The table's name.
     const TABLE: &'static str;
     /// Its columns for filters and sorting.
     const FILTER_TABLE: &'static Table;
+    /// The SCIM resource type, as the change log names it.
+    const RESOURCE_TYPE: &'static str;
+    /// In `group_members`: the column naming this resource, and the one naming the other.
+    const MEMBERSHIP_KEY: (&'static str, &'static str);
     /// The columns a read selects (a dialect may add some, e.g. a user's groups).
     fn columns() -> &'static str;
+    fn external_id(&self) -> Option<&str>;
     fn from_row(row: &RowOf<D>) -> StoreResult<Self>;
     /// The stored document, measured against a list's byte budget.
     fn doc(&self) -> &Doc;
@@ -75,13 +82,61 @@ impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
         })
     }
 
-    /// Memberships go with the row (`on delete cascade`), in the same transaction.
-    async fn delete(&self, org_id: Uuid, id: Uuid, check: &CheckFn<'_, R>) -> StoreResult<()> {
+    /// Memberships go with the row (`on delete cascade`), in the same transaction; the
+    /// entry names them (a user's groups, a group's members).
+    async fn delete(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        check: &CheckFn<'_, R>,
+        change: &ChangeRequest<'_>,
+    ) -> StoreResult<()> {
         let mut tx = self.dialect.writer().begin().await?;
-        check(&locked::<D, R>(&mut tx, org_id, id).await?)?;
+        let current = locked::<D, R>(&mut tx, org_id, id).await?;
+        check(&current)?;
+        let ended = ended_memberships::<D, R>(&mut tx, id).await?;
         let delete = format!("delete from {} where org_id = $1 and id = $2", R::TABLE);
         execute::<D>(&mut tx, &delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
+        let entry = ChangeWrite {
+            resource_type: R::RESOURCE_TYPE,
+            resource_id: id,
+            external_id: current.external_id(),
+            activation: None,
+            attributes: Vec::new(),
+            version: current.version(),
+            memberships: (!ended.is_empty()).then_some(ended),
+            request: change,
+        };
+        append::<D>(&mut tx, org_id, &entry).await?;
         tx.commit().await?;
+        crate::metrics::change_recorded();
         Ok(())
     }
+}
+
+/// The memberships that deleting resource `id` ends: their count and the first ids.
+async fn ended_memberships<D: Dialect, R: StoredResource<D>>(
+    conn: &mut Conn<D>,
+    id: Uuid,
+) -> StoreResult<Memberships> {
+    let (key, other) = R::MEMBERSHIP_KEY;
+    let sql = format!(
+        "select {other} as id, count(*) over () as n from group_members where {key} = $1 \
+         order by created_at limit {MEMBERSHIP_IDS_KEPT}"
+    );
+    let rows = fetch_all::<D>(conn, &sql, &[Arg::Uuid(id)]).await?;
+    let removed = match rows.first() {
+        Some(row) => u64::try_from(D::DB::int(row, "n")?).unwrap_or_default(),
+        None => 0,
+    };
+    let removed_ids = rows
+        .iter()
+        .map(|row| D::uuid(row, "id"))
+        .collect::<StoreResult<_>>()?;
+    Ok(Memberships {
+        added: 0,
+        removed,
+        added_ids: Vec::new(),
+        removed_ids,
+    })
 }

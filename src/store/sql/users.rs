@@ -4,19 +4,25 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::changes::append;
 use super::rows::{StoredResource, locked};
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, member_refs};
 use crate::store::filter_sql::{Table, USERS};
 use crate::store::{
-    Doc, MemberRef, StoreError, StoreResult, UserRecord, UserStore, UserUpdateFn, UserWrite,
-    conflict_as, folded_emails, now_ms,
+    ChangeRequest, ChangeWrite, Doc, MemberRef, StoreError, StoreResult, UserRecord, UserStore,
+    UserUpdateFn, UserWrite, conflict_as, folded_emails, now_ms,
 };
 
 impl<D: Dialect> StoredResource<D> for UserRecord {
     const TABLE: &'static str = "users";
     const FILTER_TABLE: &'static Table = &USERS;
+    const RESOURCE_TYPE: &'static str = "User";
+    const MEMBERSHIP_KEY: (&'static str, &'static str) = ("user_id", "group_id");
     fn columns() -> &'static str {
         D::USER_SELECT
+    }
+    fn external_id(&self) -> Option<&str> {
+        self.external_id.as_deref()
     }
     fn from_row(row: &RowOf<D>) -> StoreResult<UserRecord> {
         user_from_row::<D>(row)
@@ -64,7 +70,12 @@ pub(super) async fn write_emails<D: Dialect>(
 
 #[async_trait]
 impl<D: Dialect> UserStore for SqlStore<D> {
-    async fn create_user(&self, org_id: Uuid, user: &UserWrite) -> StoreResult<UserRecord> {
+    async fn create_user(
+        &self,
+        org_id: Uuid,
+        user: &UserWrite,
+        change: &ChangeRequest<'_>,
+    ) -> StoreResult<UserRecord> {
         let mut tx = self.dialect.writer().begin().await?;
         let sql = format!(
             "insert into users (id, org_id, user_name, user_name_folded, external_id, active, \
@@ -90,7 +101,9 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             .ok_or(StoreError::NotFound)?;
         let record = user_from_row::<D>(&row)?;
         write_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
+        append::<D>(&mut tx, org_id, &ChangeWrite::user(change, &record, None, user)).await?;
         tx.commit().await?;
+        crate::metrics::change_recorded();
         Ok(record)
     }
 
@@ -99,6 +112,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         org_id: Uuid,
         id: Uuid,
         update: &UserUpdateFn<'_>,
+        change: &ChangeRequest<'_>,
     ) -> StoreResult<UserRecord> {
         // The row is read locked (Postgres `for update`; SQLite's single writer connection
         // serialises every transaction), so a merge never works from a stale copy and no
@@ -138,7 +152,10 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         if next.emails_folded != folded_emails(&current.doc) {
             write_emails::<D>(&mut tx, id, org_id, &next.emails_folded).await?;
         }
+        let entry = ChangeWrite::user(change, &updated, Some(&current), &next);
+        append::<D>(&mut tx, org_id, &entry).await?;
         tx.commit().await?;
+        crate::metrics::change_recorded();
         Ok(updated)
     }
 

@@ -1,0 +1,212 @@
+//! The change log and the rejected writes in the skeleton: an entry appended inside the
+//! transaction of its change, the reads behind `scimd audit` (only entries no later commit
+//! can precede), the batch insert of rejected writes and the retention prune.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute};
+use crate::store::{
+    AuditQuery, AuditStore, ChangeEntry, ChangeWrite, RejectedWrite, StoreResult, now_ms,
+};
+
+const CHANGE_COLUMNS: &str = "org_id, position, at, resource_type, resource_id, external_id, \
+     operation, activation, attributes, version, key_id, key_name, request_id, client_addr, \
+     user_agent, memberships, data";
+
+const REJECTED_COLUMNS: &str = "org_id, id, at, key_id, key_name, request_id, client_addr, \
+     user_agent, method, path, status, scim_type, detail";
+
+/// Appends `entry` for `org_id` on `conn`, inside the transaction of the change it records:
+/// both commit, or neither does.
+pub(super) async fn append<D: Dialect>(
+    conn: &mut Conn<D>,
+    org_id: Uuid,
+    entry: &ChangeWrite<'_>,
+) -> StoreResult<()> {
+    if let Some(bump) = D::CHANGE_POSITION_BUMP {
+        execute::<D>(conn, bump, &[]).await?;
+    }
+    let sql = format!(
+        "insert into changes ({CHANGE_COLUMNS}) values ($1, {}, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $15, $16)",
+        D::CHANGE_POSITION
+    );
+    let request = entry.request;
+    let actor = request.actor;
+    let attributes = Value::from(entry.attributes.clone());
+    let memberships = entry.memberships.as_ref().map(|m| m.to_json());
+    let client_addr = actor.client_addr.map(|a| a.to_string());
+    let args = [
+        Arg::Uuid(org_id),
+        Arg::Int(now_ms()),
+        Arg::Text(entry.resource_type),
+        Arg::Uuid(entry.resource_id),
+        Arg::OptText(entry.external_id),
+        Arg::Text(request.operation.as_str()),
+        Arg::OptText(entry.activation),
+        Arg::Json(&attributes),
+        Arg::Int(entry.version),
+        Arg::OptUuid(actor.key_id),
+        Arg::OptText(actor.key_name.as_deref()),
+        Arg::OptText(actor.request_id.as_deref()),
+        Arg::OptText(client_addr.as_deref()),
+        Arg::OptText(actor.user_agent.as_deref()),
+        Arg::OptJson(memberships.as_ref()),
+        Arg::OptJson(request.data.as_ref()),
+    ];
+    execute::<D>(conn, &sql, &args).await?;
+    Ok(())
+}
+
+fn change_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<ChangeEntry> {
+    let attributes = D::DB::opt_json(row, "attributes")?.unwrap_or_default();
+    Ok(ChangeEntry {
+        position: D::DB::int(row, "position")?,
+        org_id: D::uuid(row, "org_id")?,
+        at: D::DB::int(row, "at")?,
+        resource_type: D::DB::text(row, "resource_type")?,
+        resource_id: D::uuid(row, "resource_id")?,
+        external_id: D::DB::opt_text(row, "external_id")?,
+        operation: D::DB::text(row, "operation")?,
+        activation: D::DB::opt_text(row, "activation")?,
+        attributes: serde_json::from_value(attributes).unwrap_or_default(),
+        version: D::DB::int(row, "version")?,
+        key_id: D::opt_uuid(row, "key_id")?,
+        key_name: D::DB::opt_text(row, "key_name")?,
+        request_id: D::DB::opt_text(row, "request_id")?,
+        client_addr: D::DB::opt_text(row, "client_addr")?,
+        user_agent: D::DB::opt_text(row, "user_agent")?,
+        memberships: D::DB::opt_json(row, "memberships")?,
+        data: D::DB::opt_json(row, "data")?,
+    })
+}
+
+fn rejected_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<RejectedWrite> {
+    Ok(RejectedWrite {
+        org_id: D::uuid(row, "org_id")?,
+        id: D::uuid(row, "id")?,
+        at: D::DB::int(row, "at")?,
+        key_id: D::opt_uuid(row, "key_id")?,
+        key_name: D::DB::opt_text(row, "key_name")?,
+        request_id: D::DB::opt_text(row, "request_id")?,
+        client_addr: D::DB::opt_text(row, "client_addr")?,
+        user_agent: D::DB::opt_text(row, "user_agent")?,
+        method: D::DB::text(row, "method")?,
+        path: D::DB::text(row, "path")?,
+        status: u16::try_from(D::DB::int(row, "status")?).unwrap_or_default(),
+        scim_type: D::DB::opt_text(row, "scim_type")?,
+        detail: D::DB::opt_text(row, "detail")?,
+    })
+}
+
+/// The `where` clause and arguments of an audit query over `org_id`, the limit last; `order`
+/// names the column that orders the table.
+fn audit_conditions<'q>(
+    org_id: Uuid,
+    query: &AuditQuery,
+    order: &str,
+) -> (String, Vec<Arg<'q>>) {
+    let mut conditions = vec!["org_id = $1".to_string()];
+    let mut args = vec![Arg::Uuid(org_id)];
+    let mut add = |condition: &str, arg: Arg<'q>| {
+        args.push(arg);
+        conditions.push(condition.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(position) = query.after_position {
+        add(&format!("{order} > ?"), Arg::Int(position));
+    }
+    if let Some(since) = query.since_ms {
+        add("at >= ?", Arg::Int(since));
+    }
+    if let Some(id) = query.resource_id {
+        add("resource_id = ?", Arg::Uuid(id));
+    }
+    if let Some(key) = query.key_id {
+        add("key_id = ?", Arg::Uuid(key));
+    }
+    // The limit is the last argument: the caller's `limit ${args.len()}`.
+    args.push(Arg::Int(query.limit.max(0)));
+    (conditions.join(" and "), args)
+}
+
+#[async_trait]
+impl<D: Dialect> AuditStore for SqlStore<D> {
+    async fn changes(&self, org_id: Uuid, query: &AuditQuery) -> StoreResult<Vec<ChangeEntry>> {
+        let (conditions, args) = audit_conditions(org_id, query, "position");
+        let sql = format!(
+            "select {CHANGE_COLUMNS} from changes where {conditions} and {} \
+             order by position limit ${}",
+            D::CHANGES_VISIBLE,
+            args.len()
+        );
+        let rows = self.read_all(&sql, &args).await?;
+        rows.iter().map(change_from_row::<D>).collect()
+    }
+
+    async fn record_rejected(&self, writes: &[RejectedWrite]) -> StoreResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.dialect.writer().begin().await?;
+        let sql = format!(
+            "insert into rejected_writes ({REJECTED_COLUMNS}) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        for write in writes {
+            let args = [
+                Arg::Uuid(write.org_id),
+                Arg::Uuid(write.id),
+                Arg::Int(write.at),
+                Arg::OptUuid(write.key_id),
+                Arg::OptText(write.key_name.as_deref()),
+                Arg::OptText(write.request_id.as_deref()),
+                Arg::OptText(write.client_addr.as_deref()),
+                Arg::OptText(write.user_agent.as_deref()),
+                Arg::Text(&write.method),
+                Arg::Text(&write.path),
+                Arg::Int(i64::from(write.status)),
+                Arg::OptText(write.scim_type.as_deref()),
+                Arg::OptText(write.detail.as_deref()),
+            ];
+            execute::<D>(&mut tx, &sql, &args).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rejected_writes(
+        &self,
+        org_id: Uuid,
+        query: &AuditQuery,
+    ) -> StoreResult<Vec<RejectedWrite>> {
+        let query = AuditQuery {
+            after_position: None,
+            resource_id: None,
+            ..query.clone()
+        };
+        let (conditions, args) = audit_conditions(org_id, &query, "id");
+        let sql = format!(
+            "select {REJECTED_COLUMNS} from rejected_writes where {conditions} \
+             order by at, id limit ${}",
+            args.len()
+        );
+        let rows = self.read_all(&sql, &args).await?;
+        rows.iter().map(rejected_from_row::<D>).collect()
+    }
+
+    async fn prune_audit(&self, before_ms: i64, batch: i64) -> StoreResult<u64> {
+        let mut pruned = 0;
+        for (table, key) in [("changes", "position"), ("rejected_writes", "id")] {
+            let sql = format!(
+                "delete from {table} where (org_id, {key}) in \
+                 (select org_id, {key} from {table} where at < $1 limit $2)"
+            );
+            pruned += self
+                .write(&sql, &[Arg::Int(before_ms), Arg::Int(batch)])
+                .await?;
+        }
+        Ok(pruned)
+    }
+}
