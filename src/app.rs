@@ -149,6 +149,7 @@ async fn warn_long_lived_bootstrap_keys(backend: &Backend, hours: u64) {
 /// the main listener answers it 404.
 pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> anyhow::Result<()> {
     let state = serve_state(store_config, config).await?;
+    crate::audit::retention::spawn(state.store.clone(), state.settings.change_retention);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -337,6 +338,55 @@ pub async fn create_user_attribute(backend: &Backend, org: &str, key: &str) -> a
     match backend.store.create_user_attribute(org_id, key).await {
         Err(StoreError::Conflict(_)) => anyhow::bail!("attribute {key:?} already exists"),
         other => Ok(other?),
+    }
+}
+
+/// `scimd audit`: what to read and how to print it.
+#[derive(Debug, Clone, Default)]
+pub struct AuditRequest {
+    pub org: String,
+    /// A position, an RFC 3339 time or an age (`24h`).
+    pub since: Option<String>,
+    pub resource: Option<String>,
+    pub key: Option<String>,
+    /// Rejected writes instead of the change log.
+    pub failed: bool,
+    /// JSON lines instead of a table.
+    pub json: bool,
+    pub limit: i64,
+}
+
+/// `scimd audit`: an organization's change log (or its rejected writes), oldest first.
+pub async fn audit(backend: &Backend, request: &AuditRequest) -> anyhow::Result<String> {
+    use crate::audit::report;
+    let org_id = org_id(backend, &request.org).await?;
+    let id = |what: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| Uuid::parse_str(t).with_context(|| format!("{what} {t:?} is not an id")))
+            .transpose()
+    };
+    let mut query = crate::store::AuditQuery {
+        resource_id: id("--resource", &request.resource)?,
+        key_id: id("--key", &request.key)?,
+        limit: request.limit.max(1),
+        ..Default::default()
+    };
+    if let Some(since) = &request.since {
+        report::since(since, &mut query)?;
+    }
+    if request.failed {
+        let writes = backend.store.rejected_writes(org_id, &query).await?;
+        return if request.json {
+            report::json_lines(&writes)
+        } else {
+            Ok(report::rejected_table(&writes))
+        };
+    }
+    let entries = backend.store.changes(org_id, &query).await?;
+    if request.json {
+        report::json_lines(&entries)
+    } else {
+        Ok(report::changes_table(&entries))
     }
 }
 

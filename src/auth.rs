@@ -226,11 +226,17 @@ impl Authenticator {
             None => self.verify(token)?,
         };
         // Revocation and kind come from the key's row (cached briefly), never from the token.
-        let key = self.lookup(key_id).await?;
+        // A signed token names a key this server issued: its refusals are counted per key.
+        let key = self.lookup(key_id).await.inspect_err(|failure| {
+            if *failure == AuthFailure::UnknownKey {
+                crate::metrics::refused_for_key(key_id, 401);
+            }
+        })?;
         if key.org_id != org_id {
             return Err(AuthFailure::InvalidToken);
         }
         if key.revoked_at.is_some() {
+            crate::metrics::refused_for_key(key_id, 401);
             return Err(AuthFailure::Revoked);
         }
         if key.kind == KeyKind::Personal {

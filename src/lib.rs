@@ -17,6 +17,9 @@ pub mod auth;
 /// The resource layer: the one place a User or Group changes, for every caller.
 pub mod resources;
 
+/// Rejected writes, retention of the change log, and `scimd audit`.
+pub mod audit;
+
 /// GCRA rate limiting.
 pub mod ratelimit;
 

@@ -38,6 +38,30 @@ enum Command {
     /// Manage user-attribute definitions (keys of urn:omni:params:1.0:UserAttribute).
     #[command(subcommand)]
     UserAttribute(UserAttributeCommand),
+    /// Print an organization's change log (or, with --failed, its rejected writes), oldest
+    /// first.
+    Audit {
+        #[arg(long, env = "SCIMD_ORG")]
+        org: String,
+        /// Only after this log position, or since an RFC 3339 time, or for an age (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this resource (a user or group id).
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only changes made with this API key (its id).
+        #[arg(long)]
+        key: Option<String>,
+        /// Rejected write requests instead of changes.
+        #[arg(long)]
+        failed: bool,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Most entries printed.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +157,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 KeyCommand::Revoke { key_id } => app::revoke_key(&backend, &key_id).await?,
             }
+        }
+        Command::Audit {
+            org,
+            since,
+            resource,
+            key,
+            failed,
+            json,
+            limit,
+        } => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            let request = app::AuditRequest {
+                org,
+                since,
+                resource,
+                key,
+                failed,
+                json,
+                limit,
+            };
+            print!("{}", app::audit(&backend, &request).await?);
         }
         Command::UserAttribute(command) => {
             let backend = app::open(&cli.store, no_cache).await?;

@@ -48,7 +48,7 @@ create table rejected_writes (
     user_agent text,
     method text not null,
     path text not null,
-    status integer not null,
+    status bigint not null,
     scim_type text,
     detail text,
     primary key (org_id, id)

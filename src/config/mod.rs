@@ -185,6 +185,20 @@ pub struct ServeConfig {
     /// Per-organization gauges on /metrics (they name every organization).
     #[arg(long, env = "SCIMD_METRICS_PER_ORG", default_value_t = false, action = clap::ArgAction::Set)]
     pub metrics_per_org: bool,
+
+    /// Rejected write requests (4xx other than 401/429) stored per API key per minute; more
+    /// are counted in the metrics only. 0 stores none.
+    #[arg(
+        long,
+        env = "SCIMD_REJECTED_WRITES_PER_KEY_PER_MINUTE",
+        default_value_t = defaults().rejected_writes_per_key_per_minute
+    )]
+    pub rejected_writes_per_key_per_minute: u64,
+
+    /// Days change-log entries and rejected writes are kept; older ones are pruned in the
+    /// background.
+    #[arg(long, env = "SCIMD_CHANGE_RETENTION_DAYS", default_value_t = defaults().change_retention.as_secs() / 86_400)]
+    pub change_retention_days: u64,
 }
 
 impl ServeConfig {
@@ -220,6 +234,10 @@ impl ServeConfig {
             max_connections: self.max_connections.max(1),
             metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
             metrics_per_org: self.metrics_per_org,
+            rejected_writes_per_key_per_minute: self.rejected_writes_per_key_per_minute,
+            change_retention: std::time::Duration::from_secs(
+                self.change_retention_days.max(1).saturating_mul(86_400),
+            ),
         }
     }
 

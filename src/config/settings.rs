@@ -54,6 +54,12 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// Whether `/metrics` carries per-organization gauges (`SCIMD_METRICS_PER_ORG`).
     pub metrics_per_org: bool,
+    /// Rejected writes stored per key per minute; more are only counted
+    /// (`SCIMD_REJECTED_WRITES_PER_KEY_PER_MINUTE`).
+    pub rejected_writes_per_key_per_minute: u64,
+    /// How long change-log entries and rejected writes are kept
+    /// (`SCIMD_CHANGE_RETENTION_DAYS`).
+    pub change_retention: Duration,
 }
 
 /// The number of cores, the default for CPU-bound concurrency limits.
@@ -80,6 +86,8 @@ impl Default for Settings {
             max_connections: 1024,
             metrics_token: None,
             metrics_per_org: false,
+            rejected_writes_per_key_per_minute: 60,
+            change_retention: Duration::from_secs(90 * 86_400),
         }
     }
 }

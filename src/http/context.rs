@@ -67,7 +67,7 @@ impl FromRequestParts<AppState> for RequestContext {
 const MAX_USER_AGENT_BYTES: usize = 256;
 
 /// Who sent this request, as the change log and the rejected writes name it.
-pub fn actor(
+pub(super) fn actor(
     state: &AppState,
     principal: Principal,
     headers: &HeaderMap,

@@ -86,9 +86,20 @@ pub fn error_body(
     body
 }
 
+/// What an error response said, kept on the response for the rejected-writes record.
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    pub scim_type: Option<ScimType>,
+    pub detail: String,
+}
+
 fn scim_response(status: StatusCode, scim_type: Option<ScimType>, detail: &str) -> Response {
     let body = error_body(status, scim_type, detail).to_string();
-    (
+    let report = ErrorReport {
+        scim_type,
+        detail: detail.to_string(),
+    };
+    let mut response = (
         status,
         [
             (
@@ -99,7 +110,9 @@ fn scim_response(status: StatusCode, scim_type: Option<ScimType>, detail: &str) 
         ],
         body,
     )
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(report);
+    response
 }
 
 impl IntoResponse for ApiError {

@@ -5,17 +5,18 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::client_ip;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorReport};
 use crate::auth::{AuthFailure, Principal};
 use crate::ratelimit::RateDecision;
 use crate::ratelimit::now_ns;
 use crate::scim::ScimError;
+use crate::store::RejectedWrite;
 
 /// Authenticates the organization API key, then counts the request against that key's limit,
 /// then waits for one of the organization's concurrency permits.
@@ -78,11 +79,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = if decision.allowed {
+        let write = WriteRequest::of(&state, &principal, &req);
         req.extensions_mut().insert(principal.clone());
         // At most `org_concurrency` requests of one organization run at once, so one tenant
         // cannot hold every database connection; the rest wait here, holding no connection.
         let wait = state.settings.request_timeout / 2;
-        match state.org_gate.enter(principal.org_id, wait).await {
+        let response = match state.org_gate.enter(principal.org_id, wait).await {
             Some(_permit) => next.run(req).await,
             None => {
                 crate::metrics::rate_limited("org_concurrency");
@@ -91,9 +93,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 }
                 .into_response()
             }
+        };
+        if let Some(write) = write {
+            write.record_if_rejected(&state, &response);
         }
+        response
     } else {
         crate::metrics::rate_limited("key");
+        crate::metrics::refused_for_key(principal.key_id, 429);
         ApiError::RateLimited {
             retry_after_secs: ceil_secs(decision.retry_after_ms),
         }
@@ -106,6 +113,62 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         response.extensions_mut().insert(route);
     }
     response
+}
+
+/// A SCIM write request (POST, PUT, PATCH, DELETE; not a `.search`), noted before it runs so
+/// that a refusal can be recorded afterwards.
+struct WriteRequest {
+    org_id: uuid::Uuid,
+    actor: crate::store::Actor,
+    method: &'static str,
+    path: String,
+}
+
+impl WriteRequest {
+    fn of(state: &AppState, principal: &Principal, req: &Request) -> Option<WriteRequest> {
+        let method = req.method();
+        let writes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+        // The path as the client sent it, not as the nested router sees it.
+        let path = req
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or_else(|| req.uri().path(), |uri| uri.path());
+        if !writes.contains(method) || path.ends_with("/.search") {
+            return None;
+        }
+        Some(WriteRequest {
+            org_id: principal.org_id,
+            actor: super::context::actor(state, principal.clone(), req.headers(), req.extensions()),
+            method: crate::metrics::method_label(method),
+            path: path.to_string(),
+        })
+    }
+
+    /// A 4xx is recorded as a rejected write; 401 never gets here and 429 is only counted.
+    fn record_if_rejected(self, state: &AppState, response: &Response) {
+        let status = response.status();
+        if !status.is_client_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return;
+        }
+        let report = response.extensions().get::<ErrorReport>();
+        state.rejections.offer(RejectedWrite {
+            org_id: self.org_id,
+            id: uuid::Uuid::now_v7(),
+            at: crate::store::now_ms(),
+            key_id: self.actor.key_id,
+            key_name: self.actor.key_name.as_deref().map(str::to_string),
+            request_id: self.actor.request_id,
+            client_addr: self.actor.client_addr.map(|a| a.to_string()),
+            user_agent: self.actor.user_agent,
+            method: self.method.to_string(),
+            path: self.path,
+            status: status.as_u16(),
+            scim_type: report
+                .and_then(|r| r.scim_type)
+                .map(|t| t.as_str().to_string()),
+            detail: report.map(|r| r.detail.clone()),
+        });
+    }
 }
 
 /// The outermost layer: enforces the request timeout and writes one access-log line per

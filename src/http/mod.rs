@@ -26,10 +26,11 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use error::{ApiError, SCIM_CONTENT_TYPE, error_body};
+pub use error::{ApiError, ErrorReport, SCIM_CONTENT_TYPE, error_body};
 pub use org_gate::OrgGate;
 pub use server::{Transport, serve_router};
 
+use crate::audit::rejections::RejectionRecorder;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ratelimit::{Leases, MemoryLimiter};
@@ -53,6 +54,8 @@ pub struct AppState {
     pub resources: Resources,
     /// Requests of one organization running at once (`Settings::org_concurrency`).
     pub org_gate: Arc<OrgGate>,
+    /// Where refused write requests go to be recorded, off the request path.
+    pub rejections: Arc<RejectionRecorder>,
 }
 
 impl AppState {
@@ -61,6 +64,10 @@ impl AppState {
         let settings = Arc::new(settings);
         AppState {
             resources: Resources::new(store.clone(), settings.clone()),
+            rejections: Arc::new(RejectionRecorder::start(
+                store.clone(),
+                settings.rejected_writes_per_key_per_minute,
+            )),
             store,
             auth,
             org_gate: Arc::new(OrgGate::new(settings.org_concurrency)),

@@ -17,8 +17,7 @@ use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
 use crate::scim::schema::{GROUP_RESOURCE, ResourceTypeDef};
 use crate::store::{
-    Doc, GroupRecord, GroupWrite, MemberOp, MemberRef, Operation, ResourceRows, Store,
-    StoreResult,
+    Doc, GroupRecord, GroupWrite, MemberOp, MemberRef, Operation, ResourceRows, Store, StoreResult,
 };
 
 /// The Group resource type.

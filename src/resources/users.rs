@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::kind::{log_adaptations, put_document};
 use super::{Caller, ResourceKind, ResourceResult, Resources};
+use crate::scim::diff::without_password;
 use crate::scim::etag::{EtagCondition, check_if_match};
 use crate::scim::limits::check_document;
 use crate::scim::normalize::normalize_resource;
@@ -17,7 +18,6 @@ use crate::scim::patch;
 use crate::scim::schema::{ResourceTypeDef, USER_RESOURCE};
 use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
-use crate::scim::diff::without_password;
 use crate::store::{
     Doc, MemberRef, Operation, ResourceRows, Store, StoreResult, UserRecord, UserWrite,
 };
@@ -83,7 +83,9 @@ impl Resources {
         let current = self.store.users().get(org_id, id).await?;
         if rest_unchanged(&current)?
             && let Some(stored) = current.password_hash
-            && self.password_matches(password.clone(), stored.clone()).await?
+            && self
+                .password_matches(password.clone(), stored.clone())
+                .await?
         {
             return Ok(Some(stored));
         }
@@ -157,7 +159,10 @@ impl ResourceKind for Users {
         let password_hash = res.hash_if_given(input.password).await?;
         let change = caller.change(Operation::Create, Some(Value::Object(input.doc.clone())));
         let write = UserWrite::from_doc(input.doc, password_hash);
-        Ok(res.store.create_user(caller.org_id, &write, &change).await?)
+        Ok(res
+            .store
+            .create_user(caller.org_id, &write, &change)
+            .await?)
     }
 
     /// The reference's update: sets the attributes provided and leaves all others unchanged

@@ -21,7 +21,10 @@ pub fn changed_attributes(before: &Doc, after: &Doc) -> Vec<String> {
             let empty = Doc::new();
             let as_object = |v: Option<&Value>| v.and_then(Value::as_object).cloned();
             let (old, new) = (as_object(old), as_object(new));
-            let (old, new) = (old.as_ref().unwrap_or(&empty), new.as_ref().unwrap_or(&empty));
+            let (old, new) = (
+                old.as_ref().unwrap_or(&empty),
+                new.as_ref().unwrap_or(&empty),
+            );
             for sub in union_of_keys(old, new) {
                 if old.get(sub) != new.get(sub) {
                     names.push(format!("{key}:{sub}"));
@@ -54,9 +57,9 @@ pub fn created_attributes(doc: &Doc) -> Vec<String> {
 pub fn without_password(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
-            let path_is_password = map
-                .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case("path") && v.as_str().is_some_and(names_password));
+            let path_is_password = map.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("path") && v.as_str().is_some_and(names_password)
+            });
             Value::Object(
                 map.iter()
                     .filter(|(k, _)| !names_password(k))

@@ -4,8 +4,8 @@
 //! Resources are handled as JSON objects (`serde_json::Map`) keyed by canonical attribute
 //! names, with extension attributes nested under their schema URN, exactly as on the wire.
 
-pub mod discovery;
 pub mod diff;
+pub mod discovery;
 pub mod doc;
 pub mod error;
 pub mod etag;

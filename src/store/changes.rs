@@ -263,7 +263,10 @@ mod tests {
         let json = Memberships::from_ids(added.clone(), vec![added[0]]).to_json();
         assert_eq!(json["added"], 1_500);
         assert_eq!(json["removed"], 1);
-        assert_eq!(json["addedIds"].as_array().unwrap().len(), MEMBERSHIP_IDS_KEPT);
+        assert_eq!(
+            json["addedIds"].as_array().unwrap().len(),
+            MEMBERSHIP_IDS_KEPT
+        );
         assert_eq!(json["removedIds"][0], added[0].to_string());
     }
 

@@ -22,8 +22,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub use changes::{
-    Actor, AuditQuery, ChangeEntry, ChangeRequest, ChangeWrite, MEMBERSHIP_IDS_KEPT,
-    Memberships, Operation, RejectedWrite, activation,
+    Actor, AuditQuery, ChangeEntry, ChangeRequest, ChangeWrite, MEMBERSHIP_IDS_KEPT, Memberships,
+    Operation, RejectedWrite, activation,
 };
 pub use error::{StoreError, StoreResult, conflict_as, unknown_member};
 pub use list::{Cursor, ListQuery, Sort, doc_bytes};

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, SECRET, TestApp};
+use scimd::store::{AuditQuery, ChangeEntry};
 
 backend_tests!(acknowledged_writes_survive_sigkill);
 
@@ -210,10 +211,118 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
             "acknowledged PATCH of {id} was lost"
         );
     }
+    change_log_matches_the_data(&app, &client, &base, &ledger).await;
     eprintln!(
         "durability ({backend:?}): {} creates, {} patches, {} deletes acknowledged; all present after SIGKILL",
         ledger.created.len(),
         ledger.patched.len(),
         ledger.deleted.len()
     );
+}
+
+/// After the kill, the change log and the data agree: every acknowledged write has its entry;
+/// each user's entries run version 1, 2, … without a gap or a duplicate (so no entry exists
+/// for a write that never committed); a user's last entry is its current version, or a
+/// delete when it is gone; and a user without entries does not exist.
+async fn change_log_matches_the_data(
+    app: &TestApp,
+    client: &reqwest::Client,
+    base: &str,
+    ledger: &Ledger,
+) {
+    let store = &app.store.store;
+    let org = store.org_by_slug(&app.org).await.expect("org").id;
+    let query = AuditQuery {
+        limit: 1_000_000,
+        ..AuditQuery::default()
+    };
+    // On Postgres an entry is visible once every older transaction of the cluster has ended
+    // (other tests run in the same cluster): wait for the acknowledged ones.
+    let acknowledged = ledger.created.len() + ledger.patched.len() + ledger.deleted.len();
+    let mut entries = Vec::new();
+    for _ in 0..3_000 {
+        entries = store.changes(org, &query).await.expect("change log");
+        if entries.len() >= acknowledged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut by_user: std::collections::HashMap<String, Vec<&ChangeEntry>> = Default::default();
+    for entry in &entries {
+        by_user
+            .entry(entry.resource_id.to_string())
+            .or_default()
+            .push(entry);
+    }
+    let has = |id: &str, operation: &str| {
+        by_user
+            .get(id)
+            .is_some_and(|e| e.iter().any(|e| e.operation == operation))
+    };
+    for (id, _) in &ledger.created {
+        assert!(
+            has(id, "create"),
+            "acknowledged create of {id} has no entry"
+        );
+    }
+    for (id, _) in &ledger.patched {
+        assert!(has(id, "patch"), "acknowledged PATCH of {id} has no entry");
+    }
+    for id in &ledger.deleted {
+        assert!(
+            has(id, "delete"),
+            "acknowledged delete of {id} has no entry"
+        );
+    }
+    for (id, user_entries) in &by_user {
+        let versions: Vec<i64> = user_entries
+            .iter()
+            .filter(|e| e.operation != "delete")
+            .map(|e| e.version)
+            .collect();
+        let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+        assert_eq!(
+            versions, expected,
+            "entries of {id} skip or repeat a version"
+        );
+        let response = client
+            .get(format!("{base}/Users/{id}"))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .expect("get");
+        let last = user_entries.last().expect("an entry");
+        if last.operation == "delete" {
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{id} deleted");
+        } else {
+            let user: Value = response.json().await.expect("json");
+            assert_eq!(
+                user["meta"]["version"],
+                format!("W/\"{}\"", last.version),
+                "the last entry of {id} is not its current version"
+            );
+        }
+    }
+    // Every page of users (a page holds at most SCIMD_MAX_RESULTS).
+    let mut start = 1;
+    loop {
+        let page: Value = client
+            .get(format!("{base}/Users?startIndex={start}&count=1000"))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let users = page["Resources"].as_array().cloned().unwrap_or_default();
+        if users.is_empty() {
+            break;
+        }
+        for user in &users {
+            let id = user["id"].as_str().expect("id");
+            assert!(has(id, "create"), "user {id} exists without a create entry");
+        }
+        start += users.len();
+    }
 }

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod auth;
+mod changelog;
 mod concurrency;
 mod discovery;
 mod durability;

@@ -21,11 +21,13 @@ async fn seed_users(app: &TestApp, n: usize) -> Vec<Uuid> {
         let name = format!("member{i}@example.com");
         let doc = json!({"userName": name});
         let user = UserWrite::from_doc(doc.as_object().expect("object").clone(), None);
-        ids.push(store
-            .create_user(org, &user, &seeded())
-            .await
-            .expect("create")
-            .id);
+        ids.push(
+            store
+                .create_user(org, &user, &seeded())
+                .await
+                .expect("create")
+                .id,
+        );
     }
     ids
 }

@@ -103,11 +103,7 @@ fn rejected_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<RejectedWrite> {
 
 /// The `where` clause and arguments of an audit query over `org_id`, the limit last; `order`
 /// names the column that orders the table.
-fn audit_conditions<'q>(
-    org_id: Uuid,
-    query: &AuditQuery,
-    order: &str,
-) -> (String, Vec<Arg<'q>>) {
+fn audit_conditions<'q>(org_id: Uuid, query: &AuditQuery, order: &str) -> (String, Vec<Arg<'q>>) {
     let mut conditions = vec!["org_id = $1".to_string()];
     let mut args = vec![Arg::Uuid(org_id)];
     let mut add = |condition: &str, arg: Arg<'q>| {

@@ -9,8 +9,8 @@ use super::rows::{StoredResource, locked};
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, fetch_all};
 use crate::store::filter_sql::{GROUPS, Table};
 use crate::store::{
-    ChangeRequest, ChangeWrite, Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite,
-    MemberOp, MemberRef, Memberships, StoreError, StoreResult, conflict_as, now_ms,
+    ChangeRequest, ChangeWrite, Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, MemberOp,
+    MemberRef, Memberships, StoreError, StoreResult, conflict_as, now_ms,
 };
 
 const GROUP_COLUMNS: &str =

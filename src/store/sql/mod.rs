@@ -74,8 +74,7 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// The pool writes use (on SQLite a single connection, so writers queue in-process).
     fn writer(&self) -> &Pool<Self::DB>;
     fn push_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Uuid) -> Result<(), BoxDynError>;
-    fn push_opt_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Option<Uuid>)
-    -> Result<(), BoxDynError>;
+    fn push_opt_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Option<Uuid>) -> Result<(), BoxDynError>;
     fn push_ids<'q>(args: &mut ArgsOf<'q, Self>, ids: &'q [Uuid]) -> Result<(), BoxDynError>;
     fn uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Uuid>;
     fn opt_uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Option<Uuid>>;

@@ -13,7 +13,9 @@ use crate::store::{
 };
 
 /// A resource table as the skeleton reads it.
-pub(super) trait StoredResource<D: Dialect>: Versioned + Sized + Send + Sync + 'static {
+pub(super) trait StoredResource<D: Dialect>:
+    Versioned + Sized + Send + Sync + 'static
+{
     /// The table's name.
     const TABLE: &'static str;
     /// Its columns for filters and sorting.

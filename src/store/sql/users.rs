@@ -101,7 +101,12 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             .ok_or(StoreError::NotFound)?;
         let record = user_from_row::<D>(&row)?;
         write_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
-        append::<D>(&mut tx, org_id, &ChangeWrite::user(change, &record, None, user)).await?;
+        append::<D>(
+            &mut tx,
+            org_id,
+            &ChangeWrite::user(change, &record, None, user),
+        )
+        .await?;
         tx.commit().await?;
         crate::metrics::change_recorded();
         Ok(record)
