@@ -23,6 +23,13 @@
 #   BENCH_PG           server URL without database (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_KEEP_DB      1 to keep database scimd_bench afterwards (default: dropped)
 #   BENCH_RAW          a file to keep wrk's and pgbench's raw output in
+#   BENCH_COMPARE      results.csv of an earlier build measured in this session: BENCHMARKS.md
+#                      then has a table of this build against it (BENCH_COMPARE_LABEL names it)
+#   BENCH_AB_OLD       the release directory of an earlier build (its scimd and
+#                      examples/bench_seed): PUT and PATCH are then measured against it
+#                      alternately, BENCH_AB_ROUNDS rounds (default 3) at 16 connections,
+#                      each build on a database of its own schema seeded alike; BENCHMARKS.md
+#                      gets the medians and their ratio (BENCH_COMPARE_LABEL names the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -292,6 +299,50 @@ if [ "$RUN_SQLITE" = 1 ]; then
   TOKEN="$TOKEN_PG"
 fi
 
+# ---------------------------------------------------------------- A/B against an earlier build
+# Rates swing between runs by more than most changes move them (the disk's flush rate above
+# all, for writes), so an earlier build is compared round by round, alternating, in one run.
+if [ -n "${BENCH_AB_OLD:-}" ]; then
+  AB_USERS=$((USERS < 100000 ? USERS : 100000))
+  TOKEN_BEFORE_AB="$TOKEN"
+  echo "== A/B: PUT and PATCH, this build against $BENCH_AB_OLD, ${BENCH_AB_ROUNDS:-3} rounds"
+  for build in old new; do
+    bin="$BIN" seed="$TARGET/examples/bench_seed"
+    [ "$build" = new ] || { bin="$BENCH_AB_OLD/scimd"; seed="$BENCH_AB_OLD/examples/bench_seed"; }
+    url="$PG/scimd_bench_ab_$build"
+    psql "$PG/postgres" -qc "drop database if exists scimd_bench_ab_$build with (force)" \
+      -c "create database scimd_bench_ab_$build" >/dev/null 2>&1
+    DATABASE_URL="$url" "$bin" org create bench >/dev/null
+    mkdir -p "$WORK/ab-$build"
+    DATABASE_URL="$url" "$bin" key create --org bench >"$WORK/ab-$build/token"
+    "$seed" "$url" bench "$AB_USERS" "$WORK/ab-$build" >/dev/null
+    psql "$url" -qc "vacuum analyze" >/dev/null
+  done
+  for round in $(seq "${BENCH_AB_ROUNDS:-3}"); do
+    for build in old new; do
+      bin="$BIN"
+      [ "$build" = new ] || bin="$BENCH_AB_OLD/scimd"
+      url="$PG/scimd_bench_ab_$build"
+      port="$(free_port)"
+      DATABASE_URL="$url" SCIMD_LISTEN="127.0.0.1:$port" "$bin" serve 2>>"$WORK/ab.log" &
+      pid=$!
+      PIDS+=("$pid")
+      wait_200 "http://127.0.0.1:$port/healthz" 30
+      for scenario in put_user patch_user; do
+        TOKEN="$(cat "$WORK/ab-$build/token")" RUN_PG_URL="$url" \
+          run_wrk "ab-$build-$round" "$scenario" 16 "$port" "$pid" "$WORK/ab-$build"
+      done
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    done
+  done
+  for build in old new; do
+    psql "$PG/postgres" -qc "drop database if exists scimd_bench_ab_$build with (force)" \
+      >/dev/null 2>&1 || true
+  done
+  TOKEN="$TOKEN_BEFORE_AB"
+fi
+
 # ---------------------------------------------------------------- report
 [ -z "${BENCH_RAW:-}" ] || cp "$RAW" "$BENCH_RAW"
 cp "$WORK/results.csv" "$CSV"
@@ -301,6 +352,7 @@ python3 "$WORK/tools/report.py" \
   --idle-rss "$IDLE_RSS" --peak-rss "$PEAK_RSS_PG" --sqlite-idle-rss "$SQLITE_IDLE_RSS" \
   --cold-ms "$COLD_MS" --started "$START_TIME" --seed-env "$WORK/pg/seed.env" \
   --group-check "$GROUP_CHECK" --pg-url "$PG/postgres" --notes scripts/bench/notes.md \
+  --compare "${BENCH_COMPARE:-}" --compare-label "${BENCH_COMPARE_LABEL:-}" \
   >"$WORK/BENCHMARKS.md"
 cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
 echo "== wrote benchmarks/results.csv and BENCHMARKS.md"

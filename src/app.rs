@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
 use uuid::Uuid;
 
 use crate::auth::{self, Authenticator};
@@ -388,6 +389,120 @@ pub async fn audit(backend: &Backend, request: &AuditRequest) -> anyhow::Result<
     } else {
         Ok(report::changes_table(&entries))
     }
+}
+
+/// `scimd stream create`: what the new stream is.
+#[derive(Debug, Clone, Default)]
+pub struct StreamRequest {
+    pub org: String,
+    /// Push to this `http`/`https` URL; else poll.
+    pub push: Option<String>,
+    /// Event names, comma-separated (all when absent).
+    pub events: Option<String>,
+    pub full: bool,
+    pub auth_header: Option<String>,
+}
+
+/// `scimd stream create`: the stream, and for a poll stream its token (shown once).
+pub async fn create_stream(
+    backend: &Backend,
+    request: &StreamRequest,
+) -> anyhow::Result<(crate::store::EventStream, Option<String>)> {
+    use crate::scim::events::EVENT_NAMES;
+    use crate::store::{NewStream, StreamKind};
+    let org_id = org_id(backend, &request.org).await?;
+    let events: Vec<String> = match &request.events {
+        None => EVENT_NAMES.iter().map(|e| e.to_string()).collect(),
+        Some(list) => list
+            .split(',')
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect(),
+    };
+    if let Some(unknown) = events.iter().find(|e| !EVENT_NAMES.contains(&e.as_str())) {
+        anyhow::bail!(
+            "unknown event {unknown:?}: choose from {}",
+            EVENT_NAMES.join(", ")
+        );
+    }
+    anyhow::ensure!(!events.is_empty(), "--events names no event");
+    let (kind, token) = match &request.push {
+        Some(url) => {
+            let parsed =
+                reqwest::Url::parse(url).with_context(|| format!("--push {url:?} is not a URL"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some(),
+                "--push {url:?} must be an http:// or https:// URL"
+            );
+            (StreamKind::Push, None)
+        }
+        None => {
+            anyhow::ensure!(
+                request.auth_header.is_none(),
+                "--auth-header goes with --push: a poll stream has a token of its own"
+            );
+            let mut bytes = [0u8; 32];
+            OsRng.fill_bytes(&mut bytes);
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            (StreamKind::Poll, Some(format!("scimd_poll_{token}")))
+        }
+    };
+    let stream = NewStream {
+        kind,
+        endpoint: request.push.clone(),
+        events,
+        full: request.full,
+        auth_header: request.auth_header.clone(),
+        poll_token_hash: token.as_deref().map(crate::http::poll_token_hash),
+    };
+    let created = backend.store.create_stream(org_id, &stream).await?;
+    Ok((created, token))
+}
+
+/// `scimd stream list`.
+pub async fn list_streams(
+    backend: &Backend,
+    org: &str,
+) -> anyhow::Result<Vec<crate::store::EventStream>> {
+    let org_id = org_id(backend, org).await?;
+    Ok(backend.store.streams(org_id).await?)
+}
+
+/// One line of `scimd stream list`.
+pub fn describe_stream(stream: &crate::store::EventStream) -> String {
+    let target = match (&stream.endpoint, stream.kind) {
+        (Some(url), _) => url.clone(),
+        (None, _) => format!("poll: /events/streams/{}/poll", stream.id),
+    };
+    let mut line = format!(
+        "{}  {}  {}  {}  events={}{}  position={}  delivered={}",
+        stream.id,
+        stream.kind.as_str(),
+        stream.state.as_str(),
+        target,
+        stream.events.join(","),
+        if stream.full { " full" } else { "" },
+        stream.position,
+        stream.delivered,
+    );
+    if let Some(error) = &stream.last_error {
+        line.push_str(&format!("  last error: {error}"));
+    }
+    line
+}
+
+/// `scimd stream delete`.
+pub async fn delete_stream(backend: &Backend, id: &str) -> anyhow::Result<()> {
+    let id = Uuid::parse_str(id).with_context(|| format!("{id:?} is not a stream id"))?;
+    match backend.store.delete_stream(id).await {
+        Err(StoreError::NotFound) => anyhow::bail!("no stream {id}"),
+        other => Ok(other?),
+    }
+}
+
+/// `scimd event-key rotate`: a new key signs from now on; the old ones stay published.
+pub async fn rotate_event_key(backend: &Backend) -> anyhow::Result<String> {
+    crate::events::signing::rotate(&*backend.store).await
 }
 
 /// `scimd user-attribute list`.

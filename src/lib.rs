@@ -20,6 +20,9 @@ pub mod resources;
 /// Rejected writes, retention of the change log, and `scimd audit`.
 pub mod audit;
 
+/// SCIM events (RFC 9967): signed SETs delivered by push and poll.
+pub mod events;
+
 /// GCRA rate limiting.
 pub mod ratelimit;
 

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Exit 0 when the server on SCIMD_LISTEN answers /healthz (for container health checks).
     Healthcheck {
         #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
@@ -38,6 +38,12 @@ enum Command {
     /// Manage user-attribute definitions (keys of urn:omni:params:1.0:UserAttribute).
     #[command(subcommand)]
     UserAttribute(UserAttributeCommand),
+    /// Manage SCIM event streams (RFC 9967): push (RFC 8935) or poll (RFC 8936).
+    #[command(subcommand)]
+    Stream(StreamCommand),
+    /// Manage the keys that sign SCIM events.
+    #[command(subcommand)]
+    EventKey(EventKeyCommand),
     /// Print an organization's change log (or, with --failed, its rejected writes), oldest
     /// first.
     Audit {
@@ -92,6 +98,45 @@ enum KeyCommand {
     },
     /// Revoke a key by id.
     Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum StreamCommand {
+    /// Create a stream: SETs pushed to a URL, or polled with a token printed once.
+    Create {
+        #[arg(long, env = "SCIMD_ORG")]
+        org: String,
+        /// Push every SET to this http:// or https:// URL.
+        #[arg(long, conflicts_with = "poll", required_unless_present = "poll")]
+        push: Option<String>,
+        /// Let the receiver poll for SETs instead.
+        #[arg(long)]
+        poll: bool,
+        /// Events to deliver, comma-separated: create, put, patch, delete, activate,
+        /// deactivate (default: all).
+        #[arg(long)]
+        events: Option<String>,
+        /// Full events (the request's data, never a password) instead of notices (the
+        /// changed attribute names).
+        #[arg(long)]
+        full: bool,
+        /// An Authorization header value sent with every push (kept secret, never listed).
+        #[arg(long, requires = "push")]
+        auth_header: Option<String>,
+    },
+    /// List an organization's streams: kind, state, target, position, delivered, last error.
+    List {
+        #[arg(long, env = "SCIMD_ORG")]
+        org: String,
+    },
+    /// Delete a stream by id.
+    Delete { stream_id: String },
+}
+
+#[derive(Subcommand)]
+enum EventKeyCommand {
+    /// Sign with a new key from now on; the previous ones stay published for a week.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +202,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 KeyCommand::Revoke { key_id } => app::revoke_key(&backend, &key_id).await?,
             }
+        }
+        Command::Stream(command) => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            match command {
+                StreamCommand::Create {
+                    org,
+                    push,
+                    poll: _,
+                    events,
+                    full,
+                    auth_header,
+                } => {
+                    let request = app::StreamRequest {
+                        org,
+                        push,
+                        events,
+                        full,
+                        auth_header,
+                    };
+                    let (stream, token) = app::create_stream(&backend, &request).await?;
+                    println!("{}", stream.id);
+                    if let Some(token) = token {
+                        eprintln!(
+                            "scimd: poll with POST /events/streams/{}/poll and this token \
+                             (shown once):",
+                            stream.id
+                        );
+                        println!("{token}");
+                    }
+                }
+                StreamCommand::List { org } => {
+                    for stream in app::list_streams(&backend, &org).await? {
+                        println!("{}", app::describe_stream(&stream));
+                    }
+                }
+                StreamCommand::Delete { stream_id } => {
+                    app::delete_stream(&backend, &stream_id).await?
+                }
+            }
+        }
+        Command::EventKey(EventKeyCommand::Rotate) => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            println!("{}", app::rotate_event_key(&backend).await?);
         }
         Command::Audit {
             org,

@@ -26,6 +26,12 @@ pub fn handle() -> &'static PrometheusHandle {
                 Matcher::Full("scimd_http_request_duration_seconds".into()),
                 LATENCY_BUCKETS,
             )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("scimd_event_delivery_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -105,6 +111,36 @@ pub fn refused_for_key(key_id: uuid::Uuid, status: u16) {
         "status" => status.to_string()
     )
     .increment(1);
+}
+
+/// SETs a stream's receiver acknowledged.
+pub fn events_delivered(stream: &str, n: u64) {
+    metrics::counter!("scimd_events_delivered_total", "stream" => stream.to_string()).increment(n);
+}
+
+/// A failed push attempt (`retried`) or a SET the receiver refused for good (`refused`).
+pub fn events_failed(stream: &str, outcome: &'static str) {
+    metrics::counter!(
+        "scimd_events_failed_total",
+        "stream" => stream.to_string(),
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
+/// How far a stream is behind: the age of its oldest undelivered entry and the entries not
+/// yet acknowledged (0 when unknown at this point).
+pub fn stream_lag(stream: &str, seconds: f64, entries: i64) {
+    metrics::gauge!("scimd_stream_lag_seconds", "stream" => stream.to_string()).set(seconds);
+    if entries > 0 || seconds == 0.0 {
+        metrics::gauge!("scimd_stream_lag_entries", "stream" => stream.to_string())
+            .set(entries as f64);
+    }
+}
+
+/// From a change's commit to its receiver's acknowledgement, in milliseconds.
+pub fn delivery_latency(ms: i64) {
+    metrics::histogram!("scimd_event_delivery_seconds").record(ms.max(0) as f64 / 1000.0);
 }
 
 /// A request that had to wait for one of its organization's concurrency permits.

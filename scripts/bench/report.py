@@ -11,7 +11,8 @@ import subprocess
 
 ap = argparse.ArgumentParser()
 for name in ("csv", "growth-csv", "users", "seconds", "threads", "idle-rss", "peak-rss", "sqlite-idle-rss",
-             "cold-ms", "started", "seed-env", "group-check", "pg-url", "notes"):
+             "cold-ms", "started", "seed-env", "group-check", "pg-url", "notes", "compare",
+             "compare-label"):
     ap.add_argument(f"--{name}", default="")
 a = ap.parse_args()
 
@@ -349,6 +350,53 @@ if len(sizes) > 1:
             cells.append(f"{fmt(float(r['requests_per_s']))} req/s, p50 {r['p50_ms']} ms, "
                          f"{fmt(cpu)} µs")
         p(f"| {title} | " + " | ".join(cells) + " |")
+    p("")
+# ---------------------------------------------------------------- against an earlier build
+if a.compare and os.path.exists(a.compare):
+    old = {(r["backend"], r["scenario"], r["connections"]): r for r in csv.DictReader(open(a.compare))}
+    label = a.compare_label or "the earlier build"
+    p(f"## This build against {label}\n")
+    p(f"Both measured in the same session on this machine, one after the other, with the same "
+      f"parameters (`BENCH_COMPARE`): {label} first, its results kept as they came out of its "
+      f"own `scripts/bench.sh`. Rates swing between sessions, so only this ratio is "
+      f"comparable.\n")
+    p("| scenario | connections | earlier req/s | this build req/s | ratio | earlier p99 ms | "
+      "this build p99 ms |")
+    p("|---|---|---|---|---|---|---|")
+    for (backend, scenario, conn), r in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], int(kv[0][2]))):
+        o = old.get((backend, scenario, conn))
+        if not o or backend != "postgres" or scenario.startswith("pgbench") or scenario == "floor":
+            continue
+        if bad(r) or bad(o):
+            continue
+        new_rps, old_rps = float(r["requests_per_s"]), float(o["requests_per_s"])
+        p(f"| {backend}/{scenario} | {conn} | {fmt(old_rps)} | {fmt(new_rps)} | "
+          f"{fmt(ratio(new_rps, old_rps), 2)} | {o['p99_ms']} | {r['p99_ms']} |")
+    p("")
+# ---------------------------------------------------------------- A/B, alternated
+ab = [r for r in rows if r["backend"].startswith("ab-")]
+if ab:
+    import statistics
+    label = a.compare_label or "the earlier build"
+    p(f"## PUT and PATCH against {label}, alternated\n")
+    p("Each build on a database of its own schema, seeded alike; rounds alternate the earlier "
+      "build and this one (`BENCH_AB_OLD`), 16 connections, so both see the same machine. "
+      "Medians of the rounds.\n")
+    p("| scenario | rounds | earlier req/s (each round) | this build req/s (each round) | "
+      "ratio of medians | earlier p99 ms | this build p99 ms |")
+    p("|---|---|---|---|---|---|---|")
+    for scenario in ("put_user", "patch_user"):
+        def runs(build):
+            return [r for r in ab if r["backend"].startswith(f"ab-{build}-")
+                    and r["scenario"] == scenario and not bad(r)]
+        old_runs, new_runs = runs("old"), runs("new")
+        if not old_runs or not new_runs:
+            continue
+        med = lambda rs, f: statistics.median(float(r[f]) for r in rs)
+        o, n = med(old_runs, "requests_per_s"), med(new_runs, "requests_per_s")
+        each = lambda rs: ", ".join(fmt(float(r["requests_per_s"])) for r in rs)
+        p(f"| {scenario} | {len(old_runs)} | {each(old_runs)} | {each(new_runs)} | "
+          f"**{fmt(ratio(n, o), 2)}** | {med(old_runs, 'p99_ms'):.2f} | {med(new_runs, 'p99_ms'):.2f} |")
     p("")
 if a.notes and os.path.exists(a.notes):
     p(open(a.notes).read().rstrip() + "\n")

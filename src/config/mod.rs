@@ -199,6 +199,23 @@ pub struct ServeConfig {
     /// background.
     #[arg(long, env = "SCIMD_CHANGE_RETENTION_DAYS", default_value_t = defaults().change_retention.as_secs() / 86_400)]
     pub change_retention_days: u64,
+
+    /// Seconds a process's lease on a push stream holds without renewal: how soon another
+    /// process takes over the delivery of one that stopped.
+    #[arg(long, env = "SCIMD_STREAM_LEASE_SECONDS", default_value_t = defaults().stream_lease.as_secs())]
+    pub stream_lease_seconds: u64,
+
+    /// Seconds of failed pushes after which a stream is marked failing.
+    #[arg(long, env = "SCIMD_STREAM_FAILING_AFTER_SECONDS", default_value_t = defaults().stream_failing_after.as_secs())]
+    pub stream_failing_after_seconds: u64,
+
+    /// Days a stream may acknowledge nothing before it is disabled.
+    #[arg(long, env = "SCIMD_STREAM_MAX_LAG_DAYS", default_value_t = defaults().stream_max_lag.as_secs() / 86_400)]
+    pub stream_max_lag_days: u64,
+
+    /// The longest wait, in seconds, between two push attempts.
+    #[arg(long, env = "SCIMD_STREAM_RETRY_MAX_SECONDS", default_value_t = defaults().stream_retry_max.as_secs())]
+    pub stream_retry_max_seconds: u64,
 }
 
 impl ServeConfig {
@@ -238,6 +255,14 @@ impl ServeConfig {
             change_retention: std::time::Duration::from_secs(
                 self.change_retention_days.max(1).saturating_mul(86_400),
             ),
+            stream_lease: std::time::Duration::from_secs(self.stream_lease_seconds.max(1)),
+            stream_failing_after: std::time::Duration::from_secs(
+                self.stream_failing_after_seconds.max(1),
+            ),
+            stream_max_lag: std::time::Duration::from_secs(
+                self.stream_max_lag_days.max(1).saturating_mul(86_400),
+            ),
+            stream_retry_max: std::time::Duration::from_secs(self.stream_retry_max_seconds.max(1)),
         }
     }
 

@@ -60,6 +60,25 @@ pub struct Settings {
     /// How long change-log entries and rejected writes are kept
     /// (`SCIMD_CHANGE_RETENTION_DAYS`).
     pub change_retention: Duration,
+    /// How long a process's lease on a push stream holds unrenewed
+    /// (`SCIMD_STREAM_LEASE_SECONDS`).
+    pub stream_lease: Duration,
+    /// Push failures this long mark a stream failing (`SCIMD_STREAM_FAILING_AFTER_SECONDS`).
+    pub stream_failing_after: Duration,
+    /// A stream that acknowledges nothing this long is disabled (`SCIMD_STREAM_MAX_LAG_DAYS`).
+    pub stream_max_lag: Duration,
+    /// The longest wait between two push attempts (`SCIMD_STREAM_RETRY_MAX_SECONDS`).
+    pub stream_retry_max: Duration,
+}
+
+impl Settings {
+    /// The `iss` of every SET: the public URL when set, else `scimd`.
+    pub fn event_issuer(&self) -> String {
+        self.public_url.as_deref().map_or_else(
+            || "scimd".to_string(),
+            |u| u.trim_end_matches('/').to_string(),
+        )
+    }
 }
 
 /// The number of cores, the default for CPU-bound concurrency limits.
@@ -88,6 +107,10 @@ impl Default for Settings {
             metrics_per_org: false,
             rejected_writes_per_key_per_minute: 60,
             change_retention: Duration::from_secs(90 * 86_400),
+            stream_lease: Duration::from_secs(30),
+            stream_failing_after: Duration::from_secs(60),
+            stream_max_lag: Duration::from_secs(7 * 86_400),
+            stream_retry_max: Duration::from_secs(30),
         }
     }
 }

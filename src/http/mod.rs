@@ -5,6 +5,7 @@ mod client_ip;
 mod context;
 mod discovery;
 mod error;
+mod events;
 mod extract;
 mod list;
 mod middleware;
@@ -27,12 +28,14 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ErrorReport, SCIM_CONTENT_TYPE, error_body};
+pub use events::token_hash as poll_token_hash;
 pub use org_gate::OrgGate;
 pub use server::{Transport, serve_router};
 
 use crate::audit::rejections::RejectionRecorder;
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::events::Events;
 use crate::ratelimit::{Leases, MemoryLimiter};
 use crate::resources::{Groups, ResourceKind, Resources, Users};
 use crate::store::Store;
@@ -56,6 +59,8 @@ pub struct AppState {
     pub org_gate: Arc<OrgGate>,
     /// Where refused write requests go to be recorded, off the request path.
     pub rejections: Arc<RejectionRecorder>,
+    /// SCIM events: the signer and push delivery.
+    pub events: Arc<Events>,
 }
 
 impl AppState {
@@ -64,6 +69,7 @@ impl AppState {
         let settings = Arc::new(settings);
         AppState {
             resources: Resources::new(store.clone(), settings.clone()),
+            events: Events::start(store.clone(), &settings),
             rejections: Arc::new(RejectionRecorder::start(
                 store.clone(),
                 settings.rejected_writes_per_key_per_minute,
@@ -152,7 +158,9 @@ fn app_router(state: AppState, with_metrics: bool) -> Router {
         .nest("/api/scim/v2", scim)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/openapi.yaml", get(ops::openapi));
+        .route("/openapi.yaml", get(ops::openapi))
+        .route("/events/jwks.json", get(events::jwks))
+        .route("/events/streams/{id}/poll", post(events::poll));
     if with_metrics {
         router = router.route("/metrics", get(ops::metrics));
     }

@@ -23,6 +23,12 @@ pub fn service_provider_config(base_url: &str, max_results: i64, default_count: 
         "changePassword": {"supported": true},
         "sort": {"supported": true},
         "etag": {"supported": true},
+        // RFC 9967 §4: the events this server publishes on its streams (RFC 8935 push, RFC
+        // 8936 poll); no asynchronous requests.
+        "securityEvents": {
+            "asyncRequest": "none",
+            "eventUris": crate::scim::events::EVENT_URIS,
+        },
         "pagination": {
             "cursor": true,
             "index": true,
@@ -95,6 +101,14 @@ mod tests {
         assert_eq!(config["bulk"]["supported"], false);
         assert_eq!(config["filter"]["maxResults"], 1000);
         assert_eq!(config["etag"]["supported"], true);
+        assert_eq!(config["securityEvents"]["asyncRequest"], "none");
+        assert!(
+            config["securityEvents"]["eventUris"]
+                .as_array()
+                .unwrap()
+                .len()
+                >= 6
+        );
         assert_eq!(
             config["authenticationSchemes"][0]["type"],
             "oauthbearertoken"

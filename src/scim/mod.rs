@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod doc;
 pub mod error;
 pub mod etag;
+pub mod events;
 pub mod filter;
 pub mod group;
 pub mod limits;

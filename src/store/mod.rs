@@ -14,6 +14,7 @@ mod postgres;
 mod records;
 mod sql;
 mod sqlite;
+mod streams;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub use records::{
     UserRecord, UserUpdateFn, UserWrite, Versioned, folded_emails,
 };
 pub use sqlite::SqliteStore;
+pub use streams::{EventStream, NewStream, SigningKeyRow, StreamKind, StreamProgress, StreamState};
 
 use crate::ratelimit::{RateDecision, RateLimit};
 pub use crate::scim::group::{MemberOp, MemberRef};
@@ -192,9 +194,53 @@ pub trait AuditStore: Send + Sync {
     async fn prune_audit(&self, before_ms: i64, batch: i64) -> StoreResult<u64>;
 }
 
+/// SCIM event streams (RFC 9967) and the keys that sign their events.
+#[async_trait]
+pub trait StreamStore: Send + Sync {
+    /// Creates a stream starting at the head of the organization's change log.
+    async fn create_stream(&self, org_id: Uuid, stream: &NewStream) -> StoreResult<EventStream>;
+    async fn streams(&self, org_id: Uuid) -> StoreResult<Vec<EventStream>>;
+    /// A stream by id alone (poll requests, the command line).
+    async fn stream(&self, id: Uuid) -> StoreResult<EventStream>;
+    async fn delete_stream(&self, id: Uuid) -> StoreResult<()>;
+    /// Takes or renews, for `owner` until `until`, the lease of every push stream that is not
+    /// disabled and whose lease is free, expired or already `owner`'s; returns those streams.
+    async fn lease_push_streams(
+        &self,
+        owner: Uuid,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Vec<EventStream>>;
+    /// Records acknowledged delivery (the stream becomes active again), only while `owner`
+    /// holds the lease when one is given: `false` when it does not.
+    async fn advance_stream(
+        &self,
+        id: Uuid,
+        owner: Option<Uuid>,
+        progress: &StreamProgress,
+    ) -> StoreResult<bool>;
+    /// Marks a push stream failing since `since` with `error`, while `owner` holds its lease.
+    async fn stream_failing(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        since: i64,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// Disables every stream that has acknowledged nothing since `before`; their ids.
+    async fn disable_silent_streams(&self, before: i64) -> StoreResult<Vec<Uuid>>;
+    /// Entries of the organization after `position`, not yet acknowledged by any stream:
+    /// how far a stream lags.
+    async fn entries_after(&self, org_id: Uuid, position: i64) -> StoreResult<i64>;
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
+    /// Adds a key and retires every other (they stay published for a while).
+    async fn rotate_signing_key(&self, key: &SigningKeyRow) -> StoreResult<()>;
+}
+
 /// Everything scimd stores: one backend implements every concern.
 pub trait Store:
-    HealthStore + TenantStore + UserStore + GroupStore + AuditStore + RateLimitStore
+    HealthStore + TenantStore + UserStore + GroupStore + AuditStore + StreamStore + RateLimitStore
 {
     /// The rows every resource table offers, of users.
     fn users(&self) -> &dyn ResourceRows<UserRecord>;
@@ -204,7 +250,13 @@ pub trait Store:
 
 impl<T> Store for T
 where
-    T: HealthStore + TenantStore + UserStore + GroupStore + AuditStore + RateLimitStore,
+    T: HealthStore
+        + TenantStore
+        + UserStore
+        + GroupStore
+        + AuditStore
+        + StreamStore
+        + RateLimitStore,
 {
     fn users(&self) -> &dyn ResourceRows<UserRecord> {
         self

@@ -105,6 +105,7 @@ impl Dialect for SqliteDialect {
         Some("update change_positions set last = last + 1");
     /// A committed position is never preceded by a later commit, so every entry is visible.
     const CHANGES_VISIBLE: &'static str = "true";
+    const CHANGES_HEAD: &'static str = "(select last from change_positions)";
 
     /// `json_each` over a bound JSON array stands in for Postgres' `= any($n)`.
     fn in_ids(column: &str, param: &str) -> String {

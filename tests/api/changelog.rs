@@ -503,6 +503,28 @@ async fn a_flood_of_bad_requests_stays_within_the_bound(backend: Backend) {
     let keys: HashSet<Option<Uuid>> = writes.iter().map(|w| w.key_id).collect();
     assert_eq!(writes.len(), 6, "5 for the flooding key, 1 for the other");
     assert_eq!(keys.len(), 2);
+    // What was over the bound is counted, not stored.
+    let text = metrics_text(&app).await;
+    assert!(
+        text.contains("scimd_rejected_writes_total{outcome=\"dropped\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("scimd_rejected_writes_total{outcome=\"recorded\"}"),
+        "{text}"
+    );
+}
+
+/// `/metrics` as text.
+async fn metrics_text(app: &TestApp) -> String {
+    app.client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
 }
 
 async fn scimd_audit_prints_changes_and_rejected_writes(backend: Backend) {

@@ -189,6 +189,9 @@ impl TestApp {
     pub fn settings() -> Settings {
         Settings {
             rate_limit: scimd::ratelimit::RateLimit::per_minute(1_000_000),
+            // Event streams: a short lease and retries, so delivery starts and resumes fast.
+            stream_lease: Duration::from_secs(3),
+            stream_retry_max: Duration::from_secs(1),
             ..Settings::default()
         }
     }

@@ -12,6 +12,7 @@ mod concurrency;
 mod discovery;
 mod durability;
 mod errors;
+mod events;
 mod filter;
 mod groups;
 mod hostile;

@@ -48,10 +48,19 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/readyz", &["get"]),
     ("/metrics", &["get"]),
     ("/openapi.yaml", &["get"]),
+    ("/events/jwks.json", &["get"]),
+    ("/events/streams/{id}/poll", &["post"]),
 ];
 
 /// The routes of [`ROUTES`] served at the host root rather than under the SCIM base.
-const ROOT_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.yaml"];
+const ROOT_ROUTES: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.yaml",
+    "/events/jwks.json",
+    "/events/streams/{id}/poll",
+];
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "patch", "delete", "head", "options", "trace",

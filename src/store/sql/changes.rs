@@ -192,12 +192,19 @@ impl<D: Dialect> AuditStore for SqlStore<D> {
         rows.iter().map(rejected_from_row::<D>).collect()
     }
 
+    /// An entry a stream that is not disabled has yet to deliver is kept (a disabled
+    /// stream's backlog is released).
     async fn prune_audit(&self, before_ms: i64, batch: i64) -> StoreResult<u64> {
         let mut pruned = 0;
-        for (table, key) in [("changes", "position"), ("rejected_writes", "id")] {
+        let undelivered = "exists (select 1 from event_streams s where s.org_id = t.org_id \
+             and s.state <> 'disabled' and s.position < t.position)";
+        for (table, key, keep) in [
+            ("changes", "position", undelivered),
+            ("rejected_writes", "id", "false"),
+        ] {
             let sql = format!(
                 "delete from {table} where (org_id, {key}) in \
-                 (select org_id, {key} from {table} where at < $1 limit $2)"
+                 (select org_id, {key} from {table} t where at < $1 and not {keep} limit $2)"
             );
             pruned += self
                 .write(&sql, &[Arg::Int(before_ms), Arg::Int(batch)])

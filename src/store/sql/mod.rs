@@ -16,6 +16,7 @@ mod db;
 mod groups;
 mod ratelimit;
 mod rows;
+mod streams;
 mod tenants;
 
 mod users;
@@ -66,6 +67,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// The condition on `position` that a reader may see an entry: no entry can commit
     /// later with a lower position than any entry it admits.
     const CHANGES_VISIBLE: &'static str;
+    /// The head of the change log: every entry a reader may see is at or below it, every
+    /// later one above (a new event stream starts here).
+    const CHANGES_HEAD: &'static str;
 
     /// A condition that `column` is one of the ids bound at `param` (an [`Arg::Ids`]).
     fn in_ids(column: &str, param: &str) -> String;

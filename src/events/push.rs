@@ -1,0 +1,365 @@
+//! Push delivery (RFC 8935): each process leases push streams (one statement takes or renews
+//! all it may have), and one task per leased stream follows the change log from the stream's
+//! acknowledged position, POSTs each SET and records the acknowledgements.
+//!
+//! - **At-least-once**: the position moves only after the receiver answered 2xx for every
+//!   SET up to it; a crash resends at most one batch.
+//! - **In order per resource**: a batch is split by resource; each resource's SETs go one
+//!   after another, different resources' concurrently.
+//! - **Failures** retry with exponential backoff and full jitter, up to
+//!   `SCIMD_STREAM_RETRY_MAX_SECONDS`; after `SCIMD_STREAM_FAILING_AFTER_SECONDS` the stream is
+//!   marked failing (listed, logged, counted) and is active again at its next acknowledgement.
+//!   A receiver's `400` with an RFC 8935 §2.4 error is its final answer for that SET: counted
+//!   as failed, not retried.
+//! - **Two processes**: a stream is delivered by the holder of its lease; a process that stops
+//!   renewing loses it after `SCIMD_STREAM_LEASE_SECONDS`, and another takes over from the
+//!   acknowledged position.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use uuid::Uuid;
+
+use super::set_claims;
+use super::signing::EventSigner;
+use crate::store::{AuditQuery, ChangeEntry, EventStream, Store, StreamProgress, now_ms};
+
+/// How push delivery behaves (`SCIMD_STREAM_*`).
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// The `iss` of every SET: the server's public URL.
+    pub issuer: String,
+    /// How long a lease holds without renewal.
+    pub lease: Duration,
+    /// Failing this long marks a stream failing.
+    pub failing_after: Duration,
+    /// Acknowledging nothing this long disables a stream.
+    pub max_lag: Duration,
+    /// The longest wait between two attempts.
+    pub retry_max: Duration,
+}
+
+/// Entries read (and acknowledged) at a time.
+const BATCH: i64 = 256;
+/// Resources delivered to at once within a batch.
+const CONCURRENCY: usize = 8;
+/// How often an idle stream looks for new entries.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+/// The first retry's wait.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+
+/// The push side of this process.
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    signer: Arc<EventSigner>,
+    client: reqwest::Client,
+    /// This process, as lease owner.
+    owner: Uuid,
+    settings: PushSettings,
+    /// Streams this process delivers now.
+    running: Mutex<HashSet<Uuid>>,
+}
+
+/// Starts push delivery in the background, for as long as the runtime runs.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    signer: Arc<EventSigner>,
+    settings: PushSettings,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let dispatcher = Arc::new(Dispatcher {
+        store,
+        signer,
+        client,
+        owner: Uuid::now_v7(),
+        settings,
+        running: Mutex::new(HashSet::new()),
+    });
+    tokio::spawn(dispatcher.lease_loop());
+    Ok(())
+}
+
+/// One SET ready to send.
+struct Outgoing {
+    position: i64,
+    at: i64,
+    token: String,
+}
+
+/// How a delivery attempt ended.
+enum Attempt {
+    Acknowledged,
+    /// The receiver refused the SET for good (RFC 8935 §2.4).
+    Refused(String),
+    /// Worth retrying.
+    Failed(String),
+}
+
+impl Dispatcher {
+    /// Takes and renews leases a few times per lease period, starts a task per new stream,
+    /// disables silent streams and reloads the signing keys now and then.
+    async fn lease_loop(self: Arc<Self>) {
+        let mut last_housekeeping = 0;
+        loop {
+            let now = now_ms();
+            let until = now + millis(self.settings.lease);
+            match self.store.lease_push_streams(self.owner, now, until).await {
+                Ok(streams) => {
+                    for stream in streams {
+                        let new = self.lock_running().insert(stream.id);
+                        if new {
+                            tokio::spawn(self.clone().deliver(stream));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "event streams: leasing failed"),
+            }
+            if now - last_housekeeping > 60_000 {
+                last_housekeeping = now;
+                self.housekeeping(now).await;
+            }
+            // Often enough that a new stream starts within a second.
+            tokio::time::sleep((self.settings.lease / 3).min(Duration::from_secs(1))).await;
+        }
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn housekeeping(&self, now: i64) {
+        let before = now - millis(self.settings.max_lag);
+        match self.store.disable_silent_streams(before).await {
+            Ok(disabled) => {
+                for id in disabled {
+                    tracing::warn!(stream = %id, "event stream disabled: nothing acknowledged \
+                        for SCIMD_STREAM_MAX_LAG_DAYS; its backlog is left to retention");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "event streams: disabling silent ones failed"),
+        }
+        if let Err(e) = self.signer.reload(&*self.store).await {
+            tracing::warn!(error = %e, "event signing keys could not be reloaded");
+        }
+    }
+
+    /// Delivers one stream until its lease is lost, it is deleted or disabled.
+    async fn deliver(self: Arc<Self>, stream: EventStream) {
+        let id = stream.id;
+        let label = id.to_string();
+        tracing::info!(stream = %id, "event stream: delivering");
+        let mut position = stream.position;
+        let mut failing_since: Option<i64> = None;
+        let mut lag_checked = 0;
+        loop {
+            let query = AuditQuery {
+                after_position: Some(position),
+                limit: BATCH,
+                ..AuditQuery::default()
+            };
+            let entries = match self.store.changes(stream.org_id, &query).await {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::warn!(stream = %id, error = %e, "event stream: reading the log failed");
+                    tokio::time::sleep(RETRY_FIRST * 10).await;
+                    continue;
+                }
+            };
+            let now = now_ms();
+            if now - lag_checked > 5_000 {
+                lag_checked = now;
+                if !self.still_ours(id).await {
+                    break;
+                }
+                let behind = self.store.entries_after(stream.org_id, position).await;
+                let oldest = entries.first().map_or(0, |e| now - e.at);
+                crate::metrics::stream_lag(&label, oldest as f64 / 1000.0, behind.unwrap_or(0));
+            }
+            let Some(last) = entries.last().map(|e| e.position) else {
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
+            };
+            let outgoing = self.sign_all(&stream, &entries);
+            let delivered = outgoing.len() as i64;
+            self.send_batch(&stream, outgoing, &mut failing_since).await;
+            let progress = StreamProgress {
+                position: last,
+                acked_ahead: Vec::new(),
+                delivered,
+                at: now_ms(),
+            };
+            match self
+                .store
+                .advance_stream(id, Some(self.owner), &progress)
+                .await
+            {
+                Ok(true) => position = last,
+                Ok(false) => break, // another process holds the lease now
+                Err(e) => {
+                    tracing::warn!(stream = %id, error = %e, "event stream: recording progress failed");
+                    tokio::time::sleep(RETRY_FIRST * 10).await;
+                    continue;
+                }
+            }
+            failing_since = None;
+            let lag = entries.last().map_or(0, |e| now_ms() - e.at);
+            crate::metrics::events_delivered(&label, delivered as u64);
+            crate::metrics::stream_lag(&label, lag as f64 / 1000.0, 0);
+        }
+        self.lock_running().remove(&id);
+        tracing::info!(stream = %id, "event stream: no longer delivered by this process");
+    }
+
+    /// Whether this process still holds the stream's lease and the stream is deliverable.
+    async fn still_ours(&self, id: Uuid) -> bool {
+        match self.store.stream(id).await {
+            Ok(s) => {
+                s.lease_owner == Some(self.owner) && s.state != crate::store::StreamState::Disabled
+            }
+            Err(crate::store::StoreError::NotFound) => false,
+            Err(_) => true, // the database is away: keep trying
+        }
+    }
+
+    /// The SETs of `entries` the stream selects, signed.
+    fn sign_all(
+        &self,
+        stream: &EventStream,
+        entries: &[ChangeEntry],
+    ) -> HashMap<Uuid, Vec<Outgoing>> {
+        let aud = stream.endpoint.clone().unwrap_or_default();
+        let mut by_resource: HashMap<Uuid, Vec<Outgoing>> = HashMap::new();
+        for entry in entries {
+            let Some(claims) = set_claims(entry, stream, &self.settings.issuer, &aud) else {
+                continue;
+            };
+            match self.signer.sign(&claims) {
+                Ok(token) => by_resource
+                    .entry(entry.resource_id)
+                    .or_default()
+                    .push(Outgoing {
+                        position: entry.position,
+                        at: entry.at,
+                        token,
+                    }),
+                Err(e) => tracing::error!(error = %e, "event could not be signed"),
+            }
+        }
+        by_resource
+    }
+
+    /// Sends every SET of a batch: each resource's in order, resources concurrently; returns
+    /// when all were acknowledged (or refused for good).
+    async fn send_batch(
+        &self,
+        stream: &EventStream,
+        batch: HashMap<Uuid, Vec<Outgoing>>,
+        failing_since: &mut Option<i64>,
+    ) {
+        let failing = Mutex::new(*failing_since);
+        futures_util::stream::iter(batch.into_values())
+            .for_each_concurrent(CONCURRENCY, |sets| {
+                let failing = &failing;
+                async move {
+                    for set in sets {
+                        self.send_until_done(stream, &set, failing).await;
+                    }
+                }
+            })
+            .await;
+        *failing_since = failing.into_inner().unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// One SET, retried with backoff until the receiver acknowledges or refuses it.
+    async fn send_until_done(
+        &self,
+        stream: &EventStream,
+        set: &Outgoing,
+        failing: &Mutex<Option<i64>>,
+    ) {
+        let label = stream.id.to_string();
+        let mut wait = RETRY_FIRST;
+        loop {
+            match self.attempt(stream, &set.token).await {
+                Attempt::Acknowledged => {
+                    crate::metrics::delivery_latency(now_ms() - set.at);
+                    return;
+                }
+                Attempt::Refused(reason) => {
+                    tracing::warn!(stream = %stream.id, position = set.position, reason,
+                        "event refused by the receiver; not retried");
+                    crate::metrics::events_failed(&label, "refused");
+                    return;
+                }
+                Attempt::Failed(reason) => {
+                    crate::metrics::events_failed(&label, "retried");
+                    let now = now_ms();
+                    let since = {
+                        let mut failing = failing.lock().unwrap_or_else(|e| e.into_inner());
+                        *failing.get_or_insert(now)
+                    };
+                    if now - since >= millis(self.settings.failing_after)
+                        && stream.state != crate::store::StreamState::Failing
+                    {
+                        tracing::warn!(stream = %stream.id, reason, "event stream failing");
+                        let _ = self
+                            .store
+                            .stream_failing(stream.id, self.owner, since, &reason)
+                            .await;
+                    }
+                    // Full jitter (half to all of the wait), so many streams do not retry
+                    // in step.
+                    let jitter = 0.5 + rand_fraction() / 2.0;
+                    tokio::time::sleep(wait.mul_f64(jitter)).await;
+                    wait = (wait * 2).min(self.settings.retry_max);
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, stream: &EventStream, token: &str) -> Attempt {
+        let Some(endpoint) = &stream.endpoint else {
+            return Attempt::Refused("a push stream without an endpoint".into());
+        };
+        let mut request = self
+            .client
+            .post(endpoint)
+            .header("content-type", "application/secevent+jwt")
+            .header("accept", "application/json")
+            .body(token.to_string());
+        if let Some(auth) = &stream.auth_header {
+            request = request.header("authorization", auth);
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Attempt::Acknowledged,
+            Ok(response) if response.status() == reqwest::StatusCode::BAD_REQUEST => {
+                // RFC 8935 §2.4: `{"err": …, "description": …}` is the receiver's verdict.
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                match body.get("err").and_then(|e| e.as_str()) {
+                    Some(err) => Attempt::Refused(err.to_string()),
+                    None => Attempt::Failed("400 without an RFC 8935 error".into()),
+                }
+            }
+            Ok(response) => Attempt::Failed(format!("HTTP {}", response.status().as_u16())),
+            Err(e) => Attempt::Failed(e.to_string()),
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A number in [0, 1) for jitter: not cryptographic, just different per call.
+fn rand_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mixed = u64::from(nanos).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 11) as f64 / (1u64 << 53) as f64
+}
