@@ -229,6 +229,40 @@ for c in $CONNS; do
     run_wrk postgres "$scenario" "$c" "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
   done
 done
+
+# ---------------------------------------------------------------- writes with a push stream
+# PUT and PATCH again, now with one push stream (RFC 9967 events) to a receiver on loopback
+# that measures each SET's commit-to-arrival time (`toe` to receipt); then how many events
+# were still on their way when the load stopped, and how long they took to drain.
+echo "== Postgres, PUT and PATCH with one push stream, 16 connections"
+RECEIVER_PORT="$(free_port)"
+"$TARGET/examples/event_receiver" "$RECEIVER_PORT" 2>"$WORK/receiver.log" &
+RECEIVER_PID=$!
+PIDS+=("$RECEIVER_PID")
+wait_200 "http://127.0.0.1:$RECEIVER_PORT/stats" 10
+STREAM_ID="$(DATABASE_URL="$DB_URL" "$BIN" stream create --org bench \
+  --push "http://127.0.0.1:$RECEIVER_PORT/")"
+sleep 3 # the server takes the new stream's lease within a second
+ENTRIES_BEFORE="$(psql "$DB_URL" -qAtc "select count(*) from changes")"
+for scenario in put_user patch_user; do
+  run_wrk postgres-stream "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+done
+ENTRIES_AFTER="$(psql "$DB_URL" -qAtc "select count(*) from changes")"
+EXPECTED=$((ENTRIES_AFTER - ENTRIES_BEFORE))
+received() { curl -s "http://127.0.0.1:$RECEIVER_PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'; }
+AT_END="$(received)"
+DRAIN_START=$SECONDS
+while [ "$(received)" -lt "$EXPECTED" ] && [ $((SECONDS - DRAIN_START)) -lt 120 ]; do sleep 0.2; done
+DRAIN_SECS=$((SECONDS - DRAIN_START))
+curl -s "http://127.0.0.1:$RECEIVER_PORT/stats" >"$WORK/stream_stats.json"
+{
+  echo "EXPECTED=$EXPECTED"
+  echo "RECEIVED_AT_END=$AT_END"
+  echo "DRAIN_SECONDS=$DRAIN_SECS"
+} >"$WORK/stream.env"
+echo "  stream: $EXPECTED events expected, $AT_END received when the load stopped, drained in ${DRAIN_SECS} s; $(cat "$WORK/stream_stats.json")"
+DATABASE_URL="$DB_URL" "$BIN" stream delete "$STREAM_ID"
+kill "$RECEIVER_PID" 2>/dev/null || true
 PEAK_RSS_PG="$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$SCIMD_PID/status")"
 GROUP_CHECK="$(psql "$DB_URL" -qAtc "select (select count(*) from group_members m join groups g
   on g.id = m.group_id where g.display_name = 'bench-big') || ' ' || (select count(*) from
@@ -353,6 +387,7 @@ python3 "$WORK/tools/report.py" \
   --cold-ms "$COLD_MS" --started "$START_TIME" --seed-env "$WORK/pg/seed.env" \
   --group-check "$GROUP_CHECK" --pg-url "$PG/postgres" --notes scripts/bench/notes.md \
   --compare "${BENCH_COMPARE:-}" --compare-label "${BENCH_COMPARE_LABEL:-}" \
+  --stream-env "$WORK/stream.env" --stream-stats "$WORK/stream_stats.json" \
   >"$WORK/BENCHMARKS.md"
 cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
 echo "== wrote benchmarks/results.csv and BENCHMARKS.md"

@@ -12,7 +12,7 @@ import subprocess
 ap = argparse.ArgumentParser()
 for name in ("csv", "growth-csv", "users", "seconds", "threads", "idle-rss", "peak-rss", "sqlite-idle-rss",
              "cold-ms", "started", "seed-env", "group-check", "pg-url", "notes", "compare",
-             "compare-label"):
+             "compare-label", "stream-env", "stream-stats"):
     ap.add_argument(f"--{name}", default="")
 a = ap.parse_args()
 
@@ -373,6 +373,30 @@ if a.compare and os.path.exists(a.compare):
         p(f"| {backend}/{scenario} | {conn} | {fmt(old_rps)} | {fmt(new_rps)} | "
           f"{fmt(ratio(new_rps, old_rps), 2)} | {o['p99_ms']} | {r['p99_ms']} |")
     p("")
+# ---------------------------------------------------------------- writes with a push stream
+if a.stream_env and os.path.exists(a.stream_env) and a.stream_stats and os.path.exists(a.stream_stats):
+    import json
+    env = dict(line.strip().split("=", 1) for line in open(a.stream_env) if "=" in line)
+    stats = json.load(open(a.stream_stats))
+    p("## Writes with one push stream (SCIM events)\n")
+    p("PUT and PATCH at 16 connections again, with one push stream to a receiver on loopback "
+      "(`examples/event_receiver.rs`, answers 202) that measures each SET from the change's "
+      "commit (`toe`) to its arrival. Without the stream: the rows of the run above.\n")
+    p("| scenario | without req/s | with the stream req/s | ratio | p99 ms without | p99 ms with |")
+    p("|---|---|---|---|---|---|")
+    for scenario in ("put_user", "patch_user"):
+        w, ws = val("postgres", scenario, "16"), val("postgres-stream", scenario, "16")
+        p(f"| {scenario} | {fmt(w)} | {fmt(ws)} | **{fmt(ratio(ws, w), 2)}** | "
+          f"{val('postgres', scenario, '16', 'p99_ms')} | {val('postgres-stream', scenario, '16', 'p99_ms')} |")
+    expected = int(env.get("EXPECTED", "0"))
+    at_end = int(env.get("RECEIVED_AT_END", "0"))
+    p("")
+    p(f"- Events: {expected:,} changes made, {int(stats.get('count', 0)):,} SETs received "
+      f"({int(stats.get('unreadable', 0))} unreadable); {expected - at_end:,} were still on their way "
+      f"when the load stopped, all delivered {env.get('DRAIN_SECONDS', '?')} s later.")
+    p(f"- Commit to arrival: p50 {stats.get('p50_ms', 0):.1f} ms, p99 {stats.get('p99_ms', 0):.1f} ms, "
+      f"max {stats.get('max_ms', 0):.1f} ms.\n")
+
 # ---------------------------------------------------------------- A/B, alternated
 ab = [r for r in rows if r["backend"].startswith("ab-")]
 if ab:
