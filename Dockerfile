@@ -17,7 +17,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && strip target/release/scimd
 
 # ---- runtime: the binary and nothing else, as a non-root user ---------------------------------
-# No ca-certificates: scimd makes no outbound TLS connections. SQLite is compiled in.
+# No ca-certificates: the one outbound client (SCIM event push) carries its own root
+# certificates (webpki-roots). SQLite is compiled in.
 FROM debian:bookworm-slim
 RUN groupadd --system --gid 10001 scimd \
     && useradd --system --uid 10001 --gid scimd --home-dir /data --no-create-home \

@@ -240,6 +240,10 @@ RECEIVER_PORT="$(free_port)"
 RECEIVER_PID=$!
 PIDS+=("$RECEIVER_PID")
 wait_200 "http://127.0.0.1:$RECEIVER_PORT/stats" 10
+# Without the stream first, right before, so the pair sees the same machine.
+for scenario in put_user patch_user; do
+  run_wrk postgres-nostream "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+done
 STREAM_ID="$(DATABASE_URL="$DB_URL" "$BIN" stream create --org bench \
   --push "http://127.0.0.1:$RECEIVER_PORT/")"
 sleep 3 # the server takes the new stream's lease within a second
@@ -339,6 +343,7 @@ fi
 if [ -n "${BENCH_AB_OLD:-}" ]; then
   AB_USERS=$((USERS < 100000 ? USERS : 100000))
   TOKEN_BEFORE_AB="$TOKEN"
+  export SCIMD_JWT_SECRET="bench-only-secret-bench-only-secret-0123456789"
   echo "== A/B: PUT and PATCH, this build against $BENCH_AB_OLD, ${BENCH_AB_ROUNDS:-3} rounds"
   for build in old new; do
     bin="$BIN" seed="$TARGET/examples/bench_seed"

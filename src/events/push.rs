@@ -24,7 +24,9 @@ use uuid::Uuid;
 
 use super::set_claims;
 use super::signing::EventSigner;
-use crate::store::{AuditQuery, ChangeEntry, EventStream, Store, StreamProgress, now_ms};
+use crate::store::{
+    AuditQuery, ChangeEntry, EventStream, Store, StreamProgress, StreamState, now_ms,
+};
 
 /// How push delivery behaves (`SCIMD_STREAM_*`).
 #[derive(Debug, Clone)]
@@ -218,9 +220,7 @@ impl Dispatcher {
     /// Whether this process still holds the stream's lease and the stream is deliverable.
     async fn still_ours(&self, id: Uuid) -> bool {
         match self.store.stream(id).await {
-            Ok(s) => {
-                s.lease_owner == Some(self.owner) && s.state != crate::store::StreamState::Disabled
-            }
+            Ok(s) => s.lease_owner == Some(self.owner) && s.state != StreamState::Disabled,
             Err(crate::store::StoreError::NotFound) => false,
             Err(_) => true, // the database is away: keep trying
         }
@@ -261,7 +261,8 @@ impl Dispatcher {
         batch: HashMap<Uuid, Vec<Outgoing>>,
         failing_since: &mut Option<i64>,
     ) {
-        let failing = Mutex::new(*failing_since);
+        // Since when delivery has been failing, and whether the stream was marked failing.
+        let failing = Mutex::new((*failing_since, false));
         futures_util::stream::iter(batch.into_values())
             .for_each_concurrent(CONCURRENCY, |sets| {
                 let failing = &failing;
@@ -272,7 +273,7 @@ impl Dispatcher {
                 }
             })
             .await;
-        *failing_since = failing.into_inner().unwrap_or_else(|e| e.into_inner());
+        *failing_since = failing.into_inner().unwrap_or_else(|e| e.into_inner()).0;
     }
 
     /// One SET, retried with backoff until the receiver acknowledges or refuses it.
@@ -280,7 +281,7 @@ impl Dispatcher {
         &self,
         stream: &EventStream,
         set: &Outgoing,
-        failing: &Mutex<Option<i64>>,
+        failing: &Mutex<(Option<i64>, bool)>,
     ) {
         let label = stream.id.to_string();
         let mut wait = RETRY_FIRST;
@@ -299,13 +300,15 @@ impl Dispatcher {
                 Attempt::Failed(reason) => {
                     crate::metrics::events_failed(&label, "retried");
                     let now = now_ms();
-                    let since = {
+                    let (since, newly_failing) = {
                         let mut failing = failing.lock().unwrap_or_else(|e| e.into_inner());
-                        *failing.get_or_insert(now)
+                        let since = *failing.0.get_or_insert(now);
+                        let over = now - since >= millis(self.settings.failing_after);
+                        let newly = over && !failing.1 && stream.state != StreamState::Failing;
+                        failing.1 |= over;
+                        (since, newly)
                     };
-                    if now - since >= millis(self.settings.failing_after)
-                        && stream.state != crate::store::StreamState::Failing
-                    {
+                    if newly_failing {
                         tracing::warn!(stream = %stream.id, reason, "event stream failing");
                         let _ = self
                             .store
