@@ -26,11 +26,12 @@ PID=$!
 for _ in $(seq 1 100); do "$BIN" healthcheck 2>/dev/null && break; sleep 0.05; done
 
 status=0
-# The SCIM API under its base URL; the root endpoints (tag Operations) are checked separately.
+# The SCIM API under its base URL; the root endpoints (tags Operations and Events) are checked
+# separately.
 schemathesis run openapi.yaml \
   --url "http://127.0.0.1:$PORT/scim/v2" \
   -H "Authorization: Bearer $TOKEN" \
-  --exclude-tag Operations \
+  --exclude-tag Operations --exclude-tag Events \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --max-examples "$EXAMPLES" --request-timeout 10 --generation-deterministic \
   --suppress-health-check all || status=$?
@@ -39,6 +40,15 @@ schemathesis run openapi.yaml \
   --include-tag Operations \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples 5 --request-timeout 10 || status=$?
+# The event endpoints at the host root: the JWKS, and polls of a real stream with its token
+# (random stream ids are answered 404).
+POLL_TOKEN="$("$BIN" stream create --org acme --poll 2>/dev/null | tail -1)"
+schemathesis run openapi.yaml \
+  --url "http://127.0.0.1:$PORT" \
+  -H "Authorization: Bearer $POLL_TOKEN" \
+  --include-tag Events \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --max-examples 10 --request-timeout 30 || status=$?
 if grep -q panicked "$WORK/scimd.log"; then
   echo "FAIL: scimd panicked" >&2
   status=1
