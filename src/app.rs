@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use uuid::Uuid;
 
 use crate::auth::{self, Authenticator};
@@ -441,9 +440,7 @@ pub async fn create_stream(
                 request.auth_header.is_none(),
                 "--auth-header goes with --push: a poll stream has a token of its own"
             );
-            let mut bytes = [0u8; 32];
-            OsRng.fill_bytes(&mut bytes);
-            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let token = auth::random_hex(32);
             (StreamKind::Poll, Some(format!("scimd_poll_{token}")))
         }
     };

@@ -99,14 +99,19 @@ pub async fn resolve_secret(
     if let Some(existing) = store.setting(SECRET_SETTING).await? {
         return Ok(existing.into_bytes());
     }
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    let generated: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let generated = random_hex(32);
     let secret = store.init_setting(SECRET_SETTING, &generated).await?;
     tracing::warn!(
         "SCIMD_JWT_SECRET is not set: generated a signing secret and stored it in the SQLite database"
     );
     Ok(secret.into_bytes())
+}
+
+/// `n` random bytes from the operating system, as lowercase hex (secrets and tokens).
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses a lifetime such as `90d`, `12h`, `30m` or `3600s` into milliseconds.

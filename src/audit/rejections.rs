@@ -75,8 +75,9 @@ impl RejectionRecorder {
     }
 }
 
-/// Cuts `text` to at most `max` bytes, on a character boundary.
-fn truncate(text: &mut String, max: usize) {
+/// Cuts `text` to at most `max` bytes, on a character boundary (also for the `User-Agent`
+/// the change log keeps).
+pub fn truncate(text: &mut String, max: usize) {
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {

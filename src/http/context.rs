@@ -12,6 +12,7 @@ use super::extract::scim_base_url;
 use super::list::Projection;
 use super::preconditions::{if_match, if_none_match};
 use super::{ApiError, AppState, client_ip};
+use crate::audit::rejections::truncate;
 use crate::auth::Principal;
 use crate::resources::Caller;
 use crate::scim::ScimError;
@@ -88,11 +89,7 @@ pub(super) fn actor(
         request_id: text(header::HeaderName::from_static("x-request-id")),
         client_addr: client_ip::client_addr(peer, headers, &state.settings.trusted_proxies),
         user_agent: text(header::USER_AGENT).map(|mut agent| {
-            let mut end = agent.len().min(MAX_USER_AGENT_BYTES);
-            while !agent.is_char_boundary(end) {
-                end -= 1;
-            }
-            agent.truncate(end);
+            truncate(&mut agent, MAX_USER_AGENT_BYTES);
             agent
         }),
     }

@@ -2,7 +2,6 @@
 //! restart, and a check that every acknowledged write is there and nothing unacknowledged is
 //! half-applied. `SCIMD_DURABILITY_SECONDS` lengthens the load (default: a short CI run).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,41 +9,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, SECRET, TestApp};
+use crate::helpers::{Backend, TestApp, start_scimd};
 use scimd::store::{AuditQuery, ChangeEntry};
 
 backend_tests!(acknowledged_writes_survive_sigkill);
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start(database_url: &str, listen: &str) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("SCIMD_JWT_SECRET", SECRET)
-        .env("SCIMD_LISTEN", listen)
-        .env("SCIMD_BOOTSTRAP", "false")
-        .env("SCIMD_RATE_LIMIT_PER_MINUTE", "100000000")
-        .env("RUST_LOG", "error")
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn scimd");
-    let server = Server(child);
-    for _ in 0..200 {
-        if scimd::app::healthcheck(listen).await.is_ok() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("scimd did not start on {listen}");
-}
 
 /// What the clients saw acknowledged.
 #[derive(Default)]
@@ -64,7 +32,7 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
         .expect("port")
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let server = start(&app.database_url, &listen).await;
+    let server = start_scimd(&app.database_url, &listen).await;
     let base = format!("http://{listen}/scim/v2");
     let seconds: f64 = std::env::var("SCIMD_DURABILITY_SECONDS")
         .ok()
@@ -152,7 +120,7 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
         let _ = worker.await;
     }
 
-    let _restarted = start(&app.database_url, &listen).await;
+    let _restarted = start_scimd(&app.database_url, &listen).await;
     let ledger = std::mem::take(&mut *ledger.lock().expect("ledger"));
     assert!(
         ledger.created.len() > 10,

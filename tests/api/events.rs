@@ -4,7 +4,6 @@
 //! never returns an acknowledged event.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, SECRET, TestApp, postgres_url};
+use crate::helpers::{Backend, ChildServer, TestApp, postgres_url, start_scimd};
 use scimd::app::StreamRequest;
 
 backend_tests!(
@@ -400,42 +399,15 @@ async fn a_receiver_down_for_thirty_seconds_gets_every_change_in_order_per_resou
     }
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start(database_url: &str) -> (Server, String) {
+/// A `scimd serve` child on a free port of 127.0.0.1, and its SCIM base URL.
+async fn start(database_url: &str) -> (ChildServer, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("SCIMD_JWT_SECRET", SECRET)
-        .env("SCIMD_LISTEN", &listen)
-        .env("SCIMD_BOOTSTRAP", "false")
-        .env("SCIMD_RATE_LIMIT_PER_MINUTE", "100000000")
-        .env("SCIMD_STREAM_LEASE_SECONDS", "2")
-        .env("SCIMD_STREAM_RETRY_MAX_SECONDS", "1")
-        .env("RUST_LOG", "error")
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn scimd");
-    let server = Server(child);
-    for _ in 0..200 {
-        if scimd::app::healthcheck(&listen).await.is_ok() {
-            return (server, format!("http://{listen}/scim/v2"));
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("scimd did not start on {listen}");
+    let server = start_scimd(database_url, &listen).await;
+    (server, format!("http://{listen}/scim/v2"))
 }
 
 /// Writes users through `base` until `stop`; the (id, version) pairs acknowledged.

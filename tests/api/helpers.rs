@@ -393,3 +393,39 @@ pub fn seeded() -> scimd::store::ChangeRequest<'static> {
         data: None,
     }
 }
+
+/// A `scimd serve` child process, killed (SIGKILL) when dropped.
+pub struct ChildServer(std::process::Child);
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `scimd serve` on `listen` over `database_url` (no bootstrap, a rate limit never
+/// reached, short event-stream leases and retries) and waits until it answers `/healthz`.
+pub async fn start_scimd(database_url: &str, listen: &str) -> ChildServer {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("SCIMD_JWT_SECRET", SECRET)
+        .env("SCIMD_LISTEN", listen)
+        .env("SCIMD_BOOTSTRAP", "false")
+        .env("SCIMD_RATE_LIMIT_PER_MINUTE", "100000000")
+        .env("SCIMD_STREAM_LEASE_SECONDS", "2")
+        .env("SCIMD_STREAM_RETRY_MAX_SECONDS", "1")
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn scimd");
+    let server = ChildServer(child);
+    for _ in 0..200 {
+        if scimd::app::healthcheck(listen).await.is_ok() {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("scimd did not start on {listen}");
+}
