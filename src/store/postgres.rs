@@ -97,6 +97,15 @@ impl Dialect for PgDialect {
           where m.user_id = users.id and g.org_id = users.org_id) as groups";
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
+    /// A transaction gets its id (its change-log position) when it first locks a row, and
+    /// it does so *before* waiting for the lock. Two writers queued behind a third can thus
+    /// win the row in the opposite order of their ids, and the later version would be
+    /// logged at the lower position. A transaction-scoped advisory lock on the resource,
+    /// taken first, needs no transaction id: the queue forms there, and the winner takes its
+    /// id only after the previous writer committed, so a resource's positions rise with its
+    /// versions. It is evaluated in the scan, below `LockRows`, before the row lock.
+    const WRITE_ORDER_LOCK: Option<&'static str> =
+        Some(" and pg_advisory_xact_lock($3) is not null");
     const GREATEST: &'static str = "greatest";
     const LEAST: &'static str = "least";
     const MEMBER_DISPLAY: &'static str = "u.doc ->> 'displayName'";

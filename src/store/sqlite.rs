@@ -95,6 +95,8 @@ impl Dialect for SqliteDialect {
     const USER_SELECT: &'static str = "id, org_id, user_name, external_id, active, doc,         password_hash, created_at, modified_at, version";
     /// The single writer connection already serialises every read-modify-write.
     const FOR_UPDATE: &'static str = "";
+    /// One writer at a time: commit order is the order the writer connection runs them.
+    const WRITE_ORDER_LOCK: Option<&'static str> = None;
     const GREATEST: &'static str = "max";
     const LEAST: &'static str = "min";
     const MEMBER_DISPLAY: &'static str = "json_extract(u.doc, '$.displayName')";

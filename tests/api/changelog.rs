@@ -39,17 +39,46 @@ async fn log(app: &TestApp, n: usize) -> Vec<ChangeEntry> {
     settled(app, org, None, n).await
 }
 
-/// The entries after `position`, once at least `n` are visible.
+/// The entries after `position`, once at least `n` are visible. A slow test elsewhere in the
+/// cluster (a bulk seed, a debug build under load) can hold the watermark back for many
+/// seconds, so the wait is long; when it runs out, the failure names what held it.
 async fn settled(app: &TestApp, org: Uuid, position: Option<i64>, n: usize) -> Vec<ChangeEntry> {
-    let mut entries = Vec::new();
-    for _ in 0..3_000 {
-        entries = log_after(app, org, position).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let entries = log_after(app, org, position).await;
         if entries.len() >= n {
-            break;
+            return entries;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "{} of {n} entries visible after 180 s; transactions holding the watermark: {}",
+                entries.len(),
+                oldest_writers(app).await
+            );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    entries
+}
+
+/// Postgres: the transactions of the cluster that hold an id, oldest first (what keeps the
+/// change log's watermark where it is).
+async fn oldest_writers(app: &TestApp) -> String {
+    use sqlx::Connection;
+    if !app.database_url.starts_with("postgres") {
+        return "none (SQLite)".into();
+    }
+    let Ok(mut conn) = sqlx::PgConnection::connect(&app.database_url).await else {
+        return "unknown (no connection)".into();
+    };
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "select backend_xid::text, coalesce(datname, ''), left(coalesce(query, ''), 120) \
+         from pg_stat_activity where backend_xid is not null \
+         order by age(backend_xid) desc limit 5",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    format!("{rows:?}")
 }
 
 /// The entries after `position` (a follower's next read).

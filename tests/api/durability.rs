@@ -205,15 +205,14 @@ async fn change_log_matches_the_data(
         ..AuditQuery::default()
     };
     // On Postgres an entry is visible once every older transaction of the cluster has ended
-    // (other tests run in the same cluster): wait for the acknowledged ones.
+    // (other tests run in the same cluster, a slow one for many seconds): wait for the
+    // acknowledged ones.
     let acknowledged = ledger.created.len() + ledger.patched.len() + ledger.deleted.len();
-    let mut entries = Vec::new();
-    for _ in 0..3_000 {
-        entries = store.changes(org, &query).await.expect("change log");
-        if entries.len() >= acknowledged {
-            break;
-        }
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let mut entries = store.changes(org, &query).await.expect("change log");
+    while entries.len() < acknowledged && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
+        entries = store.changes(org, &query).await.expect("change log");
     }
     let mut by_user: std::collections::HashMap<String, Vec<&ChangeEntry>> = Default::default();
     for entry in &entries {

@@ -54,6 +54,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const USER_SELECT: &'static str;
     /// Appended to a read that a write will follow in the same transaction.
     const FOR_UPDATE: &'static str;
+    /// A condition added to that read, taking a lock on the resource (its key bound at `$3`)
+    /// *before* the row lock, where the dialect needs one to keep a resource's change-log
+    /// entries in commit order (see Postgres' implementation).
+    const WRITE_ORDER_LOCK: Option<&'static str>;
     /// The larger of two values (`greatest` / `max`).
     const GREATEST: &'static str;
     /// The smaller of two values (`least` / `min`).
