@@ -129,12 +129,14 @@ pub struct ChangeWrite<'a> {
 }
 
 impl<'a> ChangeWrite<'a> {
-    /// A user created, or changed from `before` (the locked row) to `next`.
+    /// User `id` created as `next`, or changed from `before` (the locked row) to `next`; its
+    /// version after the write is one more than before (1 when created), as the store
+    /// writes it.
     pub fn user(
         request: &'a ChangeRequest<'a>,
-        record: &'a UserRecord,
+        id: Uuid,
         before: Option<&UserRecord>,
-        next: &UserWrite,
+        next: &'a UserWrite,
     ) -> ChangeWrite<'a> {
         let (mut attributes, activation) = match before {
             Some(before) => (
@@ -154,23 +156,23 @@ impl<'a> ChangeWrite<'a> {
         }
         ChangeWrite {
             resource_type: "User",
-            resource_id: record.id,
-            external_id: record.external_id.as_deref(),
+            resource_id: id,
+            external_id: next.external_id.as_deref(),
             activation,
             attributes,
-            version: record.version,
+            version: before.map_or(1, |before| before.version + 1),
             memberships: None,
             request,
         }
     }
 
-    /// A group created, or changed from `before` to `next`, with the memberships it made or
-    /// ended.
+    /// Group `id` created, or changed from `before` to `next`, with the memberships it made
+    /// or ended (versions as for [`ChangeWrite::user`]).
     pub fn group(
         request: &'a ChangeRequest<'a>,
-        record: &'a GroupRecord,
+        id: Uuid,
         before: Option<&GroupRecord>,
-        next: &GroupWrite,
+        next: &'a GroupWrite,
         memberships: Memberships,
     ) -> ChangeWrite<'a> {
         let mut attributes = match before {
@@ -183,11 +185,11 @@ impl<'a> ChangeWrite<'a> {
         }
         ChangeWrite {
             resource_type: "Group",
-            resource_id: record.id,
-            external_id: record.external_id.as_deref(),
+            resource_id: id,
+            external_id: next.external_id.as_deref(),
             activation: None,
             attributes,
-            version: record.version,
+            version: before.map_or(1, |before| before.version + 1),
             memberships: (!memberships.is_empty()).then_some(memberships),
             request,
         }

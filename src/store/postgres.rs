@@ -116,6 +116,7 @@ impl Dialect for PgDialect {
     /// commit there any more, so a follower that has read up to here never skips an entry.
     const CHANGES_VISIBLE: &'static str =
         "position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+    const LOG_IN_WRITE: bool = true;
     const CHANGES_HEAD: &'static str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1";
 
     fn in_ids(column: &str, param: &str) -> String {

@@ -107,6 +107,8 @@ impl Dialect for SqliteDialect {
         Some("update change_positions set last = last + 1");
     /// A committed position is never preceded by a later commit, so every entry is visible.
     const CHANGES_VISIBLE: &'static str = "true";
+    /// SQLite has no data-modifying `with`; its statements do not leave the process anyway.
+    const LOG_IN_WRITE: bool = false;
     const CHANGES_HEAD: &'static str = "(select last from change_positions)";
 
     /// `json_each` over a bound JSON array stands in for Postgres' `= any($n)`.

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute};
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, bind, execute};
 use crate::store::{
-    AuditQuery, AuditStore, ChangeEntry, ChangeWrite, RejectedWrite, StoreResult, now_ms,
+    AuditQuery, AuditStore, ChangeEntry, ChangeWrite, RejectedWrite, StoreError, StoreResult,
+    now_ms,
 };
 
 const CHANGE_COLUMNS: &str = "org_id, position, at, resource_type, resource_id, external_id, \
@@ -17,6 +18,62 @@ const CHANGE_COLUMNS: &str = "org_id, position, at, resource_type, resource_id, 
 
 const REJECTED_COLUMNS: &str = "org_id, id, at, key_id, key_name, request_id, client_addr, \
      user_agent, method, path, status, scim_type, detail";
+
+/// What an entry binds that it does not hold as such: computed once, borrowed by the args.
+struct EntryValues {
+    at: i64,
+    attributes: Value,
+    memberships: Option<Value>,
+    client_addr: Option<String>,
+}
+
+impl EntryValues {
+    fn of(entry: &ChangeWrite<'_>) -> EntryValues {
+        EntryValues {
+            at: now_ms(),
+            attributes: Value::from(entry.attributes.clone()),
+            memberships: entry.memberships.as_ref().map(|m| m.to_json()),
+            client_addr: entry.request.actor.client_addr.map(|a| a.to_string()),
+        }
+    }
+
+    /// The entry's arguments, in the order of [`entry_values`].
+    fn args<'a>(&'a self, org_id: Uuid, entry: &'a ChangeWrite<'a>) -> [Arg<'a>; 16] {
+        let request = entry.request;
+        let actor = request.actor;
+        [
+            Arg::Uuid(org_id),
+            Arg::Int(self.at),
+            Arg::Text(entry.resource_type),
+            Arg::Uuid(entry.resource_id),
+            Arg::OptText(entry.external_id),
+            Arg::Text(request.operation.as_str()),
+            Arg::OptText(entry.activation),
+            Arg::Json(&self.attributes),
+            Arg::Int(entry.version),
+            Arg::OptUuid(actor.key_id),
+            Arg::OptText(actor.key_name.as_deref()),
+            Arg::OptText(actor.request_id.as_deref()),
+            Arg::OptText(self.client_addr.as_deref()),
+            Arg::OptText(actor.user_agent.as_deref()),
+            Arg::OptJson(self.memberships.as_ref()),
+            Arg::OptJson(request.data.as_ref()),
+        ]
+    }
+}
+
+/// The values of [`CHANGE_COLUMNS`], the position computed and the rest bound from
+/// `$first` on (16 parameters).
+fn entry_values<D: Dialect>(first: usize) -> String {
+    let mut values = Vec::with_capacity(17);
+    for i in 0..16 {
+        values.push(format!("${}", first + i));
+        if i == 0 {
+            values.push(D::CHANGE_POSITION.to_string());
+        }
+    }
+    values.join(", ")
+}
 
 /// Appends `entry` for `org_id` on `conn`, inside the transaction of the change it records:
 /// both commit, or neither does.
@@ -29,35 +86,47 @@ pub(super) async fn append<D: Dialect>(
         execute::<D>(conn, bump, &[]).await?;
     }
     let sql = format!(
-        "insert into changes ({CHANGE_COLUMNS}) values ($1, {}, $2, $3, $4, $5, $6, $7, $8, \
-         $9, $10, $11, $12, $13, $14, $15, $16)",
-        D::CHANGE_POSITION
+        "insert into changes ({CHANGE_COLUMNS}) values ({})",
+        entry_values::<D>(1)
     );
-    let request = entry.request;
-    let actor = request.actor;
-    let attributes = Value::from(entry.attributes.clone());
-    let memberships = entry.memberships.as_ref().map(|m| m.to_json());
-    let client_addr = actor.client_addr.map(|a| a.to_string());
-    let args = [
-        Arg::Uuid(org_id),
-        Arg::Int(now_ms()),
-        Arg::Text(entry.resource_type),
-        Arg::Uuid(entry.resource_id),
-        Arg::OptText(entry.external_id),
-        Arg::Text(request.operation.as_str()),
-        Arg::OptText(entry.activation),
-        Arg::Json(&attributes),
-        Arg::Int(entry.version),
-        Arg::OptUuid(actor.key_id),
-        Arg::OptText(actor.key_name.as_deref()),
-        Arg::OptText(actor.request_id.as_deref()),
-        Arg::OptText(client_addr.as_deref()),
-        Arg::OptText(actor.user_agent.as_deref()),
-        Arg::OptJson(memberships.as_ref()),
-        Arg::OptJson(request.data.as_ref()),
-    ];
-    execute::<D>(conn, &sql, &args).await?;
+    let values = EntryValues::of(entry);
+    execute::<D>(conn, &sql, &values.args(org_id, entry)).await?;
     Ok(())
+}
+
+/// Runs `write` (one `insert`, `update` or `delete … returning` the row) and appends `entry`
+/// for it, inside the caller's transaction; returns the written row, or none when `write`
+/// matched nothing (and then appends nothing). Where the dialect allows, both go in one
+/// statement (Postgres: the entry's insert as a data-modifying `with`), which saves a
+/// round trip on every write. `conflict` maps the write's own errors.
+pub(super) async fn write_logged<D: Dialect>(
+    conn: &mut Conn<D>,
+    write: &str,
+    write_args: &[Arg<'_>],
+    org_id: Uuid,
+    entry: &ChangeWrite<'_>,
+    conflict: impl Fn(sqlx::Error) -> StoreError,
+) -> StoreResult<Option<RowOf<D>>> {
+    if !D::LOG_IN_WRITE {
+        let row = D::DB::fetch_optional(conn, write, bind::<D>(write_args)?)
+            .await
+            .map_err(conflict)?;
+        if row.is_some() {
+            append::<D>(conn, org_id, entry).await?;
+        }
+        return Ok(row);
+    }
+    let sql = format!(
+        "with written as ({write}), logged as (insert into changes ({CHANGE_COLUMNS}) \
+         select {} from written) select * from written",
+        entry_values::<D>(write_args.len() + 1)
+    );
+    let values = EntryValues::of(entry);
+    let mut args = write_args.to_vec();
+    args.extend(values.args(org_id, entry));
+    D::DB::fetch_optional(conn, &sql, bind::<D>(&args)?)
+        .await
+        .map_err(conflict)
 }
 
 fn change_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<ChangeEntry> {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::changes::append;
+use super::changes::{append, write_logged};
 use super::rows::{StoredResource, locked};
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, fetch_all};
 use crate::store::filter_sql::{GROUPS, Table};
@@ -145,7 +145,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         let add = [MemberOp::Add(members.to_vec())];
         let (added, _) = apply_member_ops::<D>(&mut tx, org_id, record.id, &add).await?;
         let memberships = Memberships::from_ids(added, Vec::new());
-        let entry = ChangeWrite::group(change, &record, None, group, memberships);
+        let entry = ChangeWrite::group(change, record.id, None, group, memberships);
         append::<D>(&mut tx, org_id, &entry).await?;
         tx.commit().await?;
         crate::metrics::change_recorded();
@@ -185,13 +185,12 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             Arg::Int(now_ms()),
             Arg::Doc(&next.doc_folded),
         ];
-        let row = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?)
-            .await
-            .map_err(conflict_as("displayName"))?
+        let entry = ChangeWrite::group(change, id, Some(&current), &next, memberships);
+        let conflict = conflict_as("displayName");
+        let row = write_logged::<D>(&mut tx, &sql, &args, org_id, &entry, conflict)
+            .await?
             .ok_or(StoreError::NotFound)?;
         let record = group_from_row::<D>(&row)?;
-        let entry = ChangeWrite::group(change, &record, Some(&current), &next, memberships);
-        append::<D>(&mut tx, org_id, &entry).await?;
         tx.commit().await?;
         crate::metrics::change_recorded();
         Ok(record)

@@ -71,6 +71,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// The condition on `position` that a reader may see an entry: no entry can commit
     /// later with a lower position than any entry it admits.
     const CHANGES_VISIBLE: &'static str;
+    /// Whether an entry's insert can ride in the statement of the write it records (a
+    /// data-modifying `with`), instead of a statement of its own.
+    const LOG_IN_WRITE: bool;
     /// The head of the change log: every entry a reader may see is at or below it, every
     /// later one above (a new event stream starts here).
     const CHANGES_HEAD: &'static str;

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::changes::append;
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional};
+use super::changes::write_logged;
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, fetch_all, fetch_optional};
 use crate::store::filter_sql::Table;
 use crate::store::{
     ChangeRequest, ChangeWrite, CheckFn, Doc, ListQuery, MEMBERSHIP_IDS_KEPT, Memberships, Page,
@@ -109,8 +109,10 @@ impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
         let current = locked::<D, R>(&mut tx, org_id, id).await?;
         check(&current)?;
         let ended = ended_memberships::<D, R>(&mut tx, id).await?;
-        let delete = format!("delete from {} where org_id = $1 and id = $2", R::TABLE);
-        execute::<D>(&mut tx, &delete, &[Arg::Uuid(org_id), Arg::Uuid(id)]).await?;
+        let delete = format!(
+            "delete from {} where org_id = $1 and id = $2 returning id",
+            R::TABLE
+        );
         let entry = ChangeWrite {
             resource_type: R::RESOURCE_TYPE,
             resource_id: id,
@@ -121,7 +123,8 @@ impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
             memberships: (!ended.is_empty()).then_some(ended),
             request: change,
         };
-        append::<D>(&mut tx, org_id, &entry).await?;
+        let args = [Arg::Uuid(org_id), Arg::Uuid(id)];
+        write_logged::<D>(&mut tx, &delete, &args, org_id, &entry, StoreError::Backend).await?;
         tx.commit().await?;
         crate::metrics::change_recorded();
         Ok(())

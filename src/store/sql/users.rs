@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::changes::append;
+use super::changes::write_logged;
 use super::rows::{StoredResource, locked};
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, member_refs};
 use crate::store::filter_sql::{Table, USERS};
@@ -60,6 +60,16 @@ pub(super) async fn write_emails<D: Dialect>(
 ) -> StoreResult<()> {
     let delete = "delete from user_emails where user_id = $1";
     execute::<D>(conn, delete, &[Arg::Uuid(user_id)]).await?;
+    insert_emails::<D>(conn, user_id, org_id, emails).await
+}
+
+/// Adds a new user's rows to `user_emails` (it has none to replace).
+async fn insert_emails<D: Dialect>(
+    conn: &mut Conn<D>,
+    user_id: Uuid,
+    org_id: Uuid,
+    emails: &[String],
+) -> StoreResult<()> {
     for value in emails {
         let insert = "insert into user_emails (user_id, org_id, value_folded) values ($1, $2, $3)";
         let args = [Arg::Uuid(user_id), Arg::Uuid(org_id), Arg::Text(value)];
@@ -83,8 +93,9 @@ impl<D: Dialect> UserStore for SqlStore<D> {
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $10) returning {}",
             D::USER_SELECT
         );
+        let id = Uuid::now_v7();
         let args = [
-            Arg::Uuid(Uuid::now_v7()),
+            Arg::Uuid(id),
             Arg::Uuid(org_id),
             Arg::Text(&user.user_name),
             Arg::Text(&user.user_name_folded),
@@ -95,18 +106,19 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             Arg::Int(now_ms()),
             Arg::Doc(&user.doc_folded),
         ];
-        let row = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?)
-            .await
-            .map_err(conflict_as("userName"))?
-            .ok_or(StoreError::NotFound)?;
-        let record = user_from_row::<D>(&row)?;
-        write_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
-        append::<D>(
+        let entry = ChangeWrite::user(change, id, None, user);
+        let row = write_logged::<D>(
             &mut tx,
+            &sql,
+            &args,
             org_id,
-            &ChangeWrite::user(change, &record, None, user),
+            &entry,
+            conflict_as("userName"),
         )
-        .await?;
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let record = user_from_row::<D>(&row)?;
+        insert_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
         tx.commit().await?;
         crate::metrics::change_recorded();
         Ok(record)
@@ -149,16 +161,21 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             Arg::Int(now_ms()),
             Arg::Doc(&next.doc_folded),
         ];
-        let row = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?)
-            .await
-            .map_err(conflict_as("userName"))?
-            .ok_or(StoreError::NotFound)?;
+        let entry = ChangeWrite::user(change, id, Some(&current), &next);
+        let row = write_logged::<D>(
+            &mut tx,
+            &sql,
+            &args,
+            org_id,
+            &entry,
+            conflict_as("userName"),
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let updated = user_from_row::<D>(&row)?;
         if next.emails_folded != folded_emails(&current.doc) {
             write_emails::<D>(&mut tx, id, org_id, &next.emails_folded).await?;
         }
-        let entry = ChangeWrite::user(change, &updated, Some(&current), &next);
-        append::<D>(&mut tx, org_id, &entry).await?;
         tx.commit().await?;
         crate::metrics::change_recorded();
         Ok(updated)
