@@ -147,6 +147,7 @@ async fn read_after(
     let query = AuditQuery {
         after_position: Some(position),
         limit,
+        without_data: !stream.full,
         ..AuditQuery::default()
     };
     Ok(store.changes(stream.org_id, &query).await?)

@@ -253,6 +253,9 @@ pub struct AuditQuery {
     pub key_id: Option<Uuid>,
     /// Most entries returned.
     pub limit: i64,
+    /// Leave each entry's `data` out (a reader that does not publish it, e.g. a stream of
+    /// notices, is spared reading the documents).
+    pub without_data: bool,
 }
 
 #[cfg(test)]

@@ -200,8 +200,13 @@ fn audit_conditions<'q>(org_id: Uuid, query: &AuditQuery, order: &str) -> (Strin
 impl<D: Dialect> AuditStore for SqlStore<D> {
     async fn changes(&self, org_id: Uuid, query: &AuditQuery) -> StoreResult<Vec<ChangeEntry>> {
         let (conditions, args) = audit_conditions(org_id, query, "position");
+        let columns = if query.without_data {
+            CHANGE_COLUMNS.replace(", data", ", cast(null as jsonb) as data")
+        } else {
+            CHANGE_COLUMNS.to_string()
+        };
         let sql = format!(
-            "select {CHANGE_COLUMNS} from changes where {conditions} and {} \
+            "select {columns} from changes where {conditions} and {} \
              order by position limit ${}",
             D::CHANGES_VISIBLE,
             args.len()
