@@ -231,41 +231,47 @@ for c in $CONNS; do
 done
 
 # ---------------------------------------------------------------- writes with a push stream
-# PUT and PATCH again, now with one push stream (RFC 9967 events) to a receiver on loopback
-# that measures each SET's commit-to-arrival time (`toe` to receipt); then how many events
-# were still on their way when the load stopped, and how long they took to drain.
-echo "== Postgres, PUT and PATCH with one push stream, 16 connections"
+# PUT and PATCH without and with one push stream (RFC 9967 events) to a receiver on loopback
+# that measures each SET's commit-to-arrival time (`toe` to receipt), alternated over
+# BENCH_STREAM_ROUNDS rounds (default 3) so both see the same machine; after each round with
+# the stream, how many events were still on their way when the load stopped, and how long
+# they took to drain. Each round's stream is new (it starts at the head of the log).
+echo "== Postgres, PUT and PATCH without and with one push stream, alternated, 16 connections"
 RECEIVER_PORT="$(free_port)"
 "$TARGET/examples/event_receiver" "$RECEIVER_PORT" 2>"$WORK/receiver.log" &
 RECEIVER_PID=$!
 PIDS+=("$RECEIVER_PID")
 wait_200 "http://127.0.0.1:$RECEIVER_PORT/stats" 10
-# Without the stream first, right before, so the pair sees the same machine.
-for scenario in put_user patch_user; do
-  run_wrk postgres-nostream "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
-done
-STREAM_ID="$(DATABASE_URL="$DB_URL" "$BIN" stream create --org bench \
-  --push "http://127.0.0.1:$RECEIVER_PORT/")"
-sleep 3 # the server takes the new stream's lease within a second
-ENTRIES_BEFORE="$(psql "$DB_URL" -qAtc "select count(*) from changes")"
-for scenario in put_user patch_user; do
-  run_wrk postgres-stream "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
-done
-ENTRIES_AFTER="$(psql "$DB_URL" -qAtc "select count(*) from changes")"
-EXPECTED=$((ENTRIES_AFTER - ENTRIES_BEFORE))
 received() { curl -s "http://127.0.0.1:$RECEIVER_PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'; }
-AT_END="$(received)"
-DRAIN_START=$SECONDS
-while [ "$(received)" -lt "$EXPECTED" ] && [ $((SECONDS - DRAIN_START)) -lt 120 ]; do sleep 0.2; done
-DRAIN_SECS=$((SECONDS - DRAIN_START))
+EXPECTED=0 MOST_IN_FLIGHT=0 DRAIN_SECS=0
+for round in $(seq "${BENCH_STREAM_ROUNDS:-3}"); do
+  for scenario in put_user patch_user; do
+    run_wrk "stream-off-$round" "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+  done
+  STREAM_ID="$(DATABASE_URL="$DB_URL" "$BIN" stream create --org bench \
+    --push "http://127.0.0.1:$RECEIVER_PORT/")"
+  sleep 3 # the server takes the new stream's lease within a second
+  ENTRIES_BEFORE="$(psql "$DB_URL" -qAtc "select count(*) from changes")"
+  for scenario in put_user patch_user; do
+    run_wrk "stream-on-$round" "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+  done
+  ENTRIES_AFTER="$(psql "$DB_URL" -qAtc "select count(*) from changes")"
+  EXPECTED=$((EXPECTED + ENTRIES_AFTER - ENTRIES_BEFORE))
+  IN_FLIGHT=$((EXPECTED - $(received)))
+  [ "$IN_FLIGHT" -le "$MOST_IN_FLIGHT" ] || MOST_IN_FLIGHT=$IN_FLIGHT
+  DRAIN_START=$SECONDS
+  while [ "$(received)" -lt "$EXPECTED" ] && [ $((SECONDS - DRAIN_START)) -lt 120 ]; do sleep 0.2; done
+  [ $((SECONDS - DRAIN_START)) -le "$DRAIN_SECS" ] || DRAIN_SECS=$((SECONDS - DRAIN_START))
+  DATABASE_URL="$DB_URL" "$BIN" stream delete "$STREAM_ID"
+  echo "  round $round: $IN_FLIGHT events on their way when the load stopped"
+done
 curl -s "http://127.0.0.1:$RECEIVER_PORT/stats" >"$WORK/stream_stats.json"
 {
   echo "EXPECTED=$EXPECTED"
-  echo "RECEIVED_AT_END=$AT_END"
+  echo "MOST_IN_FLIGHT=$MOST_IN_FLIGHT"
   echo "DRAIN_SECONDS=$DRAIN_SECS"
 } >"$WORK/stream.env"
-echo "  stream: $EXPECTED events expected, $AT_END received when the load stopped, drained in ${DRAIN_SECS} s; $(cat "$WORK/stream_stats.json")"
-DATABASE_URL="$DB_URL" "$BIN" stream delete "$STREAM_ID"
+echo "  stream: $EXPECTED events expected, at most $MOST_IN_FLIGHT on their way when a load stopped, drained within ${DRAIN_SECS} s; $(cat "$WORK/stream_stats.json")"
 kill "$RECEIVER_PID" 2>/dev/null || true
 PEAK_RSS_PG="$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$SCIMD_PID/status")"
 GROUP_CHECK="$(psql "$DB_URL" -qAtc "select (select count(*) from group_members m join groups g
