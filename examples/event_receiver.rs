@@ -62,7 +62,9 @@ async fn stats(State(seen): State<Shared>) -> Json<Value> {
     }))
 }
 
-#[tokio::main]
+// One thread: the receiver stands in for an application on another machine, and here it
+// shares the benchmark's two cores, so it takes as little of them as it can.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let port: u16 = std::env::args()
         .nth(1)
