@@ -82,11 +82,15 @@ pub async fn poll(
     let mut first_read = true;
     loop {
         let entries = read_after(store, stream, position, window).await?;
+        // Each entry's SET claims, or none when this stream selects none of its events.
+        let claims: Vec<Option<Value>> = entries
+            .iter()
+            .map(|e| set_claims(e, stream, issuer, audience))
+            .collect();
         // The position moves past every leading entry that is acknowledged or that this
         // stream does not select.
-        let selected = |e: &ChangeEntry| set_claims(e, stream, issuer, audience).is_some();
-        for entry in &entries {
-            if acked.contains(&entry.position) || !selected(entry) {
+        for (entry, claims) in entries.iter().zip(&claims) {
+            if acked.contains(&entry.position) || claims.is_none() {
                 position = entry.position;
                 acked.remove(&entry.position);
             } else {
@@ -109,11 +113,11 @@ pub async fn poll(
         first_read = false;
         let mut sets = Map::new();
         let mut more = false;
-        for entry in entries.iter().filter(|e| e.position > position) {
-            if acked.contains(&entry.position) {
+        for (entry, claims) in entries.iter().zip(&claims) {
+            if entry.position <= position || acked.contains(&entry.position) {
                 continue;
             }
-            let Some(claims) = set_claims(entry, stream, issuer, audience) else {
+            let Some(claims) = claims else {
                 continue;
             };
             if sets.len() == max_events {
@@ -122,7 +126,7 @@ pub async fn poll(
             }
             sets.insert(
                 jti(stream.id, entry.position),
-                Value::String(signer.sign(&claims)?),
+                Value::String(signer.sign(claims)?),
             );
         }
         let waited_enough = request.return_immediately.unwrap_or(false)

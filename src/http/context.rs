@@ -3,6 +3,7 @@
 //! conditional headers. One extractor instead of six per handler.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, RawQuery};
 use axum::http::request::Parts;
@@ -50,9 +51,19 @@ impl FromRequestParts<AppState> for RequestContext {
             .ok_or_else(|| anyhow::anyhow!("a resource route without authentication"))?;
         let Ok(uri) = OriginalUri::from_request_parts(parts, state).await;
         let headers = &parts.headers;
+        // A write's actor was built by `middleware::authenticate` (it records the write if
+        // refused); a read records nothing, so it is named by its key alone.
+        let actor = match parts.extensions.get::<Arc<Actor>>() {
+            Some(actor) => Arc::clone(actor),
+            None => Arc::new(Actor {
+                key_id: Some(principal.key_id),
+                key_name: principal.key_name,
+                ..Actor::default()
+            }),
+        };
         let caller = Caller {
             org_id: principal.org_id,
-            actor: actor(state, principal, headers, &parts.extensions),
+            actor,
         };
         Ok(RequestContext {
             caller,

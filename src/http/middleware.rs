@@ -80,6 +80,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = if decision.allowed {
         let write = WriteRequest::of(&state, &principal, &req);
+        if let Some(write) = &write {
+            // The handler's change-log entry names the same actor: built once.
+            req.extensions_mut()
+                .insert(std::sync::Arc::clone(&write.actor));
+        }
         req.extensions_mut().insert(principal.clone());
         // At most `org_concurrency` requests of one organization run at once, so one tenant
         // cannot hold every database connection; the rest wait here, holding no connection.
@@ -119,7 +124,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 /// that a refusal can be recorded afterwards.
 struct WriteRequest {
     org_id: uuid::Uuid,
-    actor: crate::store::Actor,
+    actor: std::sync::Arc<crate::store::Actor>,
     method: &'static str,
     path: String,
 }
@@ -138,7 +143,12 @@ impl WriteRequest {
         }
         Some(WriteRequest {
             org_id: principal.org_id,
-            actor: super::context::actor(state, principal.clone(), req.headers(), req.extensions()),
+            actor: std::sync::Arc::new(super::context::actor(
+                state,
+                principal.clone(),
+                req.headers(),
+                req.extensions(),
+            )),
             method: crate::metrics::method_label(method),
             path: path.to_string(),
         })
@@ -157,9 +167,9 @@ impl WriteRequest {
             at: crate::store::now_ms(),
             key_id: self.actor.key_id,
             key_name: self.actor.key_name.as_deref().map(str::to_string),
-            request_id: self.actor.request_id,
+            request_id: self.actor.request_id.clone(),
             client_addr: self.actor.client_addr.map(|a| a.to_string()),
-            user_agent: self.actor.user_agent,
+            user_agent: self.actor.user_agent.clone(),
             method: self.method.to_string(),
             path: self.path,
             status: status.as_u16(),

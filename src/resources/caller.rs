@@ -1,6 +1,8 @@
 //! Who is asking for a change: the organization whose data it is, and the [`Actor`] the
 //! change log names (the key, the request, the address and the `User-Agent`).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -11,7 +13,8 @@ use crate::store::{Actor, ChangeRequest, Operation};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub org_id: Uuid,
-    pub actor: Actor,
+    /// Shared with the middleware that records refused writes: built once per request.
+    pub actor: Arc<Actor>,
 }
 
 impl Caller {
@@ -19,10 +22,10 @@ impl Caller {
     pub fn for_org(org_id: Uuid, key_id: Uuid) -> Caller {
         Caller {
             org_id,
-            actor: Actor {
+            actor: Arc::new(Actor {
                 key_id: Some(key_id),
                 ..Actor::default()
-            },
+            }),
         }
     }
 
