@@ -373,12 +373,31 @@ if a.compare and os.path.exists(a.compare):
         p(f"| {backend}/{scenario} | {conn} | {fmt(old_rps)} | {fmt(new_rps)} | "
           f"{fmt(ratio(new_rps, old_rps), 2)} | {o['p99_ms']} | {r['p99_ms']} |")
     p("")
+# ---------------------------------------------------------------- alternated rounds
+def alternated_rows(before_prefix, after_prefix):
+    """One table row per write scenario measured in alternated rounds: the runs whose backend
+    starts with `before_prefix` against those with `after_prefix`, each round's rate, the
+    ratio of the medians and the median p99s."""
+    import statistics
+    med = lambda rs, f: statistics.median(float(r[f]) for r in rs)
+    each = lambda rs: ", ".join(fmt(float(r["requests_per_s"])) for r in rs)
+    for scenario in ("put_user", "patch_user"):
+        def runs(prefix):
+            return [r for r in rows if r["backend"].startswith(prefix)
+                    and r["scenario"] == scenario and not bad(r)]
+        before, after = runs(before_prefix), runs(after_prefix)
+        if not before or not after:
+            continue
+        b, f = med(before, "requests_per_s"), med(after, "requests_per_s")
+        p(f"| {scenario} | {len(before)} | {each(before)} | {each(after)} | "
+          f"**{fmt(ratio(f, b), 2)}** | {med(before, 'p99_ms'):.2f} | {med(after, 'p99_ms'):.2f} |")
+
+
 # ---------------------------------------------------------------- writes with a push stream
 if a.stream_env and os.path.exists(a.stream_env) and a.stream_stats and os.path.exists(a.stream_stats):
     import json
     env = dict(line.strip().split("=", 1) for line in open(a.stream_env) if "=" in line)
     stats = json.load(open(a.stream_stats))
-    import statistics
     p("## Writes with one push stream (SCIM events)\n")
     p("PUT and PATCH at 16 connections without and with one push stream to a receiver on "
       "loopback (`examples/event_receiver.rs`, answers 202) that measures each SET from the "
@@ -388,18 +407,7 @@ if a.stream_env and os.path.exists(a.stream_env) and a.stream_stats and os.path.
     p("| scenario | rounds | without req/s (each round) | with the stream req/s (each round) | "
       "ratio of medians | p99 ms without | p99 ms with |")
     p("|---|---|---|---|---|---|---|")
-    for scenario in ("put_user", "patch_user"):
-        def runs(state):
-            return [r for r in rows if r["backend"].startswith(f"stream-{state}-")
-                    and r["scenario"] == scenario and not bad(r)]
-        off, on = runs("off"), runs("on")
-        if not off or not on:
-            continue
-        med = lambda rs, f: statistics.median(float(r[f]) for r in rs)
-        each = lambda rs: ", ".join(fmt(float(r["requests_per_s"])) for r in rs)
-        w, ws = med(off, "requests_per_s"), med(on, "requests_per_s")
-        p(f"| {scenario} | {len(off)} | {each(off)} | {each(on)} | **{fmt(ratio(ws, w), 2)}** | "
-          f"{med(off, 'p99_ms'):.2f} | {med(on, 'p99_ms'):.2f} |")
+    alternated_rows("stream-off-", "stream-on-")
     expected = int(env.get("EXPECTED", "0"))
     p("")
     count = int(stats.get('count', 0))
@@ -416,7 +424,6 @@ if a.stream_env and os.path.exists(a.stream_env) and a.stream_stats and os.path.
 # ---------------------------------------------------------------- A/B, alternated
 ab = [r for r in rows if r["backend"].startswith("ab-")]
 if ab:
-    import statistics
     label = a.compare_label or "the earlier build"
     p(f"## PUT and PATCH against {label}, alternated\n")
     p("Each build on a database of its own schema, seeded alike; rounds alternate the earlier "
@@ -425,18 +432,7 @@ if ab:
     p("| scenario | rounds | earlier req/s (each round) | this build req/s (each round) | "
       "ratio of medians | earlier p99 ms | this build p99 ms |")
     p("|---|---|---|---|---|---|---|")
-    for scenario in ("put_user", "patch_user"):
-        def runs(build):
-            return [r for r in ab if r["backend"].startswith(f"ab-{build}-")
-                    and r["scenario"] == scenario and not bad(r)]
-        old_runs, new_runs = runs("old"), runs("new")
-        if not old_runs or not new_runs:
-            continue
-        med = lambda rs, f: statistics.median(float(r[f]) for r in rs)
-        o, n = med(old_runs, "requests_per_s"), med(new_runs, "requests_per_s")
-        each = lambda rs: ", ".join(fmt(float(r["requests_per_s"])) for r in rs)
-        p(f"| {scenario} | {len(old_runs)} | {each(old_runs)} | {each(new_runs)} | "
-          f"**{fmt(ratio(n, o), 2)}** | {med(old_runs, 'p99_ms'):.2f} | {med(new_runs, 'p99_ms'):.2f} |")
+    alternated_rows("ab-old-", "ab-new-")
     p("")
 if a.notes and os.path.exists(a.notes):
     p(open(a.notes).read().rstrip() + "\n")

@@ -51,6 +51,21 @@ pub(super) fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecor
     })
 }
 
+/// Runs a user's insert or update (`returning` the user) with its change-log entry; the
+/// user as written. A taken `userName` is a conflict.
+async fn write_user<D: Dialect>(
+    conn: &mut Conn<D>,
+    sql: &str,
+    args: &[Arg<'_>],
+    org_id: Uuid,
+    entry: &ChangeWrite<'_>,
+) -> StoreResult<UserRecord> {
+    let row = write_logged::<D>(conn, sql, args, org_id, entry, conflict_as("userName"))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    user_from_row::<D>(&row)
+}
+
 /// Replaces a user's rows in `user_emails` (the index behind `emails.value eq`).
 pub(super) async fn write_emails<D: Dialect>(
     conn: &mut Conn<D>,
@@ -107,17 +122,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             Arg::Doc(&user.doc_folded),
         ];
         let entry = ChangeWrite::user(change, id, None, user);
-        let row = write_logged::<D>(
-            &mut tx,
-            &sql,
-            &args,
-            org_id,
-            &entry,
-            conflict_as("userName"),
-        )
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let record = user_from_row::<D>(&row)?;
+        let record = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
         insert_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
         tx.commit().await?;
         crate::metrics::change_recorded();
@@ -162,17 +167,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             Arg::Doc(&next.doc_folded),
         ];
         let entry = ChangeWrite::user(change, id, Some(&current), &next);
-        let row = write_logged::<D>(
-            &mut tx,
-            &sql,
-            &args,
-            org_id,
-            &entry,
-            conflict_as("userName"),
-        )
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let updated = user_from_row::<D>(&row)?;
+        let updated = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
         if next.emails_folded != folded_emails(&current.doc) {
             write_emails::<D>(&mut tx, id, org_id, &next.emails_folded).await?;
         }
