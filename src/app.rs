@@ -1,5 +1,6 @@
-//! Start-up and the administrative operations behind the CLI: connect the store, resolve the
-//! signing secret, bootstrap an empty database, mint and revoke keys.
+//! Start-up and the command line's operations: connect the store, resolve the initial
+//! signing secret, bootstrap an empty database; every administrative command calls the same
+//! function of [`crate::admin`] as the admin API, as the operator "command line".
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use uuid::Uuid;
 
+use crate::admin::{self, Admin, KeyView, NewKey, OrgView, SecretView, command_line};
 use crate::auth::{self, Authenticator};
 use crate::config::{ServeConfig, StoreConfig};
 use crate::http::AppState;
-use crate::store::{self, ApiKey, KeyKind, Store, StoreError, StoreOptions, now_ms};
+use crate::store::{self, ApiKey, KeyKind, Store, StoreOptions, now_ms};
 
 /// The organization created on the first start against an empty database.
 pub const BOOTSTRAP_ORG: &str = "default";
@@ -19,6 +21,13 @@ pub const BOOTSTRAP_ORG: &str = "default";
 pub struct Backend {
     pub store: Arc<dyn Store>,
     pub auth: Arc<Authenticator>,
+}
+
+impl Backend {
+    /// The administrative operations over this store.
+    pub fn admin(&self) -> Admin {
+        Admin::new(self.store.clone(), self.auth.clone())
+    }
 }
 
 /// Connects (and migrates) the store and prepares the key authority.
@@ -76,7 +85,7 @@ async fn bootstrap(backend: &Backend, listen: &str, hours: u64) -> anyhow::Resul
     let (key, token) = backend
         .auth
         .mint(
-            org.id,
+            Some(org.id),
             KeyKind::Organization,
             Some(BOOTSTRAP_KEY_NAME.into()),
             Some(bootstrap_lifetime_ms(hours)),
@@ -244,50 +253,110 @@ pub async fn healthcheck(listen: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line per key for `scimd key list`: id, kind, state, name.
-pub fn describe_key(key: &ApiKey) -> String {
-    let state = if key.revoked_at.is_some() {
-        "revoked"
-    } else if key.expires_at.is_some_and(|at| at <= now_ms()) {
-        "expired"
-    } else {
-        "active"
-    };
+/// One line per key for `scimd key list`: id, kind, state, name, secret, last use.
+pub fn describe_key(key: &KeyView) -> String {
+    let last_used = key.last_used.as_ref().map_or_else(
+        || "never used".to_string(),
+        |used| {
+            format!(
+                "last used {} from {} by {}",
+                time(used.at),
+                used.client_addr.as_deref().unwrap_or("-"),
+                used.user_agent.as_deref().unwrap_or("-")
+            )
+        },
+    );
     format!(
-        "{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\tsecret={}\t{last_used}",
         key.id,
-        key.kind.as_str(),
-        state,
-        key.name.as_deref().unwrap_or("-")
+        key.kind,
+        key.state,
+        key.name.as_deref().unwrap_or("-"),
+        key.secret,
     )
+}
+
+/// Milliseconds since the epoch as an RFC 3339 UTC time.
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// One line per organization for `scimd org list` / `org get`.
+pub fn describe_org(org: &OrgView) -> String {
+    let mut line = format!(
+        "{}\t{}\t{}\tusers={}\tgroups={}\tkeys={}\tcreated {}",
+        org.slug,
+        org.id,
+        org.state,
+        org.users,
+        org.groups,
+        org.keys,
+        time(org.created_at)
+    );
+    if let Some(deletion) = &org.deletion {
+        line.push_str(&format!("\trows removed={}", deletion.rows_removed));
+    }
+    line
+}
+
+/// One line per secret for `scimd secret list`.
+pub fn describe_secret(secret: &SecretView) -> String {
+    let state = match (secret.retired_at, secret.signing) {
+        (Some(at), _) => format!("retired {}", time(at)),
+        (None, true) => "active, signs new keys".to_string(),
+        (None, false) => "active".to_string(),
+    };
+    format!("{}\t{state}\tlive keys={}", secret.id, secret.live_keys)
 }
 
 /// `scimd org create SLUG`.
 pub async fn create_org(backend: &Backend, slug: &str) -> anyhow::Result<Uuid> {
-    anyhow::ensure!(
-        valid_slug(slug),
-        "organization slug {slug:?} must be 1-63 of a-z, 0-9 and -"
-    );
-    match backend.store.create_org(slug).await {
-        Ok(org) => Ok(org.id),
-        Err(StoreError::Conflict(_)) => anyhow::bail!("organization {slug:?} already exists"),
-        Err(e) => Err(e.into()),
-    }
+    Ok(backend.admin().create_org(&command_line(), slug).await?.id)
 }
 
-fn valid_slug(slug: &str) -> bool {
-    (1..=63).contains(&slug.len())
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+/// `scimd org list`.
+pub async fn list_orgs(backend: &Backend) -> anyhow::Result<Vec<OrgView>> {
+    Ok(backend.admin().orgs().await?)
 }
 
-async fn org_id(backend: &Backend, slug: &str) -> anyhow::Result<Uuid> {
-    match backend.store.org_by_slug(slug).await {
-        Ok(org) => Ok(org.id),
-        Err(StoreError::NotFound) => anyhow::bail!("no organization {slug:?}"),
-        Err(e) => Err(e.into()),
+/// `scimd org get SLUG`.
+pub async fn get_org(backend: &Backend, slug: &str) -> anyhow::Result<OrgView> {
+    Ok(backend.admin().org(slug).await?)
+}
+
+/// `scimd org rename SLUG NEW`.
+pub async fn rename_org(backend: &Backend, slug: &str, new_slug: &str) -> anyhow::Result<()> {
+    backend
+        .admin()
+        .rename_org(&command_line(), slug, new_slug)
+        .await?;
+    Ok(())
+}
+
+/// `scimd org delete SLUG`: disables the organization, then (unless `background`) removes
+/// its data here, batch by batch, printing progress to stderr; with `background`, a running
+/// server removes it.
+pub async fn delete_org(backend: &Backend, slug: &str, background: bool) -> anyhow::Result<()> {
+    let admin = backend.admin();
+    let deletion = admin.delete_org(&command_line(), slug).await?;
+    if background {
+        eprintln!("scimd: organization {slug:?} deleted; a running server removes its data");
+        return Ok(());
     }
+    let mut last_report = std::time::Instant::now();
+    admin
+        .run_deletion(&deletion, admin::DELETE_BATCH, |removed| {
+            if last_report.elapsed() >= Duration::from_secs(2) {
+                eprintln!("scimd: {removed} rows removed");
+                last_report = std::time::Instant::now();
+            }
+        })
+        .await?;
+    eprintln!("scimd: organization {slug:?} and all its data deleted");
+    Ok(())
 }
 
 /// `scimd key create`: returns the token (the only thing printed on stdout).
@@ -298,47 +367,102 @@ pub async fn create_key(
     name: Option<String>,
     expires_in: Option<&str>,
 ) -> anyhow::Result<String> {
-    let org_id = org_id(backend, org).await?;
-    let lifetime = expires_in.map(auth::parse_duration_ms).transpose()?;
-    let kind = if personal {
-        KeyKind::Personal
-    } else {
-        KeyKind::Organization
+    let new = NewKey {
+        name,
+        personal,
+        lifetime_ms: expires_in.map(auth::parse_duration_ms).transpose()?,
     };
-    let (_, token) = backend.auth.mint(org_id, kind, name, lifetime).await?;
+    let (_, token) = backend
+        .admin()
+        .create_key(&command_line(), org, &new)
+        .await?;
     Ok(token)
 }
 
 /// `scimd key list`.
-pub async fn list_keys(backend: &Backend, org: &str) -> anyhow::Result<Vec<ApiKey>> {
-    let org_id = org_id(backend, org).await?;
-    Ok(backend.store.list_api_keys(org_id).await?)
+pub async fn list_keys(backend: &Backend, org: &str) -> anyhow::Result<Vec<KeyView>> {
+    Ok(backend.admin().keys(org).await?)
 }
 
 /// `scimd key revoke`.
 pub async fn revoke_key(backend: &Backend, key_id: &str) -> anyhow::Result<()> {
     let id = Uuid::parse_str(key_id).with_context(|| format!("{key_id:?} is not a key id"))?;
-    match backend.store.revoke_api_key(id, now_ms()).await {
-        Err(StoreError::NotFound) => anyhow::bail!("no key {key_id}"),
-        other => Ok(other?),
-    }
+    Ok(backend
+        .admin()
+        .revoke_key(&command_line(), None, id)
+        .await?)
+}
+
+/// `scimd admin-key create`: returns the token.
+pub async fn create_admin_key(
+    backend: &Backend,
+    name: Option<String>,
+    expires_in: Option<&str>,
+) -> anyhow::Result<String> {
+    let new = NewKey {
+        name,
+        personal: false,
+        lifetime_ms: expires_in.map(auth::parse_duration_ms).transpose()?,
+    };
+    let (_, token) = backend
+        .admin()
+        .create_admin_key(&command_line(), &new)
+        .await?;
+    Ok(token)
+}
+
+/// `scimd admin-key list`.
+pub async fn list_admin_keys(backend: &Backend) -> anyhow::Result<Vec<KeyView>> {
+    Ok(backend.admin().admin_keys().await?)
+}
+
+/// `scimd admin-key revoke`.
+pub async fn revoke_admin_key(backend: &Backend, key_id: &str) -> anyhow::Result<()> {
+    let id = Uuid::parse_str(key_id).with_context(|| format!("{key_id:?} is not a key id"))?;
+    Ok(backend
+        .admin()
+        .revoke_admin_key(&command_line(), id)
+        .await?)
+}
+
+/// `scimd secret rotate`: the new secret's id.
+pub async fn rotate_secret(backend: &Backend) -> anyhow::Result<String> {
+    Ok(backend.admin().rotate_secret(&command_line()).await?.id)
+}
+
+/// `scimd secret list`.
+pub async fn list_secrets(backend: &Backend) -> anyhow::Result<Vec<SecretView>> {
+    Ok(backend.admin().secrets().await?)
+}
+
+/// `scimd secret retire`: how many live keys it invalidated.
+pub async fn retire_secret(backend: &Backend, id: &str, force: bool) -> anyhow::Result<i64> {
+    Ok(backend
+        .admin()
+        .retire_secret(&command_line(), id, force)
+        .await?)
+}
+
+/// `scimd admin-log`: the operators' audit trail as JSON lines.
+pub async fn admin_log(backend: &Backend, limit: i64) -> anyhow::Result<String> {
+    let actions = backend.admin().actions(None, limit).await?;
+    crate::audit::report::json_lines(&actions)
 }
 
 /// `scimd user-attribute create`.
 pub async fn create_user_attribute(backend: &Backend, org: &str, key: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !key.is_empty()
-            && key.len() <= 128
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
-        "attribute key {key:?} must be 1-128 of A-Z, a-z, 0-9, _ and -"
-    );
-    let org_id = org_id(backend, org).await?;
-    match backend.store.create_user_attribute(org_id, key).await {
-        Err(StoreError::Conflict(_)) => anyhow::bail!("attribute {key:?} already exists"),
-        other => Ok(other?),
-    }
+    Ok(backend
+        .admin()
+        .create_user_attribute(&command_line(), org, key)
+        .await?)
+}
+
+/// `scimd user-attribute delete`.
+pub async fn delete_user_attribute(backend: &Backend, org: &str, key: &str) -> anyhow::Result<()> {
+    Ok(backend
+        .admin()
+        .delete_user_attribute(&command_line(), org, key)
+        .await?)
 }
 
 /// `scimd audit`: what to read and how to print it.
@@ -359,7 +483,7 @@ pub struct AuditRequest {
 /// `scimd audit`: an organization's change log (or its rejected writes), oldest first.
 pub async fn audit(backend: &Backend, request: &AuditRequest) -> anyhow::Result<String> {
     use crate::audit::report;
-    let org_id = org_id(backend, &request.org).await?;
+    let admin = backend.admin();
     let id = |what: &str, text: &Option<String>| {
         text.as_deref()
             .map(|t| Uuid::parse_str(t).with_context(|| format!("{what} {t:?} is not an id")))
@@ -375,14 +499,14 @@ pub async fn audit(backend: &Backend, request: &AuditRequest) -> anyhow::Result<
         report::since(since, &mut query)?;
     }
     if request.failed {
-        let writes = backend.store.rejected_writes(org_id, &query).await?;
+        let writes = admin.rejected(&request.org, &query).await?;
         return if request.json {
             report::json_lines(&writes)
         } else {
             Ok(report::rejected_table(&writes))
         };
     }
-    let entries = backend.store.changes(org_id, &query).await?;
+    let entries = admin.changes(&request.org, &query).await?;
     if request.json {
         report::json_lines(&entries)
     } else {
@@ -407,53 +531,19 @@ pub async fn create_stream(
     backend: &Backend,
     request: &StreamRequest,
 ) -> anyhow::Result<(crate::store::EventStream, Option<String>)> {
-    use crate::scim::events::EVENT_NAMES;
-    use crate::store::{NewStream, StreamKind};
-    let org_id = org_id(backend, &request.org).await?;
-    let events: Vec<String> = match &request.events {
-        None => EVENT_NAMES.iter().map(|e| e.to_string()).collect(),
-        Some(list) => list
-            .split(',')
-            .map(|e| e.trim().to_ascii_lowercase())
-            .filter(|e| !e.is_empty())
-            .collect(),
-    };
-    if let Some(unknown) = events.iter().find(|e| !EVENT_NAMES.contains(&e.as_str())) {
-        anyhow::bail!(
-            "unknown event {unknown:?}: choose from {}",
-            EVENT_NAMES.join(", ")
-        );
-    }
-    anyhow::ensure!(!events.is_empty(), "--events names no event");
-    let (kind, token) = match &request.push {
-        Some(url) => {
-            let parsed =
-                reqwest::Url::parse(url).with_context(|| format!("--push {url:?} is not a URL"))?;
-            anyhow::ensure!(
-                matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some(),
-                "--push {url:?} must be an http:// or https:// URL"
-            );
-            (StreamKind::Push, None)
-        }
-        None => {
-            anyhow::ensure!(
-                request.auth_header.is_none(),
-                "--auth-header goes with --push: a poll stream has a token of its own"
-            );
-            let token = auth::random_hex(32);
-            (StreamKind::Poll, Some(format!("scimd_poll_{token}")))
-        }
-    };
-    let stream = NewStream {
-        kind,
-        endpoint: request.push.clone(),
-        events,
+    let stream = admin::StreamRequest {
+        push: request.push.clone(),
+        events: request
+            .events
+            .as_ref()
+            .map(|list| list.split(',').map(str::to_string).collect()),
         full: request.full,
         auth_header: request.auth_header.clone(),
-        poll_token_hash: token.as_deref().map(crate::http::poll_token_hash),
     };
-    let created = backend.store.create_stream(org_id, &stream).await?;
-    Ok((created, token))
+    Ok(backend
+        .admin()
+        .create_stream(&command_line(), &request.org, &stream)
+        .await?)
 }
 
 /// `scimd stream list`.
@@ -461,8 +551,7 @@ pub async fn list_streams(
     backend: &Backend,
     org: &str,
 ) -> anyhow::Result<Vec<crate::store::EventStream>> {
-    let org_id = org_id(backend, org).await?;
-    Ok(backend.store.streams(org_id).await?)
+    Ok(backend.admin().streams(org).await?)
 }
 
 /// One line of `scimd stream list`.
@@ -491,10 +580,10 @@ pub fn describe_stream(stream: &crate::store::EventStream) -> String {
 /// `scimd stream delete`.
 pub async fn delete_stream(backend: &Backend, id: &str) -> anyhow::Result<()> {
     let id = Uuid::parse_str(id).with_context(|| format!("{id:?} is not a stream id"))?;
-    match backend.store.delete_stream(id).await {
-        Err(StoreError::NotFound) => anyhow::bail!("no stream {id}"),
-        other => Ok(other?),
-    }
+    Ok(backend
+        .admin()
+        .delete_stream(&command_line(), None, id)
+        .await?)
 }
 
 /// `scimd event-key rotate`: a new key signs from now on; the old ones stay published.
@@ -504,8 +593,7 @@ pub async fn rotate_event_key(backend: &Backend) -> anyhow::Result<String> {
 
 /// `scimd user-attribute list`.
 pub async fn list_user_attributes(backend: &Backend, org: &str) -> anyhow::Result<Vec<String>> {
-    let org_id = org_id(backend, org).await?;
-    Ok(backend.store.list_user_attributes(org_id).await?)
+    Ok(backend.admin().user_attributes(org).await?)
 }
 
 #[cfg(test)]
@@ -518,12 +606,15 @@ mod tests {
         let hour = 3_600_000;
         let key = |name: &str, expires_at: Option<i64>, revoked_at: Option<i64>| ApiKey {
             id: Uuid::now_v7(),
-            org_id: Uuid::nil(),
+            org_id: Some(Uuid::nil()),
             name: Some(name.into()),
             kind: KeyKind::Organization,
             created_at: now - hour,
             expires_at,
             revoked_at,
+            secret_id: crate::store::admin::INITIAL_SECRET.into(),
+            last_used: None,
+            org_deleted: false,
         };
         let keys = [
             key("bootstrap", None, None),                  // old version: 100 years
@@ -537,15 +628,5 @@ mod tests {
         let ids: Vec<_> = found.iter().map(|k| k.id).collect();
         assert_eq!(ids, [keys[0].id, keys[1].id]);
         assert_eq!(long_lived_bootstrap_keys(&keys, now, 72).len(), 1);
-    }
-
-    #[test]
-    fn slugs_are_lowercase_words() {
-        for ok in ["default", "acme", "acme-2"] {
-            assert!(valid_slug(ok), "{ok}");
-        }
-        for bad in ["", "Acme", "a b", "a/b", &"x".repeat(64)] {
-            assert!(!valid_slug(bad), "{bad}");
-        }
     }
 }

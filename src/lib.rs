@@ -11,11 +11,15 @@ pub mod scim;
 /// Storage trait and its Postgres and SQLite implementations.
 pub mod store;
 
-/// Organization API keys (JWT) and request authentication.
+/// API keys (JWTs signed with rotatable secrets) and request authentication.
 pub mod auth;
 
 /// The resource layer: the one place a User or Group changes, for every caller.
 pub mod resources;
+
+/// Operating scimd: organizations, keys, attribute definitions, streams, signing secrets,
+/// organization deletion and the operators' audit trail, for the admin API and the CLI.
+pub mod admin;
 
 /// Rejected writes, retention of the change log, and `scimd audit`.
 pub mod audit;

@@ -35,6 +35,19 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage admin keys (the admin API, /admin/v1).
+    #[command(subcommand)]
+    AdminKey(AdminKeyCommand),
+    /// Manage the secrets that sign API keys.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Print the operators' audit trail (admin API and command line), oldest first, as JSON
+    /// lines.
+    AdminLog {
+        /// Most actions printed.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
     /// Manage user-attribute definitions (keys of urn:omni:params:1.0:UserAttribute).
     #[command(subcommand)]
     UserAttribute(UserAttributeCommand),
@@ -74,6 +87,50 @@ enum Command {
 enum OrgCommand {
     /// Create an organization.
     Create { slug: String },
+    /// List organizations with their users, groups and keys.
+    List,
+    /// Show one organization (and, while it is being deleted, the progress).
+    Get { slug: String },
+    /// Rename an organization (its keys keep working).
+    Rename { slug: String, new_slug: String },
+    /// Delete an organization: its keys stop working at once; its data is removed in
+    /// batches, here (printing progress) or, with --background, by a running server.
+    Delete {
+        slug: String,
+        #[arg(long)]
+        background: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminKeyCommand {
+    /// Create an admin key and print only the token on stdout.
+    Create {
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime such as 90d, 12h, 30m; keys without one last until revoked.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List admin keys.
+    List,
+    /// Revoke an admin key by id.
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Create a secret that signs every key created from now on (older keys keep working).
+    Rotate,
+    /// List the secrets with the live keys each signs.
+    List,
+    /// Retire a secret: the keys it signed stop working.
+    Retire {
+        id: String,
+        /// Retire it even though it still signs live keys.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +209,12 @@ enum UserAttributeCommand {
         #[arg(long, env = "SCIMD_ORG")]
         org: String,
     },
+    /// Delete a user attribute key that no user carries.
+    Delete {
+        #[arg(long, env = "SCIMD_ORG")]
+        org: String,
+        key: String,
+    },
 }
 
 #[tokio::main]
@@ -177,9 +240,74 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app::open(&cli.store, no_cache).await?;
             eprintln!("scimd: migrations applied");
         }
-        Command::Org(OrgCommand::Create { slug }) => {
+        Command::Org(command) => {
             let backend = app::open(&cli.store, no_cache).await?;
-            println!("{}", app::create_org(&backend, &slug).await?);
+            match command {
+                OrgCommand::Create { slug } => {
+                    println!("{}", app::create_org(&backend, &slug).await?)
+                }
+                OrgCommand::List => {
+                    for org in app::list_orgs(&backend).await? {
+                        println!("{}", app::describe_org(&org));
+                    }
+                }
+                OrgCommand::Get { slug } => {
+                    println!(
+                        "{}",
+                        app::describe_org(&app::get_org(&backend, &slug).await?)
+                    )
+                }
+                OrgCommand::Rename { slug, new_slug } => {
+                    app::rename_org(&backend, &slug, &new_slug).await?
+                }
+                OrgCommand::Delete { slug, background } => {
+                    app::delete_org(&backend, &slug, background).await?
+                }
+            }
+        }
+        Command::AdminKey(command) => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            match command {
+                AdminKeyCommand::Create { name, expires_in } => {
+                    println!(
+                        "{}",
+                        app::create_admin_key(&backend, name, expires_in.as_deref()).await?
+                    );
+                }
+                AdminKeyCommand::List => {
+                    for key in app::list_admin_keys(&backend).await? {
+                        println!("{}", app::describe_key(&key));
+                    }
+                }
+                AdminKeyCommand::Revoke { key_id } => {
+                    app::revoke_admin_key(&backend, &key_id).await?
+                }
+            }
+        }
+        Command::Secret(command) => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            match command {
+                SecretCommand::Rotate => {
+                    let id = app::rotate_secret(&backend).await?;
+                    eprintln!(
+                        "scimd: new keys are signed with secret {id}; older keys keep working until their secret is retired"
+                    );
+                    println!("{id}");
+                }
+                SecretCommand::List => {
+                    for secret in app::list_secrets(&backend).await? {
+                        println!("{}", app::describe_secret(&secret));
+                    }
+                }
+                SecretCommand::Retire { id, force } => {
+                    let invalidated = app::retire_secret(&backend, &id, force).await?;
+                    eprintln!("scimd: secret {id} retired; {invalidated} live key(s) invalidated");
+                }
+            }
+        }
+        Command::AdminLog { limit } => {
+            let backend = app::open(&cli.store, no_cache).await?;
+            print!("{}", app::admin_log(&backend, limit).await?);
         }
         Command::Key(command) => {
             let backend = app::open(&cli.store, no_cache).await?;
@@ -277,6 +405,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     for key in app::list_user_attributes(&backend, &org).await? {
                         println!("{key}");
                     }
+                }
+                UserAttributeCommand::Delete { org, key } => {
+                    app::delete_user_attribute(&backend, &org, &key).await?
                 }
             }
         }

@@ -134,6 +134,15 @@ pub fn set_claims(
     }))
 }
 
+/// The hex SHA-256 of a poll token, as the stream stores it.
+pub fn poll_token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,7 +76,7 @@ impl FromRequestParts<AppState> for RequestContext {
 }
 
 /// Longest `User-Agent` the change log keeps, in bytes: a header can be kilobytes long.
-const MAX_USER_AGENT_BYTES: usize = 256;
+pub(super) const MAX_USER_AGENT_BYTES: usize = 256;
 
 /// Who sent this request, as the change log and the rejected writes name it.
 pub(super) fn actor(
@@ -88,6 +88,24 @@ pub(super) fn actor(
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
+    request_actor(
+        state,
+        Some(principal.key_id),
+        principal.key_name,
+        headers,
+        peer,
+    )
+}
+
+/// The actor of a request by a key: its request id, client address (after trusted proxies)
+/// and `User-Agent` (at most [`MAX_USER_AGENT_BYTES`]).
+pub(super) fn request_actor(
+    state: &AppState,
+    key_id: Option<uuid::Uuid>,
+    key_name: Option<Arc<str>>,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Actor {
     let text = |name: header::HeaderName| {
         headers
             .get(name)
@@ -95,8 +113,8 @@ pub(super) fn actor(
             .map(str::to_string)
     };
     Actor {
-        key_id: Some(principal.key_id),
-        key_name: principal.key_name,
+        key_id,
+        key_name,
         request_id: text(header::HeaderName::from_static("x-request-id")),
         client_addr: client_ip::client_addr(peer, headers, &state.settings.trusted_proxies),
         user_agent: text(header::USER_AGENT).map(|mut agent| {

@@ -128,6 +128,17 @@ impl IntoResponse for ApiError {
                 None,
                 "Personal Access Tokens are not supported for this endpoint",
             ),
+            ApiError::Auth(AuthFailure::AdminKey) => scim_response(
+                StatusCode::FORBIDDEN,
+                None,
+                "An admin key is for the admin API (/admin/v1); SCIM requests need an \
+                 organization API key",
+            ),
+            ApiError::Auth(AuthFailure::NotAdmin) => scim_response(
+                StatusCode::FORBIDDEN,
+                None,
+                "The admin API needs an admin key (scimd admin-key create)",
+            ),
             ApiError::Auth(AuthFailure::Unavailable) => {
                 ApiError::Unavailable("authentication store unreachable".into()).into_response()
             }
@@ -136,7 +147,7 @@ impl IntoResponse for ApiError {
                 let mut response = scim_response(
                     StatusCode::UNAUTHORIZED,
                     None,
-                    "A valid organization API key is required (Authorization: Bearer <key>)",
+                    "A valid API key is required (Authorization: Bearer <key>)",
                 );
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
@@ -228,6 +239,10 @@ mod tests {
             (ApiError::Auth(AuthFailure::Missing), 401),
             (ApiError::Auth(AuthFailure::Revoked), 401),
             (ApiError::Auth(AuthFailure::Personal), 403),
+            (ApiError::Auth(AuthFailure::AdminKey), 403),
+            (ApiError::Auth(AuthFailure::NotAdmin), 403),
+            (ApiError::Auth(AuthFailure::OrgDeleted), 401),
+            (ApiError::Auth(AuthFailure::RetiredSecret), 401),
             (ApiError::Auth(AuthFailure::Unavailable), 503),
             (
                 ApiError::RateLimited {

@@ -54,14 +54,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The hex SHA-256 of a poll token, as the stream stores it.
-pub fn token_hash(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::events::poll_token_hash as token_hash;
 
 /// `POST /events/streams/{id}/poll` (RFC 8936 §2.4), with `Authorization: Bearer <token>`.
 pub async fn poll(

@@ -17,6 +17,7 @@ use crate::ratelimit::RateDecision;
 use crate::ratelimit::now_ns;
 use crate::scim::ScimError;
 use crate::store::RejectedWrite;
+use crate::store::{KeyKind, KeyUse};
 
 /// Authenticates the organization API key, then counts the request against that key's limit,
 /// then waits for one of the organization's concurrency permits.
@@ -31,36 +32,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     // one HMAC, no database round trip, so guesses are cheap to refuse at any rate.
     let principal = match state.auth.authenticate(header_value).await {
         Ok(principal) => principal,
-        Err(failure) => {
-            crate::metrics::auth_failure(failure.reason());
-            // A genuine personal token is not a guess, and an outage is nobody's guess.
-            if !matches!(failure, AuthFailure::Personal | AuthFailure::Unavailable) {
-                // Only a failing request needs its address: worked out here, off the hot path.
-                let peer = req
-                    .extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|ConnectInfo(addr)| addr.ip());
-                let address =
-                    client_ip::client_addr(peer, req.headers(), &state.settings.trusted_proxies)
-                        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
-                let failures = state.auth_failures.check(
-                    &format!("auth-failures:{address}"),
-                    now,
-                    state.settings.auth_failure_limit,
-                );
-                // A client that keeps failing is told to slow down, so keys cannot be
-                // guessed at speed.
-                if !failures.allowed {
-                    crate::metrics::rate_limited("auth_failures");
-                    return ApiError::RateLimited {
-                        retry_after_secs: ceil_secs(failures.retry_after_ms),
-                    }
-                    .into_response();
-                }
-            }
-            return ApiError::Auth(failure).into_response();
-        }
+        Err(failure) => return refuse(&state, &req, failure, now),
     };
+    note_use(&state, KeyKind::Organization, principal.key_id, &req);
 
     let limit = state.settings.rate_limit;
     let bucket = format!("key:{}", principal.key_id);
@@ -117,6 +91,111 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     if let Some(route) = route {
         response.extensions_mut().insert(route);
     }
+    response
+}
+
+/// The response to a failed authentication. A client that keeps failing is told to slow
+/// down (per address), so keys cannot be guessed at speed.
+fn refuse(state: &AppState, req: &Request, failure: AuthFailure, now: i64) -> Response {
+    crate::metrics::auth_failure(failure.reason());
+    // A genuine key on the wrong endpoint is not a guess, and an outage is nobody's guess.
+    let genuine = matches!(
+        failure,
+        AuthFailure::Personal
+            | AuthFailure::AdminKey
+            | AuthFailure::NotAdmin
+            | AuthFailure::Unavailable
+    );
+    if !genuine {
+        // Only a failing request needs its address: worked out here, off the hot path.
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let address = client_ip::client_addr(peer, req.headers(), &state.settings.trusted_proxies)
+            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        let failures = state.auth_failures.check(
+            &format!("auth-failures:{address}"),
+            now,
+            state.settings.auth_failure_limit,
+        );
+        if !failures.allowed {
+            crate::metrics::rate_limited("auth_failures");
+            return ApiError::RateLimited {
+                retry_after_secs: ceil_secs(failures.retry_after_ms),
+            }
+            .into_response();
+        }
+    }
+    ApiError::Auth(failure).into_response()
+}
+
+/// Records a key's use (when, from which address, with which `User-Agent`) at most once a
+/// minute per key: the address is worked out only then.
+fn note_use(state: &AppState, kind: KeyKind, key_id: uuid::Uuid, req: &Request) {
+    state.auth.note_use(kind, key_id, || {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        KeyUse {
+            at: crate::store::now_ms(),
+            client_addr: client_ip::client_addr(
+                peer,
+                req.headers(),
+                &state.settings.trusted_proxies,
+            )
+            .map(|ip| ip.to_string()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|agent| {
+                    let mut agent = agent.to_string();
+                    crate::audit::rejections::truncate(
+                        &mut agent,
+                        super::context::MAX_USER_AGENT_BYTES,
+                    );
+                    agent
+                }),
+        }
+    });
+}
+
+/// Authenticates an admin key for the admin API, then counts the request against that
+/// key's rate limit (the same limit as an organization key's).
+pub async fn authenticate_admin(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let now = now_ns();
+    let header_value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = match state.auth.authenticate_admin(header_value).await {
+        Ok(principal) => principal,
+        Err(failure) => return refuse(&state, &req, failure, now),
+    };
+    note_use(&state, KeyKind::Admin, principal.key_id, &req);
+    let limit = state.settings.rate_limit;
+    let bucket = format!("admin-key:{}", principal.key_id);
+    let decision = match state.store.rate_limit(&bucket, now, limit, 1).await {
+        Ok(decision) => decision,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut response = if decision.allowed {
+        req.extensions_mut().insert(principal);
+        next.run(req).await
+    } else {
+        crate::metrics::rate_limited("key");
+        ApiError::RateLimited {
+            retry_after_secs: ceil_secs(decision.retry_after_ms),
+        }
+        .into_response()
+    };
+    rate_limit_headers(response.headers_mut(), limit.limit, &decision);
     response
 }
 

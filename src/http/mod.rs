@@ -1,6 +1,7 @@
 //! HTTP: application state, the router (SCIM endpoints under `/scim/v2` and `/api/scim/v2`),
 //! its layers, and [`serve`], the seam that `main` and the black-box tests share.
 
+mod admin;
 mod client_ip;
 mod context;
 mod discovery;
@@ -61,13 +62,18 @@ pub struct AppState {
     pub rejections: Arc<RejectionRecorder>,
     /// SCIM events: the signer and push delivery.
     pub events: Arc<Events>,
+    /// The operations behind the admin API.
+    pub admin: crate::admin::Admin,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>, settings: Settings) -> AppState {
         crate::metrics::handle();
         let settings = Arc::new(settings);
+        let admin = crate::admin::Admin::new(store.clone(), auth.clone());
+        crate::admin::spawn_deletions(admin.clone());
         AppState {
+            admin,
             resources: Resources::new(store.clone(), settings.clone()),
             events: Events::start(store.clone(), &settings),
             rejections: Arc::new(RejectionRecorder::start(
@@ -156,6 +162,7 @@ fn app_router(state: AppState, with_metrics: bool) -> Router {
     let mut router = Router::new()
         .nest("/scim/v2", scim.clone())
         .nest("/api/scim/v2", scim)
+        .nest("/admin/v1", admin::routes(&state))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/openapi.yaml", get(ops::openapi))

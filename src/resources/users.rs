@@ -95,14 +95,8 @@ impl Resources {
 
 /// Refuses a user-attribute key the organization has not defined, naming it.
 fn undefined_user_attribute(doc: &Doc, defined: &[String]) -> Result<(), ScimError> {
-    let Some(Value::Object(attributes)) = doc.get(USER_ATTRIBUTE_SCHEMA) else {
-        return Ok(());
-    };
-    match attributes.keys().find(|k| !defined.contains(k)) {
-        Some(undefined) => Err(ScimError::invalid_value(format!(
-            "User attribute {undefined:?} is not defined for this organization \
-             ({USER_ATTRIBUTE_SCHEMA})"
-        ))),
+    match user::user_attribute_keys(doc).find(|k| !defined.contains(k)) {
+        Some(undefined) => Err(user::undefined_user_attribute(undefined)),
         None => Ok(()),
     }
 }
@@ -215,15 +209,8 @@ impl ResourceKind for Users {
         let limits = res.settings.limits;
         patch::check_operation_count(&body, &limits)?;
         let ops = patch::parse_request(&body)?;
-        // Definitions are only ever added, so keys already stored were defined; only a request
-        // that names the user-attribute schema can bring a new key, and only then are they read.
-        let urn = USER_ATTRIBUTE_SCHEMA.to_ascii_lowercase();
-        let text = serde_json::to_string(&body).unwrap_or_default();
-        let defined_attributes = if text.to_ascii_lowercase().contains(&urn) {
-            Some(res.store.list_user_attributes(caller.org_id).await?)
-        } else {
-            None
-        };
+        // A key the operations add is checked against the organization's definitions by
+        // the store, inside the write's transaction (a definition can be deleted meanwhile).
         let format = res.settings.user_name_format;
         // The document the operations make of `current`, checked, and whether they set a
         // password.
@@ -235,9 +222,6 @@ impl ResourceKind for Users {
             let password_set = doc.remove("password").is_some();
             let name = user::user_name(&doc, format)?;
             doc.insert("userName".into(), Value::String(name));
-            if let Some(defined) = &defined_attributes {
-                undefined_user_attribute(&doc, defined)?;
-            }
             check_document("user", &doc, &limits)?;
             Ok((doc, password_set))
         };

@@ -88,6 +88,16 @@ impl ScimError {
         }
     }
 
+    /// 409 without a `scimType`: the request conflicts with the state of the server (an
+    /// admin action that would break something else, e.g. deleting a definition in use).
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        ScimError {
+            status: 409,
+            scim_type: None,
+            detail: detail.into(),
+        }
+    }
+
     /// 404: the resource does not exist (or belongs to another organization).
     pub fn not_found(detail: impl Into<String>) -> Self {
         ScimError {

@@ -12,6 +12,21 @@ use super::{OMNI_USER_EXTENSION_SCHEMA, ScimError, USER_ATTRIBUTE_SCHEMA, USER_S
 
 type Doc = Map<String, Value>;
 
+/// The keys a user carries under `urn:omni:params:1.0:UserAttribute`.
+pub fn user_attribute_keys(doc: &Doc) -> impl Iterator<Item = &String> {
+    doc.get(USER_ATTRIBUTE_SCHEMA)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|attributes| attributes.keys())
+}
+
+/// Refuses a user-attribute key the organization has not defined, naming it.
+pub fn undefined_user_attribute(key: &str) -> ScimError {
+    ScimError::invalid_value(format!(
+        "User attribute {key:?} is not defined for this organization ({USER_ATTRIBUTE_SCHEMA})"
+    ))
+}
+
 /// Which userNames are accepted (`SCIMD_USERNAME_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UserNameFormat {

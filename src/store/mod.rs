@@ -5,6 +5,7 @@
 //! SCIM semantics (validation, merge, PATCH, rendering) live above these traits. The backend is
 //! picked once, by URL scheme, in [`connect`].
 
+pub mod admin;
 mod changes;
 mod error;
 pub mod filter_sql;
@@ -30,7 +31,7 @@ pub use error::{StoreError, StoreResult, conflict_as, unknown_member};
 pub use list::{Cursor, ListQuery, Sort, doc_bytes};
 pub use postgres::PgStore;
 pub use records::{
-    ApiKey, CheckFn, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind, Organization, Page,
+    ApiKey, CheckFn, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind, KeyUse, Organization, Page,
     UserRecord, UserUpdateFn, UserWrite, Versioned, folded_emails,
 };
 pub use sqlite::SqliteStore;
@@ -38,6 +39,7 @@ pub use streams::{EventStream, NewStream, SigningKeyRow, StreamKind, StreamProgr
 
 use crate::ratelimit::{RateDecision, RateLimit};
 pub use crate::scim::group::{MemberOp, MemberRef};
+pub use admin::AdminStore;
 
 /// A JSON object: a SCIM resource document keyed by attribute name.
 pub type Doc = Map<String, Value>;
@@ -240,7 +242,14 @@ pub trait StreamStore: Send + Sync {
 
 /// Everything scimd stores: one backend implements every concern.
 pub trait Store:
-    HealthStore + TenantStore + UserStore + GroupStore + AuditStore + StreamStore + RateLimitStore
+    HealthStore
+    + TenantStore
+    + UserStore
+    + GroupStore
+    + AuditStore
+    + StreamStore
+    + RateLimitStore
+    + AdminStore
 {
     /// The rows every resource table offers, of users.
     fn users(&self) -> &dyn ResourceRows<UserRecord>;
@@ -256,7 +265,8 @@ where
         + GroupStore
         + AuditStore
         + StreamStore
-        + RateLimitStore,
+        + RateLimitStore
+        + AdminStore,
 {
     fn users(&self) -> &dyn ResourceRows<UserRecord> {
         self

@@ -97,6 +97,9 @@ impl Dialect for PgDialect {
           where m.user_id = users.id and g.org_id = users.org_id) as groups";
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
+    const FOR_SHARE: &'static str = " for share";
+    const USER_ATTRIBUTE_PRESENT: &'static str =
+        "(doc -> 'urn:omni:params:1.0:UserAttribute') ? $2";
     /// A transaction gets its id (its change-log position) when it first locks a row, and
     /// it does so *before* waiting for the lock. Two writers queued behind a third can thus
     /// win the row in the opposite order of their ids, and the later version would be

@@ -15,13 +15,17 @@ pub struct Organization {
     pub id: Uuid,
     pub slug: String,
     pub created_at: i64,
+    /// When it was deleted: its keys are refused and its data is being removed.
+    pub deleted_at: Option<i64>,
 }
 
-/// What an API key may do: organization keys reach SCIM, personal access tokens do not.
+/// What an API key may do: organization keys reach SCIM, personal access tokens do not,
+/// admin keys reach only the admin API (`/admin/v1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     Organization,
     Personal,
+    Admin,
 }
 
 impl KeyKind {
@@ -29,6 +33,7 @@ impl KeyKind {
         match self {
             KeyKind::Organization => "organization",
             KeyKind::Personal => "personal",
+            KeyKind::Admin => "admin",
         }
     }
 
@@ -36,6 +41,7 @@ impl KeyKind {
         match s {
             "organization" => Some(KeyKind::Organization),
             "personal" => Some(KeyKind::Personal),
+            "admin" => Some(KeyKind::Admin),
             _ => None,
         }
     }
@@ -45,12 +51,37 @@ impl KeyKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
     pub id: Uuid,
-    pub org_id: Uuid,
+    /// The organization of an organization key or personal token; none for an admin key.
+    pub org_id: Option<Uuid>,
     pub name: Option<String>,
     pub kind: KeyKind,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The signing secret of its JWT (the token's `kid`).
+    pub secret_id: String,
+    /// Its last recorded use (at most one record a minute).
+    pub last_used: Option<KeyUse>,
+    /// Its organization is deleted (read with the key for authentication).
+    pub org_deleted: bool,
+}
+
+impl ApiKey {
+    /// Whether the key is usable at `now`: not revoked, not expired, its organization not
+    /// deleted.
+    pub fn live_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && !self.org_deleted && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// When, from where and by what a key was last used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyUse {
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// A stored user: its SCIM document plus the server-managed columns.

@@ -95,6 +95,10 @@ impl Dialect for SqliteDialect {
     const USER_SELECT: &'static str = "id, org_id, user_name, external_id, active, doc,         password_hash, created_at, modified_at, version";
     /// The single writer connection already serialises every read-modify-write.
     const FOR_UPDATE: &'static str = "";
+    // One writer at a time: a write's transaction already excludes every other.
+    const FOR_SHARE: &'static str = "";
+    const USER_ATTRIBUTE_PRESENT: &'static str = "exists (select 1 from \
+         json_each(users.doc, '$.\"urn:omni:params:1.0:UserAttribute\"') where key = $2)";
     /// One writer at a time: commit order is the order the writer connection runs them.
     const WRITE_ORDER_LOCK: Option<&'static str> = None;
     const GREATEST: &'static str = "max";

@@ -11,6 +11,7 @@
 //! type-checked Rust that reads top to bottom; sqlx's higher-ranked bounds are stated once,
 //! in [`db`], instead of on every function.
 
+mod admin;
 mod changes;
 mod db;
 mod groups;
@@ -54,6 +55,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const USER_SELECT: &'static str;
     /// Appended to a read that a write will follow in the same transaction.
     const FOR_UPDATE: &'static str;
+    /// Appended to a read whose rows must not be deleted until the transaction ends.
+    const FOR_SHARE: &'static str;
+    /// A condition on `users` that the user carries the user-attribute key bound at `$2`.
+    const USER_ATTRIBUTE_PRESENT: &'static str;
     /// A condition added to that read, taking a lock on the resource (its key bound at `$3`)
     /// *before* the row lock, where the dialect needs one to keep a resource's change-log
     /// entries in commit order (see Postgres' implementation).

@@ -6,33 +6,59 @@ use uuid::Uuid;
 
 use super::{Arg, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all};
 use crate::store::{
-    ApiKey, HealthStore, KeyKind, Organization, StoreError, StoreResult, TenantStore, UserWrite,
-    conflict_as, fold, now_ms,
+    ApiKey, HealthStore, KeyKind, KeyUse, Organization, StoreError, StoreResult, TenantStore,
+    UserWrite, conflict_as, fold, now_ms,
 };
 
-const KEY_COLUMNS: &str = "id, org_id, name, kind, created_at, expires_at, revoked_at";
+const KEY_COLUMNS: &str = "id, org_id, name, kind, created_at, expires_at, revoked_at, \
+     secret_id, last_used_at, last_used_addr, last_used_agent";
 
 /// Rows refolded per transaction at start-up: the writer is held only briefly each time.
 const REFOLD_BATCH: i64 = 500;
 
-fn key_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<ApiKey> {
-    let kind = D::DB::text(row, "kind")?;
+/// A key of `api_keys` (its `kind` column) or of `admin_keys` (no `kind`: `admin`).
+pub(super) fn key_from_row<D: Dialect>(
+    row: &RowOf<D>,
+    kind: Option<KeyKind>,
+) -> StoreResult<ApiKey> {
+    let kind = match kind {
+        Some(kind) => kind,
+        None => KeyKind::parse(&D::DB::text(row, "kind")?).unwrap_or(KeyKind::Personal),
+    };
+    let last_used = match D::DB::opt_int(row, "last_used_at")? {
+        Some(at) => Some(KeyUse {
+            at,
+            client_addr: D::DB::opt_text(row, "last_used_addr")?,
+            user_agent: D::DB::opt_text(row, "last_used_agent")?,
+        }),
+        None => None,
+    };
     Ok(ApiKey {
         id: D::uuid(row, "id")?,
-        org_id: D::uuid(row, "org_id")?,
+        org_id: match kind {
+            KeyKind::Admin => None,
+            _ => Some(D::uuid(row, "org_id")?),
+        },
         name: D::DB::opt_text(row, "name")?,
-        kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Personal),
+        kind,
         created_at: D::DB::int(row, "created_at")?,
         expires_at: D::DB::opt_int(row, "expires_at")?,
         revoked_at: D::DB::opt_int(row, "revoked_at")?,
+        secret_id: D::DB::text(row, "secret_id")?,
+        last_used,
+        org_deleted: false,
     })
 }
 
-fn org_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<Organization> {
+/// The columns of an organization, as [`org_from_row`] reads them.
+pub(super) const ORG_COLUMNS: &str = "id, slug, created_at, deleted_at";
+
+pub(super) fn org_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<Organization> {
     Ok(Organization {
         id: D::uuid(row, "id")?,
         slug: D::DB::text(row, "slug")?,
         created_at: D::DB::int(row, "created_at")?,
+        deleted_at: D::DB::opt_int(row, "deleted_at")?,
     })
 }
 
@@ -160,6 +186,7 @@ impl<D: Dialect> TenantStore for SqlStore<D> {
             id: Uuid::now_v7(),
             slug: slug.to_string(),
             created_at: now_ms(),
+            deleted_at: None,
         };
         let sql = "insert into organizations (id, slug, created_at) values ($1, $2, $3)";
         let args = [
@@ -172,9 +199,9 @@ impl<D: Dialect> TenantStore for SqlStore<D> {
     }
 
     async fn org_by_slug(&self, slug: &str) -> StoreResult<Organization> {
-        let sql = "select id, slug, created_at from organizations where slug = $1";
+        let sql = format!("select {ORG_COLUMNS} from organizations where slug = $1");
         let row = self
-            .read_optional(sql, &[Arg::Text(slug)])
+            .read_optional(&sql, &[Arg::Text(slug)])
             .await?
             .ok_or(StoreError::NotFound)?;
         org_from_row::<D>(&row)
@@ -189,35 +216,46 @@ impl<D: Dialect> TenantStore for SqlStore<D> {
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-        let sql =
-            format!("insert into api_keys ({KEY_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7)");
+        let sql = "insert into api_keys (id, org_id, name, kind, created_at, expires_at, \
+                   revoked_at, secret_id) values ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let org_id = key.org_id.ok_or(StoreError::NotFound)?;
         let args = [
             Arg::Uuid(key.id),
-            Arg::Uuid(key.org_id),
+            Arg::Uuid(org_id),
             Arg::OptText(key.name.as_deref()),
             Arg::Text(key.kind.as_str()),
             Arg::Int(key.created_at),
             Arg::OptInt(key.expires_at),
             Arg::OptInt(key.revoked_at),
+            Arg::Text(&key.secret_id),
         ];
-        self.write(&sql, &args).await?;
+        self.write(sql, &args).await?;
         Ok(())
     }
 
+    /// With whether its organization is deleted: authentication refuses both alike.
     async fn api_key(&self, id: Uuid) -> StoreResult<ApiKey> {
-        let sql = format!("select {KEY_COLUMNS} from api_keys where id = $1");
+        let columns = KEY_COLUMNS.replace(", ", ", k.");
+        let sql = format!(
+            "select k.{columns}, o.deleted_at from api_keys k \
+             join organizations o on o.id = k.org_id where k.id = $1"
+        );
         let row = self
             .read_optional(&sql, &[Arg::Uuid(id)])
             .await?
             .ok_or(StoreError::NotFound)?;
-        key_from_row::<D>(&row)
+        let mut key = key_from_row::<D>(&row, None)?;
+        key.org_deleted = D::DB::opt_int(&row, "deleted_at")?.is_some();
+        Ok(key)
     }
 
     async fn list_api_keys(&self, org_id: Uuid) -> StoreResult<Vec<ApiKey>> {
         let sql =
             format!("select {KEY_COLUMNS} from api_keys where org_id = $1 order by created_at, id");
         let rows = self.read_all(&sql, &[Arg::Uuid(org_id)]).await?;
-        rows.iter().map(key_from_row::<D>).collect()
+        rows.iter()
+            .map(|row| key_from_row::<D>(row, None))
+            .collect()
     }
 
     async fn revoke_api_key(&self, id: Uuid, at: i64) -> StoreResult<()> {
@@ -259,7 +297,7 @@ impl<D: Dialect> TenantStore for SqlStore<D> {
 }
 
 /// A unique violation among store errors as `Conflict(attribute)`.
-fn unique(attribute: &'static str) -> impl Fn(StoreError) -> StoreError {
+pub(super) fn unique(attribute: &'static str) -> impl Fn(StoreError) -> StoreError {
     move |e| match e {
         StoreError::Backend(e) => conflict_as(attribute)(e),
         other => other,

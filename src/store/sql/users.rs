@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::changes::write_logged;
 use super::rows::{StoredResource, locked};
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, member_refs};
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, member_refs};
+use crate::scim::user::{undefined_user_attribute, user_attribute_keys};
 use crate::store::filter_sql::{Table, USERS};
 use crate::store::{
     ChangeRequest, ChangeWrite, Doc, MemberRef, StoreError, StoreResult, UserRecord, UserStore,
@@ -66,6 +67,41 @@ async fn write_user<D: Dialect>(
     user_from_row::<D>(&row)
 }
 
+/// Checks, inside a user's write, that the user-attribute keys it adds (those in `next` and
+/// not in `before`) are defined, holding their definitions (`for share` where the dialect has
+/// row locks) until the write commits. A definition being deleted concurrently either waits
+/// for this write and then finds the key in use, or was deleted first and the key is refused
+/// here. Keys the user already carries need no check: a definition is only deleted when no
+/// user carries its key.
+async fn check_added_attributes<D: Dialect>(
+    conn: &mut Conn<D>,
+    org_id: Uuid,
+    before: Option<&Doc>,
+    next: &Doc,
+) -> StoreResult<()> {
+    let carried: Vec<&String> =
+        before.map_or_else(Vec::new, |doc| user_attribute_keys(doc).collect());
+    let added: Vec<&String> = user_attribute_keys(next)
+        .filter(|key| !carried.contains(key))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "select key from user_attribute_definitions where org_id = $1{}",
+        D::FOR_SHARE
+    );
+    let rows = fetch_all::<D>(conn, &sql, &[Arg::Uuid(org_id)]).await?;
+    let defined = rows
+        .iter()
+        .map(|row| D::DB::text(row, "key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    match added.into_iter().find(|key| !defined.contains(key)) {
+        Some(key) => Err(StoreError::Rejected(undefined_user_attribute(key))),
+        None => Ok(()),
+    }
+}
+
 /// Replaces a user's rows in `user_emails` (the index behind `emails.value eq`).
 pub(super) async fn write_emails<D: Dialect>(
     conn: &mut Conn<D>,
@@ -121,6 +157,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             Arg::Int(now_ms()),
             Arg::Doc(&user.doc_folded),
         ];
+        check_added_attributes::<D>(&mut tx, org_id, None, &user.doc).await?;
         let entry = ChangeWrite::user(change, id, None, user);
         let record = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
         insert_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
@@ -146,6 +183,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             tx.commit().await?;
             return Ok(current);
         }
+        check_added_attributes::<D>(&mut tx, org_id, Some(&current.doc), &next.doc).await?;
         let sql = format!(
             "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
              active = $6, doc = $7, password_hash = $8, modified_at = {}($9, modified_at), \
