@@ -24,6 +24,9 @@ backend_tests!(
     a_second_process_picks_up_a_rotation_and_a_retirement,
     the_audit_trail_and_event_streams_are_reached_through_the_admin_api,
     every_admin_action_is_in_the_admin_audit_trail_with_its_operator,
+    every_admin_endpoint_refuses_other_keys_and_no_key,
+    a_token_without_kid_belongs_to_the_initial_secret,
+    the_command_line_offers_what_the_admin_api_does,
 );
 
 /// A new admin key's token.
@@ -974,4 +977,206 @@ async fn every_admin_action_is_in_the_admin_audit_trail_with_its_operator(backen
     .await;
     assert_eq!(rest.body["actions"].as_array().unwrap().len(), 1);
     assert_eq!(rest.body["actions"][0]["action"], "admin-key.create");
+}
+
+/// Every operation of the admin API, with a path that names real things where it needs to.
+const OPERATIONS: &[(&str, &str)] = &[
+    ("GET", "/orgs"),
+    ("POST", "/orgs"),
+    ("GET", "/orgs/acme"),
+    ("PATCH", "/orgs/acme"),
+    ("DELETE", "/orgs/acme"),
+    ("GET", "/orgs/acme/keys"),
+    ("POST", "/orgs/acme/keys"),
+    (
+        "DELETE",
+        "/orgs/acme/keys/01a23d1e-bab9-72de-8c1f-5cd24712233a",
+    ),
+    ("GET", "/orgs/acme/user-attributes"),
+    ("POST", "/orgs/acme/user-attributes"),
+    ("DELETE", "/orgs/acme/user-attributes/x"),
+    ("GET", "/orgs/acme/changes"),
+    ("GET", "/orgs/acme/rejected"),
+    ("GET", "/orgs/acme/streams"),
+    ("POST", "/orgs/acme/streams"),
+    (
+        "GET",
+        "/orgs/acme/streams/01a23d1e-bab9-72de-8c1f-5cd24712233a",
+    ),
+    (
+        "DELETE",
+        "/orgs/acme/streams/01a23d1e-bab9-72de-8c1f-5cd24712233a",
+    ),
+    ("GET", "/deletions"),
+    ("GET", "/admin-keys"),
+    ("POST", "/admin-keys"),
+    ("DELETE", "/admin-keys/01a23d1e-bab9-72de-8c1f-5cd24712233a"),
+    ("GET", "/secrets"),
+    ("POST", "/secrets"),
+    ("DELETE", "/secrets/initial"),
+    ("GET", "/audit"),
+];
+
+async fn every_admin_endpoint_refuses_other_keys_and_no_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let personal = app.key("acme", true).await;
+    for (method, path) in OPERATIONS {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let body = (method == Method::POST || method == Method::PATCH).then(|| json!({}));
+        for (token, status) in [(&app.token, 403), (&personal, 403), (&String::new(), 401)] {
+            let refused = admin(&app, token, method.clone(), path, body.clone()).await;
+            assert_scim_error(&refused, status, None);
+        }
+    }
+    // Nothing was done: the organization and its key are as they were.
+    assert_eq!(app.get("/scim/v2/Users").await.status, StatusCode::OK);
+}
+
+async fn a_token_without_kid_belongs_to_the_initial_secret(backend: Backend) {
+    use base64::Engine;
+    let app = TestApp::spawn(backend).await;
+    // The claims of a key minted today, signed again without `kid` (as keys were minted
+    // before secrets could rotate).
+    let payload = app.token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    let without_kid = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let works = app
+        .request_as(&without_kid, Method::GET, "/scim/v2/Users", None)
+        .await;
+    assert_eq!(works.status, StatusCode::OK, "{:?}", works.body);
+
+    // After a rotation it still works; once `initial` is retired it does not.
+    let token = admin_key(&app).await;
+    admin(&app, &token, Method::POST, "/secrets", None).await;
+    let works = app
+        .request_as(&without_kid, Method::GET, "/scim/v2/Users", None)
+        .await;
+    assert_eq!(works.status, StatusCode::OK);
+    let retired = admin(
+        &app,
+        &token,
+        Method::DELETE,
+        "/secrets/initial?force=true",
+        None,
+    )
+    .await;
+    assert_eq!(retired.status, StatusCode::OK);
+    let refused = app
+        .request_as(&without_kid, Method::GET, "/scim/v2/Users", None)
+        .await;
+    assert_scim_error(&refused, 401, None);
+}
+
+/// Runs the `scimd` binary against the test's database; its stdout, or a panic with stderr.
+fn cli(app: &TestApp, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(args)
+        .env("DATABASE_URL", &app.database_url)
+        .env("SCIMD_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run scimd");
+    assert!(
+        output.status.success(),
+        "scimd {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+async fn the_command_line_offers_what_the_admin_api_does(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin_token = cli(&app, &["admin-key", "create", "--name", "cli-made"]);
+    let token = admin_token.trim();
+    assert_eq!(
+        admin(&app, token, Method::GET, "/orgs", None).await.status,
+        StatusCode::OK
+    );
+    cli(&app, &["org", "create", "beta"]);
+    let beta = app.key("beta", false).await;
+    app.request_as(
+        &beta,
+        Method::POST,
+        "/scim/v2/Users",
+        Some(json!({"userName": "b@beta.example"})),
+    )
+    .await;
+    let listed = cli(&app, &["org", "list"]);
+    assert!(
+        listed.contains("acme") && listed.contains("beta"),
+        "{listed}"
+    );
+    cli(&app, &["org", "rename", "beta", "beta-two"]);
+    let one = cli(&app, &["org", "get", "beta-two"]);
+    assert!(one.contains("users=1"), "{one}");
+    cli(
+        &app,
+        &["user-attribute", "create", "--org", "beta-two", "team"],
+    );
+    cli(
+        &app,
+        &["user-attribute", "delete", "--org", "beta-two", "team"],
+    );
+    assert_eq!(
+        cli(&app, &["user-attribute", "list", "--org", "beta-two"]),
+        ""
+    );
+    let keys = cli(&app, &["key", "list", "--org", "acme"]);
+    assert!(keys.contains("secret=initial"), "{keys}");
+
+    let secret = cli(&app, &["secret", "rotate"]).trim().to_string();
+    let secrets = cli(&app, &["secret", "list"]);
+    assert!(
+        secrets.contains(&secret) && secrets.contains("signs new keys"),
+        "{secrets}"
+    );
+
+    // The deletion runs in the command itself; the servers' keys for it stop at once.
+    cli(&app, &["org", "delete", "beta-two"]);
+    assert_scim_error(
+        &app.request_as(&beta, Method::GET, "/scim/v2/Users", None)
+            .await,
+        401,
+        None,
+    );
+    let orgs = cli(&app, &["org", "list"]);
+    assert!(!orgs.contains("beta"), "{orgs}");
+    let log = cli(&app, &["admin-log"]);
+    let actions: Vec<String> = log
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for expected in [
+        "admin-key.create",
+        "org.rename",
+        "user-attribute.delete",
+        "secret.rotate",
+        "org.delete",
+        "org.delete.finish",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let admin_keys = cli(&app, &["admin-key", "list"]);
+    let id = admin_keys.split('\t').next().unwrap().to_string();
+    cli(&app, &["admin-key", "revoke", &id]);
+    assert_scim_error(
+        &admin(&app, token, Method::GET, "/orgs", None).await,
+        401,
+        None,
+    );
 }
