@@ -13,7 +13,10 @@ use tracing_subscriber::EnvFilter;
 /// guard alive until exit: dropping it flushes the lines still queued.
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init() -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Postgres' notices (e.g. "relation _sqlx_migrations already exists, skipping" at every
+    // start and command) are not scimd's news: shown only when RUST_LOG asks for them.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let json = match std::env::var("SCIMD_LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("pretty") => false,
