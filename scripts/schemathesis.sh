@@ -21,17 +21,18 @@ export SCIMD_RATE_LIMIT_PER_MINUTE=100000000 SCIMD_AUTH_FAILURE_LIMIT_PER_MINUTE
 "$BIN" org create acme >/dev/null
 "$BIN" user-attribute create --org acme good_blob
 TOKEN="$("$BIN" key create --org acme)"
+ADMIN_TOKEN="$("$BIN" admin-key create --name schemathesis)"
 "$BIN" serve 2>"$WORK/scimd.log" &
 PID=$!
 for _ in $(seq 1 100); do "$BIN" healthcheck 2>/dev/null && break; sleep 0.05; done
 
 status=0
-# The SCIM API under its base URL; the root endpoints (tags Operations and Events) are checked
-# separately.
+# The SCIM API under its base URL; the root endpoints (tags Operations, Events and Admin) are
+# checked separately.
 schemathesis run openapi.yaml \
   --url "http://127.0.0.1:$PORT/scim/v2" \
   -H "Authorization: Bearer $TOKEN" \
-  --exclude-tag Operations --exclude-tag Events \
+  --exclude-tag Operations --exclude-tag Events --exclude-tag Admin \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --max-examples "$EXAMPLES" --request-timeout 10 --generation-deterministic \
   --suppress-health-check all || status=$?
@@ -49,6 +50,20 @@ schemathesis run openapi.yaml \
   --include-tag Events \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples 10 --request-timeout 30 || status=$?
+# The admin API at the host root, with an admin key. Operations that would destroy the fixtures
+# the runs share (organization acme, its key, this admin key, the `initial` signing secret) are
+# left out: deleting or renaming an organization, revoking a key or an admin key, retiring a
+# secret. The integration tests (tests/api/admin.rs) exercise those.
+schemathesis run openapi.yaml \
+  --url "http://127.0.0.1:$PORT" \
+  -H "Authorization: Bearer $ADMIN_TOKEN" \
+  --include-tag Admin \
+  --exclude-operation-id deleteOrg --exclude-operation-id renameOrg \
+  --exclude-operation-id revokeOrgKey --exclude-operation-id revokeAdminKey \
+  --exclude-operation-id retireSecret \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --max-examples "$EXAMPLES" --request-timeout 10 --generation-deterministic \
+  --suppress-health-check all || status=$?
 if grep -q panicked "$WORK/scimd.log"; then
   echo "FAIL: scimd panicked" >&2
   status=1

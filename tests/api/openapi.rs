@@ -19,8 +19,9 @@ const SPEC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
 
 /// What the router in `src/http/mod.rs` serves: the SCIM routes relative to the SCIM base
 /// (mounted at both `/scim/v2` and `/api/scim/v2`), including the lower-case aliases, then the
-/// root routes. THIS TABLE MUST CHANGE WITH THE ROUTER: a route added to or removed from
-/// `scim_routes` or `router` in `src/http/mod.rs` goes here, and into openapi.yaml.
+/// root routes, then the admin API. THIS TABLE MUST CHANGE WITH THE ROUTER: a route added to
+/// or removed from `scim_routes` or `router` in `src/http/mod.rs`, or `routes` in
+/// `src/http/admin.rs`, goes here, and into openapi.yaml.
 const ROUTES: &[(&str, &[&str])] = &[
     // `for users in ["/Users", "/users"]`
     ("/Users", &["get", "post"]),
@@ -50,9 +51,27 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/openapi.yaml", &["get"]),
     ("/events/jwks.json", &["get"]),
     ("/events/streams/{id}/poll", &["post"]),
+    // The admin API (`admin::routes` in `src/http/admin.rs`, nested at `/admin/v1`).
+    ("/admin/v1/orgs", &["get", "post"]),
+    ("/admin/v1/orgs/{slug}", &["get", "patch", "delete"]),
+    ("/admin/v1/orgs/{slug}/keys", &["get", "post"]),
+    ("/admin/v1/orgs/{slug}/keys/{id}", &["delete"]),
+    ("/admin/v1/orgs/{slug}/user-attributes", &["get", "post"]),
+    ("/admin/v1/orgs/{slug}/user-attributes/{key}", &["delete"]),
+    ("/admin/v1/orgs/{slug}/changes", &["get"]),
+    ("/admin/v1/orgs/{slug}/rejected", &["get"]),
+    ("/admin/v1/orgs/{slug}/streams", &["get", "post"]),
+    ("/admin/v1/orgs/{slug}/streams/{id}", &["get", "delete"]),
+    ("/admin/v1/deletions", &["get"]),
+    ("/admin/v1/admin-keys", &["get", "post"]),
+    ("/admin/v1/admin-keys/{id}", &["delete"]),
+    ("/admin/v1/secrets", &["get", "post"]),
+    ("/admin/v1/secrets/{id}", &["delete"]),
+    ("/admin/v1/audit", &["get"]),
 ];
 
-/// The routes of [`ROUTES`] served at the host root rather than under the SCIM base.
+/// The routes of [`ROUTES`] served at the host root rather than under the SCIM base (the admin
+/// API included).
 const ROOT_ROUTES: &[&str] = &[
     "/healthz",
     "/readyz",
@@ -60,6 +79,22 @@ const ROOT_ROUTES: &[&str] = &[
     "/openapi.yaml",
     "/events/jwks.json",
     "/events/streams/{id}/poll",
+    "/admin/v1/orgs",
+    "/admin/v1/orgs/{slug}",
+    "/admin/v1/orgs/{slug}/keys",
+    "/admin/v1/orgs/{slug}/keys/{id}",
+    "/admin/v1/orgs/{slug}/user-attributes",
+    "/admin/v1/orgs/{slug}/user-attributes/{key}",
+    "/admin/v1/orgs/{slug}/changes",
+    "/admin/v1/orgs/{slug}/rejected",
+    "/admin/v1/orgs/{slug}/streams",
+    "/admin/v1/orgs/{slug}/streams/{id}",
+    "/admin/v1/deletions",
+    "/admin/v1/admin-keys",
+    "/admin/v1/admin-keys/{id}",
+    "/admin/v1/secrets",
+    "/admin/v1/secrets/{id}",
+    "/admin/v1/audit",
 ];
 
 const METHODS: &[&str] = &[
@@ -211,7 +246,10 @@ fn every_id_path_declares_the_id_parameter() {
 async fn every_documented_operation_is_routed_and_the_contract_is_served(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for (path, methods) in ROUTES {
-        let concrete = path.replace("{id}", "00000000-0000-7000-8000-000000000000");
+        let concrete = path
+            .replace("{id}", "00000000-0000-7000-8000-000000000000")
+            .replace("{slug}", "acme")
+            .replace("{key}", "department");
         let urls = if ROOT_ROUTES.contains(path) {
             vec![concrete]
         } else {
