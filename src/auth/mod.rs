@@ -32,6 +32,8 @@ const SECRET_SETTING: &str = "jwt_secret";
 pub const MIN_SECRET_BYTES: usize = 32;
 /// Keys minted without `--expires-in` last this long: effectively until revoked.
 const DEFAULT_LIFETIME_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
+/// The longest duration accepted (a key's lifetime, an age to read the log from).
+const MAX_DURATION_MS: i64 = 36_500 * 86_400_000;
 
 /// The JWT claims of a scimd API key.
 #[derive(Debug, Serialize, Deserialize)]
@@ -162,8 +164,8 @@ pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
         _ => anyhow::bail!("duration {text:?} has unknown unit {unit:?}: use s, m, h or d"),
     };
     n.checked_mul(unit_ms)
-        .filter(|ms| *ms > 0)
-        .with_context(|| format!("duration {text:?} is out of range"))
+        .filter(|ms| *ms > 0 && *ms <= MAX_DURATION_MS)
+        .with_context(|| format!("duration {text:?} is out of range (at most 36500d)"))
 }
 
 /// Signs and verifies keys, and checks them against the store.
@@ -294,7 +296,7 @@ impl Authenticator {
             name,
             kind,
             created_at: now,
-            expires_at: lifetime_ms.map(|ms| now + ms),
+            expires_at: lifetime_ms.map(|ms| now.saturating_add(ms)),
             revoked_at: None,
             secret_id: secret.id.clone(),
             last_used: None,
@@ -306,7 +308,7 @@ impl Authenticator {
             org: org_id.map(|id| id.to_string()),
             kind: kind.as_str().to_string(),
             iat: now / 1000,
-            exp: (now + lifetime_ms.unwrap_or(DEFAULT_LIFETIME_MS)) / 1000,
+            exp: now.saturating_add(lifetime_ms.unwrap_or(DEFAULT_LIFETIME_MS)) / 1000,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(secret.id.clone());
@@ -524,7 +526,17 @@ mod tests {
         for (text, ms) in ok {
             assert_eq!(parse_duration_ms(text).unwrap(), ms, "{text}");
         }
-        for bad in ["", "10", "d", "10y", "-5d", "0s", "99999999999999999d"] {
+        for bad in [
+            "",
+            "10",
+            "d",
+            "10y",
+            "-5d",
+            "0s",
+            "99999999999999999d",
+            "106751991167d",
+            "36501d",
+        ] {
             assert!(parse_duration_ms(bad).is_err(), "{bad} should be refused");
         }
     }

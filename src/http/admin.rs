@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::extract::ScimBody;
+use super::extract::{PathParams, ScimBody};
 use super::{ApiError, AppState};
 use crate::admin::{NewKey, StreamRequest};
 use crate::auth::{AdminPrincipal, parse_duration_ms};
@@ -61,7 +61,17 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             state.clone(),
             super::middleware::authenticate_admin,
         ))
+        .layer(axum::middleware::map_response(no_store))
         .method_not_allowed_fallback(super::middleware::method_not_allowed)
+}
+
+/// Admin answers carry one-time tokens and users' data: never cached (errors already say so).
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// The operator behind a request, as the admin audit trail names them.
@@ -163,14 +173,14 @@ async fn create_org(
     Ok(created(state.admin.create_org(&by.0, &body.slug).await?))
 }
 
-async fn get_org(State(state): State<AppState>, Path(slug): Path<String>) -> Answer {
+async fn get_org(State(state): State<AppState>, PathParams(slug): PathParams<String>) -> Answer {
     Ok(Json(state.admin.org(&slug).await?).into_response())
 }
 
 async fn rename_org(
     State(state): State<AppState>,
     by: Operator,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     Body(body): Body<SlugBody>,
 ) -> Answer {
     Ok(Json(state.admin.rename_org(&by.0, &slug, &body.slug).await?).into_response())
@@ -180,7 +190,7 @@ async fn rename_org(
 async fn delete_org(
     State(state): State<AppState>,
     by: Operator,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
 ) -> Answer {
     let deletion = state.admin.delete_org(&by.0, &slug).await?;
     Ok((StatusCode::ACCEPTED, Json(deletion)).into_response())
@@ -217,7 +227,7 @@ impl KeyBody {
     }
 }
 
-async fn list_keys(State(state): State<AppState>, Path(slug): Path<String>) -> Answer {
+async fn list_keys(State(state): State<AppState>, PathParams(slug): PathParams<String>) -> Answer {
     let keys = state.admin.keys(&slug).await?;
     Ok(Json(json!({ "keys": keys })).into_response())
 }
@@ -225,7 +235,7 @@ async fn list_keys(State(state): State<AppState>, Path(slug): Path<String>) -> A
 async fn create_key(
     State(state): State<AppState>,
     by: Operator,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     Body(body): Body<KeyBody>,
 ) -> Answer {
     let (key, token) = state
@@ -238,14 +248,17 @@ async fn create_key(
 async fn revoke_key(
     State(state): State<AppState>,
     by: Operator,
-    Path((slug, id)): Path<(String, String)>,
+    PathParams((slug, id)): PathParams<(String, String)>,
 ) -> Answer {
     let id = path_id(&id, "key")?;
     state.admin.revoke_key(&by.0, Some(&slug), id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_attributes(State(state): State<AppState>, Path(slug): Path<String>) -> Answer {
+async fn list_attributes(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+) -> Answer {
     let keys = state.admin.user_attributes(&slug).await?;
     Ok(Json(json!({ "userAttributes": keys })).into_response())
 }
@@ -259,7 +272,7 @@ struct AttributeBody {
 async fn create_attribute(
     State(state): State<AppState>,
     by: Operator,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     Body(body): Body<AttributeBody>,
 ) -> Answer {
     state
@@ -272,7 +285,7 @@ async fn create_attribute(
 async fn delete_attribute(
     State(state): State<AppState>,
     by: Operator,
-    Path((slug, key)): Path<(String, String)>,
+    PathParams((slug, key)): PathParams<(String, String)>,
 ) -> Answer {
     state
         .admin
@@ -318,7 +331,11 @@ impl AuditParams {
     }
 }
 
-async fn changes(State(state): State<AppState>, Path(slug): Path<String>, raw: RawQuery) -> Answer {
+async fn changes(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    raw: RawQuery,
+) -> Answer {
     let query = query::<AuditParams>(&raw)?.query()?;
     let changes = state.admin.changes(&slug, &query).await?;
     Ok(Json(json!({ "changes": changes })).into_response())
@@ -326,15 +343,27 @@ async fn changes(State(state): State<AppState>, Path(slug): Path<String>, raw: R
 
 async fn rejected(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     raw: RawQuery,
 ) -> Answer {
     let query = query::<AuditParams>(&raw)?.query()?;
+    // Rejected writes have no log position and name no resource: refused, not ignored.
+    if query.after_position.is_some() {
+        let detail = "since: rejected writes have no position; give a time or an age";
+        return Err(ScimError::invalid_value(detail).into());
+    }
+    if query.resource_id.is_some() {
+        let detail = "resource: rejected writes are not kept by resource";
+        return Err(ScimError::invalid_value(detail).into());
+    }
     let rejected = state.admin.rejected(&slug, &query).await?;
     Ok(Json(json!({ "rejected": rejected })).into_response())
 }
 
-async fn list_streams(State(state): State<AppState>, Path(slug): Path<String>) -> Answer {
+async fn list_streams(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+) -> Answer {
     let streams = state.admin.streams(&slug).await?;
     Ok(Json(json!({ "streams": streams })).into_response())
 }
@@ -342,7 +371,7 @@ async fn list_streams(State(state): State<AppState>, Path(slug): Path<String>) -
 async fn create_stream(
     State(state): State<AppState>,
     by: Operator,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     Body(body): Body<StreamRequest>,
 ) -> Answer {
     let (stream, token) = state.admin.create_stream(&by.0, &slug, &body).await?;
@@ -355,7 +384,7 @@ async fn create_stream(
 
 async fn get_stream(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
+    PathParams((slug, id)): PathParams<(String, String)>,
 ) -> Answer {
     let id = path_id(&id, "stream")?;
     Ok(Json(state.admin.stream(&slug, id).await?).into_response())
@@ -364,7 +393,7 @@ async fn get_stream(
 async fn delete_stream(
     State(state): State<AppState>,
     by: Operator,
-    Path((slug, id)): Path<(String, String)>,
+    PathParams((slug, id)): PathParams<(String, String)>,
 ) -> Answer {
     let id = path_id(&id, "stream")?;
     state.admin.delete_stream(&by.0, Some(&slug), id).await?;
@@ -391,7 +420,7 @@ async fn create_admin_key(
 async fn revoke_admin_key(
     State(state): State<AppState>,
     by: Operator,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Answer {
     let id = path_id(&id, "key")?;
     state.admin.revoke_admin_key(&by.0, id).await?;
@@ -416,7 +445,7 @@ struct RetireParams {
 async fn retire_secret(
     State(state): State<AppState>,
     by: Operator,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     raw: RawQuery,
 ) -> Answer {
     let params = query::<RetireParams>(&raw)?;

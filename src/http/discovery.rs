@@ -2,11 +2,11 @@
 //! `/Schemas[/{id}]`. Same authentication as the rest of the SCIM API.
 
 use axum::Extension;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use super::extract::{ScimResponse, scim_base_url};
+use super::extract::{PathParams, ScimResponse, scim_base_url};
 use super::list::{DEFAULT_COUNT, list_response};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
@@ -55,7 +55,7 @@ pub async fn list_resource_types(
 /// GET /ResourceTypes/{id}
 pub async fn get_resource_type(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     uri: OriginalUri,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
@@ -88,7 +88,7 @@ pub async fn list_schemas(
 pub async fn get_schema(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     uri: OriginalUri,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {

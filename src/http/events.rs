@@ -2,7 +2,7 @@
 //! SETs (public), and the RFC 8936 poll endpoint, authenticated by the stream's own token.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::AppState;
+use super::extract::PathParams;
 use crate::events::poll::{PollRequest, poll as poll_stream};
 use crate::store::{StoreError, StreamKind, StreamState};
 
@@ -59,7 +60,7 @@ pub use crate::events::poll_token_hash as token_hash;
 /// `POST /events/streams/{id}/poll` (RFC 8936 §2.4), with `Authorization: Bearer <token>`.
 pub async fn poll(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

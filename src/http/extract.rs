@@ -12,6 +12,31 @@ use super::{ApiError, SCIM_CONTENT_TYPE};
 use crate::config::Settings;
 use crate::scim::ScimError;
 
+/// Path parameters, as axum's `Path`, but a segment that does not decode (bad
+/// percent-encoding, invalid UTF-8) is a SCIM 400 naming the path, like every other error.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParams(value))
+            .map_err(|rejection| {
+                ScimError::invalid_value(format!("path: {}", rejection.body_text())).into()
+            })
+    }
+}
+
 /// A JSON object request body. Accepted whatever the declared content type
 /// (`application/scim+json`, `application/json`, or none): IdPs differ, and the body decides.
 #[derive(Debug)]

@@ -2,13 +2,13 @@
 //! over [`ResourceKind`]. Each extracts, calls the resource layer and renders; what differs
 //! between types lives in `src/resources/`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::context::RequestContext;
-use super::extract::{ScimBody, ScimResponse};
+use super::extract::{PathParams, ScimBody, ScimResponse};
 use super::list::{ListParams, Projection, list_response};
 use super::{ApiError, AppState};
 use crate::resources::{Loaded, ResourceKind};
@@ -65,7 +65,7 @@ pub async fn create<K: ResourceKind>(
 pub async fn get<K: ResourceKind>(
     State(state): State<AppState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<ScimResponse, ApiError> {
     let projection = ctx.projection()?;
     let record = state.resources.get::<K>(&ctx.caller, &id).await?;
@@ -86,7 +86,7 @@ pub async fn get<K: ResourceKind>(
 pub async fn replace<K: ResourceKind>(
     State(state): State<AppState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     ScimBody(body): ScimBody,
 ) -> Result<ScimResponse, ApiError> {
     let projection = ctx.projection()?;
@@ -102,7 +102,7 @@ pub async fn replace<K: ResourceKind>(
 pub async fn patch<K: ResourceKind>(
     State(state): State<AppState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = ctx.projection()?;
@@ -128,7 +128,7 @@ pub async fn patch<K: ResourceKind>(
 pub async fn delete<K: ResourceKind>(
     State(state): State<AppState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .resources

@@ -70,6 +70,10 @@ async fn only_admin_keys_reach_the_admin_api_and_they_reach_nothing_else(backend
     let ok = admin(&app, &token, Method::GET, "/orgs", None).await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
     assert_eq!(ok.header("content-type"), Some("application/json"));
+    assert_eq!(ok.header("cache-control"), Some("no-store"));
+    // A path segment that does not decode is a SCIM error too.
+    let undecodable = admin(&app, &token, Method::GET, "/orgs/%FF", None).await;
+    assert_scim_error(&undecodable, 400, Some("invalidValue"));
 
     // An organization key and a personal token are genuine but not admin keys: 403.
     let personal = app.key("acme", true).await;
@@ -289,6 +293,7 @@ async fn keys_are_created_listed_and_revoked_within_their_organization(backend: 
 
     for (body, field) in [
         (json!({"expiresIn": "soon"}), "expiresIn"),
+        (json!({"expiresIn": "106751991167d"}), "expiresIn"),
         (json!({"name": ""}), "name"),
         (json!({"name": 5}), "name"),
         (json!({"scopes": []}), "scopes"),
@@ -858,6 +863,11 @@ async fn the_audit_trail_and_event_streams_are_reached_through_the_admin_api(bac
             "{:?}",
             response.body
         );
+    }
+    for unsupported in ["since=5", "resource=01a23d1e-bab9-72de-8c1f-5cd24712233a"] {
+        let path = format!("/orgs/acme/rejected?{unsupported}");
+        let refused = admin(&app, &token, Method::GET, &path, None).await;
+        assert_scim_error(&refused, 400, Some("invalidValue"));
     }
     assert_scim_error(
         &admin(&app, &token, Method::GET, "/orgs/nowhere/changes", None).await,
