@@ -82,8 +82,14 @@ impl RateLimit {
 
     /// The decision when no token fits while the TAT is `current_tat` (≥ `now_ns`).
     pub fn refused(&self, now_ns: i64, current_tat: i64) -> RateDecision {
-        // One more token fits once the TAT after it is at most one period ahead of the clock.
-        let wait = current_tat + self.interval_ns() - now_ns - self.period_ns();
+        self.refused_for(now_ns, current_tat, 1)
+    }
+
+    /// The decision when fewer than `need` tokens fit: `Retry-After` is when `need` will.
+    pub fn refused_for(&self, now_ns: i64, current_tat: i64, need: u64) -> RateDecision {
+        // `need` more tokens fit once the TAT after them is at most one period ahead.
+        let need = need.clamp(1, self.limit.min(i64::MAX as u64)) as i64;
+        let wait = current_tat + need * self.interval_ns() - now_ns - self.period_ns();
         RateDecision {
             allowed: false,
             granted: 0,
@@ -107,11 +113,24 @@ fn ns_to_ms_ceil(ns: i64) -> i64 {
 /// One GCRA step taking up to `want` tokens: returns the decision and the TAT to store
 /// (unchanged when refused).
 pub fn gcra(tat: Option<i64>, now_ns: i64, limit: RateLimit, want: u64) -> (RateDecision, i64) {
+    gcra_at_least(tat, now_ns, limit, want, 1)
+}
+
+/// [`gcra`] granting nothing unless at least `need` tokens fit (a Bulk request's operations
+/// are taken all at once or not at all).
+pub fn gcra_at_least(
+    tat: Option<i64>,
+    now_ns: i64,
+    limit: RateLimit,
+    want: u64,
+    need: u64,
+) -> (RateDecision, i64) {
     let current = tat.unwrap_or(now_ns).max(now_ns);
     let want = want.clamp(1, limit.limit.min(i64::MAX as u64)) as i64;
+    let need = (need as i64).clamp(1, want);
     let granted = limit.available(now_ns, current).min(want);
-    if granted == 0 {
-        return (limit.refused(now_ns, current), current);
+    if granted < need {
+        return (limit.refused_for(now_ns, current, need as u64), current);
     }
     let new_tat = current + granted * limit.interval_ns();
     (limit.granted(now_ns, new_tat, granted as u64), new_tat)
@@ -132,12 +151,25 @@ impl MemoryLimiter {
 
     /// Takes up to `want` tokens from `bucket`.
     pub fn take(&self, bucket: &str, now_ns: i64, limit: RateLimit, want: u64) -> RateDecision {
+        self.take_at_least(bucket, now_ns, limit, want, 1)
+    }
+
+    /// Takes up to `want` tokens from `bucket`, or none unless `need` fit.
+    pub fn take_at_least(
+        &self,
+        bucket: &str,
+        now_ns: i64,
+        limit: RateLimit,
+        want: u64,
+        need: u64,
+    ) -> RateDecision {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         // Forget buckets that have fully drained so the map cannot grow without bound.
         if buckets.len() > 10_000 {
             buckets.retain(|_, tat| *tat > now_ns);
         }
-        let (decision, stored) = gcra(buckets.get(bucket).copied(), now_ns, limit, want);
+        let (decision, stored) =
+            gcra_at_least(buckets.get(bucket).copied(), now_ns, limit, want, need);
         buckets.insert(bucket.to_string(), stored);
         decision
     }

@@ -216,6 +216,19 @@ pub struct ServeConfig {
     /// The longest wait, in seconds, between two push attempts.
     #[arg(long, env = "SCIMD_STREAM_RETRY_MAX_SECONDS", default_value_t = defaults().stream_retry_max.as_secs())]
     pub stream_retry_max_seconds: u64,
+
+    /// Most operations in one Bulk request (more → 413).
+    #[arg(long, env = "SCIMD_BULK_MAX_OPERATIONS", default_value_t = defaults().bulk_max_operations)]
+    pub bulk_max_operations: usize,
+
+    /// Largest Bulk request body in bytes (larger → 413).
+    #[arg(long, env = "SCIMD_BULK_MAX_PAYLOAD_BYTES", default_value_t = defaults().bulk_max_payload_bytes)]
+    pub bulk_max_payload_bytes: usize,
+
+    /// Seconds a Bulk request may start operations (at most 4/5 of the request timeout);
+    /// operations not started by then are answered 503 in the BulkResponse.
+    #[arg(long, env = "SCIMD_BULK_TIME_BUDGET", default_value_t = defaults().bulk_time_budget.as_secs())]
+    pub bulk_time_budget: u64,
 }
 
 impl ServeConfig {
@@ -263,6 +276,12 @@ impl ServeConfig {
                 self.stream_max_lag_days.max(1).saturating_mul(86_400),
             ),
             stream_retry_max: std::time::Duration::from_secs(self.stream_retry_max_seconds.max(1)),
+            bulk_max_operations: self.bulk_max_operations.max(1),
+            bulk_max_payload_bytes: self.bulk_max_payload_bytes.max(1024),
+            // Below the request timeout, so the response can still be written.
+            bulk_time_budget: std::time::Duration::from_millis(
+                (self.bulk_time_budget.max(1) * 1000).min(self.request_timeout.max(1) * 800),
+            ),
         }
     }
 

@@ -69,6 +69,13 @@ pub struct Settings {
     pub stream_max_lag: Duration,
     /// The longest wait between two push attempts (`SCIMD_STREAM_RETRY_MAX_SECONDS`).
     pub stream_retry_max: Duration,
+    /// Most operations in one Bulk request (`SCIMD_BULK_MAX_OPERATIONS`).
+    pub bulk_max_operations: usize,
+    /// Largest Bulk request body, in bytes (`SCIMD_BULK_MAX_PAYLOAD_BYTES`).
+    pub bulk_max_payload_bytes: usize,
+    /// How long a Bulk request may start operations; below the request timeout, so the
+    /// response reports what was done (`SCIMD_BULK_TIME_BUDGET`).
+    pub bulk_time_budget: Duration,
 }
 
 impl Settings {
@@ -111,6 +118,9 @@ impl Default for Settings {
             stream_failing_after: Duration::from_secs(60),
             stream_max_lag: Duration::from_secs(7 * 86_400),
             stream_retry_max: Duration::from_secs(30),
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 1024 * 1024,
+            bulk_time_budget: Duration::from_secs(20),
         }
     }
 }

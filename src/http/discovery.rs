@@ -11,7 +11,7 @@ use super::list::{DEFAULT_COUNT, list_response};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::scim::ScimError;
-use crate::scim::discovery::{find_schema, schema_json, service_provider_config};
+use crate::scim::discovery::{BulkLimits, find_schema, schema_json, service_provider_config};
 use crate::scim::schema::{all_resource_types, all_schemas};
 
 fn ok(body: Value) -> ScimResponse {
@@ -34,6 +34,10 @@ pub async fn get_service_provider_config(
         &base,
         state.settings.max_results,
         DEFAULT_COUNT,
+        BulkLimits {
+            max_operations: state.settings.bulk_max_operations,
+            max_payload_bytes: state.settings.bulk_max_payload_bytes,
+        },
     ))
 }
 

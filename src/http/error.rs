@@ -86,6 +86,21 @@ pub fn error_body(
     body
 }
 
+/// An error's status and RFC 7644 §3.12 body, as its response would have them (a Bulk
+/// operation's `response`): the same mapping as [`IntoResponse`], read back.
+pub fn error_parts(e: ApiError) -> (StatusCode, serde_json::Value) {
+    let response = e.into_response();
+    let status = response.status();
+    let (scim_type, detail) = match response.extensions().get::<ErrorReport>() {
+        Some(report) => (report.scim_type, report.detail.clone()),
+        None => (
+            None,
+            status.canonical_reason().unwrap_or("error").to_string(),
+        ),
+    };
+    (status, error_body(status, scim_type, &detail))
+}
+
 /// What an error response said, kept on the response for the rejected-writes record.
 #[derive(Debug, Clone)]
 pub struct ErrorReport {

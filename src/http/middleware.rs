@@ -37,22 +37,40 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     note_use(&state, KeyKind::Organization, principal.key_id, &req);
 
     let limit = state.settings.rate_limit;
-    let bucket = format!("key:{}", principal.key_id);
-    let decision = match state.leases.spend(&bucket, now) {
-        Some(decision) => decision,
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    // A Bulk request pays one token per operation, all at once, once its operations are
+    // counted (`http/bulk.rs`): not here.
+    let bulk = route
+        .as_ref()
+        .is_some_and(|r| r.as_str().ends_with("/Bulk"));
+    let bucket = key_bucket(principal.key_id);
+    let leased = if bulk {
+        None
+    } else {
+        state.leases.spend(&bucket, now)
+    };
+    let decision = match leased {
+        _ if bulk => None,
+        Some(decision) => Some(decision),
         None => {
             let want = state.leases.want(&bucket, now, limit);
             match state.store.rate_limit(&bucket, now, limit, want).await {
                 Ok(decision) => {
                     state.leases.record(&bucket, now, limit, want, &decision);
-                    decision
+                    Some(decision)
                 }
                 Err(e) => return ApiError::from(e).into_response(),
             }
         }
     };
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut response = if decision.allowed {
+    let mut response = if let Some(decision) = decision.filter(|d| !d.allowed) {
+        crate::metrics::rate_limited("key");
+        crate::metrics::refused_for_key(principal.key_id, 429);
+        ApiError::RateLimited {
+            retry_after_secs: ceil_secs(decision.retry_after_ms),
+        }
+        .into_response()
+    } else {
         let write = WriteRequest::of(&state, &principal, &req);
         if let Some(write) = &write {
             // The handler's change-log entry names the same actor: built once.
@@ -77,21 +95,21 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             write.record_if_rejected(&state, &response);
         }
         response
-    } else {
-        crate::metrics::rate_limited("key");
-        crate::metrics::refused_for_key(principal.key_id, 429);
-        ApiError::RateLimited {
-            retry_after_secs: ceil_secs(decision.retry_after_ms),
-        }
-        .into_response()
     };
-    rate_limit_headers(response.headers_mut(), limit.limit, &decision);
+    if let Some(decision) = &decision {
+        rate_limit_headers(response.headers_mut(), limit.limit, decision);
+    }
     // For the access log, which runs outside routing and authentication.
     response.extensions_mut().insert(principal);
     if let Some(route) = route {
         response.extensions_mut().insert(route);
     }
     response
+}
+
+/// The rate-limit bucket of an organization key.
+pub(super) fn key_bucket(key_id: uuid::Uuid) -> String {
+    format!("key:{key_id}")
 }
 
 /// The response to a failed authentication. A client that keeps failing is told to slow
@@ -353,7 +371,7 @@ pub async fn drop_untrusted_forwarded_headers(
 }
 
 /// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), in seconds.
-fn rate_limit_headers(headers: &mut HeaderMap, limit: u64, decision: &RateDecision) {
+pub(super) fn rate_limit_headers(headers: &mut HeaderMap, limit: u64, decision: &RateDecision) {
     headers.insert("ratelimit-limit", HeaderValue::from(limit));
     headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
     headers.insert(
@@ -363,7 +381,7 @@ fn rate_limit_headers(headers: &mut HeaderMap, limit: u64, decision: &RateDecisi
 }
 
 /// Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
-fn ceil_secs(ms: i64) -> u64 {
+pub(super) fn ceil_secs(ms: i64) -> u64 {
     (ms.max(0) as u64).div_ceil(1000)
 }
 

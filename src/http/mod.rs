@@ -2,6 +2,7 @@
 //! its layers, and [`serve`], the seam that `main` and the black-box tests share.
 
 mod admin;
+mod bulk;
 mod client_ip;
 mod context;
 mod discovery;
@@ -127,6 +128,10 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
         .route("/Schemas", get(discovery::list_schemas))
         .route("/Schemas/{id}", get(discovery::get_schema))
         .route("/.search", post(search::search_all))
+        .route(
+            "/Bulk",
+            post(bulk::bulk).layer(DefaultBodyLimit::max(state.settings.bulk_max_payload_bytes)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

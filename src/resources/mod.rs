@@ -7,6 +7,7 @@
 //! `groups.rs` hold only what differs (validation, passwords, members). Each change is one
 //! store transaction around a pure closure built here from `src/scim`.
 
+mod bulk;
 mod caller;
 mod error;
 mod groups;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+pub use bulk::{BulkOutcome, BulkResult};
 pub use caller::Caller;
 pub use error::{ResourceError, ResourceResult};
 pub use groups::Groups;

@@ -12,13 +12,29 @@ use super::schema::{
 pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 
+/// What one Bulk request may hold (RFC 7643 §5 `bulk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkLimits {
+    pub max_operations: usize,
+    pub max_payload_bytes: usize,
+}
+
 /// What scimd supports, truthfully (RFC 7643 §5), plus RFC 9865's pagination block.
-pub fn service_provider_config(base_url: &str, max_results: i64, default_count: i64) -> Value {
+pub fn service_provider_config(
+    base_url: &str,
+    max_results: i64,
+    default_count: i64,
+    bulk: BulkLimits,
+) -> Value {
     json!({
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": bulk.max_operations,
+            "maxPayloadSize": bulk.max_payload_bytes,
+        },
         "filter": {"supported": true, "maxResults": max_results},
         "changePassword": {"supported": true},
         "sort": {"supported": true},
@@ -97,8 +113,14 @@ mod tests {
 
     #[test]
     fn service_provider_config_is_truthful() {
-        let config = service_provider_config("http://h/scim/v2", 1000, 100);
-        assert_eq!(config["bulk"]["supported"], false);
+        let bulk = BulkLimits {
+            max_operations: 1000,
+            max_payload_bytes: 1 << 20,
+        };
+        let config = service_provider_config("http://h/scim/v2", 1000, 100, bulk);
+        assert_eq!(config["bulk"]["supported"], true);
+        assert_eq!(config["bulk"]["maxOperations"], 1000);
+        assert_eq!(config["bulk"]["maxPayloadSize"], 1 << 20);
         assert_eq!(config["filter"]["maxResults"], 1000);
         assert_eq!(config["etag"]["supported"], true);
         assert_eq!(config["securityEvents"]["asyncRequest"], "none");

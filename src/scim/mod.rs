@@ -4,6 +4,7 @@
 //! Resources are handled as JSON objects (`serde_json::Map`) keyed by canonical attribute
 //! names, with extension attributes nested under their schema URN, exactly as on the wire.
 
+pub mod bulk;
 pub mod diff;
 pub mod discovery;
 pub mod doc;

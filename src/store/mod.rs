@@ -173,6 +173,16 @@ pub trait RateLimitStore: Send + Sync {
         limit: RateLimit,
         want: u64,
     ) -> StoreResult<RateDecision>;
+    /// [`RateLimitStore::rate_limit`] granting nothing unless at least `need` tokens fit: a
+    /// Bulk request's operations are paid all at once or not at all.
+    async fn rate_limit_all(
+        &self,
+        bucket: &str,
+        now_ns: i64,
+        limit: RateLimit,
+        want: u64,
+        need: u64,
+    ) -> StoreResult<RateDecision>;
 }
 
 /// The change log (written by the resource stores, in each change's transaction) and the

@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod bulk;
 mod changelog;
 mod concurrency;
 mod discovery;

@@ -27,22 +27,38 @@ impl<D: Dialect> RateLimitStore for SqlStore<D> {
         limit: RateLimit,
         want: u64,
     ) -> StoreResult<RateDecision> {
+        self.rate_limit_all(bucket, now_ns, limit, want, 1).await
+    }
+
+    async fn rate_limit_all(
+        &self,
+        bucket: &str,
+        now_ns: i64,
+        limit: RateLimit,
+        want: u64,
+        need: u64,
+    ) -> StoreResult<RateDecision> {
         match self.dialect.limiter() {
-            LimiterState::InMemory(limiter) => Ok(limiter.take(bucket, now_ns, limit, want)),
-            LimiterState::Shared(pool) => shared::<D>(pool, bucket, now_ns, limit, want).await,
+            LimiterState::InMemory(limiter) => {
+                Ok(limiter.take_at_least(bucket, now_ns, limit, want, need))
+            }
+            LimiterState::Shared(pool) => {
+                shared::<D>(pool, bucket, now_ns, limit, want, need).await
+            }
         }
     }
 }
 
 /// One atomic statement per fetch: the row lock on the bucket orders processes. In an
 /// UPDATE's SET list `b.tat_ns` is the old value, so `granted` is computed from the same TAT
-/// as the new one; the WHERE refuses when not even one token fits.
+/// as the new one; the WHERE refuses when fewer than `need` tokens fit.
 async fn shared<D: Dialect>(
     pool: &Pool<D::DB>,
     bucket: &str,
     now_ns: i64,
     limit: RateLimit,
     want: u64,
+    need: u64,
 ) -> StoreResult<RateDecision> {
     let (greatest, least) = (D::GREATEST, D::LEAST);
     let take = format!(
@@ -52,16 +68,18 @@ async fn shared<D: Dialect>(
            tat_ns = {greatest}(b.tat_ns, $2) \
              + {least}($3, ($5 - ({greatest}(b.tat_ns, $2) - $2)) / $4) * $4, \
            granted = {least}($3, ($5 - ({greatest}(b.tat_ns, $2) - $2)) / $4) \
-         where ($5 - ({greatest}(b.tat_ns, $2) - $2)) / $4 >= 1 \
+         where ($5 - ({greatest}(b.tat_ns, $2) - $2)) / $4 >= $6 \
          returning tat_ns, granted"
     );
     let want = want.clamp(1, limit.limit) as i64;
+    let need = (need as i64).clamp(1, want);
     let values = [
         Arg::Text(bucket),
         Arg::Int(now_ns),
         Arg::Int(want),
         Arg::Int(limit.interval_ns()),
         Arg::Int(limit.period_ns()),
+        Arg::Int(need),
     ];
     let mut conn = pool.acquire().await?;
     if let Some(row) = fetch_optional::<D>(&mut conn, &take, &values).await? {
@@ -73,5 +91,5 @@ async fn shared<D: Dialect>(
         .await?
         .ok_or(StoreError::NotFound)?;
     let tat = D::DB::int(&row, "tat_ns")?;
-    Ok(limit.refused(now_ns, tat.max(now_ns)))
+    Ok(limit.refused_for(now_ns, tat.max(now_ns), need as u64))
 }

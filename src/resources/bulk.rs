@@ -1,0 +1,218 @@
+//! Bulk (RFC 7644 §3.7) in the resource layer: each operation is the same create, replace,
+//! patch or delete as a single request (its own transaction, its own change-log entry; one
+//! that fails changes nothing of its own), run in an order that satisfies the `bulkId`
+//! references (`scim/bulk.rs`), until `failOnErrors` failures or the time budget.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use uuid::Uuid;
+
+use super::{Caller, Groups, ResourceError, ResourceKind, Resources, Users};
+use crate::scim::ScimError;
+use crate::scim::bulk::{
+    BulkEndpoint, BulkMethod, BulkOperation, BulkRequest, Unresolvable, duplicate_bulk_id,
+};
+use crate::scim::etag::EtagCondition;
+use crate::store::Versioned;
+
+/// What became of one operation, in the order of the request.
+#[derive(Debug)]
+pub struct BulkOutcome {
+    /// The method as the request gave it.
+    pub method: Option<String>,
+    pub bulk_id: Option<String>,
+    pub endpoint: Option<BulkEndpoint>,
+    pub result: BulkResult,
+}
+
+#[derive(Debug)]
+pub enum BulkResult {
+    /// Done: the resource's id and version (none after a delete), and the HTTP status a
+    /// single request would have had.
+    Done {
+        id: Uuid,
+        version: Option<i64>,
+        status: u16,
+    },
+    Failed(ResourceError),
+    /// Not started: the time budget ran out first (503).
+    NotStarted,
+}
+
+impl BulkResult {
+    fn failed(&self) -> bool {
+        matches!(self, BulkResult::Failed(_))
+    }
+}
+
+impl Resources {
+    /// Runs a Bulk request's operations for `caller` until done, until `failOnErrors`
+    /// operations failed (the rest are left out of the outcome, as RFC 7644 §3.7.3 says), or
+    /// until `deadline` (the operations not started are reported `NotStarted`).
+    pub async fn bulk(
+        &self,
+        caller: &Caller,
+        request: BulkRequest,
+        deadline: Instant,
+    ) -> Vec<Option<BulkOutcome>> {
+        let mut outcomes: Vec<Option<BulkOutcome>> = Vec::with_capacity(request.entries.len());
+        let mut pending: Vec<(usize, BulkOperation, HashSet<String>)> = Vec::new();
+        let mut declared: HashSet<String> = HashSet::new();
+        for (index, entry) in request.entries.into_iter().enumerate() {
+            let mut outcome = BulkOutcome {
+                method: entry.method,
+                bulk_id: entry.bulk_id,
+                endpoint: None,
+                result: BulkResult::NotStarted,
+            };
+            match entry.operation {
+                Ok(op) => {
+                    outcome.endpoint = Some(op.endpoint);
+                    if let Some(id) = &op.bulk_id
+                        && !declared.insert(id.clone())
+                    {
+                        outcome.result = BulkResult::Failed(duplicate_bulk_id(id).into());
+                    } else {
+                        let references = op.references();
+                        pending.push((index, op, references));
+                    }
+                }
+                Err(e) => outcome.result = BulkResult::Failed(e.into()),
+            }
+            outcomes.push(Some(outcome));
+        }
+        let mut failures = outcomes
+            .iter()
+            .flatten()
+            .filter(|o| o.result.failed())
+            .count();
+        let stop_after = request.fail_on_errors.unwrap_or(usize::MAX);
+        // A declared bulkId: the id its POST created, or none when that POST failed.
+        let mut resolved: HashMap<String, Option<String>> = HashMap::new();
+        // Each pass runs every pending operation whose references are all resolved; an
+        // operation waits for a later one in the request, never the other way round.
+        loop {
+            let mut progressed = false;
+            let mut waiting = Vec::new();
+            for (index, mut op, references) in std::mem::take(&mut pending) {
+                if failures >= stop_after || Instant::now() >= deadline {
+                    waiting.push((index, op, references));
+                    continue;
+                }
+                let blocked = references.iter().find_map(|r| match resolved.get(r) {
+                    Some(Some(_)) => None,
+                    Some(None) => Some(Some(Unresolvable::Failed(r.clone()))),
+                    None if !declared.contains(r) => {
+                        Some(Some(Unresolvable::Undeclared(r.clone())))
+                    }
+                    None => Some(None),
+                });
+                let result = match blocked {
+                    // Waiting for an operation that has not run yet.
+                    Some(None) => {
+                        waiting.push((index, op, references));
+                        continue;
+                    }
+                    Some(Some(why)) => BulkResult::Failed(why.error().into()),
+                    None => {
+                        let ids: HashMap<String, String> = resolved
+                            .iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                            .collect();
+                        op.resolve(&ids);
+                        self.run(caller, &op).await
+                    }
+                };
+                progressed = true;
+                if let Some(bulk_id) = &op.bulk_id
+                    && op.method == BulkMethod::Post
+                {
+                    let id = match &result {
+                        BulkResult::Done { id, .. } => Some(id.to_string()),
+                        _ => None,
+                    };
+                    resolved.insert(bulk_id.clone(), id);
+                }
+                if result.failed() {
+                    failures += 1;
+                }
+                if let Some(Some(outcome)) = outcomes.get_mut(index) {
+                    outcome.result = result;
+                }
+            }
+            pending = waiting;
+            if pending.is_empty() || !progressed {
+                break;
+            }
+        }
+        let out_of_time = Instant::now() >= deadline;
+        for (index, _, _) in pending {
+            let Some(slot) = outcomes.get_mut(index) else {
+                continue;
+            };
+            if failures >= stop_after {
+                // Not processed after failOnErrors: left out of the response.
+                *slot = None;
+            } else if let Some(outcome) = slot {
+                outcome.result = if out_of_time {
+                    BulkResult::NotStarted
+                } else {
+                    BulkResult::Failed(Unresolvable::Circular.error().into())
+                };
+            }
+        }
+        outcomes
+    }
+
+    /// One operation, exactly as the single request would run it.
+    async fn run(&self, caller: &Caller, op: &BulkOperation) -> BulkResult {
+        let result = match op.endpoint {
+            BulkEndpoint::Users => self.run_on::<Users>(caller, op).await,
+            BulkEndpoint::Groups => self.run_on::<Groups>(caller, op).await,
+        };
+        match result {
+            Ok(done) => done,
+            Err(e) => BulkResult::Failed(e),
+        }
+    }
+
+    async fn run_on<K: ResourceKind>(
+        &self,
+        caller: &Caller,
+        op: &BulkOperation,
+    ) -> Result<BulkResult, ResourceError> {
+        let if_match = op.version.as_deref().map(EtagCondition::parse);
+        let id = op.id.as_deref().unwrap_or_default();
+        let data = || op.data.clone().unwrap_or_default();
+        let done = |record: &K::Record, status: u16| BulkResult::Done {
+            id: record.id(),
+            version: Some(record.version()),
+            status,
+        };
+        Ok(match op.method {
+            BulkMethod::Post => done(&self.create::<K>(caller, data()).await?, 201),
+            BulkMethod::Put => done(
+                &self
+                    .replace::<K>(caller, id, data(), if_match.as_ref())
+                    .await?,
+                200,
+            ),
+            BulkMethod::Patch => done(
+                &self
+                    .patch::<K>(caller, id, data(), if_match.as_ref())
+                    .await?,
+                200,
+            ),
+            BulkMethod::Delete => {
+                self.delete::<K>(caller, id, if_match.as_ref()).await?;
+                BulkResult::Done {
+                    id: Uuid::parse_str(id)
+                        .map_err(|_| ScimError::not_found("Resource not found"))?,
+                    version: None,
+                    status: 204,
+                }
+            }
+        })
+    }
+}
