@@ -275,6 +275,16 @@ curl -s "http://127.0.0.1:$RECEIVER_PORT/stats" >"$WORK/stream_stats.json"
 } >"$WORK/stream.env"
 echo "  stream: $EXPECTED events expected, at most $MOST_IN_FLIGHT on their way when a load stopped, drained within ${DRAIN_SECS} s; $(cat "$WORK/stream_stats.json")"
 kill "$RECEIVER_PID" 2>/dev/null || true
+# ---------------------------------------------------------------- Bulk against single POSTs
+# Users created per second by single POSTs (16 connections) and by Bulk requests of
+# BULK_OPS (1,000) POST operations each (4 connections), alternated over BENCH_BULK_ROUNDS
+# rounds (default 2) on the same server and database.
+echo "== Postgres, users created: single POSTs (16 connections) and Bulk (4 connections)"
+export BULK_OPS="${BULK_OPS:-1000}"
+for round in $(seq "${BENCH_BULK_ROUNDS:-2}"); do
+  run_wrk "bulk-single-$round" create_user 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+  run_wrk "bulk-bulk-$round" bulk_create 4 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+done
 PEAK_RSS_PG="$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$SCIMD_PID/status")"
 GROUP_CHECK="$(psql "$DB_URL" -qAtc "select (select count(*) from group_members m join groups g
   on g.id = m.group_id where g.display_name = 'bench-big') || ' ' || (select count(*) from

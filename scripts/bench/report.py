@@ -421,6 +421,29 @@ if a.stream_env and os.path.exists(a.stream_env) and a.stream_stats and os.path.
     p(f"- Commit to arrival: p50 {stats.get('p50_ms', 0):.1f} ms, p99 {stats.get('p99_ms', 0):.1f} ms, "
       f"max {stats.get('max_ms', 0):.1f} ms.\n")
 
+# ---------------------------------------------------------------- Bulk against single POSTs
+bulk_rounds = [r for r in rows if r["backend"].startswith("bulk-") and not bad(r)]
+if bulk_rounds:
+    import statistics
+    ops = int(os.environ.get("BULK_OPS", "1000"))
+    single = [float(r["requests_per_s"]) for r in bulk_rounds if r["backend"].startswith("bulk-single-")]
+    bulk = [float(r["requests_per_s"]) * ops for r in bulk_rounds if r["backend"].startswith("bulk-bulk-")]
+    p("## Bulk against single POSTs\n")
+    p(f"Users created per second: single `POST /Users` at 16 connections, and `POST /Bulk` "
+      f"with {ops:,} POST operations per request at 4 connections (each operation its own "
+      f"transaction and change-log entry, as a single POST), alternated on the same server "
+      f"and database. Medians of the rounds.\n")
+    p("| path | rounds | users/s (each round) | median users/s |")
+    p("|---|---|---|---|")
+    for name, values in (("single POST, 16 connections", single), (f"Bulk of {ops:,}, 4 connections", bulk)):
+        if values:
+            p(f"| {name} | {len(values)} | {', '.join(fmt(v) for v in values)} | "
+              f"{fmt(statistics.median(values))} |")
+    if single and bulk:
+        k = statistics.median(bulk) / statistics.median(single)
+        p(f"\nBulk creates **{k:.2f} ×** the users per second of single POSTs (target ≥ 3 ×: "
+          f"{'met' if k >= 3 else 'missed'}).\n")
+
 # ---------------------------------------------------------------- A/B, alternated
 ab = [r for r in rows if r["backend"].startswith("ab-")]
 if ab:

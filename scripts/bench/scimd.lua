@@ -1,6 +1,7 @@
 -- wrk script for scripts/bench.sh. Environment:
 --   SCENARIO  get_user | filter_user_name | list_first | list_page | put_user | patch_user |
---             member_big | member_small | floor
+--             member_big | member_small | create_user | bulk_create | floor
+--   BULK_OPS  operations per Bulk request (bulk_create; default 1000)
 --   TOKEN     organization API key;  DATA  bench_seed's output directory
 --   THREADS, CONNECTIONS  wrk's -t and -c
 -- Every thread loads the seeded ids once and picks one at random per request. URLs are
@@ -81,6 +82,26 @@ local function member_patch()
   return wrk.format("PATCH", "/scim/v2/Groups/" .. group, nil, body)
 end
 
+-- New users' names: unique per thread, request and operation, and per run (the clock).
+local created = 0
+local run_tag = tostring(os.time())
+local function new_user_name()
+  created = created + 1
+  return "new-" .. run_tag .. "-" .. my_index .. "-" .. created .. "@bench.example"
+end
+
+local BULK_OPS = tonumber(os.getenv("BULK_OPS") or "1000")
+local function bulk_create()
+  local ops = {}
+  for i = 1, BULK_OPS do
+    ops[i] = '{"method":"POST","path":"/Users","bulkId":"b' .. i .. '","data":{"userName":"'
+      .. new_user_name() .. '"}}'
+  end
+  local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":['
+    .. table.concat(ops, ",") .. ']}'
+  return wrk.format("POST", "/scim/v2/Bulk", nil, body)
+end
+
 function request()
   if scenario == "get_user" then
     return wrk.format("GET", "/scim/v2/Users/" .. ids[pick()])
@@ -101,6 +122,10 @@ function request()
     return wrk.format("PATCH", "/scim/v2/Users/" .. ids[pick()], nil, body)
   elseif scenario == "member_big" or scenario == "member_small" then
     return member_patch()
+  elseif scenario == "create_user" then
+    return wrk.format("POST", "/scim/v2/Users", nil, '{"userName":"' .. new_user_name() .. '"}')
+  elseif scenario == "bulk_create" then
+    return bulk_create()
   elseif scenario == "floor" then
     return wrk.format("GET", "/floor/" .. ids[pick()])
   end

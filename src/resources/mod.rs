@@ -1,6 +1,6 @@
-//! The resource layer: the one place a User or Group changes. No axum here: HTTP handlers,
-//! and later Bulk operations and the admin API, call [`Resources`] with a [`Caller`] and get
-//! records or an error back.
+//! The resource layer: the one place a User or Group changes. No axum here: HTTP handlers
+//! and Bulk operations (`bulk.rs`) call [`Resources`] with a [`Caller`] and get records or an
+//! error back.
 //!
 //! What is the same for every resource type (reading by id, list and search, delete, the PUT
 //! mode, `If-Match`) is written once, generic over [`ResourceKind`]; `users.rs` and
