@@ -204,6 +204,9 @@ const MAX_VERIFIED_TOKENS: usize = 10_000;
 /// A key's use is recorded at most this often by one process (and by all together: the
 /// store skips a record within a minute of the last).
 const KEY_USE_INTERVAL: Duration = Duration::from_secs(60);
+/// The secrets are re-read at most this often even without a key cache: a query per request
+/// would buy nothing (a change made in this process applies at once: `forget_cached`).
+const MIN_SECRETS_REREAD: Duration = Duration::from_secs(1);
 /// A token naming a secret this process does not know makes it read the secrets again at
 /// most this often (another process may have rotated; a forged `kid` must not cost a query
 /// per request).
@@ -240,8 +243,9 @@ impl Authenticator {
         }
     }
 
-    /// The secrets, read again from the store when older than the cache time (or, with
-    /// `unknown_kid`, than [`UNKNOWN_SECRET_REREAD`]). A failed read keeps the last set.
+    /// The secrets, read again from the store when older than the cache time (at least
+    /// [`MIN_SECRETS_REREAD`]; with `unknown_kid`, at most once per
+    /// [`UNKNOWN_SECRET_REREAD`]). A failed read keeps the last set.
     pub async fn secrets(&self, unknown_kid: bool) -> Arc<SecretSet> {
         let stale = if unknown_kid {
             let mut read = self
@@ -255,7 +259,7 @@ impl Authenticator {
             due
         } else {
             let read = self.secrets_read.lock().unwrap_or_else(|e| e.into_inner());
-            read.is_none_or(|at| at.elapsed() >= self.cache_ttl)
+            read.is_none_or(|at| at.elapsed() >= self.cache_ttl.max(MIN_SECRETS_REREAD))
         };
         if stale {
             match self.store.signing_secrets().await {
