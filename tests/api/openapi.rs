@@ -44,6 +44,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/Schemas", &["get"]),
     ("/Schemas/{id}", &["get"]),
     ("/.search", &["post"]),
+    // Bulk (RFC 7644 §3.7), no lower-case alias.
+    ("/Bulk", &["post"]),
     // Root routes (outside the SCIM base, no key).
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
