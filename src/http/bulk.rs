@@ -14,9 +14,9 @@ use serde_json::{Map, Value, json};
 use super::context::RequestContext;
 use super::error::error_parts;
 use super::extract::ScimBody;
-use super::middleware::{ceil_secs, key_bucket, rate_limit_headers};
+use super::middleware::{RequestStarted, ceil_secs, key_bucket, rate_limit_headers};
 use super::{ApiError, AppState, SCIM_CONTENT_TYPE};
-use crate::ratelimit::now_ns;
+use crate::ratelimit::{RateDecision, now_ns};
 use crate::resources::{BulkOutcome, BulkResult};
 use crate::scim::ScimError;
 use crate::scim::bulk::{BULK_RESPONSE_SCHEMA, parse_request};
@@ -25,32 +25,54 @@ use crate::scim::etag::etag;
 /// `POST /Bulk`.
 pub async fn bulk(State(state): State<AppState>, ctx: RequestContext, req: Request) -> Response {
     let settings = &state.settings;
-    let started = Instant::now();
-    let body = match read_body(&state, req).await {
-        Ok(body) => body,
-        // A request that cannot be read still costs its one token.
-        Err(e) => {
-            return charged(&state, &ctx, 1)
-                .await
-                .err()
-                .unwrap_or(e)
-                .into_response();
-        }
+    // The budget counts from the request's arrival, as the request timeout does (it may
+    // have waited for its organization's turn).
+    let started = req
+        .extensions()
+        .get::<RequestStarted>()
+        .map_or_else(Instant::now, |s| s.0);
+    let limit = settings.rate_limit.limit;
+    // What the request costs, and whether it can run: a request refused before its
+    // operations are counted still costs one token (it was read and parsed).
+    let (cost, request) = match read_body(&state, req).await {
+        Err(e) => (1, Err(e)),
+        Ok(body) => match parse_request(&body, settings.bulk_max_operations) {
+            Err(e) => (1, Err(e.into())),
+            Ok(request) if request.entries.len() as u64 > limit => {
+                let detail = format!(
+                    "The Bulk request has {} operations, more than this key may send in a \
+                     minute ({limit}): split it, or use a key with a higher limit for imports",
+                    request.entries.len()
+                );
+                let refusal = ScimError {
+                    status: 413,
+                    scim_type: None,
+                    detail,
+                };
+                (1, Err(refusal.into()))
+            }
+            Ok(request) => (request.entries.len().max(1) as u64, Ok(request)),
+        },
     };
-    let request = match parse_request(&body, settings.bulk_max_operations) {
+    let decision = match charge(&state, &ctx, cost).await {
+        Ok(decision) => decision,
+        Err(e) => return bulk_response(e.into_response(), None, limit),
+    };
+    if !decision.allowed {
+        // Over what the key has left: nothing done, and Retry-After is when all fit.
+        let key_id = ctx.caller.actor.key_id.unwrap_or_default();
+        crate::metrics::rate_limited("key");
+        crate::metrics::refused_for_key(key_id, 429);
+        let refusal = ApiError::RateLimited {
+            retry_after_secs: ceil_secs(decision.retry_after_ms),
+        };
+        return bulk_response(refusal.into_response(), Some(&decision), limit);
+    }
+    let request = match request {
         Ok(request) => request,
         Err(e) => {
-            return charged(&state, &ctx, 1)
-                .await
-                .err()
-                .unwrap_or(e.into())
-                .into_response();
+            return bulk_response(e.into_response(), Some(&decision), limit);
         }
-    };
-    let operations = request.entries.len().max(1) as u64;
-    let decision = match charged(&state, &ctx, operations).await {
-        Ok(decision) => decision,
-        Err(e) => return e.into_response(),
     };
     let deadline = started + settings.bulk_time_budget;
     let outcomes = state.resources.bulk(&ctx.caller, request, deadline).await;
@@ -60,7 +82,7 @@ pub async fn bulk(State(state): State<AppState>, ctx: RequestContext, req: Reque
         .map(|outcome| render(&ctx.base_url, outcome))
         .collect();
     let body = json!({"schemas": [BULK_RESPONSE_SCHEMA], "Operations": rendered});
-    let mut response = (
+    let response = (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
@@ -69,7 +91,16 @@ pub async fn bulk(State(state): State<AppState>, ctx: RequestContext, req: Reque
         body.to_string(),
     )
         .into_response();
-    rate_limit_headers(response.headers_mut(), settings.rate_limit.limit, &decision);
+    bulk_response(response, Some(&decision), limit)
+}
+
+/// Every Bulk answer is uncached and, once the key was charged, says what it has left.
+fn bulk_response(mut response: Response, decision: Option<&RateDecision>, limit: u64) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(decision) = decision {
+        rate_limit_headers(headers, limit, decision);
+    }
     response
 }
 
@@ -94,39 +125,18 @@ async fn read_body(state: &AppState, req: Request) -> Result<Map<String, Value>,
     }
 }
 
-/// Takes `operations` tokens from the key, all or none: 413 when the key's limit per minute
-/// is below them (no wait would help), 429 with the wait until they fit otherwise.
-async fn charged(
+/// Takes `cost` tokens from the key, all or none.
+async fn charge(
     state: &AppState,
     ctx: &RequestContext,
-    operations: u64,
-) -> Result<crate::ratelimit::RateDecision, ApiError> {
+    cost: u64,
+) -> Result<RateDecision, ApiError> {
+    let key = key_bucket(ctx.caller.actor.key_id.unwrap_or_default());
     let limit = state.settings.rate_limit;
-    if operations > limit.limit {
-        return Err(ScimError {
-            status: 413,
-            scim_type: None,
-            detail: format!(
-                "The Bulk request has {operations} operations, more than this key may send \
-                 in a minute ({}): split it, or use a key with a higher limit for imports",
-                limit.limit
-            ),
-        }
-        .into());
-    }
-    let key_id = ctx.caller.actor.key_id.unwrap_or_default();
-    let decision = state
+    Ok(state
         .store
-        .rate_limit_all(&key_bucket(key_id), now_ns(), limit, operations, operations)
-        .await?;
-    if !decision.allowed {
-        crate::metrics::rate_limited("key");
-        crate::metrics::refused_for_key(key_id, 429);
-        return Err(ApiError::RateLimited {
-            retry_after_secs: ceil_secs(decision.retry_after_ms),
-        });
-    }
-    Ok(decision)
+        .rate_limit_all(&key, now_ns(), limit, cost, cost)
+        .await?)
 }
 
 /// One operation of the `BulkResponse` (RFC 7644 §3.7.3): `status` as a string, `location`

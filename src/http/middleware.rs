@@ -278,11 +278,17 @@ impl WriteRequest {
     }
 }
 
+/// When a request arrived (its timeout counts from then), as a request extension.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestStarted(pub Instant);
+
 /// The outermost layer: enforces the request timeout and writes one access-log line per
 /// request (request id, method, route template, status, latency, org) — never headers,
 /// tokens or bodies.
-pub async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn access_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    // When the request timeout started: a Bulk's time budget counts from here too.
+    req.extensions_mut().insert(RequestStarted(started));
     // Any token is a valid method name: only the standard ones are named in logs and metrics.
     let method = crate::metrics::method_label(req.method());
     let request_id = req

@@ -56,48 +56,49 @@ impl Resources {
         request: BulkRequest,
         deadline: Instant,
     ) -> Vec<Option<BulkOutcome>> {
-        let mut outcomes: Vec<Option<BulkOutcome>> = Vec::with_capacity(request.entries.len());
-        let mut pending: Vec<(usize, BulkOperation, HashSet<String>)> = Vec::new();
+        // Only a POST's bulkId can be referred to (it names what the POST creates); a
+        // malformed POST still declares it, so a reference to it fails as a reference to a
+        // failed operation does.
         let mut declared: HashSet<String> = HashSet::new();
+        let mut pending: Vec<(usize, Result<BulkOperation, ResourceError>, HashSet<String>)> =
+            Vec::new();
+        let mut outcomes: Vec<Option<BulkOutcome>> = Vec::with_capacity(request.entries.len());
         for (index, entry) in request.entries.into_iter().enumerate() {
-            let mut outcome = BulkOutcome {
+            let is_post = entry
+                .method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+            let mut operation = entry.operation.map_err(ResourceError::from);
+            if let Some(id) = entry.bulk_id.as_ref().filter(|_| is_post)
+                && !declared.insert(id.clone())
+            {
+                operation = Err(duplicate_bulk_id(id).into());
+            }
+            let references = operation
+                .as_ref()
+                .map(BulkOperation::references)
+                .unwrap_or_default();
+            outcomes.push(Some(BulkOutcome {
                 method: entry.method,
                 bulk_id: entry.bulk_id,
-                endpoint: None,
+                endpoint: operation.as_ref().ok().map(|op| op.endpoint),
                 result: BulkResult::NotStarted,
-            };
-            match entry.operation {
-                Ok(op) => {
-                    outcome.endpoint = Some(op.endpoint);
-                    if let Some(id) = &op.bulk_id
-                        && !declared.insert(id.clone())
-                    {
-                        outcome.result = BulkResult::Failed(duplicate_bulk_id(id).into());
-                    } else {
-                        let references = op.references();
-                        pending.push((index, op, references));
-                    }
-                }
-                Err(e) => outcome.result = BulkResult::Failed(e.into()),
-            }
-            outcomes.push(Some(outcome));
+            }));
+            pending.push((index, operation, references));
         }
-        let mut failures = outcomes
-            .iter()
-            .flatten()
-            .filter(|o| o.result.failed())
-            .count();
         let stop_after = request.fail_on_errors.unwrap_or(usize::MAX);
+        let mut failures = 0;
         // A declared bulkId: the id its POST created, or none when that POST failed.
         let mut resolved: HashMap<String, Option<String>> = HashMap::new();
-        // Each pass runs every pending operation whose references are all resolved; an
-        // operation waits for a later one in the request, never the other way round.
+        // Each pass takes the operations in the request's order and runs every one whose
+        // references are all resolved; one that waits for a later operation runs in a later
+        // pass. A pass that runs nothing leaves only operations waiting on each other.
         loop {
             let mut progressed = false;
             let mut waiting = Vec::new();
-            for (index, mut op, references) in std::mem::take(&mut pending) {
+            for (index, operation, references) in std::mem::take(&mut pending) {
                 if failures >= stop_after || Instant::now() >= deadline {
-                    waiting.push((index, op, references));
+                    waiting.push((index, operation, references));
                     continue;
                 }
                 let blocked = references.iter().find_map(|r| match resolved.get(r) {
@@ -108,36 +109,49 @@ impl Resources {
                     }
                     None => Some(None),
                 });
-                let result = match blocked {
+                let (result, declares) = match (operation, blocked) {
+                    (Err(e), _) => (BulkResult::Failed(e), None),
                     // Waiting for an operation that has not run yet.
-                    Some(None) => {
-                        waiting.push((index, op, references));
+                    (Ok(op), Some(None)) => {
+                        waiting.push((index, Ok(op), references));
                         continue;
                     }
-                    Some(Some(why)) => BulkResult::Failed(why.error().into()),
-                    None => {
+                    (Ok(op), Some(Some(why))) => {
+                        (BulkResult::Failed(why.error().into()), op.bulk_id.clone())
+                    }
+                    (Ok(mut op), None) => {
                         let ids: HashMap<String, String> = resolved
                             .iter()
                             .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
                             .collect();
                         op.resolve(&ids);
-                        self.run(caller, &op).await
+                        let declares = op.bulk_id.clone().filter(|_| op.method == BulkMethod::Post);
+                        (self.run(caller, &op).await, declares)
                     }
                 };
                 progressed = true;
-                if let Some(bulk_id) = &op.bulk_id
-                    && op.method == BulkMethod::Post
-                {
+                let slot = outcomes.get_mut(index).and_then(Option::as_mut);
+                // A malformed POST's bulkId is resolved to nothing, like a failed POST's.
+                let declared_id = declares.or_else(|| {
+                    slot.as_ref()
+                        .filter(|o| {
+                            o.method
+                                .as_deref()
+                                .is_some_and(|m| m.eq_ignore_ascii_case("POST"))
+                        })
+                        .and_then(|o| o.bulk_id.clone())
+                });
+                if let Some(bulk_id) = declared_id {
                     let id = match &result {
                         BulkResult::Done { id, .. } => Some(id.to_string()),
                         _ => None,
                     };
-                    resolved.insert(bulk_id.clone(), id);
+                    resolved.entry(bulk_id).or_insert(id);
                 }
                 if result.failed() {
                     failures += 1;
                 }
-                if let Some(Some(outcome)) = outcomes.get_mut(index) {
+                if let Some(outcome) = slot {
                     outcome.result = result;
                 }
             }
