@@ -120,9 +120,11 @@ impl Resources {
                         (BulkResult::Failed(why.error().into()), op.bulk_id.clone())
                     }
                     (Ok(mut op), None) => {
-                        let ids: HashMap<String, String> = resolved
+                        // Only this operation's references (a map of all would make a
+                        // Bulk of n operations cost n² copies).
+                        let ids: HashMap<String, String> = references
                             .iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                            .filter_map(|r| Some((r.clone(), resolved.get(r)?.clone()?)))
                             .collect();
                         op.resolve(&ids);
                         let declares = op.bulk_id.clone().filter(|_| op.method == BulkMethod::Post);
