@@ -4,6 +4,7 @@
 mod admin;
 mod bulk;
 mod client_ip;
+mod console;
 mod context;
 mod discovery;
 mod error;
@@ -168,6 +169,7 @@ fn app_router(state: AppState, with_metrics: bool) -> Router {
         .nest("/scim/v2", scim.clone())
         .nest("/api/scim/v2", scim)
         .nest("/admin/v1", admin::routes(&state))
+        .merge(console::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/openapi.yaml", get(ops::openapi))

@@ -21,6 +21,8 @@ pub struct OrgSummary {
     pub groups: i64,
     /// Keys not revoked (expired ones included).
     pub keys: i64,
+    /// When its newest change-log entry was written.
+    pub last_change_at: Option<i64>,
 }
 
 /// The progress of an organization's deletion.
@@ -45,6 +47,18 @@ pub struct SigningSecret {
     pub secret: Option<String>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+}
+
+/// A signed-in session of the operator console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// The hash of the cookie's token.
+    pub id: String,
+    pub admin_key_id: Uuid,
+    /// The token every form of the session carries.
+    pub csrf: String,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// One thing an operator did, through the admin API or the command line.
@@ -114,6 +128,12 @@ pub trait AdminStore: Send + Sync {
     /// definition's row until it commits: see `UserStore`). `Conflict` naming how many users
     /// carry it; `NotFound` for an unknown key.
     async fn delete_user_attribute(&self, org_id: Uuid, key: &str) -> StoreResult<()>;
+
+    async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()>;
+    /// A session that has not expired at `now`; `NotFound` otherwise.
+    async fn console_session(&self, id: &str, now: i64) -> StoreResult<ConsoleSession>;
+    /// Ends a session (and, while at it, every session expired at `now`).
+    async fn delete_console_session(&self, id: &str, now: i64) -> StoreResult<()>;
 
     async fn record_admin_action(&self, action: &AdminAction) -> StoreResult<()>;
     /// The operators' audit trail, oldest first, after `after` (an action id) when given.

@@ -28,7 +28,10 @@ async fn service_provider_config_tells_what_is_supported(backend: Backend) {
         json!(["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"])
     );
     assert_eq!(body["patch"]["supported"], true);
-    assert_eq!(body["bulk"]["supported"], false);
+    assert_eq!(
+        body["bulk"],
+        json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": 1_048_576})
+    );
     assert_eq!(body["filter"]["supported"], true);
     assert_eq!(body["filter"]["maxResults"], 1000);
     assert_eq!(body["sort"]["supported"], true);

@@ -11,6 +11,7 @@ mod auth;
 mod bulk;
 mod changelog;
 mod concurrency;
+mod console;
 mod discovery;
 mod durability;
 mod errors;

@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::tenants::{ORG_COLUMNS, key_from_row, org_from_row, unique};
 use super::{Arg, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_optional};
 use crate::scim::ScimError;
-use crate::store::admin::{AdminAction, AdminStore, OrgDeletion, OrgSummary, SigningSecret};
+use crate::store::admin::{
+    AdminAction, AdminStore, ConsoleSession, OrgDeletion, OrgSummary, SigningSecret,
+};
 use crate::store::{ApiKey, KeyKind, KeyUse, Organization, StoreError, StoreResult};
 
 const ADMIN_KEY_COLUMNS: &str = "id, name, created_at, expires_at, revoked_at, secret_id, \
@@ -78,6 +80,7 @@ fn summary_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<OrgSummary> {
         users: D::DB::int(row, "users")?,
         groups: D::DB::int(row, "groups")?,
         keys: D::DB::int(row, "keys")?,
+        last_change_at: D::DB::opt_int(row, "last_change_at")?,
     })
 }
 
@@ -87,7 +90,9 @@ fn summary_sql(condition: &str) -> String {
         "select {ORG_COLUMNS}, \
          (select count(*) from users u where u.org_id = o.id) as users, \
          (select count(*) from groups g where g.org_id = o.id) as groups, \
-         (select count(*) from api_keys k where k.org_id = o.id and k.revoked_at is null) as keys \
+         (select count(*) from api_keys k where k.org_id = o.id and k.revoked_at is null) as keys, \
+         (select c.at from changes c where c.org_id = o.id order by c.position desc limit 1) \
+           as last_change_at \
          from organizations o {condition} order by o.slug"
     )
 }
@@ -357,6 +362,42 @@ impl<D: Dialect> AdminStore for SqlStore<D> {
             ))));
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()> {
+        let sql = "insert into console_sessions (id, admin_key_id, csrf, created_at, expires_at) \
+                   values ($1, $2, $3, $4, $5)";
+        let args = [
+            Arg::Text(&session.id),
+            Arg::Uuid(session.admin_key_id),
+            Arg::Text(&session.csrf),
+            Arg::Int(session.created_at),
+            Arg::Int(session.expires_at),
+        ];
+        self.write(sql, &args).await?;
+        Ok(())
+    }
+
+    async fn console_session(&self, id: &str, now: i64) -> StoreResult<ConsoleSession> {
+        let sql = "select id, admin_key_id, csrf, created_at, expires_at from console_sessions \
+                   where id = $1 and expires_at > $2";
+        let row = self
+            .read_optional(sql, &[Arg::Text(id), Arg::Int(now)])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(ConsoleSession {
+            id: D::DB::text(&row, "id")?,
+            admin_key_id: D::uuid(&row, "admin_key_id")?,
+            csrf: D::DB::text(&row, "csrf")?,
+            created_at: D::DB::int(&row, "created_at")?,
+            expires_at: D::DB::int(&row, "expires_at")?,
+        })
+    }
+
+    async fn delete_console_session(&self, id: &str, now: i64) -> StoreResult<()> {
+        let sql = "delete from console_sessions where id = $1 or expires_at <= $2";
+        self.write(sql, &[Arg::Text(id), Arg::Int(now)]).await?;
         Ok(())
     }
 
