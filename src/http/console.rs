@@ -37,6 +37,7 @@ const STYLESHEET: &str = include_str!("console.css");
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(overview))
+        .route("/admin/orgs/{slug}", get(organization))
         .route("/admin/sign-in", get(sign_in_form).post(sign_in))
         .route("/admin/sign-out", axum::routing::post(sign_out))
         .route("/admin/console.css", get(stylesheet))
@@ -105,6 +106,142 @@ fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> Heade
         "{name}={value}; Path=/admin; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}"
     );
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// What the organization page shows of its recent past.
+const RECENT_MS: i64 = 24 * 3_600_000;
+/// Rows of each recent list.
+const RECENT_ROWS: usize = 50;
+
+/// `GET /admin/orgs/{slug}`: one organization: its identity providers (its keys and what
+/// last used them), streams, user attributes, and the last day's changes and rejected writes.
+async fn organization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    super::extract::PathParams(slug): super::extract::PathParams<String>,
+) -> Response {
+    let Some(session) = session(&state, &headers).await else {
+        return Redirect::to("/admin/sign-in").into_response();
+    };
+    match organization_page(&state, &session, &slug).await {
+        Ok(page) => html_response(StatusCode::OK, page),
+        Err(e) => {
+            let (status, _) = super::error::error_parts(e.into());
+            let body = html! { h1 { "scimd" } p.error { "No organization " (slug) "." } };
+            html_response(status, page("Not found", body))
+        }
+    }
+}
+
+async fn organization_page(
+    state: &AppState,
+    session: &ConsoleSession,
+    slug: &str,
+) -> Result<Markup, crate::resources::ResourceError> {
+    let admin = &state.admin;
+    let org = admin.org(slug).await?;
+    let keys = admin.keys(slug).await?;
+    let streams = admin.streams(slug).await?;
+    let attributes = admin.user_attributes(slug).await?;
+    let recent = crate::store::AuditQuery {
+        since_ms: Some(now_ms() - RECENT_MS),
+        limit: 1_000,
+        without_data: true,
+        ..Default::default()
+    };
+    let changes = admin.changes(slug, &recent).await?;
+    let rejected = admin.rejected(slug, &recent).await?;
+    let last = |n: usize| n.saturating_sub(RECENT_ROWS);
+    Ok(page(
+        &org.slug,
+        html! {
+            header {
+                h1 { a href="/admin" { "scimd" } " / " (org.slug) }
+                form method="post" action="/admin/sign-out" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button type="submit" { "Sign out" }
+                }
+            }
+            p { (org.state) " · " (org.users) " users · " (org.groups) " groups · "
+                (org.keys) " keys · created " (when(org.created_at)) }
+            h2 { "Identity providers and keys" }
+            table {
+                thead { tr { th { "key" } th { "kind" } th { "state" } th { "last used" } th { "from" } th { "User-Agent" } } }
+                tbody {
+                    @for key in &keys {
+                        tr {
+                            td { (key.name.as_deref().unwrap_or("-")) }
+                            td { (key.kind) }
+                            td { (key.state) }
+                            @match &key.last_used {
+                                Some(used) => {
+                                    td { (when(used.at)) }
+                                    td { (used.client_addr.as_deref().unwrap_or("-")) }
+                                    td { (used.user_agent.as_deref().unwrap_or("-")) }
+                                }
+                                None => { td { "never" } td { "-" } td { "-" } }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Event streams" }
+            @if streams.is_empty() { p { "None." } } @else {
+                table {
+                    thead { tr { th { "stream" } th { "kind" } th { "state" } th { "target" } th { "delivered" } th { "last error" } } }
+                    tbody {
+                        @for stream in &streams {
+                            tr {
+                                td { (stream.id) }
+                                td { (stream.kind.as_str()) }
+                                td { (stream.state.as_str()) }
+                                td { (stream.endpoint.as_deref().unwrap_or("poll")) }
+                                td.n { (stream.delivered) }
+                                td { (stream.last_error.as_deref().unwrap_or("-")) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "User attributes" }
+            p { @if attributes.is_empty() { "None defined." } @else { (attributes.join(", ")) } }
+            h2 { "Changes, last 24 hours" }
+            @if changes.is_empty() { p { "None." } } @else {
+                table {
+                    thead { tr { th { "at" } th { "operation" } th { "resource" } th { "attributes" } th { "key" } th { "User-Agent" } } }
+                    tbody {
+                        @for entry in changes[last(changes.len())..].iter().rev() {
+                            tr {
+                                td { (when(entry.at)) }
+                                td { (entry.operation) @if let Some(a) = &entry.activation { " (" (a) ")" } }
+                                td { (entry.resource_type) " " (entry.resource_id) }
+                                td { (entry.attributes.join(", ")) }
+                                td { (entry.key_name.as_deref().unwrap_or("-")) }
+                                td { (entry.user_agent.as_deref().unwrap_or("-")) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Rejected writes, last 24 hours" }
+            @if rejected.is_empty() { p { "None." } } @else {
+                table {
+                    thead { tr { th { "at" } th { "request" } th { "status" } th { "why" } th { "key" } } }
+                    tbody {
+                        @for write in rejected[last(rejected.len())..].iter().rev() {
+                            tr {
+                                td { (when(write.at)) }
+                                td { (write.method) " " (write.path) }
+                                td { (write.status) @if let Some(t) = &write.scim_type { " " (t) } }
+                                td { (write.detail.as_deref().unwrap_or("-")) }
+                                td { (write.key_name.as_deref().unwrap_or("-")) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
 }
 
 /// The session the request's cookie names, if it is live and its admin key still works.
@@ -176,7 +313,7 @@ async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response
             tbody {
                 @for org in &orgs {
                     tr {
-                        td { (org.org.slug) }
+                        td { a href={ "/admin/orgs/" (org.org.slug) } { (org.org.slug) } }
                         td { @if org.org.deleted_at.is_some() { "deleting" } @else { "active" } }
                         td.n { (org.users) }
                         td.n { (org.groups) }

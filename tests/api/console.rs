@@ -16,6 +16,7 @@ backend_tests!(
     the_overview_lists_organizations_and_sign_out_ends_the_session,
     every_console_answer_forbids_framing_caching_and_outside_content,
     a_session_lives_in_the_database_and_ends_with_its_key,
+    the_organization_page_shows_its_idps_streams_changes_and_rejections,
 );
 
 /// A browser that does not follow redirects, so each answer can be looked at.
@@ -172,7 +173,7 @@ async fn the_overview_lists_organizations_and_sign_out_ends_the_session(backend:
     );
     let html = overview.text().await.unwrap();
     assert!(
-        html.contains("<td>acme</td>") && html.contains("<td>beta</td>"),
+        html.contains(">acme</a></td>") && html.contains(">beta</a></td>"),
         "{html}"
     );
     assert!(
@@ -274,4 +275,80 @@ async fn a_session_lives_in_the_database_and_ends_with_its_key(backend: Backend)
         get(&address, "/admin", Some(&session)).await.status(),
         StatusCode::SEE_OTHER
     );
+}
+
+async fn the_organization_page_shows_its_idps_streams_changes_and_rejections(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.define_attribute("cost_center").await;
+    // An IdP's traffic: a create, a refused write, both with its User-Agent.
+    let idp = browser();
+    let created = idp
+        .post(format!("{}/scim/v2/Users", app.address))
+        .bearer_auth(&app.token)
+        .header("user-agent", "Okta SCIM Client <1.0>")
+        .json(&json!({"userName": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let refused = idp
+        .post(format!("{}/scim/v2/Users", app.address))
+        .bearer_auth(&app.token)
+        .header("user-agent", "Okta SCIM Client <1.0>")
+        .json(&json!({"userName": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    scimd::app::create_stream(
+        &app.store,
+        &scimd::app::StreamRequest {
+            org: "acme".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let token = admin_key(&app).await;
+    let (_, cookie) = sign_in(&app.address, &token, &[]).await;
+    let session = cookie_value(&cookie.unwrap());
+    let overview = get(&app.address, "/admin", Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(overview.contains("href=\"/admin/orgs/acme\""), "{overview}");
+
+    // Changes and rejected writes are recorded off the request path or behind the log's
+    // watermark: wait for both to show.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let html = loop {
+        let html = get(&app.address, "/admin/orgs/acme", Some(&session))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if (html.contains("create") && html.contains("invalidValue"))
+            || std::time::Instant::now() > deadline
+        {
+            break html;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The IdP's key, its User-Agent escaped, the stream, the attribute, the change and the
+    // rejection.
+    assert!(html.contains("<td>test</td>"), "{html}");
+    assert!(html.contains("Okta SCIM Client &lt;1.0&gt;"), "{html}");
+    assert!(!html.contains("Okta SCIM Client <1.0>"), "{html}");
+    assert!(html.contains("<td>poll</td>"), "{html}");
+    assert!(html.contains("cost_center"), "{html}");
+    assert!(html.contains("<td>create</td>"), "{html}");
+    assert!(html.contains("POST /scim/v2/Users"), "{html}");
+    assert!(html.contains("400 invalidValue"), "{html}");
+
+    let unknown = get(&app.address, "/admin/orgs/nowhere", Some(&session)).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let unsigned = get(&app.address, "/admin/orgs/acme", None).await;
+    assert_eq!(unsigned.status(), StatusCode::SEE_OTHER);
 }
