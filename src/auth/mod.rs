@@ -21,7 +21,6 @@ use uuid::Uuid;
 
 pub use secrets::{SecretRefusal, SecretSet};
 
-use crate::store::admin::SigningSecret;
 use crate::store::{ApiKey, KeyKind, KeyUse, Store, StoreError, now_ms};
 
 /// Issuer claim of every scimd key.
@@ -171,10 +170,13 @@ pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
 /// Signs and verifies keys, and checks them against the store.
 pub struct Authenticator {
     /// The initial secret (`SCIMD_JWT_SECRET`, or SQLite's generated one).
-    initial: Vec<u8>,
-    /// Every secret, as last read from the store (`secrets()` re-reads it when stale).
-    secrets: RwLock<Arc<SecretSet>>,
-    secrets_read: Mutex<Option<Instant>>,
+    initial: Arc<[u8]>,
+    /// Every secret, as last read from the store (re-read when stale: `request_secrets`).
+    secrets: Arc<RwLock<Arc<SecretSet>>>,
+    /// When the secrets were last read (or a read last failed); none: never, or forgotten.
+    secrets_read: Arc<Mutex<Option<Instant>>>,
+    /// A re-read is running in the background.
+    refreshing: Arc<std::sync::atomic::AtomicBool>,
     /// When a token with an unknown `kid` last made this process re-read the secrets.
     unknown_kid_read: Mutex<Option<Instant>>,
     validation: Validation,
@@ -186,6 +188,30 @@ pub struct Authenticator {
     verified: Mutex<HashMap<String, VerifiedToken>>,
     /// When this process last recorded each key's use.
     uses_recorded: Mutex<HashMap<Uuid, Instant>>,
+}
+
+/// One re-read of the secrets, detached from the authenticator so it can run in the
+/// background.
+struct SecretsRefresher {
+    store: Arc<dyn Store>,
+    initial: Arc<[u8]>,
+    secrets: Arc<RwLock<Arc<SecretSet>>>,
+    secrets_read: Arc<Mutex<Option<Instant>>>,
+}
+
+impl SecretsRefresher {
+    /// Reads the secrets and installs them; a failed read keeps the last set and counts as
+    /// a read, so the next attempt waits for the interval.
+    async fn run(self) {
+        match self.store.signing_secrets().await {
+            Ok(rows) => {
+                let set = Arc::new(SecretSet::build(&self.initial, &rows));
+                *self.secrets.write().unwrap_or_else(|e| e.into_inner()) = set;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the signing secrets"),
+        }
+        *self.secrets_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -230,9 +256,10 @@ impl Authenticator {
         // A key minted for the future is not valid yet.
         validation.validate_nbf = true;
         Authenticator {
-            secrets: RwLock::new(Arc::new(SecretSet::build(initial, &[]))),
-            initial: initial.to_vec(),
-            secrets_read: Mutex::new(None),
+            secrets: Arc::new(RwLock::new(Arc::new(SecretSet::build(initial, &[])))),
+            initial: Arc::from(initial),
+            secrets_read: Arc::new(Mutex::new(None)),
+            refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             unknown_kid_read: Mutex::new(None),
             validation,
             store,
@@ -262,18 +289,42 @@ impl Authenticator {
             read.is_none_or(|at| at.elapsed() >= self.cache_ttl.max(MIN_SECRETS_REREAD))
         };
         if stale {
-            match self.store.signing_secrets().await {
-                Ok(rows) => self.install_secrets(&rows),
-                Err(e) => tracing::warn!(error = %e, "could not read the signing secrets"),
-            }
+            self.refresher().run().await;
         }
         Arc::clone(&self.secrets.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn install_secrets(&self, rows: &[SigningSecret]) {
-        let set = Arc::new(SecretSet::build(&self.initial, rows));
-        *self.secrets.write().unwrap_or_else(|e| e.into_inner()) = set;
-        *self.secrets_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    /// The secrets for verifying a request: never waits for the database once they were
+    /// read (a stale set is re-read in the background, so an outage does not add a wait to
+    /// every request); the first use after start or after `forget_cached` waits for one read.
+    pub async fn request_secrets(&self) -> Arc<SecretSet> {
+        use std::sync::atomic::Ordering;
+        let read = *self.secrets_read.lock().unwrap_or_else(|e| e.into_inner());
+        match read {
+            None => return self.secrets(false).await,
+            Some(at)
+                if at.elapsed() >= self.cache_ttl.max(MIN_SECRETS_REREAD)
+                    && !self.refreshing.swap(true, Ordering::SeqCst) =>
+            {
+                let refresher = self.refresher();
+                let refreshing = Arc::clone(&self.refreshing);
+                tokio::spawn(async move {
+                    refresher.run().await;
+                    refreshing.store(false, Ordering::SeqCst);
+                });
+            }
+            Some(_) => {}
+        }
+        Arc::clone(&self.secrets.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn refresher(&self) -> SecretsRefresher {
+        SecretsRefresher {
+            store: Arc::clone(&self.store),
+            initial: Arc::clone(&self.initial),
+            secrets: Arc::clone(&self.secrets),
+            secrets_read: Arc::clone(&self.secrets_read),
+        }
     }
 
     /// Creates a key (for `org_id`, or an admin key without one), signed with the newest
@@ -365,7 +416,7 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthFailure::Malformed)?;
-        let secrets = self.secrets(false).await;
+        let secrets = self.request_secrets().await;
         let verified = match self.already_verified(token, &secrets) {
             Some(verified) => verified,
             None => self.verify(token, secrets).await?,

@@ -254,7 +254,7 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Option<ConsoleSession
         .await
         .ok()?;
     let key = state.store.admin_key(session.admin_key_id).await.ok()?;
-    let secrets = state.auth.secrets(false).await;
+    let secrets = state.auth.request_secrets().await;
     (key.live_at(now) && secrets.is_active(&key.secret_id)).then_some(session)
 }
 

@@ -329,7 +329,7 @@ async fn the_organization_page_shows_its_idps_streams_changes_and_rejections(bac
             .text()
             .await
             .unwrap();
-        if (html.contains("create") && html.contains("invalidValue"))
+        if (html.contains("<td>create</td>") && html.contains("400 invalidValue"))
             || std::time::Instant::now() > deadline
         {
             break html;
