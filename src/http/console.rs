@@ -404,6 +404,10 @@ async fn sign_in(
     if let Err(e) = state.store.create_console_session(&session).await {
         return super::ApiError::from(e).into_response();
     }
+    // Sessions that expired without a sign-out go when the next one starts.
+    if let Err(e) = state.store.delete_console_session("", now).await {
+        tracing::warn!(error = %e, "could not prune expired console sessions");
+    }
     let secure = over_https(&state, &headers);
     let mut response = Redirect::to("/admin").into_response();
     let cookies = response.headers_mut();
