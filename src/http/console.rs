@@ -157,10 +157,7 @@ async fn organization_page(
         html! {
             header {
                 h1 { a href="/admin" { "scimd" } " / " (org.slug) }
-                form method="post" action="/admin/sign-out" {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    button type="submit" { "Sign out" }
-                }
+                (sign_out_form(&session.csrf))
             }
             p { (org.state) " · " (org.users) " users · " (org.groups) " groups · "
                 (org.keys) " keys · created " (when(org.created_at)) }
@@ -258,6 +255,33 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Option<ConsoleSession
     (key.live_at(now) && secrets.is_active(&key.secret_id)).then_some(session)
 }
 
+/// The sign-out button every signed-in page carries, with the session's CSRF token.
+fn sign_out_form(csrf: &str) -> Markup {
+    html! {
+        form method="post" action="/admin/sign-out" {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { "Sign out" }
+        }
+    }
+}
+
+/// The sign-in form with a fresh CSRF token, also set as the form's own cookie.
+fn sign_in_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let csrf = random_hex(16);
+    let mut response = html_response(status, sign_in_page(&csrf, error));
+    let secure = over_https(state, headers);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SIGN_IN_COOKIE, &csrf, 600, secure),
+    );
+    response
+}
+
 fn page(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -302,10 +326,7 @@ async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response
     let body = html! {
         header {
             h1 { "scimd" }
-            form method="post" action="/admin/sign-out" {
-                input type="hidden" name="csrf" value=(session.csrf);
-                button type="submit" { "Sign out" }
-            }
+            (sign_out_form(&session.csrf))
         }
         h2 { "Organizations" }
         table {
@@ -345,14 +366,7 @@ fn sign_in_page(csrf: &str, error: Option<&str>) -> Markup {
 
 /// `GET /admin/sign-in`: the form, with a fresh CSRF token in a cookie of its own.
 async fn sign_in_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let csrf = random_hex(16);
-    let mut response = html_response(StatusCode::OK, sign_in_page(&csrf, None));
-    let secure = over_https(&state, &headers);
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(SIGN_IN_COOKIE, &csrf, 600, secure),
-    );
-    response
+    sign_in_response(&state, &headers, StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]
@@ -373,23 +387,16 @@ async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> Response {
     if !same_token(cookie(&headers, SIGN_IN_COOKIE), &form.csrf) {
-        let page = sign_in_page(&random_hex(16), Some("The form expired: sign in again."));
-        return html_response(StatusCode::FORBIDDEN, page);
+        let error = Some("The form expired: sign in again.");
+        return sign_in_response(&state, &headers, StatusCode::FORBIDDEN, error);
     }
     let bearer = format!("Bearer {}", form.key.trim());
     let principal = match state.auth.authenticate_admin(Some(&bearer)).await {
         Ok(principal) => principal,
         Err(failure) => {
             crate::metrics::auth_failure(failure.reason());
-            let csrf = random_hex(16);
-            let page = sign_in_page(&csrf, Some("That is not a valid admin key."));
-            let mut response = html_response(StatusCode::FORBIDDEN, page);
-            let secure = over_https(&state, &headers);
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(SIGN_IN_COOKIE, &csrf, 600, secure),
-            );
-            return response;
+            let error = Some("That is not a valid admin key.");
+            return sign_in_response(&state, &headers, StatusCode::FORBIDDEN, error);
         }
     };
     let token = random_hex(32);

@@ -76,7 +76,7 @@ impl FromRequestParts<AppState> for RequestContext {
 }
 
 /// Longest `User-Agent` the change log keeps, in bytes: a header can be kilobytes long.
-pub(super) const MAX_USER_AGENT_BYTES: usize = 256;
+const MAX_USER_AGENT_BYTES: usize = 256;
 
 /// Who sent this request, as the change log and the rejected writes name it.
 pub(super) fn actor(

@@ -156,26 +156,12 @@ fn note_use(state: &AppState, kind: KeyKind, key_id: uuid::Uuid, req: &Request) 
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
+        // The address and `User-Agent` as the change log names them.
+        let actor = super::context::request_actor(state, None, None, req.headers(), peer);
         KeyUse {
             at: crate::store::now_ms(),
-            client_addr: client_ip::client_addr(
-                peer,
-                req.headers(),
-                &state.settings.trusted_proxies,
-            )
-            .map(|ip| ip.to_string()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|agent| {
-                    let mut agent = agent.to_string();
-                    crate::audit::rejections::truncate(
-                        &mut agent,
-                        super::context::MAX_USER_AGENT_BYTES,
-                    );
-                    agent
-                }),
+            client_addr: actor.client_addr.map(|ip| ip.to_string()),
+            user_agent: actor.user_agent,
         }
     });
 }

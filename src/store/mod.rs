@@ -172,7 +172,9 @@ pub trait RateLimitStore: Send + Sync {
         now_ns: i64,
         limit: RateLimit,
         want: u64,
-    ) -> StoreResult<RateDecision>;
+    ) -> StoreResult<RateDecision> {
+        self.rate_limit_all(bucket, now_ns, limit, want, 1).await
+    }
     /// [`RateLimitStore::rate_limit`] granting nothing unless at least `need` tokens fit: a
     /// Bulk request's operations are paid all at once or not at all.
     async fn rate_limit_all(

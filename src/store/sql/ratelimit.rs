@@ -20,16 +20,6 @@ pub enum LimiterState<'a, DB: sqlx::Database> {
 
 #[async_trait]
 impl<D: Dialect> RateLimitStore for SqlStore<D> {
-    async fn rate_limit(
-        &self,
-        bucket: &str,
-        now_ns: i64,
-        limit: RateLimit,
-        want: u64,
-    ) -> StoreResult<RateDecision> {
-        self.rate_limit_all(bucket, now_ns, limit, want, 1).await
-    }
-
     async fn rate_limit_all(
         &self,
         bucket: &str,
