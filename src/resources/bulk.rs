@@ -1,7 +1,8 @@
 //! Bulk (RFC 7644 §3.7) in the resource layer: each operation is the same create, replace,
-//! patch or delete as a single request (its own transaction, its own change-log entry; one
-//! that fails changes nothing of its own), run in an order that satisfies the `bulkId`
-//! references (`scim/bulk.rs`), until `failOnErrors` failures or the time budget.
+//! patch or delete as a single request (its own change-log entry; one that fails changes
+//! nothing of its own), run in an order that satisfies the `bulkId` references
+//! (`scim/bulk.rs`), until `failOnErrors` failures or the time budget. Each runs in its own
+//! transaction, except that consecutive user creates share one, up to [`CREATE_BATCH`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -14,7 +15,7 @@ use crate::scim::bulk::{
     BulkEndpoint, BulkMethod, BulkOperation, BulkRequest, Unresolvable, duplicate_bulk_id,
 };
 use crate::scim::etag::EtagCondition;
-use crate::store::Versioned;
+use crate::store::{Doc, Versioned};
 
 /// What became of one operation, in the order of the request.
 #[derive(Debug)]
@@ -45,6 +46,54 @@ impl BulkResult {
         matches!(self, BulkResult::Failed(_))
     }
 }
+
+/// The most consecutive user creates written in one transaction. Each still succeeds or
+/// fails on its own, with its own change-log entry; sharing the commit is what makes a
+/// Bulk import several times faster than single POSTs (BENCHMARKS.md). Far below the change
+/// log's room per transaction ([`crate::store`]'s `MAX_ENTRIES_PER_TRANSACTION`).
+pub const CREATE_BATCH: usize = 100;
+
+/// What the operations run so far came to: their outcomes, the bulkIds they resolved, and
+/// how many failed.
+struct Ledger {
+    outcomes: Vec<Option<BulkOutcome>>,
+    /// A declared bulkId: the id its POST created, or none when that POST failed.
+    resolved: HashMap<String, Option<String>>,
+    failures: usize,
+}
+
+impl Ledger {
+    /// Records operation `index`'s `result`; `declares` is the bulkId of a POST that ran.
+    fn settle(&mut self, index: usize, result: BulkResult, declares: Option<String>) {
+        let slot = self.outcomes.get_mut(index).and_then(Option::as_mut);
+        // A malformed POST's bulkId is resolved to nothing, like a failed POST's.
+        let declared_id = declares.or_else(|| {
+            slot.as_ref()
+                .filter(|o| {
+                    o.method
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case("POST"))
+                })
+                .and_then(|o| o.bulk_id.clone())
+        });
+        if let Some(bulk_id) = declared_id {
+            let id = match &result {
+                BulkResult::Done { id, .. } => Some(id.to_string()),
+                _ => None,
+            };
+            self.resolved.entry(bulk_id).or_insert(id);
+        }
+        if result.failed() {
+            self.failures += 1;
+        }
+        if let Some(outcome) = slot {
+            outcome.result = result;
+        }
+    }
+}
+
+/// Consecutive user creates waiting to be written together: (operation index, bulkId, body).
+type CreateBatch = Vec<(usize, Option<String>, Doc)>;
 
 impl Resources {
     /// Runs a Bulk request's operations for `caller` until done, until `failOnErrors`
@@ -87,9 +136,12 @@ impl Resources {
             pending.push((index, operation, references));
         }
         let stop_after = request.fail_on_errors.unwrap_or(usize::MAX);
-        let mut failures = 0;
-        // A declared bulkId: the id its POST created, or none when that POST failed.
-        let mut resolved: HashMap<String, Option<String>> = HashMap::new();
+        let mut ledger = Ledger {
+            outcomes,
+            resolved: HashMap::new(),
+            failures: 0,
+        };
+        let mut batch: CreateBatch = Vec::new();
         // Each pass takes the operations in the request's order and runs every one whose
         // references are all resolved; one that waits for a later operation runs in a later
         // pass. A pass that runs nothing leaves only operations waiting on each other.
@@ -97,18 +149,27 @@ impl Resources {
             let mut progressed = false;
             let mut waiting = Vec::new();
             for (index, operation, references) in std::mem::take(&mut pending) {
-                if failures >= stop_after || Instant::now() >= deadline {
+                let user_post = matches!(&operation, Ok(op)
+                    if op.method == BulkMethod::Post && op.endpoint == BulkEndpoint::Users);
+                // Creates waiting in the batch are written before any other operation
+                // runs, so the operations take effect in the request's order.
+                if !user_post {
+                    progressed |= self.write_batch(caller, &mut batch, &mut ledger).await;
+                }
+                let blocked = references
+                    .iter()
+                    .find_map(|r| match ledger.resolved.get(r) {
+                        Some(Some(_)) => None,
+                        Some(None) => Some(Some(Unresolvable::Failed(r.clone()))),
+                        None if !declared.contains(r) => {
+                            Some(Some(Unresolvable::Undeclared(r.clone())))
+                        }
+                        None => Some(None),
+                    });
+                if ledger.failures >= stop_after || Instant::now() >= deadline {
                     waiting.push((index, operation, references));
                     continue;
                 }
-                let blocked = references.iter().find_map(|r| match resolved.get(r) {
-                    Some(Some(_)) => None,
-                    Some(None) => Some(Some(Unresolvable::Failed(r.clone()))),
-                    None if !declared.contains(r) => {
-                        Some(Some(Unresolvable::Undeclared(r.clone())))
-                    }
-                    None => Some(None),
-                });
                 let (result, declares) = match (operation, blocked) {
                     (Err(e), _) => (BulkResult::Failed(e), None),
                     // Waiting for an operation that has not run yet.
@@ -124,50 +185,41 @@ impl Resources {
                         // Bulk of n operations cost n² copies).
                         let ids: HashMap<String, String> = references
                             .iter()
-                            .filter_map(|r| Some((r.clone(), resolved.get(r)?.clone()?)))
+                            .filter_map(|r| Some((r.clone(), ledger.resolved.get(r)?.clone()?)))
                             .collect();
                         op.resolve(&ids);
+                        if user_post {
+                            batch.push((index, op.bulk_id, op.data.unwrap_or_default()));
+                            // A batch never holds more creates than may still fail before
+                            // failOnErrors stops the request, so none runs that a one-by-one
+                            // run would not have.
+                            let room = CREATE_BATCH.min(stop_after - ledger.failures);
+                            if batch.len() >= room {
+                                progressed |=
+                                    self.write_batch(caller, &mut batch, &mut ledger).await;
+                            }
+                            continue;
+                        }
                         let declares = op.bulk_id.clone().filter(|_| op.method == BulkMethod::Post);
                         (self.run(caller, &op).await, declares)
                     }
                 };
                 progressed = true;
-                let slot = outcomes.get_mut(index).and_then(Option::as_mut);
-                // A malformed POST's bulkId is resolved to nothing, like a failed POST's.
-                let declared_id = declares.or_else(|| {
-                    slot.as_ref()
-                        .filter(|o| {
-                            o.method
-                                .as_deref()
-                                .is_some_and(|m| m.eq_ignore_ascii_case("POST"))
-                        })
-                        .and_then(|o| o.bulk_id.clone())
-                });
-                if let Some(bulk_id) = declared_id {
-                    let id = match &result {
-                        BulkResult::Done { id, .. } => Some(id.to_string()),
-                        _ => None,
-                    };
-                    resolved.entry(bulk_id).or_insert(id);
-                }
-                if result.failed() {
-                    failures += 1;
-                }
-                if let Some(outcome) = slot {
-                    outcome.result = result;
-                }
+                ledger.settle(index, result, declares);
             }
+            progressed |= self.write_batch(caller, &mut batch, &mut ledger).await;
             pending = waiting;
             if pending.is_empty() || !progressed {
                 break;
             }
         }
         let out_of_time = Instant::now() >= deadline;
+        let mut outcomes = ledger.outcomes;
         for (index, _, _) in pending {
             let Some(slot) = outcomes.get_mut(index) else {
                 continue;
             };
-            if failures >= stop_after {
+            if ledger.failures >= stop_after {
                 // Not processed after failOnErrors: left out of the response.
                 *slot = None;
             } else if let Some(outcome) = slot {
@@ -179,6 +231,36 @@ impl Resources {
             }
         }
         outcomes
+    }
+
+    /// Writes the creates waiting in `batch` (in one transaction: [`Resources::create_users`])
+    /// and settles them; whether there were any.
+    async fn write_batch(
+        &self,
+        caller: &Caller,
+        batch: &mut CreateBatch,
+        ledger: &mut Ledger,
+    ) -> bool {
+        if batch.is_empty() {
+            return false;
+        }
+        let (settle, bodies): (Vec<_>, Vec<_>) = std::mem::take(batch)
+            .into_iter()
+            .map(|(index, bulk_id, body)| ((index, bulk_id), body))
+            .unzip();
+        let results = self.create_users(caller, bodies).await;
+        for ((index, bulk_id), result) in settle.into_iter().zip(results) {
+            let result = match result {
+                Ok(id) => BulkResult::Done {
+                    id,
+                    version: Some(1),
+                    status: 201,
+                },
+                Err(e) => BulkResult::Failed(e),
+            };
+            ledger.settle(index, result, bulk_id);
+        }
+        true
     }
 
     /// One operation, exactly as the single request would run it.

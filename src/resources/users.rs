@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::kind::{log_adaptations, put_document};
-use super::{Caller, ResourceKind, ResourceResult, Resources};
+use super::{Caller, ResourceError, ResourceKind, ResourceResult, Resources};
 use crate::scim::diff::without_password;
 use crate::scim::etag::{EtagCondition, check_if_match};
 use crate::scim::limits::check_document;
@@ -19,7 +19,8 @@ use crate::scim::schema::{ResourceTypeDef, USER_RESOURCE};
 use crate::scim::user::{self, UserMeta};
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
 use crate::store::{
-    Doc, MemberRef, Operation, ResourceRows, Store, StoreResult, UserRecord, UserWrite,
+    ChangeRequest, Doc, MemberRef, Operation, ResourceRows, Store, StoreResult, UserRecord,
+    UserWrite,
 };
 
 /// The User resource type.
@@ -93,6 +94,68 @@ impl Resources {
     }
 }
 
+impl Resources {
+    /// Creates users as consecutive Bulk POSTs do (RFC 7644 §3.7): each body validated and
+    /// its password hashed as a single create's is, and those that pass written in one
+    /// transaction, each with its own change-log entry ([`UserStore::create_users`]). For
+    /// each body, in order, the new user's id (version 1) or why it was not created, having
+    /// changed nothing. Should the transaction fail as a whole, each user is written on its
+    /// own instead, so each reports its own outcome.
+    ///
+    /// [`UserStore::create_users`]: crate::store::UserStore::create_users
+    pub(super) async fn create_users(
+        &self,
+        caller: &Caller,
+        bodies: Vec<Doc>,
+    ) -> Vec<ResourceResult<Uuid>> {
+        let mut results = Vec::with_capacity(bodies.len());
+        let mut writes = Vec::with_capacity(bodies.len());
+        let mut slots = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            match self.new_user(caller, body).await {
+                Ok(write) => {
+                    slots.push(results.len());
+                    results.push(Ok(Uuid::nil()));
+                    writes.push(write);
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        match self.store.create_users(caller.org_id, &writes).await {
+            Ok(created) => {
+                for (slot, result) in slots.into_iter().zip(created) {
+                    results[slot] = result.map_err(ResourceError::from);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, users = writes.len(), "batch of creates failed; writing them one by one");
+                for (slot, (write, change)) in slots.into_iter().zip(&writes) {
+                    results[slot] = self
+                        .store
+                        .create_user(caller.org_id, write, change)
+                        .await
+                        .map(|user| user.id)
+                        .map_err(ResourceError::from);
+                }
+            }
+        }
+        results
+    }
+
+    /// A POST body made into the user to insert and the change it records: validated, its
+    /// password hashed.
+    async fn new_user<'c>(
+        &self,
+        caller: &'c Caller,
+        body: Doc,
+    ) -> ResourceResult<(UserWrite, ChangeRequest<'c>)> {
+        let input = self.user_input(caller.org_id, body).await?;
+        let password_hash = self.hash_if_given(input.password).await?;
+        let change = caller.change(Operation::Create, Some(Value::Object(input.doc.clone())));
+        Ok((UserWrite::from_doc(input.doc, password_hash), change))
+    }
+}
+
 /// Refuses a user-attribute key the organization has not defined, naming it.
 fn undefined_user_attribute(doc: &Doc, defined: &[String]) -> Result<(), ScimError> {
     match user::user_attribute_keys(doc).find(|k| !defined.contains(k)) {
@@ -149,10 +212,7 @@ impl ResourceKind for Users {
 
     /// 409 `uniqueness` for a userName taken in the organization (any case).
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<UserRecord> {
-        let input = res.user_input(caller.org_id, body).await?;
-        let password_hash = res.hash_if_given(input.password).await?;
-        let change = caller.change(Operation::Create, Some(Value::Object(input.doc.clone())));
-        let write = UserWrite::from_doc(input.doc, password_hash);
+        let (write, change) = res.new_user(caller, body).await?;
         Ok(res
             .store
             .create_user(caller.org_id, &write, &change)

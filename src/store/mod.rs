@@ -114,6 +114,16 @@ pub trait UserStore: ResourceRows<UserRecord> {
         user: &UserWrite,
         change: &ChangeRequest<'_>,
     ) -> StoreResult<UserRecord>;
+    /// Inserts several users, each with its change-log entry, in one transaction (a batch of
+    /// Bulk creates: `resources/bulk.rs`). For each, its new id (its version is 1), or why it
+    /// was not created (`Conflict("userName")`, also for a name taken earlier in the batch;
+    /// an undefined user attribute), having changed nothing. An error of the whole (the
+    /// database's) creates none of them.
+    async fn create_users(
+        &self,
+        org_id: Uuid,
+        users: &[(UserWrite, ChangeRequest<'_>)],
+    ) -> StoreResult<Vec<StoreResult<Uuid>>>;
     /// One transaction: reads the user with a write lock, applies `update`, writes the result
     /// with a new version and `modified_at`, and appends its change-log entry; when `update`
     /// changes nothing, neither. Concurrent updates of one user serialise here.

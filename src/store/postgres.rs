@@ -21,6 +21,11 @@ use super::filter_sql;
 use super::sql::{Dialect, LimiterState, SqlStore};
 use super::{StoreOptions, StoreResult, unknown_member};
 
+/// Change-log positions per transaction id: an entry's position is its transaction's id
+/// times this, plus its place among the transaction's entries (`CHANGES_VISIBLE` and
+/// `CHANGES_HEAD` write the number out; a test keeps them equal).
+const POSITIONS_PER_TRANSACTION: i64 = 1024;
+
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Postgres-backed store.
@@ -112,15 +117,25 @@ impl Dialect for PgDialect {
     const GREATEST: &'static str = "greatest";
     const LEAST: &'static str = "least";
     const MEMBER_DISPLAY: &'static str = "u.doc ->> 'displayName'";
-    /// The writing transaction's id: no shared counter, so writes never queue on one row.
-    const CHANGE_POSITION: &'static str = "pg_current_xact_id()::text::bigint";
-    const CHANGE_POSITION_BUMP: Option<&'static str> = None;
+    /// Room for the entries of one transaction below the next transaction's positions.
+    const MAX_ENTRIES_PER_TRANSACTION: usize = POSITIONS_PER_TRANSACTION as usize;
     /// Below the oldest transaction still running, every transaction has ended: nothing can
     /// commit there any more, so a follower that has read up to here never skips an entry.
-    const CHANGES_VISIBLE: &'static str =
-        "position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+    const CHANGES_VISIBLE: &'static str = "position < pg_snapshot_xmin(pg_current_snapshot())\
+         ::text::bigint * 1024";
     const LOG_IN_WRITE: bool = true;
-    const CHANGES_HEAD: &'static str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1";
+    const CHANGES_HEAD: &'static str =
+        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 1024 - 1";
+
+    /// The writing transaction's id, scaled to leave room for its several entries: no
+    /// shared counter, so writes never queue on one row.
+    fn change_position(ordinal: usize, _count: usize) -> String {
+        format!("pg_current_xact_id()::text::bigint * {POSITIONS_PER_TRANSACTION} + {ordinal}")
+    }
+
+    fn change_position_bump(_count: usize) -> Option<String> {
+        None
+    }
 
     fn in_ids(column: &str, param: &str) -> String {
         format!("{column} = any({param})")
@@ -198,5 +213,18 @@ impl Dialect for PgDialect {
 
     fn limiter(&self) -> LimiterState<'_, Postgres> {
         LimiterState::Shared(&self.limiter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_visibility_conditions_scale_positions_as_entries_are_written() {
+        let scale = format!("* {POSITIONS_PER_TRANSACTION}");
+        assert!(PgDialect::CHANGES_VISIBLE.contains(&scale));
+        assert!(PgDialect::CHANGES_HEAD.contains(&scale));
+        assert!(PgDialect::change_position(3, 5).contains(&scale));
     }
 }

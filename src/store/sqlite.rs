@@ -104,16 +104,26 @@ impl Dialect for SqliteDialect {
     const GREATEST: &'static str = "max";
     const LEAST: &'static str = "min";
     const MEMBER_DISPLAY: &'static str = "json_extract(u.doc, '$.displayName')";
-    /// One writer at a time: a counter bumped in the writing transaction hands out positions
-    /// in commit order.
-    const CHANGE_POSITION: &'static str = "(select last from change_positions)";
-    const CHANGE_POSITION_BUMP: Option<&'static str> =
-        Some("update change_positions set last = last + 1");
+    /// Any number: positions come from a counter.
+    const MAX_ENTRIES_PER_TRANSACTION: usize = usize::MAX;
     /// A committed position is never preceded by a later commit, so every entry is visible.
     const CHANGES_VISIBLE: &'static str = "true";
     /// SQLite has no data-modifying `with`; its statements do not leave the process anyway.
     const LOG_IN_WRITE: bool = false;
     const CHANGES_HEAD: &'static str = "(select last from change_positions)";
+
+    /// One writer at a time: a counter bumped in the writing transaction hands out positions
+    /// in commit order; the statement's `count` entries take the last `count` of them.
+    fn change_position(ordinal: usize, count: usize) -> String {
+        format!(
+            "(select last from change_positions) - {}",
+            count.saturating_sub(ordinal + 1)
+        )
+    }
+
+    fn change_position_bump(count: usize) -> Option<String> {
+        Some(format!("update change_positions set last = last + {count}"))
+    }
 
     /// `json_each` over a bound JSON array stands in for Postgres' `= any($n)`.
     fn in_ids(column: &str, param: &str) -> String {

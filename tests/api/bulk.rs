@@ -17,6 +17,7 @@ backend_tests!(
     max_operations_and_max_payload_size_are_413_and_announced,
     a_bulk_pays_one_token_per_operation_all_at_once,
     each_operation_is_its_own_change_and_a_failed_one_changes_nothing,
+    consecutive_creates_share_a_commit_yet_each_succeeds_or_fails_alone,
     operations_not_started_within_the_time_budget_are_503,
 );
 
@@ -278,27 +279,143 @@ async fn each_operation_is_its_own_change_and_a_failed_one_changes_nothing(backe
     assert_eq!(user.body["title"], "Architect");
     assert_eq!(user.body["meta"]["version"], "W/\"2\"");
 
+    let operations: Vec<Value> = change_log(&app, 4)
+        .await
+        .iter()
+        .map(|c| c["operation"].clone())
+        .collect();
+    // Ada's create, then one entry per successful operation; none for the refused ones.
+    assert_eq!(operations, ["create", "create", "put", "delete"]);
+}
+
+/// The organization's change log through the admin API (oldest first), once it shows at
+/// least `expected` entries (an entry is shown once no earlier transaction can still commit)
+/// or a minute has passed.
+async fn change_log(app: &TestApp, expected: usize) -> Vec<Value> {
     let token = scimd::app::create_admin_key(&app.store, None, None)
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let operations = loop {
+    loop {
         let changes = app
-            .request_as(&token, Method::GET, "/admin/v1/orgs/acme/changes", None)
+            .request_as(
+                &token,
+                Method::GET,
+                "/admin/v1/orgs/acme/changes?limit=1000",
+                None,
+            )
             .await;
-        let operations: Vec<String> = changes.body["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["operation"].as_str().unwrap().to_string())
-            .collect();
-        if operations.len() >= 4 || std::time::Instant::now() > deadline {
-            break operations;
+        assert_eq!(changes.status, StatusCode::OK, "{:?}", changes.body);
+        let log = changes.body["changes"].as_array().unwrap().clone();
+        if log.len() >= expected || std::time::Instant::now() > deadline {
+            return log;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    // Ada's create, then one entry per successful operation; none for the refused ones.
-    assert_eq!(operations, ["create", "create", "put", "delete"]);
+    }
+}
+
+async fn consecutive_creates_share_a_commit_yet_each_succeeds_or_fails_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.define_attribute("team").await;
+    app.create_user(json!({"userName": "taken@example.com"}))
+        .await;
+    // More creates than one batch holds, with failures of every kind among them.
+    let operations: Vec<Value> = (0..250)
+        .map(|i| {
+            let data = match i {
+                10 => json!({"userName": "TAKEN@example.com"}),
+                // The same name as the create before it, in another case.
+                20 => json!({"userName": "U19@EXAMPLE.COM"}),
+                30 => json!({"userName": "u30@example.com",
+                    "urn:omni:params:1.0:UserAttribute": {"undefined": "x"}}),
+                40 => json!({"userName": 40}),
+                50 => json!({"userName": "u50@example.com", "password": "s3cret-Passw0rd",
+                    "urn:omni:params:1.0:UserAttribute": {"team": "blue"}}),
+                // The first create of the second batch.
+                100 => json!({"userName": "u99@example.com"}),
+                _ => json!({"userName": format!("u{i}@example.com"),
+                    "emails": [{"value": format!("mail{i}@example.com")}]}),
+            };
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"), "data": data})
+        })
+        .collect();
+    let response = bulk(&app, Value::Array(operations)).await;
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+    let statuses = statuses(&response);
+    let refused: Vec<(usize, &str)> = statuses
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| *s != "201")
+        .map(|(i, s)| (i, s.as_str()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (10, "409"),
+            (20, "409"),
+            (30, "400"),
+            (40, "400"),
+            (100, "409")
+        ]
+    );
+    let ops = response.body["Operations"].as_array().unwrap();
+    assert_eq!(ops[10]["response"]["scimType"], "uniqueness");
+    assert_eq!(ops[30]["response"]["scimType"], "invalidValue");
+    // Each create answers as a single POST would: where it is, at version 1.
+    let created: Vec<String> = ops
+        .iter()
+        .filter(|op| op["status"] == "201")
+        .map(|op| {
+            assert_eq!(op["version"], "W/\"1\"", "{op:?}");
+            let location = op["location"].as_str().unwrap();
+            location.rsplit('/').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(created.len(), 245);
+    assert_eq!(user_count(&app).await, 246);
+    let u0 = app.get(&format!("/scim/v2/Users/{}", created[0])).await;
+    assert_eq!(u0.body["userName"], "u0@example.com");
+    assert_eq!(u0.body["meta"]["version"], "W/\"1\"");
+    let found = app
+        .get("/scim/v2/Users?filter=emails.value%20eq%20%22mail200@example.com%22")
+        .await;
+    assert_eq!(found.body["totalResults"], 1, "{:?}", found.body);
+    assert_eq!(found.body["Resources"][0]["userName"], "u200@example.com");
+    let u50 = app
+        .get("/scim/v2/Users?filter=userName%20eq%20%22u50@example.com%22")
+        .await;
+    assert_eq!(
+        u50.body["Resources"][0]["urn:omni:params:1.0:UserAttribute"]["team"],
+        "blue"
+    );
+
+    // One entry per created user, each at its own position, in the request's order; none
+    // for the refused ones.
+    let log = change_log(&app, 246).await;
+    assert_eq!(log.len(), 246, "{log:?}");
+    let entries = &log[1..];
+    let ids: Vec<&str> = entries
+        .iter()
+        .map(|e| e["resourceId"].as_str().unwrap_or_else(|| panic!("{e:?}")))
+        .collect();
+    assert_eq!(ids, created);
+    assert!(entries.iter().all(|e| e["operation"] == "create"));
+    let positions: Vec<i64> = log
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    let u50_entry = entries
+        .iter()
+        .find(|e| e["data"]["userName"] == "u50@example.com")
+        .unwrap();
+    assert!(
+        u50_entry["attributes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("password")),
+        "{u50_entry:?}"
+    );
 }
 
 async fn operations_not_started_within_the_time_budget_are_503(backend: Backend) {
@@ -307,7 +424,7 @@ async fn operations_not_started_within_the_time_budget_are_503(backend: Backend)
         ..TestApp::settings()
     };
     let app = TestApp::spawn_with(backend, settings).await;
-    let operations: Vec<Value> = (0..300)
+    let operations: Vec<Value> = (0..1000)
         .map(|i| {
             json!({"method": "POST", "path": "/Users", "bulkId": i.to_string(),
                 "data": {"userName": format!("u{i}@example.com")}})
@@ -316,11 +433,11 @@ async fn operations_not_started_within_the_time_budget_are_503(backend: Backend)
     let response = bulk(&app, Value::Array(operations)).await;
     assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
     let statuses = statuses(&response);
-    assert_eq!(statuses.len(), 300);
+    assert_eq!(statuses.len(), 1000);
     let created = statuses.iter().filter(|s| *s == "201").count();
     let not_started = statuses.iter().filter(|s| *s == "503").count();
-    assert_eq!(created + not_started, 300, "{statuses:?}");
-    assert!(not_started > 0, "300 creates finished within 30 ms?");
+    assert_eq!(created + not_started, 1000, "{statuses:?}");
+    assert!(not_started > 0, "1,000 creates finished within 30 ms?");
     // Exactly the operations reported done were done: the client knows what to resend.
     assert_eq!(user_count(&app).await, created as i64);
     let first_503 = statuses.iter().position(|s| s == "503").unwrap();

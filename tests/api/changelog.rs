@@ -690,7 +690,7 @@ async fn an_open_transaction_holds_followers_back_instead_of_letting_them_skip()
     // The slow writer takes its position first and appends an entry as the store does...
     sqlx::query(
         "insert into changes (org_id, position, at, resource_type, resource_id, operation, \
-         attributes, version) values ($1, pg_current_xact_id()::text::bigint, 0, 'User', $2, \
+         attributes, version) values ($1, pg_current_xact_id()::text::bigint * 1024, 0, 'User', $2, \
          'patch', '[\"title\"]', 2)",
     )
     .bind(org)

@@ -62,35 +62,49 @@ impl EntryValues {
     }
 }
 
-/// The values of [`CHANGE_COLUMNS`], the position computed and the rest bound from
-/// `$first` on (16 parameters).
-fn entry_values<D: Dialect>(first: usize) -> String {
+/// The values of [`CHANGE_COLUMNS`] for the `ordinal`th of `count` entries inserted by one
+/// statement: the position computed and the rest bound from `$first` on (16 parameters).
+fn entry_values<D: Dialect>(first: usize, ordinal: usize, count: usize) -> String {
     let mut values = Vec::with_capacity(17);
     for i in 0..16 {
         values.push(format!("${}", first + i));
         if i == 0 {
-            values.push(D::CHANGE_POSITION.to_string());
+            values.push(D::change_position(ordinal, count));
         }
     }
     values.join(", ")
 }
 
-/// Appends `entry` for `org_id` on `conn`, inside the transaction of the change it records:
-/// both commit, or neither does.
+/// Appends `entries` for `org_id` on `conn` in one statement, inside the transaction of the
+/// changes they record (its only entries): all commit, or none does.
 pub(super) async fn append<D: Dialect>(
     conn: &mut Conn<D>,
     org_id: Uuid,
-    entry: &ChangeWrite<'_>,
+    entries: &[ChangeWrite<'_>],
 ) -> StoreResult<()> {
-    if let Some(bump) = D::CHANGE_POSITION_BUMP {
-        execute::<D>(conn, bump, &[]).await?;
+    if entries.is_empty() {
+        return Ok(());
     }
+    let count = entries.len();
+    // The callers' batches are far smaller (`resources::bulk::CREATE_BATCH`).
+    debug_assert!(count <= D::MAX_ENTRIES_PER_TRANSACTION);
+    if let Some(bump) = D::change_position_bump(count) {
+        execute::<D>(conn, &bump, &[]).await?;
+    }
+    let rows: Vec<String> = (0..count)
+        .map(|i| format!("({})", entry_values::<D>(i * 16 + 1, i, count)))
+        .collect();
     let sql = format!(
-        "insert into changes ({CHANGE_COLUMNS}) values ({})",
-        entry_values::<D>(1)
+        "insert into changes ({CHANGE_COLUMNS}) values {}",
+        rows.join(", ")
     );
-    let values = EntryValues::of(entry);
-    execute::<D>(conn, &sql, &values.args(org_id, entry)).await?;
+    let values: Vec<EntryValues> = entries.iter().map(EntryValues::of).collect();
+    let args: Vec<Arg<'_>> = values
+        .iter()
+        .zip(entries)
+        .flat_map(|(values, entry)| values.args(org_id, entry))
+        .collect();
+    execute::<D>(conn, &sql, &args).await?;
     Ok(())
 }
 
@@ -112,14 +126,14 @@ pub(super) async fn write_logged<D: Dialect>(
             .await
             .map_err(conflict)?;
         if row.is_some() {
-            append::<D>(conn, org_id, entry).await?;
+            append::<D>(conn, org_id, std::slice::from_ref(entry)).await?;
         }
         return Ok(row);
     }
     let sql = format!(
         "with written as ({write}), logged as (insert into changes ({CHANGE_COLUMNS}) \
          select {} from written) select * from written",
-        entry_values::<D>(write_args.len() + 1)
+        entry_values::<D>(write_args.len() + 1, 0, 1)
     );
     let values = EntryValues::of(entry);
     let mut args = write_args.to_vec();

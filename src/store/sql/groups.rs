@@ -146,7 +146,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         let (added, _) = apply_member_ops::<D>(&mut tx, org_id, record.id, &add).await?;
         let memberships = Memberships::from_ids(added, Vec::new());
         let entry = ChangeWrite::group(change, record.id, None, group, memberships);
-        append::<D>(&mut tx, org_id, &entry).await?;
+        append::<D>(&mut tx, org_id, std::slice::from_ref(&entry)).await?;
         tx.commit().await?;
         crate::metrics::change_recorded();
         Ok(record)

@@ -69,10 +69,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const LEAST: &'static str;
     /// A user's display text in a member list, from `users u`.
     const MEMBER_DISPLAY: &'static str;
-    /// The position of a change-log entry being inserted (see the migration of `changes`).
-    const CHANGE_POSITION: &'static str;
-    /// A statement run before the insert to make [`Dialect::CHANGE_POSITION`] new, if any.
-    const CHANGE_POSITION_BUMP: Option<&'static str>;
+    /// The most change-log entries one transaction may write (a batch of Bulk creates is
+    /// one transaction: `resources/bulk.rs`).
+    const MAX_ENTRIES_PER_TRANSACTION: usize;
     /// The condition on `position` that a reader may see an entry: no entry can commit
     /// later with a lower position than any entry it admits.
     const CHANGES_VISIBLE: &'static str;
@@ -83,6 +82,12 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// later one above (a new event stream starts here).
     const CHANGES_HEAD: &'static str;
 
+    /// The position of the `ordinal`th (from 0) of the `count` change-log entries one
+    /// statement inserts, the only entries of its transaction (see the migrations of
+    /// `changes`).
+    fn change_position(ordinal: usize, count: usize) -> String;
+    /// A statement run before inserting `count` entries to make their positions new, if any.
+    fn change_position_bump(count: usize) -> Option<String>;
     /// A condition that `column` is one of the ids bound at `param` (an [`Arg::Ids`]).
     fn in_ids(column: &str, param: &str) -> String;
     /// The pool reads use.

@@ -1,10 +1,12 @@
 //! Users in the skeleton: create, read, the read-modify-write update, delete, list, and the
 //! `user_emails` rows behind `emails.value eq`.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::changes::write_logged;
+use super::changes::{append, write_logged};
 use super::rows::{StoredResource, locked};
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, member_refs};
 use crate::scim::user::{undefined_user_attribute, user_attribute_keys};
@@ -87,16 +89,32 @@ async fn check_added_attributes<D: Dialect>(
     if added.is_empty() {
         return Ok(());
     }
+    let defined = attribute_definitions::<D>(conn, org_id).await?;
+    undefined_attribute(added.into_iter(), &defined)
+}
+
+/// The organization's user-attribute keys, held (`for share`) until the transaction ends.
+async fn attribute_definitions<D: Dialect>(
+    conn: &mut Conn<D>,
+    org_id: Uuid,
+) -> StoreResult<Vec<String>> {
     let sql = format!(
         "select key from user_attribute_definitions where org_id = $1{}",
         D::FOR_SHARE
     );
     let rows = fetch_all::<D>(conn, &sql, &[Arg::Uuid(org_id)]).await?;
-    let defined = rows
+    Ok(rows
         .iter()
         .map(|row| D::DB::text(row, "key"))
-        .collect::<Result<Vec<_>, _>>()?;
-    match added.into_iter().find(|key| !defined.contains(key)) {
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Refuses the first of `keys` that is not `defined`.
+fn undefined_attribute<'a>(
+    mut keys: impl Iterator<Item = &'a String>,
+    defined: &[String],
+) -> StoreResult<()> {
+    match keys.find(|key| !defined.contains(key)) {
         Some(key) => Err(StoreError::Rejected(undefined_user_attribute(key))),
         None => Ok(()),
     }
@@ -121,12 +139,76 @@ async fn insert_emails<D: Dialect>(
     org_id: Uuid,
     emails: &[String],
 ) -> StoreResult<()> {
-    for value in emails {
-        let insert = "insert into user_emails (user_id, org_id, value_folded) values ($1, $2, $3)";
-        let args = [Arg::Uuid(user_id), Arg::Uuid(org_id), Arg::Text(value)];
-        execute::<D>(conn, insert, &args).await?;
+    let rows: Vec<(Uuid, &str)> = emails.iter().map(|e| (user_id, e.as_str())).collect();
+    insert_email_rows::<D>(conn, org_id, &rows).await
+}
+
+/// Rows of `user_emails` per statement: three parameters each, well below either database's
+/// limit of parameters per statement.
+const EMAIL_ROWS_PER_STATEMENT: usize = 500;
+
+/// Adds `(user, folded email)` rows of new users to `user_emails`.
+async fn insert_email_rows<D: Dialect>(
+    conn: &mut Conn<D>,
+    org_id: Uuid,
+    rows: &[(Uuid, &str)],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(EMAIL_ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let sql = format!(
+            "insert into user_emails (user_id, org_id, value_folded) values {}",
+            values.join(", ")
+        );
+        let args: Vec<Arg<'_>> = chunk
+            .iter()
+            .flat_map(|(user_id, value)| [Arg::Uuid(*user_id), Arg::Uuid(org_id), Arg::Text(value)])
+            .collect();
+        execute::<D>(conn, &sql, &args).await?;
     }
     Ok(())
+}
+
+/// The columns a user's insert sets, and the number of parameters of one row of
+/// [`user_insert_values`].
+const USER_INSERT_COLUMNS: &str = "id, org_id, user_name, user_name_folded, external_id, \
+     active, doc, password_hash, created_at, modified_at, version, doc_folded";
+const USER_INSERT_PARAMS: usize = 10;
+
+/// One row of a user's insert, its parameters from `$first` on.
+fn user_insert_values(first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 1, {})",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(8),
+        p(9)
+    )
+}
+
+/// The parameters of one row of a user's insert.
+fn user_insert_args<'a>(id: Uuid, org_id: Uuid, user: &'a UserWrite, now: i64) -> [Arg<'a>; 10] {
+    [
+        Arg::Uuid(id),
+        Arg::Uuid(org_id),
+        Arg::Text(&user.user_name),
+        Arg::Text(&user.user_name_folded),
+        Arg::OptText(user.external_id.as_deref()),
+        Arg::Bool(user.active),
+        Arg::Doc(&user.doc),
+        Arg::OptText(user.password_hash.as_deref()),
+        Arg::Int(now),
+        Arg::Doc(&user.doc_folded),
+    ]
 }
 
 #[async_trait]
@@ -139,24 +221,12 @@ impl<D: Dialect> UserStore for SqlStore<D> {
     ) -> StoreResult<UserRecord> {
         let mut tx = self.dialect.writer().begin().await?;
         let sql = format!(
-            "insert into users (id, org_id, user_name, user_name_folded, external_id, active, \
-             doc, password_hash, created_at, modified_at, version, doc_folded) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, $10) returning {}",
+            "insert into users ({USER_INSERT_COLUMNS}) values {} returning {}",
+            user_insert_values(1),
             D::USER_SELECT
         );
         let id = Uuid::now_v7();
-        let args = [
-            Arg::Uuid(id),
-            Arg::Uuid(org_id),
-            Arg::Text(&user.user_name),
-            Arg::Text(&user.user_name_folded),
-            Arg::OptText(user.external_id.as_deref()),
-            Arg::Bool(user.active),
-            Arg::Doc(&user.doc),
-            Arg::OptText(user.password_hash.as_deref()),
-            Arg::Int(now_ms()),
-            Arg::Doc(&user.doc_folded),
-        ];
+        let args = user_insert_args(id, org_id, user, now_ms());
         check_added_attributes::<D>(&mut tx, org_id, None, &user.doc).await?;
         let entry = ChangeWrite::user(change, id, None, user);
         let record = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
@@ -164,6 +234,75 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         tx.commit().await?;
         crate::metrics::change_recorded();
         Ok(record)
+    }
+
+    async fn create_users(
+        &self,
+        org_id: Uuid,
+        users: &[(UserWrite, ChangeRequest<'_>)],
+    ) -> StoreResult<Vec<StoreResult<Uuid>>> {
+        let mut tx = self.dialect.writer().begin().await?;
+        let adds_attributes = users
+            .iter()
+            .any(|(user, _)| user_attribute_keys(&user.doc).next().is_some());
+        let defined = if adds_attributes {
+            attribute_definitions::<D>(&mut tx, org_id).await?
+        } else {
+            Vec::new()
+        };
+        let mut results: Vec<StoreResult<Uuid>> = users
+            .iter()
+            .map(|(user, _)| {
+                undefined_attribute(user_attribute_keys(&user.doc), &defined)
+                    .map(|()| Uuid::now_v7())
+            })
+            .collect();
+        let insert: Vec<(Uuid, &UserWrite)> = results
+            .iter()
+            .zip(users)
+            .filter_map(|(result, (user, _))| Some((*result.as_ref().ok()?, user)))
+            .collect();
+        if insert.is_empty() {
+            return Ok(results);
+        }
+        // A taken userName skips its row instead of failing the statement, so the others
+        // are still created; an earlier row of the same statement counts as taken.
+        let values: Vec<String> = (0..insert.len())
+            .map(|i| user_insert_values(i * USER_INSERT_PARAMS + 1))
+            .collect();
+        let sql = format!(
+            "insert into users ({USER_INSERT_COLUMNS}) values {} on conflict do nothing \
+             returning id",
+            values.join(", ")
+        );
+        let now = now_ms();
+        let args: Vec<Arg<'_>> = insert
+            .iter()
+            .flat_map(|(id, user)| user_insert_args(*id, org_id, user, now))
+            .collect();
+        let rows = fetch_all::<D>(&mut tx, &sql, &args).await?;
+        let created = rows
+            .iter()
+            .map(|row| D::uuid(row, "id"))
+            .collect::<StoreResult<HashSet<Uuid>>>()?;
+        let mut entries = Vec::with_capacity(created.len());
+        let mut emails = Vec::new();
+        for (result, (user, change)) in results.iter_mut().zip(users) {
+            let Ok(id) = *result else { continue };
+            if !created.contains(&id) {
+                *result = Err(StoreError::Conflict("userName"));
+                continue;
+            }
+            entries.push(ChangeWrite::user(change, id, None, user));
+            emails.extend(user.emails_folded.iter().map(|e| (id, e.as_str())));
+        }
+        append::<D>(&mut tx, org_id, &entries).await?;
+        insert_email_rows::<D>(&mut tx, org_id, &emails).await?;
+        tx.commit().await?;
+        for _ in &entries {
+            crate::metrics::change_recorded();
+        }
+        Ok(results)
     }
 
     async fn update_user(
