@@ -292,6 +292,63 @@ GROUP_CHECK="$(psql "$DB_URL" -qAtc "select (select count(*) from group_members 
   2>/dev/null || echo "? ?")"
 kill "$FLOOR_PID" 2>/dev/null || true
 
+# ---------------------------------------------------------------- console pages
+# Each console page's time at $USERS users and CONSOLE_ENTRIES (default 1,000,000) change-log
+# entries in the organization (added straight into the log, spread over the last 23 days,
+# at negative positions: below every real one, so they can never collide)
+# with 30 days of hourly activity counts: signed in with an admin key, each page fetched
+# CONSOLE_REQUESTS (20) times one after another; the median and slowest time to the last byte.
+CONSOLE_ENTRIES="${BENCH_CONSOLE_ENTRIES:-1000000}"
+CONSOLE_REQUESTS="${BENCH_CONSOLE_REQUESTS:-20}"
+echo "== console pages, $USERS users, $CONSOLE_ENTRIES change-log entries"
+psql "$DB_URL" -qc "insert into changes (org_id, position, at, resource_type, resource_id,
+    operation, activation, attributes, version, key_id, key_name, request_id, client_addr,
+    user_agent, data)
+  select o.id, g - $CONSOLE_ENTRIES - 1, (extract(epoch from now()) * 1000)::bigint - ($CONSOLE_ENTRIES - g) * 2000,
+    'User', b.id, (array['create', 'put', 'patch', 'delete'])[1 + g % 4],
+    case when g % 10 = 0 then 'deactivated' end, '[\"title\", \"active\"]', 2, null, 'okta',
+    md5(g::text), '127.0.0.1', 'Okta SCIM Client 1.0',
+    jsonb_build_object('title', 'Engineer ' || g)
+  from organizations o, generate_series(1, $CONSOLE_ENTRIES) g
+  join bench_ids b on b.n = 1 + g % $USERS
+  where o.slug = 'bench'" >/dev/null
+psql "$DB_URL" -qc "insert into org_activity (org_id, hour, kind, label, count)
+  select o.id, h, k.kind, k.label, 1 + (h * 7 + length(k.label)) % 200
+  from organizations o,
+    generate_series((extract(epoch from now()) / 3600)::bigint - 719,
+                    (extract(epoch from now()) / 3600)::bigint) h,
+    (values ('write', 'PUT'), ('write', 'PATCH'), ('change', 'put'), ('change', 'patch'),
+            ('rejected', 'invalidValue'), ('rejected', 'uniqueness'), ('throttled', ''))
+      as k (kind, label)
+  where o.slug = 'bench'
+  on conflict (org_id, hour, kind, label) do update set count = excluded.count" >/dev/null
+psql "$DB_URL" -qc "vacuum analyze changes" >/dev/null
+ADMIN_TOKEN="$(DATABASE_URL="$DB_URL" "$BIN" admin-key create --name bench)"
+JAR="$WORK/console.jar"
+CSRF="$(curl -s -c "$JAR" "http://127.0.0.1:$APP_PORT/admin/sign-in" |
+  grep -o 'name="csrf" value="[^"]*"' | cut -d'"' -f4)"
+curl -s -o /dev/null -b "$JAR" -c "$JAR" --data-urlencode "key=$ADMIN_TOKEN" \
+  --data-urlencode "csrf=$CSRF" "http://127.0.0.1:$APP_PORT/admin/sign-in"
+echo "page,requests,median_ms,max_ms,entries" >"$WORK/console.csv"
+for page in "overview /admin" "organization /admin/orgs/bench" \
+  "change log /admin/orgs/bench/changes" \
+  "change log, older page /admin/orgs/bench/changes?before=500000" \
+  "change log, patches of a day /admin/orgs/bench/changes?operation=patch&since=24h" \
+  "rejected writes /admin/orgs/bench/changes?failed=1" \
+  "user /admin/orgs/bench/resources/$FIRST_ID"; do
+  name="${page% *}" path="${page##* }"
+  code="$(curl -s -o /dev/null -w '%{http_code}' -b "$JAR" "http://127.0.0.1:$APP_PORT$path")"
+  [ "$code" = 200 ] || die "console page $path answered $code"
+  for _ in $(seq "$CONSOLE_REQUESTS"); do
+    curl -s -o /dev/null -b "$JAR" -w '%{time_total}\n' "http://127.0.0.1:$APP_PORT$path"
+  done | python3 -c "
+import statistics, sys
+t = [float(x) * 1000 for x in sys.stdin.read().split()]
+print(f'\"$name\",{len(t)},{statistics.median(t):.2f},{max(t):.2f},$CONSOLE_ENTRIES')" \
+    >>"$WORK/console.csv"
+  tail -1 "$WORK/console.csv"
+done
+
 # ---------------------------------------------------------------- how it grows
 # The same read scenarios and PATCH at other user counts, each in its own database, at 16
 # connections; the main run's rows give the figures at $USERS.
@@ -411,6 +468,7 @@ python3 "$WORK/tools/report.py" \
   --group-check "$GROUP_CHECK" --pg-url "$PG/postgres" --notes scripts/bench/notes.md \
   --compare "${BENCH_COMPARE:-}" --compare-label "${BENCH_COMPARE_LABEL:-}" \
   --stream-env "$WORK/stream.env" --stream-stats "$WORK/stream_stats.json" \
+  --console-csv "$WORK/console.csv" \
   >"$WORK/BENCHMARKS.md"
 cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
 echo "== wrote benchmarks/results.csv and BENCHMARKS.md"

@@ -8,23 +8,14 @@ cd "$(dirname "$0")/.."
 
 EXAMPLES="${1:-25}"
 command -v schemathesis >/dev/null || pip install --quiet schemathesis
-WORK="$(mktemp -d)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-PID=""
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-cargo build --quiet --bin scimd
-BIN="${CARGO_TARGET_DIR:-target}/debug/scimd"
-export DATABASE_URL="sqlite://$WORK/scimd.db" SCIMD_LISTEN="127.0.0.1:$PORT" SCIMD_BOOTSTRAP=false
+# shellcheck source=scripts/sqlite-server.sh
+source scripts/sqlite-server.sh
 export SCIMD_RATE_LIMIT_PER_MINUTE=100000000 SCIMD_AUTH_FAILURE_LIMIT_PER_MINUTE=100000000 RUST_LOG=error
 "$BIN" org create acme >/dev/null
 "$BIN" user-attribute create --org acme good_blob
 TOKEN="$("$BIN" key create --org acme)"
 ADMIN_TOKEN="$("$BIN" admin-key create --name schemathesis)"
-"$BIN" serve 2>"$WORK/scimd.log" &
-PID=$!
-for _ in $(seq 1 100); do "$BIN" healthcheck 2>/dev/null && break; sleep 0.05; done
+start_server
 
 status=0
 # The SCIM API under its base URL, every tag but the root endpoints' (Operations, Events and

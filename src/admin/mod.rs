@@ -7,6 +7,7 @@
 //! Errors are [`ResourceError`]s, as in the resource layer: a bad field is a 400 naming it,
 //! an unknown organization or key a 404, a conflict a 409.
 
+mod console_data;
 mod deletion;
 mod keys;
 mod org_data;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+pub use console_data::{LAG_SHOWN_UP_TO, StoredResource};
 pub use deletion::{DELETE_BATCH, spawn_deletions};
 pub use keys::NewKey;
 pub use org_data::StreamRequest;

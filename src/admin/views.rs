@@ -18,6 +18,8 @@ pub struct OrgView {
     /// `active`, or `deleting` while its data is being removed.
     pub state: &'static str,
     pub users: i64,
+    /// Users with `active: false`.
+    pub inactive_users: i64,
     pub groups: i64,
     /// Keys not revoked.
     pub keys: i64,
@@ -37,6 +39,7 @@ impl OrgView {
                 "active"
             },
             users: summary.users,
+            inactive_users: summary.inactive_users,
             groups: summary.groups,
             keys: summary.keys,
             deletion,

@@ -45,6 +45,8 @@ pub struct PushSettings {
 
 /// Entries read (and acknowledged) at a time.
 const BATCH: i64 = 256;
+/// The lag metric counts a stream's backlog up to this many entries.
+const LAG_COUNTED_UP_TO: i64 = 100_000;
 /// Resources delivered to at once within a batch.
 const CONCURRENCY: usize = 8;
 /// How often an idle stream looks for new entries.
@@ -183,7 +185,10 @@ impl Dispatcher {
                 if !self.still_ours(id).await {
                     break;
                 }
-                let behind = self.store.entries_after(stream.org_id, position).await;
+                let behind = self
+                    .store
+                    .entries_after(stream.org_id, position, LAG_COUNTED_UP_TO)
+                    .await;
                 let oldest = entries.first().map_or(0, |e| now - e.at);
                 crate::metrics::stream_lag(&label, oldest as f64 / 1000.0, behind.unwrap_or(0));
             }

@@ -17,6 +17,7 @@ use crate::ratelimit::RateDecision;
 use crate::ratelimit::now_ns;
 use crate::scim::ScimError;
 use crate::store::RejectedWrite;
+use crate::store::activity::ActivityKind;
 use crate::store::{KeyKind, KeyUse};
 
 /// Authenticates the organization API key, then counts the request against that key's limit,
@@ -92,12 +93,20 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             }
         };
         if let Some(write) = write {
-            write.record_if_rejected(&state, &response);
+            write.record(&state, &response);
         }
         response
     };
     if let Some(decision) = &decision {
         rate_limit_headers(response.headers_mut(), limit.limit, decision);
+    }
+    // The key's limit, here or a Bulk's (`http/bulk.rs`).
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        let at = crate::store::now_ms();
+        state
+            .store
+            .activity()
+            .count(principal.org_id, at, ActivityKind::Throttled, "");
     }
     // For the access log, which runs outside routing and authentication.
     response.extensions_mut().insert(principal);
@@ -237,13 +246,22 @@ impl WriteRequest {
         })
     }
 
-    /// A 4xx is recorded as a rejected write; 401 never gets here and 429 is only counted.
-    fn record_if_rejected(self, state: &AppState, response: &Response) {
+    /// Counts the write in the organization's activity; a 4xx is counted and recorded as a
+    /// rejected write (401 never gets here and a 429 is counted as such, not recorded).
+    fn record(self, state: &AppState, response: &Response) {
+        let activity = state.store.activity();
+        let at = crate::store::now_ms();
+        activity.count(self.org_id, at, ActivityKind::Write, self.method);
         let status = response.status();
         if !status.is_client_error() || status == StatusCode::TOO_MANY_REQUESTS {
             return;
         }
         let report = response.extensions().get::<ErrorReport>();
+        let why: std::borrow::Cow<'static, str> = match report.and_then(|r| r.scim_type) {
+            Some(scim_type) => scim_type.as_str().into(),
+            None => status.as_u16().to_string().into(),
+        };
+        activity.count(self.org_id, at, ActivityKind::Rejected, why);
         state.rejections.offer(RejectedWrite {
             org_id: self.org_id,
             id: uuid::Uuid::now_v7(),

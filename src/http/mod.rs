@@ -74,6 +74,7 @@ impl AppState {
         let settings = Arc::new(settings);
         let admin = crate::admin::Admin::new(store.clone(), auth.clone());
         crate::admin::spawn_deletions(admin.clone());
+        crate::audit::activity::spawn_flush(store.clone());
         AppState {
             admin,
             resources: Resources::new(store.clone(), settings.clone()),

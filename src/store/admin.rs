@@ -18,6 +18,8 @@ pub const INITIAL_SECRET: &str = "initial";
 pub struct OrgSummary {
     pub org: Organization,
     pub users: i64,
+    /// Users with `active: false`.
+    pub inactive_users: i64,
     pub groups: i64,
     /// Keys not revoked (expired ones included).
     pub keys: i64,

@@ -251,6 +251,14 @@ pub struct AuditQuery {
     pub since_ms: Option<i64>,
     pub resource_id: Option<Uuid>,
     pub key_id: Option<Uuid>,
+    /// Only entries before this position (change log only: paging newest first).
+    pub before_position: Option<i64>,
+    /// Only rejected writes before this one (ids rise with time: paging newest first).
+    pub before_id: Option<Uuid>,
+    /// Only entries of this operation (`create`, `put`, `patch`, `delete`; change log only).
+    pub operation: Option<String>,
+    /// Newest first, instead of log order.
+    pub newest_first: bool,
     /// Most entries returned.
     pub limit: i64,
     /// Leave each entry's `data` out (a reader that does not publish it, e.g. a stream of

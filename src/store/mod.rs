@@ -5,6 +5,7 @@
 //! SCIM semantics (validation, merge, PATCH, rendering) live above these traits. The backend is
 //! picked once, by URL scheme, in [`connect`].
 
+pub mod activity;
 pub mod admin;
 mod changes;
 mod error;
@@ -214,8 +215,21 @@ pub trait AuditStore: Send + Sync {
         query: &AuditQuery,
     ) -> StoreResult<Vec<RejectedWrite>>;
     /// Deletes at most `batch` change-log entries and at most `batch` rejected writes older
-    /// than `before_ms`, each in a statement of its own; how many rows went.
+    /// than `before_ms`, and at most `batch` hourly counts older than the console shows,
+    /// each in a statement of its own; how many rows went.
     async fn prune_audit(&self, before_ms: i64, batch: i64) -> StoreResult<u64>;
+    /// The console's hourly counts not yet written: the request path counts into it.
+    fn activity(&self) -> &activity::Activity;
+    /// Adds the counts not yet written to the database (they are kept for the next try when
+    /// that fails); how many rows were written.
+    async fn flush_activity(&self) -> StoreResult<usize>;
+    /// The hourly counts from `since_hour` (hours since the Unix epoch) on, of `org_id` or of
+    /// every organization, including those not yet written.
+    async fn activity_since(
+        &self,
+        org_id: Option<Uuid>,
+        since_hour: i64,
+    ) -> StoreResult<Vec<activity::ActivityCount>>;
 }
 
 /// SCIM event streams (RFC 9967) and the keys that sign their events.
@@ -254,8 +268,9 @@ pub trait StreamStore: Send + Sync {
     /// Disables every stream that has acknowledged nothing since `before`; their ids.
     async fn disable_silent_streams(&self, before: i64) -> StoreResult<Vec<Uuid>>;
     /// Entries of the organization after `position`, not yet acknowledged by any stream:
-    /// how far a stream lags.
-    async fn entries_after(&self, org_id: Uuid, position: i64) -> StoreResult<i64>;
+    /// how far a stream lags, counted up to `cap` (a stream days behind must not cost a scan
+    /// of its whole backlog at every look).
+    async fn entries_after(&self, org_id: Uuid, position: i64, cap: i64) -> StoreResult<i64>;
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
     /// Adds a key and retires every other (they stay published for a while).

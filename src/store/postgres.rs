@@ -81,6 +81,7 @@ impl PgStore {
                 limiter,
                 migration_options,
             },
+            activity: Default::default(),
         })
     }
 }

@@ -78,6 +78,7 @@ impl SqliteStore {
                 limiter: MemoryLimiter::default(),
                 options,
             },
+            activity: Default::default(),
         })
     }
 }

@@ -516,6 +516,7 @@ async fn rows_of_org(app: &TestApp, backend: Backend, org_id: &str) -> Vec<(&'st
         ("api_keys", "org_id"),
         ("user_attribute_definitions", "org_id"),
         ("user_counts", "org_id"),
+        ("org_activity", "org_id"),
     ];
     let mut counts = Vec::new();
     for (table, column) in tables {

@@ -9,12 +9,22 @@
 //! `X-Frame-Options: DENY` and `Cache-Control: no-store`. A session ends when it expires, when
 //! its admin key is revoked or expires, or at sign-out.
 
+mod changes;
+mod charts;
+mod keys;
+mod organization;
+mod overview;
+mod resource;
+
+use std::net::SocketAddr;
+
 use axum::Form;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -22,8 +32,8 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use crate::auth::random_hex;
 use crate::events::poll_token_hash;
-use crate::store::admin::{ConsoleSession, OrgSummary};
-use crate::store::now_ms;
+use crate::store::admin::ConsoleSession;
+use crate::store::{Actor, ApiKey, now_ms};
 
 /// The session cookie.
 const SESSION_COOKIE: &str = "scimd_console";
@@ -36,10 +46,17 @@ const STYLESHEET: &str = include_str!("console.css");
 /// The console's routes (at the host root).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(overview))
-        .route("/admin/orgs/{slug}", get(organization))
+        .route("/admin", get(overview::overview))
+        .route("/admin/orgs/{slug}", get(organization::organization))
+        .route("/admin/orgs/{slug}/changes", get(changes::changes))
+        .route("/admin/orgs/{slug}/resources/{id}", get(resource::resource))
+        .route("/admin/orgs/{slug}/keys", post(keys::create_key))
+        .route(
+            "/admin/orgs/{slug}/keys/{id}/revoke",
+            post(keys::revoke_key),
+        )
         .route("/admin/sign-in", get(sign_in_form).post(sign_in))
-        .route("/admin/sign-out", axum::routing::post(sign_out))
+        .route("/admin/sign-out", post(sign_out))
         .route("/admin/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(console_headers))
 }
@@ -108,141 +125,8 @@ fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> Heade
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// What the organization page shows of its recent past.
-const RECENT_MS: i64 = 24 * 3_600_000;
-/// Rows of each recent list.
-const RECENT_ROWS: usize = 50;
-
-/// `GET /admin/orgs/{slug}`: one organization: its identity providers (its keys and what
-/// last used them), streams, user attributes, and the last day's changes and rejected writes.
-async fn organization(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    super::extract::PathParams(slug): super::extract::PathParams<String>,
-) -> Response {
-    let Some(session) = session(&state, &headers).await else {
-        return Redirect::to("/admin/sign-in").into_response();
-    };
-    match organization_page(&state, &session, &slug).await {
-        Ok(page) => html_response(StatusCode::OK, page),
-        Err(e) => {
-            let (status, _) = super::error::error_parts(e.into());
-            let body = html! { h1 { "scimd" } p.error { "No organization " (slug) "." } };
-            html_response(status, page("Not found", body))
-        }
-    }
-}
-
-async fn organization_page(
-    state: &AppState,
-    session: &ConsoleSession,
-    slug: &str,
-) -> Result<Markup, crate::resources::ResourceError> {
-    let admin = &state.admin;
-    let org = admin.org(slug).await?;
-    let keys = admin.keys(slug).await?;
-    let streams = admin.streams(slug).await?;
-    let attributes = admin.user_attributes(slug).await?;
-    let recent = crate::store::AuditQuery {
-        since_ms: Some(now_ms() - RECENT_MS),
-        limit: 1_000,
-        without_data: true,
-        ..Default::default()
-    };
-    let changes = admin.changes(slug, &recent).await?;
-    let rejected = admin.rejected(slug, &recent).await?;
-    let last = |n: usize| n.saturating_sub(RECENT_ROWS);
-    Ok(page(
-        &org.slug,
-        html! {
-            header {
-                h1 { a href="/admin" { "scimd" } " / " (org.slug) }
-                (sign_out_form(&session.csrf))
-            }
-            p { (org.state) " · " (org.users) " users · " (org.groups) " groups · "
-                (org.keys) " keys · created " (when(org.created_at)) }
-            h2 { "Identity providers and keys" }
-            table {
-                thead { tr { th { "key" } th { "kind" } th { "state" } th { "last used" } th { "from" } th { "User-Agent" } } }
-                tbody {
-                    @for key in &keys {
-                        tr {
-                            td { (key.name.as_deref().unwrap_or("-")) }
-                            td { (key.kind) }
-                            td { (key.state) }
-                            @match &key.last_used {
-                                Some(used) => {
-                                    td { (when(used.at)) }
-                                    td { (used.client_addr.as_deref().unwrap_or("-")) }
-                                    td { (used.user_agent.as_deref().unwrap_or("-")) }
-                                }
-                                None => { td { "never" } td { "-" } td { "-" } }
-                            }
-                        }
-                    }
-                }
-            }
-            h2 { "Event streams" }
-            @if streams.is_empty() { p { "None." } } @else {
-                table {
-                    thead { tr { th { "stream" } th { "kind" } th { "state" } th { "target" } th { "delivered" } th { "last error" } } }
-                    tbody {
-                        @for stream in &streams {
-                            tr {
-                                td { (stream.id) }
-                                td { (stream.kind.as_str()) }
-                                td { (stream.state.as_str()) }
-                                td { (stream.endpoint.as_deref().unwrap_or("poll")) }
-                                td.n { (stream.delivered) }
-                                td { (stream.last_error.as_deref().unwrap_or("-")) }
-                            }
-                        }
-                    }
-                }
-            }
-            h2 { "User attributes" }
-            p { @if attributes.is_empty() { "None defined." } @else { (attributes.join(", ")) } }
-            h2 { "Changes, last 24 hours" }
-            @if changes.is_empty() { p { "None." } } @else {
-                table {
-                    thead { tr { th { "at" } th { "operation" } th { "resource" } th { "attributes" } th { "key" } th { "User-Agent" } } }
-                    tbody {
-                        @for entry in changes[last(changes.len())..].iter().rev() {
-                            tr {
-                                td { (when(entry.at)) }
-                                td { (entry.operation) @if let Some(a) = &entry.activation { " (" (a) ")" } }
-                                td { (entry.resource_type) " " (entry.resource_id) }
-                                td { (entry.attributes.join(", ")) }
-                                td { (entry.key_name.as_deref().unwrap_or("-")) }
-                                td { (entry.user_agent.as_deref().unwrap_or("-")) }
-                            }
-                        }
-                    }
-                }
-            }
-            h2 { "Rejected writes, last 24 hours" }
-            @if rejected.is_empty() { p { "None." } } @else {
-                table {
-                    thead { tr { th { "at" } th { "request" } th { "status" } th { "why" } th { "key" } } }
-                    tbody {
-                        @for write in rejected[last(rejected.len())..].iter().rev() {
-                            tr {
-                                td { (when(write.at)) }
-                                td { (write.method) " " (write.path) }
-                                td { (write.status) @if let Some(t) = &write.scim_type { " " (t) } }
-                                td { (write.detail.as_deref().unwrap_or("-")) }
-                                td { (write.key_name.as_deref().unwrap_or("-")) }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    ))
-}
-
 /// The session the request's cookie names, if it is live and its admin key still works.
-async fn session(state: &AppState, headers: &HeaderMap) -> Option<ConsoleSession> {
+async fn session(state: &AppState, headers: &HeaderMap) -> Option<(ConsoleSession, ApiKey)> {
     let token = cookie(headers, SESSION_COOKIE)?;
     let now = now_ms();
     let session = state
@@ -252,7 +136,69 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Option<ConsoleSession
         .ok()?;
     let key = state.store.admin_key(session.admin_key_id).await.ok()?;
     let secrets = state.auth.request_secrets().await;
-    (key.live_at(now) && secrets.is_active(&key.secret_id)).then_some(session)
+    (key.live_at(now) && secrets.is_active(&key.secret_id)).then_some((session, key))
+}
+
+/// A signed-in operator: the session, and the actor the admin audit trail names for what
+/// they do (their admin key, address and `User-Agent`). Without a live session, the
+/// request is sent to the sign-in form.
+pub struct SignedIn {
+    session: ConsoleSession,
+    actor: Actor,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some((session, key)) = session(state, &parts.headers).await else {
+            return Err(Redirect::to("/admin/sign-in").into_response());
+        };
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let actor = super::context::request_actor(
+            state,
+            Some(key.id),
+            key.name.as_deref().map(Into::into),
+            &parts.headers,
+            peer,
+        );
+        Ok(SignedIn { session, actor })
+    }
+}
+
+impl SignedIn {
+    /// Whether a form's CSRF token is this session's.
+    fn csrf_ok(&self, given: &str) -> bool {
+        same_token(Some(&self.session.csrf), given)
+    }
+
+    /// The page header: where the operator is, and the sign-out button.
+    fn header(&self, trail: Markup) -> Markup {
+        html! {
+            header {
+                h1 { a href="/admin" { "scimd" } (trail) }
+                (sign_out_form(&self.session.csrf))
+            }
+        }
+    }
+}
+
+/// A form's CSRF token did not match: nothing was done.
+fn csrf_refused() -> Response {
+    let body = html! { h1 { "scimd" } p.error { "The form expired: go back, reload the page and try again." } };
+    html_response(StatusCode::FORBIDDEN, page("Refused", body))
+}
+
+/// The page for an error of the admin operations (most often an unknown organization or
+/// resource), with the status the admin API would have answered.
+fn error_page(e: crate::resources::ResourceError) -> Response {
+    let (status, body) = super::error::error_parts(e.into());
+    let detail = body["detail"].as_str().unwrap_or("error").to_string();
+    let body = html! { h1 { a href="/admin" { "scimd" } } p.error { (detail) } };
+    html_response(status, page("Error", body))
 }
 
 /// The sign-out button every signed-in page carries, with the session's CSRF token.
@@ -312,40 +258,6 @@ fn when(ms: i64) -> String {
         || "-".into(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
     )
-}
-
-/// `GET /admin`: every organization with its users, groups, keys and last change.
-async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(session) = session(&state, &headers).await else {
-        return Redirect::to("/admin/sign-in").into_response();
-    };
-    let orgs: Vec<OrgSummary> = match state.store.org_summaries().await {
-        Ok(orgs) => orgs,
-        Err(e) => return super::ApiError::from(e).into_response(),
-    };
-    let body = html! {
-        header {
-            h1 { "scimd" }
-            (sign_out_form(&session.csrf))
-        }
-        h2 { "Organizations" }
-        table {
-            thead { tr { th { "organization" } th { "state" } th { "users" } th { "groups" } th { "keys" } th { "last change" } } }
-            tbody {
-                @for org in &orgs {
-                    tr {
-                        td { a href={ "/admin/orgs/" (org.org.slug) } { (org.org.slug) } }
-                        td { @if org.org.deleted_at.is_some() { "deleting" } @else { "active" } }
-                        td.n { (org.users) }
-                        td.n { (org.groups) }
-                        td.n { (org.keys) }
-                        td { (org.last_change_at.map_or_else(|| "-".to_string(), when)) }
-                    }
-                }
-            }
-        }
-    };
-    html_response(StatusCode::OK, page("Organizations", body))
 }
 
 fn sign_in_page(csrf: &str, error: Option<&str>) -> Markup {
@@ -440,7 +352,7 @@ async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(session) = session(&state, &headers).await else {
+    let Some((session, _)) = session(&state, &headers).await else {
         return Redirect::to("/admin/sign-in").into_response();
     };
     if !same_token(Some(&session.csrf), &form.csrf) {

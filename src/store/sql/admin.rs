@@ -67,6 +67,11 @@ const ORG_DATA: &[(&str, &str)] = &[
         "api_keys",
         "delete from api_keys where id in (select id from api_keys where org_id = $1 limit $2)",
     ),
+    (
+        "org_activity",
+        "delete from org_activity where (org_id, hour, kind, label) in \
+         (select org_id, hour, kind, label from org_activity where org_id = $1 limit $2)",
+    ),
     // `$2 > 0`: every statement takes the same two arguments.
     (
         "user_counts",
@@ -78,6 +83,7 @@ fn summary_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<OrgSummary> {
     Ok(OrgSummary {
         org: org_from_row::<D>(row)?,
         users: D::DB::int(row, "users")?,
+        inactive_users: D::DB::int(row, "inactive_users")?,
         groups: D::DB::int(row, "groups")?,
         keys: D::DB::int(row, "keys")?,
         last_change_at: D::DB::opt_int(row, "last_change_at")?,
@@ -88,7 +94,9 @@ fn summary_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<OrgSummary> {
 fn summary_sql(condition: &str) -> String {
     format!(
         "select {ORG_COLUMNS}, \
-         (select count(*) from users u where u.org_id = o.id) as users, \
+         coalesce((select n.users from user_counts n where n.org_id = o.id), 0) as users, \
+         (select count(*) from users u where u.org_id = o.id and not u.active) \
+           as inactive_users, \
          (select count(*) from groups g where g.org_id = o.id) as groups, \
          (select count(*) from api_keys k where k.org_id = o.id and k.revoked_at is null) as keys, \
          (select c.at from changes c where c.org_id = o.id order by c.position desc limit 1) \

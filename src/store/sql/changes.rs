@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, bind, execute};
+use crate::store::activity::{Activity, ActivityCount, HOUR_MS};
 use crate::store::{
     AuditQuery, AuditStore, ChangeEntry, ChangeWrite, RejectedWrite, StoreError, StoreResult,
     now_ms,
@@ -186,7 +187,11 @@ fn rejected_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<RejectedWrite> {
 
 /// The `where` clause and arguments of an audit query over `org_id`, the limit last; `order`
 /// names the column that orders the table.
-fn audit_conditions<'q>(org_id: Uuid, query: &AuditQuery, order: &str) -> (String, Vec<Arg<'q>>) {
+fn audit_conditions<'q>(
+    org_id: Uuid,
+    query: &'q AuditQuery,
+    order: &str,
+) -> (String, Vec<Arg<'q>>) {
     let mut conditions = vec!["org_id = $1".to_string()];
     let mut args = vec![Arg::Uuid(org_id)];
     let mut add = |condition: &str, arg: Arg<'q>| {
@@ -205,6 +210,15 @@ fn audit_conditions<'q>(org_id: Uuid, query: &AuditQuery, order: &str) -> (Strin
     if let Some(key) = query.key_id {
         add("key_id = ?", Arg::Uuid(key));
     }
+    if let Some(position) = query.before_position {
+        add("position < ?", Arg::Int(position));
+    }
+    if let Some(id) = query.before_id {
+        add("id < ?", Arg::Uuid(id));
+    }
+    if let Some(operation) = &query.operation {
+        add("operation = ?", Arg::Text(operation));
+    }
     // The limit is the last argument: the caller's `limit ${args.len()}`.
     args.push(Arg::Int(query.limit.max(0)));
     (conditions.join(" and "), args)
@@ -213,6 +227,10 @@ fn audit_conditions<'q>(org_id: Uuid, query: &AuditQuery, order: &str) -> (Strin
 #[async_trait]
 impl<D: Dialect> AuditStore for SqlStore<D> {
     async fn changes(&self, org_id: Uuid, query: &AuditQuery) -> StoreResult<Vec<ChangeEntry>> {
+        let query = &AuditQuery {
+            before_id: None,
+            ..query.clone()
+        };
         let (conditions, args) = audit_conditions(org_id, query, "position");
         let columns = if query.without_data {
             CHANGE_COLUMNS.replace(", data", ", cast(null as jsonb) as data")
@@ -221,8 +239,9 @@ impl<D: Dialect> AuditStore for SqlStore<D> {
         };
         let sql = format!(
             "select {columns} from changes where {conditions} and {} \
-             order by position limit ${}",
+             order by position{} limit ${}",
             D::CHANGES_VISIBLE,
+            if query.newest_first { " desc" } else { "" },
             args.len()
         );
         let rows = self.read_all(&sql, &args).await?;
@@ -267,13 +286,22 @@ impl<D: Dialect> AuditStore for SqlStore<D> {
     ) -> StoreResult<Vec<RejectedWrite>> {
         let query = AuditQuery {
             after_position: None,
+            before_position: None,
             resource_id: None,
+            operation: None,
             ..query.clone()
         };
         let (conditions, args) = audit_conditions(org_id, &query, "id");
+        // Newest first pages by id (`before_id`; ids are time-ordered UUIDv7), which the
+        // primary key serves.
+        let order = if query.newest_first {
+            "id desc"
+        } else {
+            "at, id"
+        };
         let sql = format!(
             "select {REJECTED_COLUMNS} from rejected_writes where {conditions} \
-             order by at, id limit ${}",
+             order by {order} limit ${}",
             args.len()
         );
         let rows = self.read_all(&sql, &args).await?;
@@ -298,6 +326,31 @@ impl<D: Dialect> AuditStore for SqlStore<D> {
                 .write(&sql, &[Arg::Int(before_ms), Arg::Int(batch)])
                 .await?;
         }
+        let before_hour = (now_ms() - ACTIVITY_KEPT_MS).div_euclid(HOUR_MS);
+        let sql = "delete from org_activity where (org_id, hour, kind, label) in \
+             (select org_id, hour, kind, label from org_activity where hour < $1 limit $2)";
+        pruned += self
+            .write(sql, &[Arg::Int(before_hour), Arg::Int(batch)])
+            .await?;
         Ok(pruned)
     }
+
+    fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    async fn flush_activity(&self) -> StoreResult<usize> {
+        self.flush_activity_counts().await
+    }
+
+    async fn activity_since(
+        &self,
+        org_id: Option<Uuid>,
+        since_hour: i64,
+    ) -> StoreResult<Vec<ActivityCount>> {
+        self.activity_counts(org_id, since_hour).await
+    }
 }
+
+/// How long hourly counts are kept: the console's longest chart is 30 days.
+const ACTIVITY_KEPT_MS: i64 = 32 * 24 * HOUR_MS;

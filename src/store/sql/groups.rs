@@ -148,7 +148,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         let entry = ChangeWrite::group(change, record.id, None, group, memberships);
         append::<D>(&mut tx, org_id, std::slice::from_ref(&entry)).await?;
         tx.commit().await?;
-        crate::metrics::change_recorded();
+        self.recorded(org_id, change.operation, 1);
         Ok(record)
     }
 
@@ -192,7 +192,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             .ok_or(StoreError::NotFound)?;
         let record = group_from_row::<D>(&row)?;
         tx.commit().await?;
-        crate::metrics::change_recorded();
+        self.recorded(org_id, change.operation, 1);
         Ok(record)
     }
 

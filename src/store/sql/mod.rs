@@ -11,6 +11,7 @@
 //! type-checked Rust that reads top to bottom; sqlx's higher-ranked bounds are stated once,
 //! in [`db`], instead of on every function.
 
+mod activity;
 mod admin;
 mod changes;
 mod db;
@@ -123,6 +124,8 @@ pub trait Dialect: Send + Sync + Sized + 'static {
 #[derive(Debug)]
 pub struct SqlStore<D> {
     pub(super) dialect: D,
+    /// The console's hourly counts not yet written (`store/activity.rs`).
+    pub(super) activity: super::activity::Activity,
 }
 
 /// Binds `values` as this dialect represents them.
@@ -180,6 +183,21 @@ fn sql_arg(value: &SqlValue) -> Arg<'_> {
 }
 
 impl<D: Dialect> SqlStore<D> {
+    /// Counts `n` committed change-log entries of `operation` for `org_id`: in the metrics,
+    /// and in the console's hourly activity.
+    fn recorded(&self, org_id: Uuid, operation: super::Operation, n: usize) {
+        let at = super::now_ms();
+        for _ in 0..n {
+            crate::metrics::change_recorded();
+            self.activity.count(
+                org_id,
+                at,
+                super::activity::ActivityKind::Change,
+                operation.as_str(),
+            );
+        }
+    }
+
     /// One row or none, read on the reader pool.
     async fn read_optional(&self, sql: &str, values: &[Arg<'_>]) -> StoreResult<Option<RowOf<D>>> {
         let mut conn = self.dialect.reader().acquire().await?;

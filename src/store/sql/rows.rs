@@ -126,7 +126,7 @@ impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
         let args = [Arg::Uuid(org_id), Arg::Uuid(id)];
         write_logged::<D>(&mut tx, &delete, &args, org_id, &entry, StoreError::Backend).await?;
         tx.commit().await?;
-        crate::metrics::change_recorded();
+        self.recorded(org_id, change.operation, 1);
         Ok(())
     }
 }

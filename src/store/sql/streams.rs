@@ -184,13 +184,15 @@ impl<D: Dialect> StreamStore for SqlStore<D> {
         rows.iter().map(|row| D::uuid(row, "id")).collect()
     }
 
-    async fn entries_after(&self, org_id: Uuid, position: i64) -> StoreResult<i64> {
+    async fn entries_after(&self, org_id: Uuid, position: i64, cap: i64) -> StoreResult<i64> {
         let sql = format!(
-            "select count(*) from changes where org_id = $1 and position > $2 and {}",
+            "select count(*) from (select 1 from changes where org_id = $1 and position > $2 \
+             and {} limit $3) behind",
             D::CHANGES_VISIBLE
         );
+        let args = [Arg::Uuid(org_id), Arg::Int(position), Arg::Int(cap)];
         let row = self
-            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Int(position)])
+            .read_optional(&sql, &args)
             .await?
             .ok_or(StoreError::NotFound)?;
         first_int::<D>(&row)

@@ -232,7 +232,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         let record = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
         insert_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
         tx.commit().await?;
-        crate::metrics::change_recorded();
+        self.recorded(org_id, change.operation, 1);
         Ok(record)
     }
 
@@ -299,8 +299,8 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         append::<D>(&mut tx, org_id, &entries).await?;
         insert_email_rows::<D>(&mut tx, org_id, &emails).await?;
         tx.commit().await?;
-        for _ in &entries {
-            crate::metrics::change_recorded();
+        if let Some((_, change)) = users.first() {
+            self.recorded(org_id, change.operation, entries.len());
         }
         Ok(results)
     }
@@ -349,7 +349,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             write_emails::<D>(&mut tx, id, org_id, &next.emails_folded).await?;
         }
         tx.commit().await?;
-        crate::metrics::change_recorded();
+        self.recorded(org_id, change.operation, 1);
         Ok(updated)
     }
 
