@@ -281,9 +281,7 @@ impl Checker {
         };
         let mut out = Object::new();
         for (key, value) in map {
-            // Some client libraries repeat `schemas` inside each extension object; it carries
-            // nothing the URN key does not, so it is ignored like the top-level one.
-            if key.eq_ignore_ascii_case("schemas") {
+            if key.eq_ignore_ascii_case("schemas") && names_extension(&value, schema.id) {
                 continue;
             }
             match schema.attribute(&key) {
@@ -300,11 +298,14 @@ impl Checker {
     }
 
     fn user_attributes(&mut self, value: Value) -> Value {
-        let map = match value {
+        let mut map = match value {
             Value::Null => return Value::Null,
             Value::Object(map) => map,
             _ => return self.invalid(format!("{} must be a JSON object", USER_ATTRIBUTE.id)),
         };
+        map.retain(|key, value| {
+            !(key.eq_ignore_ascii_case("schemas") && names_extension(value, USER_ATTRIBUTE.id))
+        });
         for (key, value) in &map {
             if matches!(value, Value::Array(_) | Value::Object(_)) {
                 self.invalid(format!(
@@ -314,6 +315,18 @@ impl Checker {
             }
         }
         Value::Object(map)
+    }
+}
+
+/// Whether a `schemas` member inside an extension object names that extension, as some
+/// client libraries send it (e.g. `"schemas": ["urn:…:UserAttribute"]` in a PATCH value): it
+/// carries nothing the URN key does not, so it is ignored like the top-level one. Any other
+/// `schemas` there is an unknown attribute like any other.
+fn names_extension(value: &Value, urn: &str) -> bool {
+    let names = |v: &Value| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn));
+    match value {
+        Value::Array(items) => items.iter().any(names),
+        other => names(other),
     }
 }
 
@@ -475,6 +488,24 @@ mod tests {
                 user,
                 json!({ENT: {"schemas": [ENT], "division": "Theme Park"}}),
                 Yields(json!({ENT: {"division": "Theme Park"}})),
+            ),
+            (
+                "a schemas member naming another schema is an unknown attribute",
+                user,
+                json!({ENT: {"schemas": [USER_SCHEMA], "division": "Theme Park"}}),
+                Fails(ScimType::InvalidSyntax, &["enterprise:2.0:User:schemas"]),
+            ),
+            (
+                "a schemas member inside the user-attribute object is ignored",
+                user,
+                json!({UA: {"schemas": [UA], "good_blob": "x"}}),
+                Yields(json!({UA: {"good_blob": "x"}})),
+            ),
+            (
+                "a schemas member of user attributes naming another schema stays a bad value",
+                user,
+                json!({UA: {"schemas": [ENT], "good_blob": "x"}}),
+                Fails(ScimType::InvalidValue, &["UserAttribute:schemas"]),
             ),
             (
                 "an extension set to null is kept as null",

@@ -167,6 +167,13 @@ async fn user_patch_table(backend: Backend) {
             "/urn:omni:params:1.0:UserAttribute/good_blob",
             json!("yes"),
         ),
+        // A widely used Python client repeats the extension's URN inside its value.
+        (
+            json!([{"op": "add", "path": "urn:omni:params:1.0:UserAttribute",
+                "value": {"schemas": ["urn:omni:params:1.0:UserAttribute"], "good_blob": "x"}}]),
+            "/urn:omni:params:1.0:UserAttribute",
+            json!({"good_blob": "x"}),
+        ),
         (
             json!([{"op": "remove", "path": "name.familyName"}]),
             "/name/familyName",
