@@ -96,6 +96,15 @@ async fn admin_key(app: &TestApp) -> String {
         .unwrap()
 }
 
+/// The page at `path` as a signed-in browser gets it.
+async fn page_html(address: &str, path: &str, session: &str) -> String {
+    get(address, path, Some(session))
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn get(address: &str, path: &str, session: Option<&str>) -> reqwest::Response {
     let mut request = browser().get(format!("{address}{path}"));
     if let Some(session) = session {
@@ -318,22 +327,14 @@ async fn the_organization_page_shows_its_idps_streams_changes_and_rejections(bac
     let token = admin_key(&app).await;
     let (_, cookie) = sign_in(&app.address, &token, &[]).await;
     let session = cookie_value(&cookie.unwrap());
-    let overview = get(&app.address, "/admin", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let overview = page_html(&app.address, "/admin", &session).await;
     assert!(overview.contains("href=\"/admin/orgs/acme\""), "{overview}");
 
     // Changes and rejected writes are recorded off the request path or behind the log's
     // watermark: wait for both to show.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let html = loop {
-        let html = get(&app.address, "/admin/orgs/acme", Some(&session))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let html = page_html(&app.address, "/admin/orgs/acme", &session).await;
         if (html.contains("<td>create</td>") && html.contains("400 invalidValue"))
             || std::time::Instant::now() > deadline
         {
@@ -363,11 +364,7 @@ async fn signed_in(app: &TestApp) -> (String, String) {
     let token = admin_key(app).await;
     let (_, cookie) = sign_in(&app.address, &token, &[]).await;
     let session = cookie_value(&cookie.expect("a session cookie"));
-    let html = get(&app.address, "/admin", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = page_html(&app.address, "/admin", &session).await;
     (session, form_csrf(&html))
 }
 
@@ -440,11 +437,7 @@ async fn the_organization_page_charts_its_activity_and_the_overview_marks_it_fai
     assert_eq!(statuses, [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
 
     // Three of five writes refused in the last hour: failing.
-    let overview = get(&app.address, "/admin", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let overview = page_html(&app.address, "/admin", &session).await;
     assert!(overview.contains("<tr class=\"failing\">"), "{overview}");
     assert!(
         overview.contains("3 of 5 writes rejected in the last hour"),
@@ -456,11 +449,7 @@ async fn the_organization_page_charts_its_activity_and_the_overview_marks_it_fai
         "{overview}"
     );
 
-    let html = get(&app.address, "/admin/orgs/acme", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = page_html(&app.address, "/admin/orgs/acme", &session).await;
     // This hour's bars in both charts of the day and of the month, named in their titles.
     assert_eq!(html.matches(": create 2</title>").count(), 2, "{html}");
     assert_eq!(
@@ -476,19 +465,11 @@ async fn the_organization_page_charts_its_activity_and_the_overview_marks_it_fai
 
     // Written to the database, the counts read back the same (not twice).
     app.store.store.flush_activity().await.unwrap();
-    let again = get(&app.address, "/admin/orgs/acme", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let again = page_html(&app.address, "/admin/orgs/acme", &session).await;
     assert_eq!(again.matches(": create 2</title>").count(), 2, "{again}");
     let quiet = app.other_org("quiet").await;
     assert!(!quiet.is_empty());
-    let overview = get(&app.address, "/admin", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let overview = page_html(&app.address, "/admin", &session).await;
     assert!(
         overview.contains("href=\"/admin/orgs/quiet\""),
         "{overview}"
@@ -558,36 +539,26 @@ async fn the_change_log_page_filters_and_pages(backend: Backend) {
         .find(|s| s.contains("before="))
         .map(|s| s[..s.find('"').unwrap()].replace("&amp;", "&"))
         .expect("a link to older entries");
-    let second = get(&app.address, &older, Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let second = page_html(&app.address, &older, &session).await;
     assert_eq!(rows(&second), 22, "{second}");
     assert!(
         !second.contains("before="),
         "the last page links to nothing older"
     );
 
-    let patches = get(
+    let patches = page_html(
         &app.address,
         "/admin/orgs/acme/changes?operation=patch&since=1h",
-        Some(&session),
+        &session,
     )
-    .await
-    .text()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(rows(&patches), 1, "{patches}");
-    let of_ada = get(
+    let of_ada = page_html(
         &app.address,
         &format!("/admin/orgs/acme/changes?resource={ada}"),
-        Some(&session),
+        &session,
     )
-    .await
-    .text()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(rows(&of_ada), 2, "{of_ada}");
     let (_, failed) = page_when(&app, &session, "/admin/orgs/acme/changes?failed=1", |h| {
         h.contains("400 invalidValue")
@@ -699,11 +670,7 @@ async fn keys_are_created_and_revoked_from_the_console_with_its_csrf_token(backe
     .await
     .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let page = get(&app.address, "/admin/orgs/acme", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = page_html(&app.address, "/admin/orgs/acme", &session).await;
     assert!(
         !page.contains("<td>entra</td>"),
         "a refused form creates nothing"
@@ -723,11 +690,7 @@ async fn keys_are_created_and_revoked_from_the_console_with_its_csrf_token(backe
         .request_as(&token, reqwest::Method::GET, "/scim/v2/Users", None)
         .await;
     assert_eq!(users.status, StatusCode::OK);
-    let page = get(&app.address, "/admin/orgs/acme", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = page_html(&app.address, "/admin/orgs/acme", &session).await;
     assert!(page.contains("<td>entra</td>"), "{page}");
     assert!(!page.contains(&token), "the token is shown once");
 

@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{AppState, SignedIn, csrf_refused, error_page, html_response, page};
+use super::{AppState, CsrfForm, SignedIn, csrf_refused, error_page, html_response, page};
 use crate::admin::NewKey;
 use crate::http::extract::PathParams;
 use crate::scim::ScimError;
@@ -50,17 +50,12 @@ pub(super) async fn create_key(
     html_response(StatusCode::CREATED, page("New key", body))
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: String,
-}
-
 /// `POST /admin/orgs/{slug}/keys/{id}/revoke`: revokes the key, back to the organization.
 pub(super) async fn revoke_key(
     State(state): State<AppState>,
     signed_in: SignedIn,
     PathParams((slug, id)): PathParams<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Response {
     if !signed_in.csrf_ok(&form.csrf) {
         return csrf_refused();

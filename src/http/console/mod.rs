@@ -341,6 +341,7 @@ async fn sign_in(
     response
 }
 
+/// A form that carries only its CSRF token.
 #[derive(Deserialize)]
 struct CsrfForm {
     csrf: String,
