@@ -91,8 +91,8 @@ pub fn pool(size: u32, idle: u32) {
 }
 
 /// A change-log entry committed with its change.
-pub fn change_recorded() {
-    metrics::counter!("scimd_changes_recorded_total").increment(1);
+pub fn changes_recorded(n: u64) {
+    metrics::counter!("scimd_changes_recorded_total").increment(n);
 }
 
 /// Rejected write requests stored (`recorded`) or only counted because their key was over

@@ -92,9 +92,7 @@ impl Resources {
         }
         self.hash_if_given(Some(password)).await
     }
-}
 
-impl Resources {
     /// Creates users as consecutive Bulk POSTs do (RFC 7644 §3.7): each body validated and
     /// its password hashed as a single create's is, and those that pass written in one
     /// transaction, each with its own change-log entry ([`UserStore::create_users`]). For

@@ -81,7 +81,19 @@ impl Activity {
         kind: ActivityKind,
         label: impl Into<Cow<'static, str>>,
     ) {
-        self.add(org_id, at_ms.div_euclid(HOUR_MS), kind, label.into(), 1);
+        self.count_n(org_id, at_ms, kind, label, 1);
+    }
+
+    /// Counts `n` of one `kind` (with `label`) for `org_id` at `at_ms`.
+    pub fn count_n(
+        &self,
+        org_id: Uuid,
+        at_ms: i64,
+        kind: ActivityKind,
+        label: impl Into<Cow<'static, str>>,
+        n: i64,
+    ) {
+        self.add(org_id, at_ms.div_euclid(HOUR_MS), kind, label.into(), n);
     }
 
     fn add(&self, org_id: Uuid, hour: i64, kind: ActivityKind, label: Cow<'static, str>, n: i64) {

@@ -186,16 +186,14 @@ impl<D: Dialect> SqlStore<D> {
     /// Counts `n` committed change-log entries of `operation` for `org_id`: in the metrics,
     /// and in the console's hourly activity.
     fn recorded(&self, org_id: Uuid, operation: super::Operation, n: usize) {
-        let at = super::now_ms();
-        for _ in 0..n {
-            crate::metrics::change_recorded();
-            self.activity.count(
-                org_id,
-                at,
-                super::activity::ActivityKind::Change,
-                operation.as_str(),
-            );
-        }
+        crate::metrics::changes_recorded(n as u64);
+        self.activity.count_n(
+            org_id,
+            super::now_ms(),
+            super::activity::ActivityKind::Change,
+            operation.as_str(),
+            n as i64,
+        );
     }
 
     /// One row or none, read on the reader pool.

@@ -176,23 +176,13 @@ const USER_INSERT_COLUMNS: &str = "id, org_id, user_name, user_name_folded, exte
      active, doc, password_hash, created_at, modified_at, version, doc_folded";
 const USER_INSERT_PARAMS: usize = 10;
 
-/// One row of a user's insert, its parameters from `$first` on.
+/// One row of a user's insert, its parameters from `$first` on: `created_at` and
+/// `modified_at` take the same one, `version` is 1.
 fn user_insert_values(first: usize) -> String {
-    let p = |i: usize| format!("${}", first + i);
-    format!(
-        "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 1, {})",
-        p(0),
-        p(1),
-        p(2),
-        p(3),
-        p(4),
-        p(5),
-        p(6),
-        p(7),
-        p(8),
-        p(8),
-        p(9)
-    )
+    let p: Vec<String> = (first..first + USER_INSERT_PARAMS)
+        .map(|i| format!("${i}"))
+        .collect();
+    format!("({}, {}, 1, {})", p[..9].join(", "), p[8], p[9])
 }
 
 /// The parameters of one row of a user's insert.
