@@ -151,15 +151,25 @@ cat >"$WORK/limiter.sql" <<'SQL'
 \set now 1
 insert into rate_limit_buckets as b (bucket, tat_ns, granted) values ('bench', 0, 1) on conflict (bucket) do update set tat_ns = greatest(b.tat_ns, :now) + least(1, (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1) * 1, granted = least(1, (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1) where (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1 >= 1 returning tat_ns, granted;
 SQL
-# The shape of scimd's PUT/PATCH transaction, with no server in between: lock the row, write
-# the whole row back (document included) with a new version, commit.
+# The shape of scimd's PUT/PATCH on Postgres, with no server in between: read the row, then
+# one statement that writes the whole row back (document and its folded copy, sent as
+# parameters) only if it is still at the version read, and appends the change-log entry
+# (17 columns, the request's data as jsonb) for it. Colons in the data would be pgbench
+# variables, hence the dashes; the length is what counts.
 cat >"$WORK/user_write.sql" <<SQL
-\set n random(1, $USERS)
-begin;
-select id, doc, version from users where id = (select id from bench_ids where n = :n) for update;
-update users set doc = doc || '{}', modified_at = modified_at + 1, version = version + 1
-  where id = (select id from bench_ids where n = :n);
-commit;
+\\set n random(1, $USERS)
+select id, doc::text as doc, version from users where id = (select id from bench_ids where n = :n) \\gset
+with written as (update users set doc = :doc::jsonb, doc_folded = :doc::jsonb,
+    modified_at = modified_at + 1, version = version + 1
+  where id = :id and version = :version returning org_id, id, external_id, version)
+insert into changes (org_id, position, at, resource_type, resource_id, external_id, operation,
+    activation, attributes, version, key_id, key_name, request_id, client_addr, user_agent,
+    memberships, data)
+select org_id, pg_current_xact_id()::text::bigint * 1024, 1796407888392, 'User', id,
+  external_id, 'patch', null, '["displayName"]', version, '01a2423f-e79c-700b-b12d-a7fdc77f460a',
+  'default', 'f0c2b9a4-3c55-4c86-9f1c-5b9a7e1d2a33', '127.0.0.1', 'wrk/4.2', null,
+  '{"schemas":["urn-ietf-params-scim-api-messages-2.0-PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"Bench 12345"}]}'
+from written;
 SQL
 cat >"$WORK/hot_row.sql" <<'SQL'
 update bench_hot set v = v + 1 where id = 1;

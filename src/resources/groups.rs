@@ -131,6 +131,19 @@ impl ResourceKind for Groups {
         let change = caller.change(Operation::Patch, Some(Value::Object(body)));
         let (attribute_ops, member_ops) = group::split_member_ops(ops, id)?;
         check_members(group::member_count(&member_ops), &limits)?;
+        // How IdPs maintain groups: one add or one remove of members, nothing else. Written
+        // by one statement where the store has one, so writers of one large group queue for
+        // its row only for that statement.
+        if attribute_ops.is_empty()
+            && if_match.is_none()
+            && let [op] = member_ops.as_slice()
+            && let Some(record) = res
+                .store
+                .change_members(caller.org_id, &current, op, &change)
+                .await?
+        {
+            return Ok(record);
+        }
         let update = |current: &GroupRecord| {
             check_if_match(if_match, current.version)?;
             let outcome = patch::apply(&GROUP_RESOURCE, &current.doc, &attribute_ops, &limits)?;

@@ -167,6 +167,17 @@ pub trait GroupStore: ResourceRows<GroupRecord> {
         members: &[MemberOp],
         change: &ChangeRequest<'_>,
     ) -> StoreResult<GroupRecord>;
+    /// A change of members alone (one add or one remove: no other attribute, no `If-Match`)
+    /// in one statement where the dialect has one, so the group's row is locked only for
+    /// that statement; `None` leaves the change to [`GroupStore::update_group`]. Same
+    /// outcome as `update_group`: the group as written, or `current` when nothing changed.
+    async fn change_members(
+        &self,
+        org_id: Uuid,
+        current: &GroupRecord,
+        op: &MemberOp,
+        change: &ChangeRequest<'_>,
+    ) -> StoreResult<Option<GroupRecord>>;
     /// The members of a group (users), in the order they were added.
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>>;
 }

@@ -125,6 +125,7 @@ impl Dialect for PgDialect {
     const CHANGES_VISIBLE: &'static str = "position < pg_snapshot_xmin(pg_current_snapshot())\
          ::text::bigint * 1024";
     const LOG_IN_WRITE: bool = true;
+    const UNLOCKED_UPDATES: bool = true;
     const CHANGES_HEAD: &'static str =
         "pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 1024 - 1";
 
@@ -140,6 +141,56 @@ impl Dialect for PgDialect {
 
     fn in_ids(column: &str, param: &str) -> String {
         format!("{column} = any({param})")
+    }
+
+    /// The group's row is locked (behind its write-order lock, as every change of an existing
+    /// resource) by `g`, which every write of the statement waits for (each is gated on it),
+    /// so no transaction id is taken before the queue; the row stays locked only until this
+    /// statement commits, where the locked transaction held it across four round trips.
+    fn member_change_sql(add: bool, log: &str) -> Option<String> {
+        let lock = "g as (select id from groups where org_id = $1 and id = $2 \
+                    and pg_advisory_xact_lock($3) is not null for update)";
+        let written = "written as (update groups set version = version + 1, \
+                       modified_at = greatest($5, modified_at) \
+                       where org_id = $1 and id = $2 and exists (select 1 from changed) \
+                       returning id, org_id, display_name, external_id, doc, created_at, \
+                       modified_at, version)";
+        let change = if add {
+            "known as (select id from users where org_id = $1 and id = any($4)), \
+             stranger as (select min(x::text) as id from unnest($4::uuid[]) x \
+                          where x not in (select id from known)), \
+             changed as (insert into group_members (group_id, user_id, created_at) \
+                         select $2, id, $5 from known \
+                         where exists (select 1 from g) \
+                           and (select id from stranger) is null \
+                         on conflict do nothing returning user_id)"
+        } else {
+            "stranger as (select null::text as id), \
+             changed as (delete from group_members where group_id = $2 and user_id = any($4) \
+                         and exists (select 1 from g) returning user_id)"
+        };
+        Some(format!(
+            "with {lock}, {change}, {written}, logged as ({log}) \
+             select exists (select 1 from g) as found, (select id from stranger) as stranger, \
+             w.* from (select 1) as one left join written w on true"
+        ))
+    }
+
+    fn member_change_version() -> Option<&'static str> {
+        Some("version")
+    }
+
+    /// As `Memberships::to_json`: the counts, and at most `MEMBERSHIP_IDS_KEPT` ids.
+    fn member_change_memberships(add: bool) -> &'static str {
+        if add {
+            "jsonb_build_object('added', (select count(*) from changed), 'removed', 0, \
+             'addedIds', (select coalesce(jsonb_agg(user_id), '[]') \
+                          from (select user_id from changed limit 1000) c), 'removedIds', '[]'::jsonb)"
+        } else {
+            "jsonb_build_object('added', 0, 'removed', (select count(*) from changed), \
+             'addedIds', '[]'::jsonb, 'removedIds', (select coalesce(jsonb_agg(user_id), '[]') \
+                          from (select user_id from changed limit 1000) c))"
+        }
     }
 
     fn reader(&self) -> &PgPool {

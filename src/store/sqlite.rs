@@ -111,6 +111,7 @@ impl Dialect for SqliteDialect {
     const CHANGES_VISIBLE: &'static str = "true";
     /// SQLite has no data-modifying `with`; its statements do not leave the process anyway.
     const LOG_IN_WRITE: bool = false;
+    const UNLOCKED_UPDATES: bool = false;
     const CHANGES_HEAD: &'static str = "(select last from change_positions)";
 
     /// One writer at a time: a counter bumped in the writing transaction hands out positions

@@ -23,6 +23,7 @@ backend_tests!(
     a_flood_of_bad_requests_stays_within_the_bound,
     scimd_audit_prints_changes_and_rejected_writes,
     positions_keep_rising_after_retention_pruned_everything,
+    member_patches_are_logged_with_their_counts_and_ids,
 );
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -720,4 +721,87 @@ async fn an_open_transaction_holds_followers_back_instead_of_letting_them_skip()
         [("patch".to_string(), id), ("create".to_string(), fast)],
         "the follower must read the slow entry, then the fast one"
     );
+}
+
+/// A PATCH that only adds or only removes members (how IdPs maintain groups) is written by
+/// one statement on Postgres: its entry, version and refusals must be those of any change.
+async fn member_patches_are_logged_with_their_counts_and_ids(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut users = Vec::new();
+    for i in 0..3 {
+        users.push(
+            app.create_user(json!({"userName": format!("m{i}@example.com")}))
+                .await,
+        );
+    }
+    let created = app
+        .post("/scim/v2/Groups", json!({"displayName": "Eng"}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let group = created.body["id"].as_str().expect("id").to_string();
+    let path = format!("/scim/v2/Groups/{group}");
+    let members = |op: &str, ids: &[&String]| {
+        let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        patch(json!([{"op": op, "path": "members", "value": value}]))
+    };
+    let send_patch = |body: Value| app.request(Method::PATCH, &path, Some(body));
+    // Two added; then one of them again and a stranger: refused, nothing written.
+    let added = send_patch(members("add", &[&users[0], &users[1]])).await;
+    assert_eq!(added.status, StatusCode::NO_CONTENT, "{:?}", added.body);
+    let stranger = Uuid::now_v7().to_string();
+    let refused = send_patch(members("add", &[&users[2], &stranger])).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        refused.body
+    );
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&stranger)
+    );
+    // Adding a member again and removing a non-member change nothing.
+    let again = send_patch(members("add", &[&users[0]])).await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
+    let absent = send_patch(members("remove", &[&users[2]])).await;
+    assert_eq!(absent.status, StatusCode::NO_CONTENT);
+    let removed = send_patch(members("remove", &[&users[1]])).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+
+    let read = app.get(&path).await;
+    assert_eq!(read.body["meta"]["version"], "W/\"3\"");
+    let ids: Vec<&str> = read.body["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["value"].as_str())
+        .collect();
+    assert_eq!(ids, [users[0].as_str()]);
+    let entries = log(&app, 6).await;
+    let group_entries: Vec<&ChangeEntry> = entries
+        .iter()
+        .filter(|e| e.resource_id.to_string() == group)
+        .collect();
+    assert_eq!(group_entries.len(), 3, "{group_entries:#?}");
+    let (add, remove) = (group_entries[1], group_entries[2]);
+    assert_eq!((add.operation.as_str(), add.version), ("patch", 2));
+    assert_eq!(add.attributes, ["members"]);
+    let mut added_ids = add.memberships.as_ref().expect("memberships")["addedIds"]
+        .as_array()
+        .expect("ids")
+        .clone();
+    added_ids.sort_by_key(|v| v.to_string());
+    let mut expected = vec![json!(users[0]), json!(users[1])];
+    expected.sort_by_key(|v| v.to_string());
+    assert_eq!(added_ids, expected);
+    assert_eq!(add.memberships.as_ref().expect("memberships")["added"], 2);
+    assert_eq!(add.memberships.as_ref().expect("memberships")["removed"], 0);
+    assert_eq!((remove.operation.as_str(), remove.version), ("patch", 3));
+    assert_eq!(
+        remove.memberships,
+        Some(json!({"added": 0, "removed": 1, "addedIds": [], "removedIds": [users[1]]}))
+    );
+    assert!(add.position < remove.position);
 }

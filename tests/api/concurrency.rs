@@ -11,6 +11,7 @@ use crate::helpers::{Backend, TestApp};
 backend_tests!(
     fifty_concurrent_merging_puts_all_survive,
     fifty_concurrent_patches_adding_emails_all_survive_with_one_primary,
+    fifty_concurrent_patches_of_one_user_written_without_a_lock_all_survive,
     concurrent_puts_with_one_if_match_let_exactly_one_through,
     racing_creates_and_renames_onto_one_name_let_exactly_one_win,
     concurrent_member_patches_end_as_the_serial_result,
@@ -81,6 +82,41 @@ async fn fifty_concurrent_patches_adding_emails_all_survive_with_one_primary(bac
     assert_eq!(read.body["phoneNumbers"].as_array().map(Vec::len), Some(50));
     let primaries = emails.iter().filter(|e| e["primary"] == true).count();
     assert_eq!(primaries, 1, "exactly one primary survives");
+}
+
+/// Changes that neither add a user-attribute key nor touch the emails are written by a
+/// conditional statement on the version read (Postgres), retried and then handed to the
+/// locked path when other writers win: every one must still land, once.
+async fn fifty_concurrent_patches_of_one_user_written_without_a_lock_all_survive(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app
+        .create_user(json!({"userName": "hot@example.com"}))
+        .await;
+    let path = format!("/scim/v2/Users/{id}");
+    let patches = (0..50).map(|i| {
+        let phone = json!({"value": format!("555-{i:04}"), "type": "work"});
+        app.request(
+            Method::PATCH,
+            &path,
+            Some(patch_body(json!([
+                {"op": "add", "path": "phoneNumbers", "value": [phone]},
+                {"op": "replace", "path": "title", "value": format!("t{i}")}
+            ]))),
+        )
+    });
+    let mut versions = Vec::new();
+    for response in join_all(patches).await {
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+        versions.push(response.body["meta"]["version"].clone());
+    }
+    // Each acknowledged PATCH answered with a version of its own.
+    versions.sort_by_key(|v| v.to_string());
+    versions.dedup();
+    assert_eq!(versions.len(), 50, "two PATCHes answered the same version");
+    let read = app.get(&path).await;
+    let phones = read.body["phoneNumbers"].as_array().expect("phones");
+    assert_eq!(phones.len(), 50, "lost updates");
+    assert_eq!(read.body["meta"]["version"], "W/\"51\"");
 }
 
 async fn concurrent_puts_with_one_if_match_let_exactly_one_through(backend: Backend) {

@@ -66,14 +66,80 @@ impl EntryValues {
 /// The values of [`CHANGE_COLUMNS`] for the `ordinal`th of `count` entries inserted by one
 /// statement: the position computed and the rest bound from `$first` on (16 parameters).
 fn entry_values<D: Dialect>(first: usize, ordinal: usize, count: usize) -> String {
+    entry_values_with::<D>(first, ordinal, count, &[])
+}
+
+/// The entry's version and memberships, where the statement that writes the entry computes
+/// them: (place among the 16 bound values, SQL expression).
+const COMPUTED_VERSION: usize = 8;
+const COMPUTED_MEMBERSHIPS: usize = 14;
+
+/// [`entry_values`] with some of the 16 values given as SQL expressions (`computed`: place,
+/// expression) instead of bound; the others are bound from `$first` on, in order.
+fn entry_values_with<D: Dialect>(
+    first: usize,
+    ordinal: usize,
+    count: usize,
+    computed: &[(usize, &str)],
+) -> String {
     let mut values = Vec::with_capacity(17);
+    let mut next = first;
     for i in 0..16 {
-        values.push(format!("${}", first + i));
+        match computed.iter().find(|(at, _)| *at == i) {
+            Some((_, expression)) => values.push((*expression).to_string()),
+            None => {
+                values.push(format!("${next}"));
+                next += 1;
+            }
+        }
         if i == 0 {
             values.push(D::change_position(ordinal, count));
         }
     }
     values.join(", ")
+}
+
+/// Runs a group's member change as the one statement the dialect builds
+/// ([`Dialect::member_change_sql`]), the entry's version and memberships computed by it;
+/// `args` are the statement's own (`$1`–`$5`). `None` where the dialect has no such
+/// statement.
+pub(super) async fn member_change_logged<D: Dialect>(
+    conn: &mut Conn<D>,
+    add: bool,
+    args: &[Arg<'_>],
+    org_id: Uuid,
+    entry: &ChangeWrite<'_>,
+) -> StoreResult<Option<RowOf<D>>> {
+    let Some(version) = D::member_change_version() else {
+        return Ok(None);
+    };
+    let values = entry_values_with::<D>(
+        args.len() + 1,
+        0,
+        1,
+        &[
+            (COMPUTED_VERSION, version),
+            (COMPUTED_MEMBERSHIPS, D::member_change_memberships(add)),
+        ],
+    );
+    let Some(sql) = D::member_change_sql(
+        add,
+        &format!("insert into changes ({CHANGE_COLUMNS}) select {values} from written"),
+    ) else {
+        return Ok(None);
+    };
+    let entry_values = EntryValues::of(entry);
+    let mut all = args.to_vec();
+    all.extend(
+        entry_values
+            .args(org_id, entry)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i != COMPUTED_VERSION && *i != COMPUTED_MEMBERSHIPS)
+            .map(|(_, arg)| arg),
+    );
+    let row = D::DB::fetch_optional(conn, &sql, bind::<D>(&all)?).await?;
+    Ok(row)
 }
 
 /// Appends `entries` for `org_id` on `conn` in one statement, inside the transaction of the

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::changes::{append, write_logged};
-use super::rows::{StoredResource, locked};
+use super::changes::{append, member_change_logged, write_logged};
+use super::rows::{StoredResource, locked, write_order_key};
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, fetch_all};
 use crate::store::filter_sql::{GROUPS, Table};
 use crate::store::{
@@ -194,6 +194,51 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         tx.commit().await?;
         self.recorded(org_id, change.operation, 1);
         Ok(record)
+    }
+
+    async fn change_members(
+        &self,
+        org_id: Uuid,
+        current: &GroupRecord,
+        op: &MemberOp,
+        change: &ChangeRequest<'_>,
+    ) -> StoreResult<Option<GroupRecord>> {
+        let (add, ids) = match op {
+            MemberOp::Add(ids) if !ids.is_empty() => (true, ids),
+            MemberOp::Remove(ids) if !ids.is_empty() => (false, ids),
+            _ => return Ok(None),
+        };
+        let id = current.id;
+        let next = GroupWrite::from_doc(current.doc.clone())?;
+        // The statement computes the entry's version and memberships; these stand in for
+        // them so that the entry names `members` among its attributes.
+        let memberships = Memberships::from_ids(ids.clone(), Vec::new());
+        let entry = ChangeWrite::group(change, id, Some(current), &next, memberships);
+        let args = [
+            Arg::Uuid(org_id),
+            Arg::Uuid(id),
+            Arg::Int(write_order_key(id)),
+            Arg::Ids(ids),
+            Arg::Int(now_ms()),
+        ];
+        let mut conn = self.dialect.writer().acquire().await?;
+        let Some(row) = member_change_logged::<D>(&mut conn, add, &args, org_id, &entry).await?
+        else {
+            return Ok(None);
+        };
+        if !D::DB::flag(&row, "found")? {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(stranger) = D::DB::opt_text(&row, "stranger")? {
+            let stranger =
+                Uuid::parse_str(&stranger).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            return Err(super::super::unknown_member(&stranger));
+        }
+        if D::opt_uuid(&row, "id")?.is_none() {
+            return Ok(Some(current.clone()));
+        }
+        self.recorded(org_id, change.operation, 1);
+        Ok(Some(group_from_row::<D>(&row)?))
     }
 
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {

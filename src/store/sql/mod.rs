@@ -79,6 +79,12 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// Whether an entry's insert can ride in the statement of the write it records (a
     /// data-modifying `with`), instead of a statement of its own.
     const LOG_IN_WRITE: bool;
+    /// Whether a user's update may be written without holding its row across round trips:
+    /// read, compute, then one conditional statement (`… and version = $read`) that writes
+    /// the row and its entry, retried from a fresh read when another writer won (see
+    /// `users::update_user_unlocked`). Where the writer connection already serialises every
+    /// transaction (SQLite), the locked transaction costs nothing extra and is kept.
+    const UNLOCKED_UPDATES: bool;
     /// The head of the change log: every entry a reader may see is at or below it, every
     /// later one above (a new event stream starts here).
     const CHANGES_HEAD: &'static str;
@@ -92,6 +98,24 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// A condition that `column` is one of the ids bound at `param` (an [`Arg::Ids`]).
     fn in_ids(column: &str, param: &str) -> String;
     /// The pool reads use.
+    /// One statement that adds (`add`) or removes the users bound as `$4` to or from the
+    /// group `$2` of organization `$1`, bumps its version and appends `log` (an insert
+    /// reading the written group as `written`) when that changed a membership: the group's
+    /// row is locked only for that statement (its write-order key at `$3`, the time at `$5`).
+    /// It answers one row: `found` (the group exists), `stranger` (an id to add that is not a
+    /// user of the organization: then nothing was written), and the group's columns, null
+    /// when nothing changed. `None` where the dialect runs member changes in its locked
+    /// transaction instead.
+    fn member_change_sql(_add: bool, _log: &str) -> Option<String> {
+        None
+    }
+    /// In that statement's entry: its version, and its memberships as the entry keeps them.
+    fn member_change_version() -> Option<&'static str> {
+        None
+    }
+    fn member_change_memberships(_add: bool) -> &'static str {
+        "null"
+    }
     fn reader(&self) -> &Pool<Self::DB>;
     /// The pool writes use (on SQLite a single connection, so writers queue in-process).
     fn writer(&self) -> &Pool<Self::DB>;

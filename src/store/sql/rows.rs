@@ -57,7 +57,7 @@ pub(super) async fn locked<D: Dialect, R: StoredResource<D>>(
 
 /// The key of a resource's write-order lock: the random half of its id (two resources that
 /// share a key only queue behind each other, which costs time, never correctness).
-fn write_order_key(id: Uuid) -> i64 {
+pub(super) fn write_order_key(id: Uuid) -> i64 {
     let (_, random) = id.as_u64_pair();
     random as i64
 }

@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::changes::{append, write_logged};
 use super::rows::{StoredResource, locked};
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, member_refs};
+use super::{
+    Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional, member_refs,
+};
 use crate::scim::user::{undefined_user_attribute, user_attribute_keys};
 use crate::store::filter_sql::{Table, USERS};
 use crate::store::{
@@ -81,16 +83,26 @@ async fn check_added_attributes<D: Dialect>(
     before: Option<&Doc>,
     next: &Doc,
 ) -> StoreResult<()> {
-    let carried: Vec<&String> =
-        before.map_or_else(Vec::new, |doc| user_attribute_keys(doc).collect());
-    let added: Vec<&String> = user_attribute_keys(next)
-        .filter(|key| !carried.contains(key))
-        .collect();
+    let added = added_attributes(before, next);
     if added.is_empty() {
         return Ok(());
     }
     let defined = attribute_definitions::<D>(conn, org_id).await?;
     undefined_attribute(added.into_iter(), &defined)
+}
+
+/// The user-attribute keys `next` carries and `before` does not.
+fn added_attributes<'a>(before: Option<&Doc>, next: &'a Doc) -> Vec<&'a String> {
+    let carried: Vec<&String> =
+        before.map_or_else(Vec::new, |doc| user_attribute_keys(doc).collect());
+    user_attribute_keys(next)
+        .filter(|key| !carried.contains(key))
+        .collect()
+}
+
+/// Whether `next` carries a user-attribute key `before` does not.
+fn adds_attributes(before: Option<&Doc>, next: &Doc) -> bool {
+    !added_attributes(before, next).is_empty()
 }
 
 /// The organization's user-attribute keys, held (`for share`) until the transaction ends.
@@ -201,6 +213,106 @@ fn user_insert_args<'a>(id: Uuid, org_id: Uuid, user: &'a UserWrite, now: i64) -
     ]
 }
 
+/// A user's update; `versioned` makes it apply only while the row is at the version bound
+/// at `$11`.
+fn user_update_sql<D: Dialect>(versioned: bool) -> String {
+    format!(
+        "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
+         active = $6, doc = $7, password_hash = $8, modified_at = {}($9, modified_at), \
+         version = version + 1, doc_folded = $10 where org_id = $1 and id = $2{} \
+         returning {}",
+        D::GREATEST,
+        if versioned { " and version = $11" } else { "" },
+        D::USER_SELECT
+    )
+}
+
+/// The parameters of [`user_update_sql`] up to `$10`.
+fn user_update_args<'a>(org_id: Uuid, id: Uuid, next: &'a UserWrite) -> Vec<Arg<'a>> {
+    vec![
+        Arg::Uuid(org_id),
+        Arg::Uuid(id),
+        Arg::Text(&next.user_name),
+        Arg::Text(&next.user_name_folded),
+        Arg::OptText(next.external_id.as_deref()),
+        Arg::Bool(next.active),
+        Arg::Doc(&next.doc),
+        Arg::OptText(next.password_hash.as_deref()),
+        Arg::Int(now_ms()),
+        Arg::Doc(&next.doc_folded),
+    ]
+}
+
+/// Unlocked attempts at a user's update before the locked transaction takes over: a failed
+/// attempt means another writer committed in between, and under contention on one user the
+/// lock's queue serves writers in turn where retries could starve one.
+const UNLOCKED_ATTEMPTS: usize = 2;
+
+impl<D: Dialect> SqlStore<D> {
+    /// A user's update without holding its row across round trips (`Dialect::
+    /// UNLOCKED_UPDATES`): read it, compute the next state, then write the row and its
+    /// change-log entry in one statement that applies only if the row is still at the
+    /// version read. Two round trips on one connection, where the locked transaction takes
+    /// four (begin, locked read, write, commit).
+    ///
+    /// No update is lost: a writer that committed in between changed the version, so the
+    /// statement matches nothing and the update starts again from a fresh read. A user's
+    /// change-log entries stay in commit order: the statement takes its transaction id (the
+    /// entry's position) when it writes, after the version it read had committed, so every
+    /// committed change it follows has a lower id, and one that commits while it waits
+    /// changes the version and makes it match nothing.
+    ///
+    /// `None` leaves the update to the locked path: when it adds a user-attribute key (its
+    /// definition is held `for share` until commit), changes the emails (their lookup rows
+    /// are rewritten in the same transaction), or lost every attempt.
+    async fn update_user_unlocked(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        update: &UserUpdateFn<'_>,
+        change: &ChangeRequest<'_>,
+    ) -> StoreResult<Option<UserRecord>> {
+        let mut conn = self.dialect.writer().acquire().await?;
+        let read = format!(
+            "select {} from users where org_id = $1 and id = $2",
+            D::USER_SELECT
+        );
+        let write = user_update_sql::<D>(true);
+        for _ in 0..UNLOCKED_ATTEMPTS {
+            let row = fetch_optional::<D>(&mut conn, &read, &[Arg::Uuid(org_id), Arg::Uuid(id)])
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let current = user_from_row::<D>(&row)?;
+            let next = update(&current)?;
+            if next.same_as(&current) {
+                return Ok(Some(current));
+            }
+            if adds_attributes(Some(&current.doc), &next.doc)
+                || next.emails_folded != folded_emails(&current.doc)
+            {
+                return Ok(None);
+            }
+            let mut args = user_update_args(org_id, id, &next);
+            args.push(Arg::Int(current.version));
+            let entry = ChangeWrite::user(change, id, Some(&current), &next);
+            let written = write_logged::<D>(
+                &mut conn,
+                &write,
+                &args,
+                org_id,
+                &entry,
+                conflict_as("userName"),
+            )
+            .await?;
+            if let Some(row) = written {
+                self.recorded(org_id, change.operation, 1);
+                return Ok(Some(user_from_row::<D>(&row)?));
+            }
+        }
+        Ok(None)
+    }
+}
+
 #[async_trait]
 impl<D: Dialect> UserStore for SqlStore<D> {
     async fn create_user(
@@ -302,6 +414,13 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         update: &UserUpdateFn<'_>,
         change: &ChangeRequest<'_>,
     ) -> StoreResult<UserRecord> {
+        if D::UNLOCKED_UPDATES
+            && let Some(updated) = self
+                .update_user_unlocked(org_id, id, update, change)
+                .await?
+        {
+            return Ok(updated);
+        }
         // The row is read locked (Postgres `for update`; SQLite's single writer connection
         // serialises every transaction), so a merge never works from a stale copy and no
         // attribute set by a concurrent PUT is lost.
@@ -313,26 +432,8 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             return Ok(current);
         }
         check_added_attributes::<D>(&mut tx, org_id, Some(&current.doc), &next.doc).await?;
-        let sql = format!(
-            "update users set user_name = $3, user_name_folded = $4, external_id = $5, \
-             active = $6, doc = $7, password_hash = $8, modified_at = {}($9, modified_at), \
-             version = version + 1, doc_folded = $10 where org_id = $1 and id = $2 \
-             returning {}",
-            D::GREATEST,
-            D::USER_SELECT
-        );
-        let args = [
-            Arg::Uuid(org_id),
-            Arg::Uuid(id),
-            Arg::Text(&next.user_name),
-            Arg::Text(&next.user_name_folded),
-            Arg::OptText(next.external_id.as_deref()),
-            Arg::Bool(next.active),
-            Arg::Doc(&next.doc),
-            Arg::OptText(next.password_hash.as_deref()),
-            Arg::Int(now_ms()),
-            Arg::Doc(&next.doc_folded),
-        ];
+        let sql = user_update_sql::<D>(false);
+        let args = user_update_args(org_id, id, &next);
         let entry = ChangeWrite::user(change, id, Some(&current), &next);
         let updated = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
         if next.emails_folded != folded_emails(&current.doc) {
