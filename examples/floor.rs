@@ -1,6 +1,8 @@
 //! The floor: the least any Rust server on this stack (axum + sqlx + Postgres) can do for a
-//! read. `GET /floor/{id}` makes one primary-key `select id, doc from users where id = $1` and
-//! answers the row as JSON; no auth, no rate limit, no SCIM rendering.
+//! read. `GET /floor/{id}` makes one primary-key `select id, doc from users where org_id = $1
+//! and id = $2` and answers the row as JSON; no auth, no rate limit, no SCIM rendering. The
+//! organization is the one the seeded database holds, read at start (scimd knows it from the
+//! key, cached).
 //!
 //! Usage: floor DATABASE_URL PORT [POOL]   (listens on 127.0.0.1:PORT; POOL defaults to 16,
 //! the size of scimd's main Postgres pool, so both servers get the same number of backends)
@@ -32,20 +34,24 @@ async fn main() -> anyhow::Result<()> {
         .test_before_acquire(false)
         .connect(&args[1])
         .await?;
+    let (org_id,): (Uuid,) = sqlx::query_as("select org_id from users limit 1")
+        .fetch_one(&pool)
+        .await?;
     let app = Router::new()
         .route("/floor/{id}", get(floor))
-        .with_state(pool);
+        .with_state((pool, org_id));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }
 
 async fn floor(
-    State(pool): State<sqlx::PgPool>,
+    State((pool, org_id)): State<(sqlx::PgPool, Uuid)>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>, StatusCode> {
     let row: Option<(Uuid, SqlJson<Value>)> =
-        sqlx::query_as("select id, doc from users where id = $1")
+        sqlx::query_as("select id, doc from users where org_id = $1 and id = $2")
+            .bind(org_id)
             .bind(id)
             .fetch_optional(&pool)
             .await

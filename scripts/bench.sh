@@ -133,14 +133,17 @@ mkdir -p "$WORK/pg"
 psql "$DB_URL" -qc "create table bench_ids (n serial primary key, id uuid not null)" >/dev/null
 cut -d' ' -f1 "$WORK/pg/users.txt" | psql "$DB_URL" -qc "copy bench_ids (id) from stdin" >/dev/null
 psql "$DB_URL" -qc "vacuum analyze" >/dev/null
+# Every key of a user includes its organization: the scripts name it, as scimd does.
+ORG_ID="$(psql "$DB_URL" -qAtc "select id from organizations where slug = 'bench'")"
 
 cat >"$WORK/select.sql" <<SQL
 \set n random(1, $USERS)
-select doc from users where id = (select id from bench_ids where n = :n);
+select doc from users where org_id = '$ORG_ID' and id = (select id from bench_ids where n = :n);
 SQL
 cat >"$WORK/update.sql" <<SQL
 \set n random(1, $USERS)
-update users set modified_at = modified_at + 1 where id = (select id from bench_ids where n = :n);
+update users set modified_at = modified_at + 1
+  where org_id = '$ORG_ID' and id = (select id from bench_ids where n = :n);
 SQL
 # Diagnostic ceilings for the writes' shape: scimd's limiter statement on one bucket (as one
 # API key makes it; own connections with synchronous_commit off, as scimd's limiter pool), and
@@ -158,10 +161,12 @@ SQL
 # variables, hence the dashes; the length is what counts.
 cat >"$WORK/user_write.sql" <<SQL
 \\set n random(1, $USERS)
-select id, doc::text as doc, version from users where id = (select id from bench_ids where n = :n) \\gset
+select id, doc::text as doc, version from users
+  where org_id = '$ORG_ID' and id = (select id from bench_ids where n = :n) \\gset
 with written as (update users set doc = :doc::jsonb, doc_folded = :doc::jsonb,
     modified_at = modified_at + 1, version = version + 1
-  where id = :id and version = :version returning org_id, id, external_id, version)
+  where org_id = '$ORG_ID' and id = :id and version = :version
+  returning org_id, id, external_id, version)
 insert into changes (org_id, position, at, resource_type, resource_id, external_id, operation,
     activation, attributes, version, key_id, key_name, request_id, client_addr, user_agent,
     memberships, data)
@@ -295,6 +300,28 @@ for round in $(seq "${BENCH_BULK_ROUNDS:-2}"); do
   run_wrk "bulk-single-$round" create_user 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
   run_wrk "bulk-bulk-$round" bulk_create 4 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
 done
+# ---------------------------------------------------------------- two processes, one Postgres
+# Scale-out on one machine: a second scimd on the same database, each process behind half
+# the connections (8 + 8), against the first alone at 16, alternated over
+# BENCH_TWO_ROUNDS rounds (default 2). Both use the same key, so they share its limit in
+# Postgres. On two cores the point is correctness and overhead, not more throughput.
+echo "== Postgres, two scimd processes on one database (8 + 8 connections) against one (16)"
+APP2_PORT="$(free_port)"
+DATABASE_URL="$DB_URL" SCIMD_LISTEN="127.0.0.1:$APP2_PORT" "$BIN" serve 2>"$WORK/scimd2.log" &
+SCIMD2_PID=$!
+PIDS+=("$SCIMD2_PID")
+wait_200 "http://127.0.0.1:$APP2_PORT/healthz" 30
+for round in $(seq "${BENCH_TWO_ROUNDS:-2}"); do
+  for scenario in get_user patch_user; do
+    run_wrk "two-one-$round" "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+    run_wrk "two-a-$round" "$scenario" 8 "$APP_PORT" "$SCIMD_PID" "$WORK/pg" &
+    first=$!
+    run_wrk "two-b-$round" "$scenario" 8 "$APP2_PORT" "$SCIMD2_PID" "$WORK/pg"
+    wait "$first"
+  done
+done
+kill "$SCIMD2_PID" 2>/dev/null || true
+wait "$SCIMD2_PID" 2>/dev/null || true
 PEAK_RSS_PG="$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$SCIMD_PID/status")"
 GROUP_CHECK="$(psql "$DB_URL" -qAtc "select (select count(*) from group_members m join groups g
   on g.id = m.group_id where g.display_name = 'bench-big') || ' ' || (select count(*) from
@@ -429,7 +456,7 @@ if [ -n "${BENCH_AB_OLD:-}" ]; then
   AB_USERS=$((USERS < 100000 ? USERS : 100000))
   TOKEN_BEFORE_AB="$TOKEN"
   export SCIMD_JWT_SECRET="bench-only-secret-bench-only-secret-0123456789"
-  echo "== A/B: PUT and PATCH, this build against $BENCH_AB_OLD, ${BENCH_AB_ROUNDS:-3} rounds"
+  echo "== A/B: PUT, PATCH and member changes, this build against $BENCH_AB_OLD, ${BENCH_AB_ROUNDS:-3} rounds"
   for build in old new; do
     bin="$BIN" seed="$TARGET/examples/bench_seed"
     [ "$build" = new ] || { bin="$BENCH_AB_OLD/scimd"; seed="$BENCH_AB_OLD/examples/bench_seed"; }
@@ -452,7 +479,7 @@ if [ -n "${BENCH_AB_OLD:-}" ]; then
       pid=$!
       PIDS+=("$pid")
       wait_200 "http://127.0.0.1:$port/healthz" 30
-      for scenario in put_user patch_user; do
+      for scenario in put_user patch_user member_big; do
         TOKEN="$(cat "$WORK/ab-$build/token")" RUN_PG_URL="$url" \
           run_wrk "ab-$build-$round" "$scenario" 16 "$port" "$pid" "$WORK/ab-$build"
       done

@@ -69,10 +69,10 @@ BIG = int(seed.get("SEED_BIG_GROUP", "10000"))
 SCENARIOS = [
     # backend, scenario, title, what, [(ceiling backend, ceiling scenario, label)]
     ("postgres", "pgbench_select", "Ceiling: pgbench primary-key select",
-     "`select doc from users where id = (select id from bench_ids where n = :n)`, "
+     "`select doc from users where org_id = '…' and id = (select id from bench_ids where n = :n)`, "
      "prepared, random n", []),
     ("postgres", "pgbench_update", "Ceiling: pgbench one-row update",
-     "`update users set modified_at = modified_at + 1 where id = (…)`, prepared, random row, "
+     "`update users set modified_at = modified_at + 1 where org_id = '…' and id = (…)`, prepared, random row, "
      "auto-commit", []),
     ("postgres", "pgbench_user_write", "Ceiling: the shape of scimd's user write",
      "read the row (`select id, doc, version …`), then one statement: `update users set doc = "
@@ -90,7 +90,7 @@ SCENARIOS = [
      "one row lock and wait for a WAL flush each (as member changes lock their group's row)",
      [("postgres", "pgbench_update", "pgbench update")]),
     ("postgres", "floor", "Ceiling: floor (axum + sqlx, one select)",
-     "`GET /floor/{id}` of `examples/floor.rs`: one `select id, doc from users where id = $1` "
+     "`GET /floor/{id}` of `examples/floor.rs`: one `select id, doc from users where org_id = $1 and id = $2` "
      "on a 16-connection pool, answered as JSON (its CPU and RSS are in the server columns)",
      [("postgres", "pgbench_select", "pgbench select")]),
     ("postgres", "get_user", "GET /scim/v2/Users/{id}", "random seeded user",
@@ -391,7 +391,7 @@ def alternated_rows(before_prefix, after_prefix):
     import statistics
     med = lambda rs, f: statistics.median(float(r[f]) for r in rs)
     each = lambda rs: ", ".join(fmt(float(r["requests_per_s"])) for r in rs)
-    for scenario in ("put_user", "patch_user"):
+    for scenario in ("put_user", "patch_user", "member_big"):
         def runs(prefix):
             return [r for r in rows if r["backend"].startswith(prefix)
                     and r["scenario"] == scenario and not bad(r)]
@@ -472,10 +472,43 @@ if a.console_csv and os.path.exists(a.console_csv) and os.path.getsize(a.console
     p("")
 
 # ---------------------------------------------------------------- A/B, alternated
+two = [r for r in rows if r["backend"].startswith("two-")]
+if two:
+    import statistics
+    p("## Two scimd processes on one Postgres\n")
+    p("A second scimd on the same database; each process gets half the connections (8 + 8, "
+      "two load generators at once) against the first process alone at 16, alternated. Both "
+      "use one API key, whose rate limit they share in Postgres. On this two-core machine the "
+      "two processes, Postgres and the load generators share the same cores: the figures show "
+      "the overhead of a second process and that nothing fails, not the gain of a second "
+      "machine. Medians of the rounds.\n")
+    p("| scenario | rounds | one process req/s | two processes req/s (a + b) | ratio | "
+      "non-2xx | one p99 ms | two p99 ms (worse of a, b) |")
+    p("|---|---|---|---|---|---|---|---|")
+    for scenario in ("get_user", "patch_user"):
+        rounds = sorted({r["backend"].rsplit("-", 1)[1] for r in two if r["scenario"] == scenario})
+        one, both, p99_one, p99_two, errors = [], [], [], [], 0
+        for n in rounds:
+            pick = lambda prefix: [r for r in two if r["backend"] == f"{prefix}-{n}"
+                                   and r["scenario"] == scenario]
+            o, a_, b_ = pick("two-one"), pick("two-a"), pick("two-b")
+            if not (o and a_ and b_):
+                continue
+            one.append(float(o[0]["requests_per_s"]))
+            both.append(float(a_[0]["requests_per_s"]) + float(b_[0]["requests_per_s"]))
+            p99_one.append(float(o[0]["p99_ms"]))
+            p99_two.append(max(float(a_[0]["p99_ms"]), float(b_[0]["p99_ms"])))
+            errors += sum(int(r["non_2xx"] or 0) for r in (o[0], a_[0], b_[0]))
+        if not one:
+            continue
+        m1, m2 = statistics.median(one), statistics.median(both)
+        p(f"| {scenario} | {len(one)} | {fmt(m1)} | {fmt(m2)} | **{fmt(ratio(m2, m1), 2)}** | "
+          f"{errors} | {statistics.median(p99_one):.2f} | {statistics.median(p99_two):.2f} |")
+    p("")
 ab = [r for r in rows if r["backend"].startswith("ab-")]
 if ab:
     label = a.compare_label or "the earlier build"
-    p(f"## PUT and PATCH against {label}, alternated\n")
+    p(f"## PUT, PATCH and member changes against {label}, alternated\n")
     p("Each build on a database of its own schema, seeded alike; rounds alternate the earlier "
       "build and this one (`BENCH_AB_OLD`), 16 connections, so both see the same machine. "
       "Medians of the rounds.\n")

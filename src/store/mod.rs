@@ -42,6 +42,46 @@ use crate::ratelimit::{RateDecision, RateLimit};
 pub use crate::scim::group::{MemberOp, MemberRef};
 pub use admin::AdminStore;
 
+/// The tables that hold no single organization's data, or that every request reads before it
+/// knows its organization, with why. On a Postgres distributed by organization (Citus, with
+/// `org_id` as the distribution column) these are reference tables, copied to every node.
+/// Every other table carries `org_id`, and each of its primary keys, unique indexes and
+/// foreign keys includes it (`tests/api/schema_keys.rs` checks both databases' schemas).
+pub const REFERENCE_TABLES: &[(&str, &str)] = &[
+    ("organizations", "the tenants themselves"),
+    (
+        "api_keys",
+        "read by key id on every request, on whichever node takes it; few rows, rarely written",
+    ),
+    ("settings", "process-wide settings"),
+    (
+        "signing_secrets",
+        "the secrets every API key is signed with",
+    ),
+    (
+        "event_signing_keys",
+        "the keys every SET is signed with, published as one JWKS",
+    ),
+    ("admin_keys", "operators' keys, of no organization"),
+    (
+        "admin_actions",
+        "the operators' audit trail, which outlives a deleted organization",
+    ),
+    ("console_sessions", "operators' console sessions"),
+    (
+        "rate_limit_buckets",
+        "the rate limiter's state per key (Postgres)",
+    ),
+    (
+        "rate_limits",
+        "the previous release's limiter state, kept for rolling upgrades (Postgres)",
+    ),
+    (
+        "change_positions",
+        "the change log's position counter (SQLite, one process per file)",
+    ),
+];
+
 /// A JSON object: a SCIM resource document keyed by attribute name.
 pub type Doc = Map<String, Value>;
 

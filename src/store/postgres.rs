@@ -99,8 +99,8 @@ impl Dialect for PgDialect {
          password_hash, created_at, modified_at, version, \
          (select coalesce(json_agg(json_build_array(g.id, g.display_name) \
                                    order by g.display_name_folded), '[]') \
-          from group_members m join groups g on g.id = m.group_id \
-          where m.user_id = users.id and g.org_id = users.org_id) as groups";
+          from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
+          where m.org_id = users.org_id and m.user_id = users.id) as groups";
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
     const FOR_SHARE: &'static str = " for share";
@@ -159,14 +159,15 @@ impl Dialect for PgDialect {
             "known as (select id from users where org_id = $1 and id = any($4)), \
              stranger as (select min(x::text) as id from unnest($4::uuid[]) x \
                           where x not in (select id from known)), \
-             changed as (insert into group_members (group_id, user_id, created_at) \
-                         select $2, id, $5 from known \
+             changed as (insert into group_members (org_id, group_id, user_id, created_at) \
+                         select $1, $2, id, $5 from known \
                          where exists (select 1 from g) \
                            and (select id from stranger) is null \
                          on conflict do nothing returning user_id)"
         } else {
             "stranger as (select null::text as id), \
-             changed as (delete from group_members where group_id = $2 and user_id = any($4) \
+             changed as (delete from group_members where org_id = $1 and group_id = $2 \
+                         and user_id = any($4) \
                          and exists (select 1 from g) returning user_id)"
         };
         Some(format!(
@@ -240,8 +241,9 @@ impl Dialect for PgDialect {
         // fails the request, and the transaction is rolled back with it.
         let (known, added): (Vec<Uuid>, Vec<Uuid>) = sqlx::query_as(
             "with known as (select id from users where org_id = $4 and id = any($2)), \
-             added as (insert into group_members (group_id, user_id, created_at) \
-                       select $1, id, $3 from known on conflict do nothing returning user_id) \
+             added as (insert into group_members (org_id, group_id, user_id, created_at) \
+                       select $4, $1, id, $3 from known on conflict do nothing \
+                       returning user_id) \
              select array(select id from known), array(select user_id from added)",
         )
         .bind(group_id)

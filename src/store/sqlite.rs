@@ -197,10 +197,15 @@ impl Dialect for SqliteDialect {
             // Every id is a user of the org now. `where true`: SQLite parses an upsert on
             // INSERT … SELECT only when the SELECT has a WHERE clause. `returning` names only
             // the rows inserted, not those `do nothing` skipped.
-            let insert = "insert into group_members (group_id, user_id, created_at) \
-                 select $1, j.value, $2 from json_each($3) j where true \
+            let insert = "insert into group_members (org_id, group_id, user_id, created_at) \
+                 select $4, $1, j.value, $2 from json_each($3) j where true \
                  on conflict do nothing returning user_id";
-            let args = [Arg::Uuid(group_id), Arg::Int(now), Arg::Ids(chunk)];
+            let args = [
+                Arg::Uuid(group_id),
+                Arg::Int(now),
+                Arg::Ids(chunk),
+                Arg::Uuid(org_id),
+            ];
             for row in fetch_all::<Self>(conn, insert, &args).await? {
                 added.push(Self::uuid(&row, "user_id")?);
             }

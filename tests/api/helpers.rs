@@ -66,14 +66,14 @@ macro_rules! backend_tests {
 }
 
 /// A fresh database of one backend; dropped with the value.
-struct TestDb {
-    url: String,
+pub(crate) struct TestDb {
+    pub(crate) url: String,
     _dir: Option<tempfile::TempDir>,
     pg_cleanup: Option<(String, String)>,
 }
 
 impl TestDb {
-    async fn create(backend: Backend) -> TestDb {
+    pub(crate) async fn create(backend: Backend) -> TestDb {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");

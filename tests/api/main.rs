@@ -33,4 +33,5 @@ mod ratelimit;
 mod resources;
 mod scale;
 mod scenarios;
+mod schema_keys;
 mod users;

@@ -197,7 +197,10 @@ fn column_condition(
         return Ok(match column {
             Column::Folded(c) | Column::Exact(c) => format!("({c} is not null and {c} <> '')"),
             Column::Membership(this, other) => {
-                format!("(id in (select {this} from group_members where {other} is not null))")
+                format!(
+                    "(id in (select {this} from group_members \
+                     where org_id = $1 and {other} is not null))"
+                )
             }
             _ => "true".into(),
         });
@@ -245,7 +248,7 @@ fn column_condition(
             };
             let bound = b.bind(SqlValue::Uuid(id));
             Ok(format!(
-                "id in (select {this} from group_members where {other} = {bound})"
+                "id in (select {this} from group_members where org_id = $1 and {other} = {bound})"
             ))
         }
         _ => Err(untranslatable(path)),

@@ -31,17 +31,18 @@ const KEY_USE_INTERVAL_MS: i64 = 60_000;
 const ORG_DATA: &[(&str, &str)] = &[
     (
         "group_members",
-        "delete from group_members where (group_id, user_id) in \
-         (select m.group_id, m.user_id from group_members m join groups g on g.id = m.group_id \
-          where g.org_id = $1 limit $2)",
+        "delete from group_members where org_id = $1 and (group_id, user_id) in \
+         (select group_id, user_id from group_members where org_id = $1 limit $2)",
     ),
     (
         "groups",
-        "delete from groups where id in (select id from groups where org_id = $1 limit $2)",
+        "delete from groups where org_id = $1 and id in \
+         (select id from groups where org_id = $1 limit $2)",
     ),
     (
         "users",
-        "delete from users where id in (select id from users where org_id = $1 limit $2)",
+        "delete from users where org_id = $1 and id in \
+         (select id from users where org_id = $1 limit $2)",
     ),
     (
         "changes",

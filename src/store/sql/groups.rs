@@ -68,11 +68,11 @@ async fn apply_member_ops<D: Dialect>(
         match op {
             MemberOp::Replace(ids) => {
                 let sql = format!(
-                    "delete from group_members where group_id = $1 and not ({}) \
-                     returning user_id",
+                    "delete from group_members where org_id = $3 and group_id = $1 \
+                     and not ({}) returning user_id",
                     D::in_ids("user_id", "$2")
                 );
-                let args = [Arg::Uuid(group_id), Arg::Ids(ids)];
+                let args = [Arg::Uuid(group_id), Arg::Ids(ids), Arg::Uuid(org_id)];
                 removed.extend(removed_ids::<D>(conn, &sql, &args).await?);
                 added.extend(D::add_members(conn, org_id, group_id, ids).await?);
             }
@@ -82,17 +82,20 @@ async fn apply_member_ops<D: Dialect>(
             MemberOp::Add(_) => {}
             MemberOp::Remove(ids) => {
                 let sql = format!(
-                    "delete from group_members where group_id = $1 and {} returning user_id",
+                    "delete from group_members where org_id = $3 and group_id = $1 and {} \
+                     returning user_id",
                     D::in_ids("user_id", "$2")
                 );
                 for chunk in ids.chunks(MEMBER_CHUNK) {
-                    let args = [Arg::Uuid(group_id), Arg::Ids(chunk)];
+                    let args = [Arg::Uuid(group_id), Arg::Ids(chunk), Arg::Uuid(org_id)];
                     removed.extend(removed_ids::<D>(conn, &sql, &args).await?);
                 }
             }
             MemberOp::RemoveAll => {
-                let sql = "delete from group_members where group_id = $1 returning user_id";
-                removed.extend(removed_ids::<D>(conn, sql, &[Arg::Uuid(group_id)]).await?);
+                let sql = "delete from group_members where org_id = $2 and group_id = $1 \
+                           returning user_id";
+                let args = [Arg::Uuid(group_id), Arg::Uuid(org_id)];
+                removed.extend(removed_ids::<D>(conn, sql, &args).await?);
             }
         }
     }
@@ -244,8 +247,8 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
     async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {
         let sql = format!(
             "select u.id, coalesce({}, u.user_name) as display \
-             from group_members m join users u on u.id = m.user_id \
-             where m.group_id = $1 and u.org_id = $2 order by m.created_at, u.id",
+             from group_members m join users u on u.org_id = m.org_id and u.id = m.user_id \
+             where m.org_id = $2 and m.group_id = $1 order by m.created_at, u.id",
             D::MEMBER_DISPLAY
         );
         let rows = self

@@ -108,7 +108,7 @@ impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
         let mut tx = self.dialect.writer().begin().await?;
         let current = locked::<D, R>(&mut tx, org_id, id).await?;
         check(&current)?;
-        let ended = ended_memberships::<D, R>(&mut tx, id).await?;
+        let ended = ended_memberships::<D, R>(&mut tx, org_id, id).await?;
         let delete = format!(
             "delete from {} where org_id = $1 and id = $2 returning id",
             R::TABLE
@@ -134,14 +134,15 @@ impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
 /// The memberships that deleting resource `id` ends: their count and the first ids.
 async fn ended_memberships<D: Dialect, R: StoredResource<D>>(
     conn: &mut Conn<D>,
+    org_id: Uuid,
     id: Uuid,
 ) -> StoreResult<Memberships> {
     let (key, other) = R::MEMBERSHIP_KEY;
     let sql = format!(
-        "select {other} as id, count(*) over () as n from group_members where {key} = $1 \
-         order by created_at limit {MEMBERSHIP_IDS_KEPT}"
+        "select {other} as id, count(*) over () as n from group_members \
+         where org_id = $2 and {key} = $1 order by created_at limit {MEMBERSHIP_IDS_KEPT}"
     );
-    let rows = fetch_all::<D>(conn, &sql, &[Arg::Uuid(id)]).await?;
+    let rows = fetch_all::<D>(conn, &sql, &[Arg::Uuid(id), Arg::Uuid(org_id)]).await?;
     let removed = match rows.first() {
         Some(row) => u64::try_from(D::DB::int(row, "n")?).unwrap_or_default(),
         None => 0,

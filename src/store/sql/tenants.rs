@@ -83,25 +83,26 @@ async fn refold<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<u64> {
         for row in &rows {
             let (id, org_id) = (D::uuid(row, "id")?, D::uuid(row, "org_id")?);
             let user = UserWrite::from_doc(super::doc::<D>(row, "doc")?, None);
-            let update = "update users set doc_folded = $2 where id = $1";
-            execute::<D>(
-                &mut tx,
-                update,
-                &[Arg::Uuid(id), Arg::Doc(&user.doc_folded)],
-            )
-            .await?;
+            let update = "update users set doc_folded = $2 where org_id = $3 and id = $1";
+            let args = [Arg::Uuid(id), Arg::Doc(&user.doc_folded), Arg::Uuid(org_id)];
+            execute::<D>(&mut tx, update, &args).await?;
             super::users::write_emails::<D>(&mut tx, id, org_id, &user.emails_folded).await?;
         }
-        let groups =
-            format!("select id, doc from groups where doc_folded is null limit $1{skip_locked}");
+        let groups = format!(
+            "select id, org_id, doc from groups where doc_folded is null limit $1{skip_locked}"
+        );
         let group_rows = fetch_all::<D>(&mut tx, &groups, &[Arg::Int(REFOLD_BATCH)]).await?;
         for row in &group_rows {
             let folded = fold::fold_doc(
                 &crate::scim::schema::GROUP_RESOURCE,
                 &super::doc::<D>(row, "doc")?,
             );
-            let update = "update groups set doc_folded = $2 where id = $1";
-            let args = [Arg::Uuid(D::uuid(row, "id")?), Arg::Doc(&folded)];
+            let update = "update groups set doc_folded = $2 where org_id = $3 and id = $1";
+            let args = [
+                Arg::Uuid(D::uuid(row, "id")?),
+                Arg::Doc(&folded),
+                Arg::Uuid(D::uuid(row, "org_id")?),
+            ];
             execute::<D>(&mut tx, update, &args).await?;
         }
         tx.commit().await?;

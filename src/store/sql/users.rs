@@ -139,8 +139,8 @@ pub(super) async fn write_emails<D: Dialect>(
     org_id: Uuid,
     emails: &[String],
 ) -> StoreResult<()> {
-    let delete = "delete from user_emails where user_id = $1";
-    execute::<D>(conn, delete, &[Arg::Uuid(user_id)]).await?;
+    let delete = "delete from user_emails where org_id = $1 and user_id = $2";
+    execute::<D>(conn, delete, &[Arg::Uuid(org_id), Arg::Uuid(user_id)]).await?;
     insert_emails::<D>(conn, user_id, org_id, emails).await
 }
 
@@ -458,8 +458,8 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         };
         let sql = format!(
             "select m.user_id, g.id, g.display_name from group_members m \
-             join groups g on g.id = m.group_id \
-             where {condition} and g.org_id = $2 \
+             join groups g on g.org_id = m.org_id and g.id = m.group_id \
+             where m.org_id = $2 and {condition} \
              order by m.user_id, g.display_name_folded"
         );
         let rows = self.read_all(&sql, &[first, Arg::Uuid(org_id)]).await?;
