@@ -23,6 +23,7 @@
 #   BENCH_PG           server URL without database (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_KEEP_DB      1 to keep database scimd_bench afterwards (default: dropped)
 #   BENCH_RAW          a file to keep wrk's and pgbench's raw output in
+#   BENCH_LOGS         a directory to keep the servers' logs in
 #   BENCH_COMPARE      results.csv of an earlier build measured in this session: BENCHMARKS.md
 #                      then has a table of this build against it (BENCH_COMPARE_LABEL names it)
 #   BENCH_AB_OLD       the release directory of an earlier build (its scimd and
@@ -69,6 +70,8 @@ cleanup() {
     psql "$PG/postgres" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
     psql "$PG/postgres" -qc "drop database if exists scimd_bench_grow with (force)" >/dev/null 2>&1 || true
   fi
+  # BENCH_LOGS: a directory to keep the servers' logs in (they go with the run otherwise).
+  [ -z "${BENCH_LOGS:-}" ] || { mkdir -p "$BENCH_LOGS" && cp "$WORK"/*.log "$BENCH_LOGS"/ 2>/dev/null; } || true
   rm -rf "$WORK"
   exit "$status"
 }
@@ -125,6 +128,10 @@ export SCIMD_JWT_SECRET="bench-only-secret-bench-only-secret-0123456789"
 export SCIMD_BOOTSTRAP=false RUST_LOG=info SCIMD_LOG_FORMAT=json
 # The limiter stays on (its cost is in every request) with a limit the load never reaches.
 export SCIMD_RATE_LIMIT_PER_MINUTE=100000000
+# The bench is one tenant using the whole server: its concurrency bound per organization
+# (default 4, for fairness between tenants) is set to the pool's 16 connections, as the
+# pgbench ceilings run 16 clients; it stays on, at a level the load never waits at.
+export SCIMD_ORG_CONCURRENCY=16
 DATABASE_URL="$DB_URL" "$BIN" org create bench >/dev/null
 TOKEN="$(DATABASE_URL="$DB_URL" "$BIN" key create --org bench)"
 mkdir -p "$WORK/pg"

@@ -72,6 +72,25 @@ pub fn is_email(s: &str) -> bool {
         && !s.chars().any(char::is_whitespace)
 }
 
+/// The address rendered as the user's one email when none is stored (the reference's shape,
+/// where `userName` is an address): `userName`, and only when it is a valid address, so an
+/// invalid email is never shown. Rendering, the stored folded copy behind filters and the
+/// `user_emails` lookup all take it from here, so `emails.value eq` finds what is shown.
+pub fn fallback_email(doc: &Doc) -> Option<&str> {
+    let has_emails = matches!(doc.get("emails"), Some(Value::Array(a)) if !a.is_empty());
+    if has_emails {
+        return None;
+    }
+    doc.get("userName")
+        .and_then(Value::as_str)
+        .filter(|name| is_email(name))
+}
+
+/// The rendered fallback email of [`fallback_email`].
+pub fn fallback_emails(address: &str) -> Value {
+    json!([{ "primary": true, "value": address }])
+}
+
 /// The reference's PUT merge, the same for every resource type: [`super::doc::merge`].
 pub use super::doc::merge;
 
@@ -91,14 +110,14 @@ pub struct UserMeta<'a> {
 }
 
 /// Renders a stored user as the reference's response shows it (all attributes; projection
-/// happens later). Defaults: `active: true`; `emails` from userName when none are stored.
+/// happens later). Defaults: `active: true`; `emails` from userName when none are stored and
+/// it is an address ([`fallback_email`]).
 pub fn render(doc: &Doc, meta: &UserMeta<'_>) -> Doc {
     let mut out = doc.clone();
     out.insert("id".into(), json!(meta.id));
     out.entry("active").or_insert(json!(true));
-    let has_emails = matches!(out.get("emails"), Some(Value::Array(a)) if !a.is_empty());
-    if !has_emails && let Some(name) = out.get("userName").cloned() {
-        out.insert("emails".into(), json!([{ "primary": true, "value": name }]));
+    if let Some(address) = fallback_email(doc) {
+        out.insert("emails".into(), fallback_emails(address));
     }
     if let Some(groups) = meta.groups {
         let rendered: Vec<Value> = groups

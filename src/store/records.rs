@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{Doc, fold};
 use crate::scim::ScimError;
 use crate::scim::group::MemberRef;
+use crate::scim::user::{fallback_email, fallback_emails};
 
 /// An organization (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,10 +132,15 @@ impl UserWrite {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        let mut doc_folded = fold::fold_doc(&crate::scim::schema::USER_RESOURCE, &doc);
+        // Filters read the folded copy: it holds the fallback email as it is rendered.
+        if let Some(address) = fallback_email(&doc) {
+            doc_folded.insert("emails".into(), fallback_emails(&fold::fold(address)));
+        }
         UserWrite {
             user_name_folded: fold::fold(&user_name),
             emails_folded: folded_emails(&doc),
-            doc_folded: fold::fold_doc(&crate::scim::schema::USER_RESOURCE, &doc),
+            doc_folded,
             user_name,
             external_id: doc
                 .get("externalId")
@@ -256,8 +262,12 @@ macro_rules! versioned {
 
 versioned!(UserRecord, GroupRecord);
 
-/// The folded `emails[].value`s of a user document, for the `user_emails` lookup table.
+/// The folded `emails[].value`s of a user document, for the `user_emails` lookup table: the
+/// fallback email where it is rendered ([`fallback_email`]), else the stored ones.
 pub fn folded_emails(doc: &Doc) -> Vec<String> {
+    if let Some(address) = fallback_email(doc) {
+        return vec![fold::fold(address)];
+    }
     let Some(serde_json::Value::Array(emails)) = doc.get("emails") else {
         return Vec::new();
     };

@@ -30,6 +30,7 @@ mod openapi;
 mod ops;
 mod patch;
 mod ratelimit;
+mod rendering;
 mod resources;
 mod scale;
 mod scenarios;
