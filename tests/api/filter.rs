@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, assert_scim_error, seeded};
+use crate::helpers::{Backend, TestApp, assert_scim_error, enc, seeded};
 
 backend_tests!(
     filter_table_selects_the_right_users,
@@ -15,18 +15,6 @@ backend_tests!(
 );
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-fn enc(filter: &str) -> String {
-    let mut out = String::new();
-    for b in filter.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// The four users every case filters, and the id of a group holding ann and cat.
 async fn seed(app: &TestApp) -> (Vec<String>, String) {

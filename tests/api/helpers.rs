@@ -429,3 +429,17 @@ pub async fn start_scimd(database_url: &str, listen: &str) -> ChildServer {
     }
     panic!("scimd did not start on {listen}");
 }
+
+/// A filter (or any query value) percent-encoded for a URL: unreserved bytes kept.
+pub fn enc(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

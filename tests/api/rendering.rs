@@ -7,23 +7,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, enc};
 use scimd::scim::user::UserNameFormat;
 
 backend_tests!(the_fallback_email_is_shown_only_for_an_address_and_filters_find_it);
-
-fn enc(filter: &str) -> String {
-    filter
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 /// The `userName`s a filter selects.
 async fn selected(app: &TestApp, filter: &str) -> BTreeSet<String> {
