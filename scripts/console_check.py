@@ -10,10 +10,12 @@ page shows. A screenshot of each page goes to $SHOTS.
 import json
 import os
 import sys
+import time
 import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 BASE = os.environ["BASE"]
@@ -57,11 +59,43 @@ def seed():
     return ada["id"]
 
 
-def expect(driver, *texts):
-    page = driver.find_element(By.TAG_NAME, "body").text
-    for text in texts:
-        if text not in page:
-            sys.exit(f"{driver.current_url}: expected {text!r} in:\n{page}")
+def body_text(driver):
+    """The page's text, or "" while the browser is replacing the page."""
+    try:
+        return driver.find_element(By.TAG_NAME, "body").text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def expect(driver, *texts, seconds=10):
+    """Every one of `texts` on the page, waiting for it up to `seconds` (after a click, the
+    page the form answers with may still be loading)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        page = body_text(driver)
+        missing = [text for text in texts if text not in page]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            sys.exit(f"{driver.current_url}: expected {missing[0]!r} in:\n{page}")
+        time.sleep(0.1)
+
+
+def row_when(driver, xpath, text, seconds=10):
+    """The element at `xpath` once it shows `text`: a click on a form button returns before
+    the browser has loaded the page the form answers with."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            rows = driver.find_elements(By.XPATH, xpath)
+            if rows and text in rows[0].text:
+                return rows[0]
+        except StaleElementReferenceException:
+            pass  # the next page replaced it while it was read
+        if time.monotonic() > deadline:
+            sys.exit(f"{driver.current_url}: no {xpath} showing {text!r} in:\n"
+                     + body_text(driver))
+        time.sleep(0.1)
 
 
 def shot(driver, name):
@@ -107,6 +141,9 @@ def main():
         shot(driver, "4-change-log")
         driver.find_element(By.NAME, "operation").send_keys("patch")
         driver.find_element(By.CSS_SELECTOR, "form.filter button").click()
+        deadline = time.monotonic() + 10
+        while "operation=patch" not in driver.current_url and time.monotonic() < deadline:
+            time.sleep(0.1)
         rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
         assert len(rows) == 1, [r.text for r in rows]
         driver.get(f"{BASE}/admin/orgs/acme/changes?failed=1")
@@ -128,8 +165,7 @@ def main():
         assert token.count(".") == 2, token
         driver.get(f"{BASE}/admin/orgs/acme")
         driver.find_element(By.CSS_SELECTOR, "button[aria-label='Revoke key entra']").click()
-        row = driver.find_element(By.XPATH, "//td[text()='entra']/..")
-        assert "revoked" in row.text, row.text
+        row_when(driver, "//td[text()='entra']/..", "revoked")
 
         driver.find_element(By.XPATH, "//button[text()='Sign out']").click()
         driver.get(f"{BASE}/admin")
