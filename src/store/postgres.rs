@@ -177,10 +177,6 @@ impl Dialect for PgDialect {
         ))
     }
 
-    fn member_change_version() -> Option<&'static str> {
-        Some("version")
-    }
-
     /// As `Memberships::to_json`: the counts, and at most `MEMBERSHIP_IDS_KEPT` ids.
     fn member_change_memberships(add: bool) -> &'static str {
         if add {

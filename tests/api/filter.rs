@@ -3,11 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, assert_scim_error, enc, seeded};
+use crate::helpers::{Backend, TestApp, assert_scim_error, enc, filter_users, seeded};
 
 backend_tests!(
     filter_table_selects_the_right_users,
@@ -56,16 +55,8 @@ async fn seed(app: &TestApp) -> (Vec<String>, String) {
 }
 
 async fn select(app: &TestApp, filter: &str) -> BTreeSet<String> {
-    let response = app
-        .get(&format!("/scim/v2/Users?filter={}", enc(filter)))
-        .await;
-    assert_eq!(
-        response.status,
-        StatusCode::OK,
-        "{filter}: {:?}",
-        response.body
-    );
-    let names: BTreeSet<String> = response.body["Resources"]
+    let body = filter_users(app, filter).await;
+    let names: BTreeSet<String> = body["Resources"]
         .as_array()
         .expect("Resources")
         .iter()
@@ -80,7 +71,7 @@ async fn select(app: &TestApp, filter: &str) -> BTreeSet<String> {
         })
         .collect();
     assert_eq!(
-        response.body["totalResults"].as_u64(),
+        body["totalResults"].as_u64(),
         Some(names.len() as u64),
         "{filter}"
     );

@@ -430,6 +430,20 @@ pub async fn start_scimd(database_url: &str, listen: &str) -> ChildServer {
     panic!("scimd did not start on {listen}");
 }
 
+/// The users a filter selects: the list response's body, once it answered 200.
+pub async fn filter_users(app: &TestApp, filter: &str) -> Value {
+    let response = app
+        .get(&format!("/scim/v2/Users?filter={}", enc(filter)))
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{filter}: {:?}",
+        response.body
+    );
+    response.body
+}
+
 /// A filter (or any query value) percent-encoded for a URL: unreserved bytes kept.
 pub fn enc(value: &str) -> String {
     value

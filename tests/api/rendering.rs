@@ -7,23 +7,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, enc};
+use crate::helpers::{Backend, TestApp, filter_users};
 use scimd::scim::user::UserNameFormat;
 
 backend_tests!(the_fallback_email_is_shown_only_for_an_address_and_filters_find_it);
 
 /// The `userName`s a filter selects.
 async fn selected(app: &TestApp, filter: &str) -> BTreeSet<String> {
-    let response = app
-        .get(&format!("/scim/v2/Users?filter={}", enc(filter)))
-        .await;
-    assert_eq!(
-        response.status,
-        StatusCode::OK,
-        "{filter}: {:?}",
-        response.body
-    );
-    response.body["Resources"]
+    filter_users(app, filter).await["Resources"]
         .as_array()
         .expect("Resources")
         .iter()

@@ -110,15 +110,12 @@ pub(super) async fn member_change_logged<D: Dialect>(
     org_id: Uuid,
     entry: &ChangeWrite<'_>,
 ) -> StoreResult<Option<RowOf<D>>> {
-    let Some(version) = D::member_change_version() else {
-        return Ok(None);
-    };
     let values = entry_values_with::<D>(
         args.len() + 1,
         0,
         1,
         &[
-            (COMPUTED_VERSION, version),
+            (COMPUTED_VERSION, "version"),
             (COMPUTED_MEMBERSHIPS, D::member_change_memberships(add)),
         ],
     );

@@ -109,10 +109,8 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn member_change_sql(_add: bool, _log: &str) -> Option<String> {
         None
     }
-    /// In that statement's entry: its version, and its memberships as the entry keeps them.
-    fn member_change_version() -> Option<&'static str> {
-        None
-    }
+    /// In that statement's entry: its memberships as the entry keeps them (the version is
+    /// the written group's).
     fn member_change_memberships(_add: bool) -> &'static str {
         "null"
     }
