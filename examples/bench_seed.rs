@@ -13,6 +13,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
+use scimd::scim::interop::Profile;
 use scimd::store::{self, Actor, ChangeRequest, GroupWrite, Operation, UserWrite};
 use serde_json::json;
 use uuid::Uuid;
@@ -62,7 +63,11 @@ async fn main() -> anyhow::Result<()> {
                     "name": {"givenName": "Bench", "familyName": format!("User{i}")},
                     "emails": [{"value": name, "type": "work", "primary": true}],
                 });
-                let user = UserWrite::from_doc(doc.as_object().cloned().unwrap_or_default(), None);
+                let user = UserWrite::from_doc(
+                    doc.as_object().cloned().unwrap_or_default(),
+                    None,
+                    Profile::Reference,
+                );
                 let record = store.create_user(org, &user, &created).await?;
                 anyhow::Ok((record.id, name))
             }

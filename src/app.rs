@@ -65,16 +65,14 @@ pub async fn serve_state(
         &config.store_options(),
     )
     .await?;
+    let settings = config.settings();
+    backend.store.adopt_profile(settings.profile).await?;
     if config.bootstrap && backend.store.count_orgs().await? == 0 {
         bootstrap(&backend, &config.listen, config.bootstrap_key_hours).await?;
     } else {
         warn_long_lived_bootstrap_keys(&backend, config.bootstrap_key_hours).await;
     }
-    Ok(AppState::new(
-        backend.store,
-        backend.auth,
-        config.settings(),
-    ))
+    Ok(AppState::new(backend.store, backend.auth, settings))
 }
 
 /// First start: create org `default` and show one key with a ready-to-paste request. The key
@@ -157,6 +155,10 @@ async fn warn_long_lived_bootstrap_keys(backend: &Backend, hours: u64) {
 /// `/metrics` is served on that address alone (e.g. a port only the scraper can reach) and
 /// the main listener answers it 404.
 pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> anyhow::Result<()> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::http::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let state = serve_state(store_config, config).await?;
     crate::audit::retention::spawn(state.store.clone(), state.settings.change_retention);
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -165,10 +167,12 @@ pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> anyhow::
     tracing::info!(
         listen = %listener.local_addr()?,
         database = state.store.kind(),
+        tls = tls.is_some(),
+        profile = state.settings.profile.as_str(),
         "scimd serving"
     );
     let Some(metrics_listen) = &config.metrics_listen else {
-        crate::http::serve(listener, state, shutdown_signal()).await?;
+        crate::http::serve_tls(listener, state, tls, shutdown_signal()).await?;
         tracing::info!("scimd stopped");
         return Ok(());
     };
@@ -185,6 +189,7 @@ pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> anyhow::
         metrics_listener,
         crate::http::metrics_router(state.clone()),
         transport,
+        None,
         stopped(stop_rx.clone()),
     ));
     tokio::spawn(async move {
@@ -195,6 +200,7 @@ pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> anyhow::
         listener,
         crate::http::router_without_metrics(state),
         transport,
+        tls,
         stopped(stop_rx),
     )
     .await?;
@@ -229,9 +235,7 @@ async fn shutdown_signal() {
 /// HEALTHCHECK, so the image needs no curl). A wildcard listen address is reached on loopback.
 pub async fn healthcheck(listen: &str) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let target = listen
-        .replace("0.0.0.0:", "127.0.0.1:")
-        .replace("[::]:", "[::1]:");
+    let target = loopback(listen);
     let attempt = async {
         let mut stream = tokio::net::TcpStream::connect(&target).await?;
         stream
@@ -251,6 +255,32 @@ pub async fn healthcheck(listen: &str) -> anyhow::Result<()> {
         head.lines().next().unwrap_or("")
     );
     Ok(())
+}
+
+/// [`healthcheck`] of a server that terminates TLS (`SCIMD_TLS_CERT` set). The certificate
+/// is not verified: it names the public host, not the loopback address asked, and the check
+/// is of liveness only.
+pub async fn healthcheck_tls(listen: &str) -> anyhow::Result<()> {
+    let target = loopback(listen);
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let status = client
+        .get(format!("https://{target}/healthz"))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach https://{target}"))?
+        .status();
+    anyhow::ensure!(status == 200, "https://{target}/healthz answered {status}");
+    Ok(())
+}
+
+/// A listen address as a client on this host reaches it (a wildcard → loopback).
+fn loopback(listen: &str) -> String {
+    listen
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:")
 }
 
 /// One line per key for `scimd key list`: id, kind, state, name, secret, last use.

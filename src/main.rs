@@ -26,6 +26,9 @@ enum Command {
     Healthcheck {
         #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Set when the server terminates TLS: the check then speaks HTTPS.
+        #[arg(long, env = "SCIMD_TLS_CERT")]
+        tls_cert: Option<std::path::PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -235,7 +238,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let no_cache = std::time::Duration::ZERO;
     match cli.command {
         Command::Serve(config) => app::serve(&cli.store, &config).await?,
-        Command::Healthcheck { listen } => app::healthcheck(&listen).await?,
+        Command::Healthcheck { listen, tls_cert } => match tls_cert {
+            Some(_) => app::healthcheck_tls(&listen).await?,
+            None => app::healthcheck(&listen).await?,
+        },
         Command::Migrate => {
             app::open(&cli.store, no_cache).await?;
             eprintln!("scimd: migrations applied");

@@ -12,6 +12,7 @@ pub use proxies::TrustedProxies;
 pub use settings::{PutMode, Settings, cores};
 
 use crate::ratelimit::RateLimit;
+use crate::scim::interop::Profile;
 use crate::scim::limits::Limits;
 use crate::scim::user::UserNameFormat;
 use crate::store::{StoreOptions, redact_url};
@@ -57,6 +58,15 @@ pub enum UserNameFormatArg {
     Any,
 }
 
+/// `SCIMD_PROFILE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// The reference's response shape and what Okta and Entra send today.
+    Reference,
+    /// The SCIM interoperability profile, with strict RFC 7643 rendering.
+    Interop,
+}
+
 /// `SCIMD_PUT_MODE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PutModeArg {
@@ -93,6 +103,23 @@ pub struct ServeConfig {
         default_value = "email"
     )]
     pub username_format: UserNameFormatArg,
+
+    /// Which profile to serve: the reference's shape, or the SCIM interoperability profile.
+    #[arg(long, env = "SCIMD_PROFILE", value_enum, default_value = "reference")]
+    pub profile: ProfileArg,
+
+    /// PEM certificate chain: serve HTTPS (TLS 1.3 and 1.2) with it (needs SCIMD_TLS_KEY).
+    #[arg(long, env = "SCIMD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key of SCIMD_TLS_CERT.
+    #[arg(long, env = "SCIMD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// A proxy in front of scimd terminates TLS (the interoperability profile requires TLS;
+    /// conformance is announced only when scimd or such a proxy terminates it).
+    #[arg(long, env = "SCIMD_TLS_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub tls_proxy: bool,
 
     /// What PUT does with attributes the body leaves out.
     #[arg(long, env = "SCIMD_PUT_MODE", value_enum, default_value = "merge")]
@@ -241,6 +268,11 @@ impl ServeConfig {
                 UserNameFormatArg::Email => UserNameFormat::Email,
                 UserNameFormatArg::Any => UserNameFormat::Any,
             },
+            profile: match self.profile {
+                ProfileArg::Reference => Profile::Reference,
+                ProfileArg::Interop => Profile::Interop,
+            },
+            tls: self.tls_cert.is_some() || self.tls_proxy,
             public_url: self.public_url.clone(),
             max_results: self.max_results.max(1),
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),

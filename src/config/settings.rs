@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::TrustedProxies;
 use crate::ratelimit::RateLimit;
+use crate::scim::interop::Profile;
 use crate::scim::limits::Limits;
 use crate::scim::user::UserNameFormat;
 
@@ -26,6 +27,12 @@ pub struct Settings {
     /// Failed authentications per minute per client IP.
     pub auth_failure_limit: RateLimit,
     pub user_name_format: UserNameFormat,
+    /// The reference's shape, or the SCIM interoperability profile (`SCIMD_PROFILE`).
+    pub profile: Profile,
+    /// Clients reach scimd over TLS: it terminates TLS itself (`SCIMD_TLS_CERT`) or the
+    /// operator declared a proxy that does (`SCIMD_TLS_PROXY`). The interoperability profile
+    /// requires TLS, so conformance is announced only then.
+    pub tls: bool,
     /// Absolute base URL used in `meta.location` and `Location`; derived from `Host` when None.
     pub public_url: Option<String>,
     pub put_mode: PutMode,
@@ -99,6 +106,8 @@ impl Default for Settings {
             rate_limit: RateLimit::per_minute(60),
             auth_failure_limit: RateLimit::per_minute(30),
             user_name_format: UserNameFormat::Email,
+            profile: Profile::Reference,
+            tls: false,
             public_url: None,
             put_mode: PutMode::Merge,
             max_results: 1000,

@@ -18,6 +18,7 @@ use crate::auth::Principal;
 use crate::resources::Caller;
 use crate::scim::ScimError;
 use crate::scim::etag::EtagCondition;
+use crate::scim::interop::Profile;
 use crate::store::Actor;
 
 /// What a SCIM resource request brings besides its path and body.
@@ -26,6 +27,8 @@ pub struct RequestContext {
     pub caller: Caller,
     /// The absolute base of the SCIM API as the client reached it (RFC 7643 §3.1 `location`).
     pub base_url: String,
+    /// How resources are rendered (`SCIMD_PROFILE`).
+    pub profile: Profile,
     pub query: RawQuery,
     pub if_match: Option<EtagCondition>,
     pub if_none_match: Option<EtagCondition>,
@@ -68,6 +71,7 @@ impl FromRequestParts<AppState> for RequestContext {
         Ok(RequestContext {
             caller,
             base_url: scim_base_url(&state.settings, &uri, headers),
+            profile: state.settings.profile,
             query: RawQuery(parts.uri.query().map(str::to_string)),
             if_match: if_match(headers),
             if_none_match: if_none_match(headers),

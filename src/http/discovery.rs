@@ -38,6 +38,7 @@ pub async fn get_service_provider_config(
             max_operations: state.settings.bulk_max_operations,
             max_payload_bytes: state.settings.bulk_max_payload_bytes,
         },
+        state.settings.profile.is_interop() && state.settings.tls,
     ))
 }
 

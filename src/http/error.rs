@@ -55,6 +55,9 @@ impl From<StoreError> for ApiError {
                 "{attr} is already in use in this organization"
             ))),
             StoreError::Rejected(e) => ApiError::Scim(e),
+            StoreError::UndefinedUserAttribute(key) => ApiError::Scim(
+                crate::scim::user::undefined_user_attribute(&key, Default::default()),
+            ),
             StoreError::Backend(sqlx::Error::PoolTimedOut) => {
                 ApiError::Unavailable("database connection pool exhausted".into())
             }

@@ -18,6 +18,7 @@ mod preconditions;
 mod resources;
 mod search;
 mod server;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -237,6 +239,16 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_tls(listener, state, None, shutdown).await
+}
+
+/// [`serve`], over TLS when given an acceptor (`SCIMD_TLS_CERT`).
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let transport = Transport::from_settings(&state.settings);
-    serve_router(listener, router(state), transport, shutdown).await
+    serve_router(listener, router(state), transport, tls, shutdown).await
 }

@@ -17,11 +17,16 @@ use crate::store::Versioned;
 
 /// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5).
 pub(super) fn render<K: ResourceKind>(
-    base_url: &str,
+    ctx: &RequestContext,
     loaded: &Loaded<K::Record>,
     projection: &Projection,
 ) -> Value {
-    let rendered = K::render(base_url, &loaded.record, loaded.related.as_deref());
+    let rendered = K::render(
+        &ctx.base_url,
+        ctx.profile,
+        &loaded.record,
+        loaded.related.as_deref(),
+    );
     Value::Object(projection.apply(rendered))
 }
 
@@ -43,7 +48,7 @@ async fn respond<K: ResourceKind>(
     let base = &ctx.base_url;
     Ok(ScimResponse {
         status,
-        body: render::<K>(base, &loaded, projection),
+        body: render::<K>(ctx, &loaded, projection),
         etag: Some(etag(version)),
         location: (status == StatusCode::CREATED)
             .then(|| format!("{base}{}/{id}", K::DEF.endpoint)),
@@ -174,7 +179,7 @@ async fn list_page<K: ResourceKind>(
     let resources = page
         .items
         .iter()
-        .map(|loaded| render::<K>(&ctx.base_url, loaded, &projection))
+        .map(|loaded| render::<K>(ctx, loaded, &projection))
         .collect();
     Ok(ScimResponse {
         status: StatusCode::OK,

@@ -24,15 +24,14 @@ pub async fn search_all(
         .resources
         .search_all(&ctx.caller, request, |name| projection.includes(name))
         .await?;
-    let base = &ctx.base_url;
     let users = page
         .users
         .iter()
-        .map(|user| render::<Users>(base, user, &projection));
+        .map(|user| render::<Users>(&ctx, user, &projection));
     let groups = page
         .groups
         .iter()
-        .map(|group| render::<Groups>(base, group, &projection));
+        .map(|group| render::<Groups>(&ctx, group, &projection));
     Ok(ScimResponse {
         status: StatusCode::OK,
         body: list_response(

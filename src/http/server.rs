@@ -10,6 +10,9 @@
 //! - a **connection cap**: with `max_connections` open, the loop stops accepting (further
 //!   clients wait in the kernel's listen backlog) until one closes.
 //!
+//! With a TLS acceptor (`tls.rs`) each connection first completes its handshake, within the
+//! header-read timeout, and is then served the same way.
+//!
 //! Graceful shutdown is as before: stop accepting, let in-flight requests finish, close idle
 //! connections, return when every connection is gone.
 
@@ -27,9 +30,10 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Largest read buffer of one connection, and so the largest request header.
@@ -59,6 +63,7 @@ pub async fn serve_router(
     listener: TcpListener,
     app: Router,
     transport: Transport,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let max = transport.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
@@ -85,14 +90,21 @@ pub async fn serve_router(
                 }
             },
         };
-        tokio::spawn(serve_connection(
-            stream,
-            peer,
-            app.clone(),
-            transport,
-            stop_rx.clone(),
-            permit,
-        ));
+        let (app, stop) = (app.clone(), stop_rx.clone());
+        match tls.clone() {
+            None => tokio::spawn(serve_connection(stream, peer, app, transport, stop, permit)),
+            Some(acceptor) => tokio::spawn(async move {
+                let handshake = acceptor.accept(stream);
+                match tokio::time::timeout(transport.header_read_timeout, handshake).await {
+                    Ok(Ok(stream)) => {
+                        serve_connection(stream, peer, app, transport, stop, permit).await;
+                    }
+                    // Plain HTTP on the TLS port ends here, as does any failed handshake.
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake not completed in time"),
+                }
+            }),
+        };
     }
     // New clients are refused from here on; open connections are told to finish.
     drop(listener);
@@ -116,14 +128,16 @@ async fn accept_error(e: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     app: Router,
     transport: Transport,
     mut stop: watch::Receiver<bool>,
     _permit: tokio::sync::OwnedSemaphorePermit,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,
@@ -309,13 +323,14 @@ impl Drop for BusyGuard {
     }
 }
 
-/// The TCP stream, noting when bytes arrive so the watchdog sees a request begin.
-struct Tracked {
-    inner: TcpStream,
+/// The connection's stream (TCP, or TLS over it), noting when bytes arrive so the watchdog
+/// sees a request begin.
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -330,7 +345,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -3,6 +3,8 @@
 //! fault. `http/error.rs` turns each into its response, once.
 
 use crate::scim::ScimError;
+use crate::scim::interop::Profile;
+use crate::scim::user::undefined_user_attribute;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,18 @@ impl From<StoreError> for ResourceError {
         match e {
             StoreError::Rejected(e) => ResourceError::Scim(e),
             other => ResourceError::Store(other),
+        }
+    }
+}
+
+impl ResourceError {
+    /// A store error, with an undefined user attribute refused as `profile` words it.
+    pub fn in_profile(e: StoreError, profile: Profile) -> ResourceError {
+        match e {
+            StoreError::UndefinedUserAttribute(key) => {
+                ResourceError::Scim(undefined_user_attribute(&key, profile))
+            }
+            other => other.into(),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::config::PutMode;
 use crate::scim::doc::merge;
 use crate::scim::etag::{EtagCondition, check_if_match};
 use crate::scim::group::{self, GroupMeta};
+use crate::scim::interop::{self, Profile};
 use crate::scim::limits::{check_document, check_members};
 use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
@@ -48,7 +49,13 @@ impl ResourceKind for Groups {
         Ok(members)
     }
 
-    fn render(base_url: &str, record: &GroupRecord, members: Option<&[MemberRef]>) -> Doc {
+    /// The same in both profiles: a group stores everything it renders.
+    fn render(
+        base_url: &str,
+        _profile: Profile,
+        record: &GroupRecord,
+        members: Option<&[MemberRef]>,
+    ) -> Doc {
         let id = record.id.to_string();
         let meta = GroupMeta {
             id: &id,
@@ -128,6 +135,9 @@ impl ResourceKind for Groups {
         let current = res.store.groups().get(caller.org_id, id).await?;
         check_if_match(if_match, current.version)?;
         let ops = patch::parse_request(&body)?;
+        if res.settings.profile.is_interop() {
+            interop::check_patch_ops(&ops)?;
+        }
         let change = caller.change(Operation::Patch, Some(Value::Object(body)));
         let (attribute_ops, member_ops) = group::split_member_ops(ops, id)?;
         check_members(group::member_count(&member_ops), &limits)?;

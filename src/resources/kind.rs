@@ -9,6 +9,7 @@ use crate::config::PutMode;
 use crate::scim::ScimError;
 use crate::scim::doc::merge;
 use crate::scim::etag::{EtagCondition, check_if_match};
+use crate::scim::interop::Profile;
 use crate::scim::schema::ResourceTypeDef;
 use crate::store::{Doc, MemberRef, Operation, ResourceRows, Store, StoreResult, Versioned};
 
@@ -35,8 +36,13 @@ pub trait ResourceKind: Send + Sync + 'static {
         records: &[Self::Record],
     ) -> StoreResult<Vec<Vec<MemberRef>>>;
 
-    /// The resource as the client sees it, before projection.
-    fn render(base_url: &str, record: &Self::Record, related: Option<&[MemberRef]>) -> Doc;
+    /// The resource as the client sees it in `profile`, before projection.
+    fn render(
+        base_url: &str,
+        profile: Profile,
+        record: &Self::Record,
+        related: Option<&[MemberRef]>,
+    ) -> Doc;
 
     /// RFC 7644 §3.3.
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<Self::Record>;

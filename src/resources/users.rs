@@ -12,6 +12,7 @@ use super::kind::{log_adaptations, put_document};
 use super::{Caller, ResourceError, ResourceKind, ResourceResult, Resources};
 use crate::scim::diff::without_password;
 use crate::scim::etag::{EtagCondition, check_if_match};
+use crate::scim::interop::{self, Profile};
 use crate::scim::limits::check_document;
 use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
@@ -37,6 +38,9 @@ impl Resources {
     /// Validates a POST/PUT body: schema normalisation (RFC 7643 §4.1), userName rules, the
     /// document caps (size, values per attribute) and the org's user-attribute keys.
     async fn user_input(&self, org_id: Uuid, body: Doc) -> ResourceResult<UserInput> {
+        if self.settings.profile.is_interop() {
+            interop::check_body(&USER_RESOURCE, &body)?;
+        }
         let mut doc = normalize_resource(&USER_RESOURCE, body)?;
         let name = user::user_name(&doc, self.settings.user_name_format)?;
         doc.insert("userName".into(), Value::String(name));
@@ -58,7 +62,11 @@ impl Resources {
             return Ok(());
         }
         let defined = self.store.list_user_attributes(org_id).await?;
-        Ok(undefined_user_attribute(doc, &defined)?)
+        Ok(undefined_user_attribute(
+            doc,
+            &defined,
+            self.settings.profile,
+        )?)
     }
 
     /// The hash to store for `password`, if given, computed only for a user that exists and
@@ -119,10 +127,11 @@ impl Resources {
                 Err(e) => results.push(Err(e)),
             }
         }
+        let profile = self.settings.profile;
         match self.store.create_users(caller.org_id, &writes).await {
             Ok(created) => {
                 for (slot, result) in slots.into_iter().zip(created) {
-                    results[slot] = result.map_err(ResourceError::from);
+                    results[slot] = result.map_err(|e| ResourceError::in_profile(e, profile));
                 }
             }
             Err(e) => {
@@ -133,7 +142,7 @@ impl Resources {
                         .create_user(caller.org_id, write, change)
                         .await
                         .map(|user| user.id)
-                        .map_err(ResourceError::from);
+                        .map_err(|e| ResourceError::in_profile(e, profile));
                 }
             }
         }
@@ -150,14 +159,19 @@ impl Resources {
         let input = self.user_input(caller.org_id, body).await?;
         let password_hash = self.hash_if_given(input.password).await?;
         let change = caller.change(Operation::Create, Some(Value::Object(input.doc.clone())));
-        Ok((UserWrite::from_doc(input.doc, password_hash), change))
+        let write = UserWrite::from_doc(input.doc, password_hash, self.settings.profile);
+        Ok((write, change))
     }
 }
 
 /// Refuses a user-attribute key the organization has not defined, naming it.
-fn undefined_user_attribute(doc: &Doc, defined: &[String]) -> Result<(), ScimError> {
+fn undefined_user_attribute(
+    doc: &Doc,
+    defined: &[String],
+    profile: Profile,
+) -> Result<(), ScimError> {
     match user::user_attribute_keys(doc).find(|k| !defined.contains(k)) {
-        Some(undefined) => Err(user::undefined_user_attribute(undefined)),
+        Some(undefined) => Err(user::undefined_user_attribute(undefined, profile)),
         None => Ok(()),
     }
 }
@@ -194,7 +208,12 @@ impl ResourceKind for Users {
         Ok(by_user)
     }
 
-    fn render(base_url: &str, record: &UserRecord, groups: Option<&[MemberRef]>) -> Doc {
+    fn render(
+        base_url: &str,
+        profile: Profile,
+        record: &UserRecord,
+        groups: Option<&[MemberRef]>,
+    ) -> Doc {
         let id = record.id.to_string();
         let meta = UserMeta {
             id: &id,
@@ -205,16 +224,16 @@ impl ResourceKind for Users {
             base_url,
             groups,
         };
-        user::render(&record.doc, &meta)
+        user::render(&record.doc, &meta, profile)
     }
 
     /// 409 `uniqueness` for a userName taken in the organization (any case).
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<UserRecord> {
         let (write, change) = res.new_user(caller, body).await?;
-        Ok(res
-            .store
+        res.store
             .create_user(caller.org_id, &write, &change)
-            .await?)
+            .await
+            .map_err(|e| ResourceError::in_profile(e, res.settings.profile))
     }
 
     /// The reference's update: sets the attributes provided and leaves all others unchanged
@@ -228,7 +247,7 @@ impl ResourceKind for Users {
         if_match: Option<&EtagCondition>,
     ) -> ResourceResult<UserRecord> {
         let input = res.user_input(caller.org_id, body).await?;
-        let put_mode = res.settings.put_mode;
+        let (put_mode, profile) = (res.settings.put_mode, res.settings.profile);
         let limits = res.settings.limits;
         // The document the update makes of `current`, checked.
         let next_doc = |current: &UserRecord| -> Result<Doc, ScimError> {
@@ -248,13 +267,13 @@ impl ResourceKind for Users {
             let hash = password_hash
                 .clone()
                 .or_else(|| current.password_hash.clone());
-            Ok(UserWrite::from_doc(doc, hash))
+            Ok(UserWrite::from_doc(doc, hash, profile))
         };
         let change = caller.change(Operation::Put, Some(Value::Object(input.doc.clone())));
-        Ok(res
-            .store
+        res.store
             .update_user(caller.org_id, id, &update, &change)
-            .await?)
+            .await
+            .map_err(|e| ResourceError::in_profile(e, profile))
     }
 
     async fn patch(
@@ -267,6 +286,10 @@ impl ResourceKind for Users {
         let limits = res.settings.limits;
         patch::check_operation_count(&body, &limits)?;
         let ops = patch::parse_request(&body)?;
+        let profile = res.settings.profile;
+        if profile.is_interop() {
+            interop::check_patch_ops(&ops)?;
+        }
         // A key the operations add is checked against the organization's definitions by
         // the store, inside the write's transaction (a definition can be deleted meanwhile).
         let format = res.settings.user_name_format;
@@ -294,13 +317,13 @@ impl ResourceKind for Users {
                 (true, Some(hash)) => Some(hash.clone()),
                 _ => current.password_hash.clone(),
             };
-            Ok(UserWrite::from_doc(doc, hash))
+            Ok(UserWrite::from_doc(doc, hash, profile))
         };
         let data = without_password(&Value::Object(body));
         let change = caller.change(Operation::Patch, Some(data));
-        Ok(res
-            .store
+        res.store
             .update_user(caller.org_id, id, &update, &change)
-            .await?)
+            .await
+            .map_err(|e| ResourceError::in_profile(e, profile))
     }
 }

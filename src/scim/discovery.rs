@@ -19,14 +19,18 @@ pub struct BulkLimits {
     pub max_payload_bytes: usize,
 }
 
-/// What scimd supports, truthfully (RFC 7643 §5), plus RFC 9865's pagination block.
+/// What scimd supports, truthfully (RFC 7643 §5), plus RFC 9865's pagination block and the
+/// interoperability profile's `interopProfileConformant` (true only when `interop_conformant`:
+/// the profile is served and clients reach scimd over TLS, which the profile requires).
 pub fn service_provider_config(
     base_url: &str,
     max_results: i64,
     default_count: i64,
     bulk: BulkLimits,
+    interop_conformant: bool,
 ) -> Value {
     json!({
+        "interopProfileConformant": interop_conformant,
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
         "patch": {"supported": true},
@@ -117,7 +121,8 @@ mod tests {
             max_operations: 1000,
             max_payload_bytes: 1 << 20,
         };
-        let config = service_provider_config("http://h/scim/v2", 1000, 100, bulk);
+        let config = service_provider_config("http://h/scim/v2", 1000, 100, bulk, false);
+        assert_eq!(config["interopProfileConformant"], false);
         assert_eq!(config["bulk"]["supported"], true);
         assert_eq!(config["bulk"]["maxOperations"], 1000);
         assert_eq!(config["bulk"]["maxPayloadSize"], 1 << 20);

@@ -13,6 +13,7 @@ pub mod etag;
 pub mod events;
 pub mod filter;
 pub mod group;
+pub mod interop;
 pub mod limits;
 pub mod normalize;
 pub mod patch;

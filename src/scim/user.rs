@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::doc::timestamp;
 use super::group::MemberRef;
+use super::interop::Profile;
 use super::{OMNI_USER_EXTENSION_SCHEMA, ScimError, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
 
 type Doc = Map<String, Value>;
@@ -20,11 +21,17 @@ pub fn user_attribute_keys(doc: &Doc) -> impl Iterator<Item = &String> {
         .flat_map(|attributes| attributes.keys())
 }
 
-/// Refuses a user-attribute key the organization has not defined, naming it.
-pub fn undefined_user_attribute(key: &str) -> ScimError {
-    ScimError::invalid_value(format!(
+/// Refuses a user-attribute key the organization has not defined, naming it: `invalidValue`
+/// in the reference profile; `invalidSyntax` in the interop profile, whose attribute rule
+/// refuses every attribute the schema (here the organization's `/Schemas` entry) lacks so.
+pub fn undefined_user_attribute(key: &str, profile: Profile) -> ScimError {
+    let detail = format!(
         "User attribute {key:?} is not defined for this organization ({USER_ATTRIBUTE_SCHEMA})"
-    ))
+    );
+    match profile {
+        Profile::Reference => ScimError::invalid_value(detail),
+        Profile::Interop => ScimError::invalid_syntax(detail),
+    }
 }
 
 /// Which userNames are accepted (`SCIMD_USERNAME_FORMAT`).
@@ -109,15 +116,20 @@ pub struct UserMeta<'a> {
     pub groups: Option<&'a [MemberRef]>,
 }
 
-/// Renders a stored user as the reference's response shows it (all attributes; projection
-/// happens later). Defaults: `active: true`; `emails` from userName when none are stored and
-/// it is an address ([`fallback_email`]).
-pub fn render(doc: &Doc, meta: &UserMeta<'_>) -> Doc {
+/// Renders a stored user (all attributes; projection happens later). In the reference
+/// profile as the reference's response shows it: `active: true` when not stored, `emails`
+/// from userName when none are stored and it is an address ([`fallback_email`]), and both
+/// Omni extensions always present. In the interop profile strictly as RFC 7643 §2.5 reads:
+/// what is not stored is absent, so a client sees its `remove` took effect.
+pub fn render(doc: &Doc, meta: &UserMeta<'_>, profile: Profile) -> Doc {
     let mut out = doc.clone();
     out.insert("id".into(), json!(meta.id));
-    out.entry("active").or_insert(json!(true));
-    if let Some(address) = fallback_email(doc) {
-        out.insert("emails".into(), fallback_emails(address));
+    let reference = profile == Profile::Reference;
+    if reference {
+        out.entry("active").or_insert(json!(true));
+        if let Some(address) = fallback_email(doc) {
+            out.insert("emails".into(), fallback_emails(address));
+        }
     }
     if let Some(groups) = meta.groups {
         let rendered: Vec<Value> = groups
@@ -133,11 +145,19 @@ pub fn render(doc: &Doc, meta: &UserMeta<'_>) -> Doc {
             .collect();
         out.insert("groups".into(), Value::Array(rendered));
     }
-    out.entry(USER_ATTRIBUTE_SCHEMA).or_insert(json!({}));
-    out.insert(
-        OMNI_USER_EXTENSION_SCHEMA.into(),
-        json!({ "lastLogin": null }),
-    );
+    if reference {
+        out.entry(USER_ATTRIBUTE_SCHEMA).or_insert(json!({}));
+        out.insert(
+            OMNI_USER_EXTENSION_SCHEMA.into(),
+            json!({ "lastLogin": null }),
+        );
+    } else {
+        // RFC 7643 §2.5: an empty or null extension is unassigned, and is not shown.
+        out.retain(|key, value| {
+            !key.starts_with("urn:")
+                || !(value.is_null() || value.as_object().is_some_and(Map::is_empty))
+        });
+    }
     out.insert(
         "meta".into(),
         json!({
@@ -241,7 +261,7 @@ mod tests {
             base_url: "http://h/scim/v2",
             groups: Some(&[]),
         };
-        let out = Value::Object(render(&stored, &meta));
+        let out = Value::Object(render(&stored, &meta, Profile::Reference));
         assert_eq!(out["active"], json!(true));
         assert_eq!(
             out["emails"],
@@ -260,5 +280,42 @@ mod tests {
             json!({"lastLogin": null})
         );
         assert_eq!(out["schemas"][0], USER_SCHEMA);
+    }
+
+    #[test]
+    fn the_interop_profile_renders_only_what_is_stored() {
+        let meta = UserMeta {
+            id: "9e8719d9-276a-4964-9395-a493189a247c",
+            created_ms: 0,
+            modified_ms: 0,
+            version: 1,
+            location: "http://h/scim/v2/Users/9e8719d9-276a-4964-9395-a493189a247c".into(),
+            base_url: "http://h/scim/v2",
+            groups: None,
+        };
+        let bare = doc(json!({
+            "userName": "blob.ross@blobsrus.co", USER_ATTRIBUTE_SCHEMA: {},
+            OMNI_USER_EXTENSION_SCHEMA: {}, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": null
+        }));
+        let out = render(&bare, &meta, Profile::Interop);
+        for absent in [
+            "active",
+            "emails",
+            USER_ATTRIBUTE_SCHEMA,
+            OMNI_USER_EXTENSION_SCHEMA,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ] {
+            assert!(!out.contains_key(absent), "{absent} rendered: {out:?}");
+        }
+        assert_eq!(out["schemas"], json!([USER_SCHEMA]));
+        let full = doc(json!({
+            "userName": "blob.ross@blobsrus.co", "active": false,
+            "emails": [{"value": "b@x.co"}], USER_ATTRIBUTE_SCHEMA: {"good_blob": "yes"}
+        }));
+        let out = render(&full, &meta, Profile::Interop);
+        assert_eq!(out["active"], json!(false));
+        assert_eq!(out["emails"], json!([{"value": "b@x.co"}]));
+        assert_eq!(out[USER_ATTRIBUTE_SCHEMA], json!({"good_blob": "yes"}));
+        assert_eq!(out["schemas"], json!([USER_SCHEMA, USER_ATTRIBUTE_SCHEMA]));
     }
 }

@@ -141,7 +141,7 @@ impl<'a> ChangeWrite<'a> {
         let (mut attributes, activation) = match before {
             Some(before) => (
                 changed_attributes(&before.doc, &next.doc),
-                activation(before.active, next.active),
+                activation(before.is_active(), next.is_active()),
             ),
             None => (created_attributes(&next.doc), None),
         };

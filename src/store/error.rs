@@ -16,6 +16,10 @@ pub enum StoreError {
     /// The caller's read-modify-write function refused the change; nothing was written.
     #[error(transparent)]
     Rejected(#[from] ScimError),
+    /// The write adds a user-attribute key the organization has not defined (checked in
+    /// the write's transaction); the caller words the refusal for its profile.
+    #[error("user attribute {0:?} is not defined")]
+    UndefinedUserAttribute(String),
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),
     #[error("migration error: {0}")]

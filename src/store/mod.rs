@@ -33,7 +33,7 @@ pub use list::{Cursor, ListQuery, Sort, doc_bytes};
 pub use postgres::PgStore;
 pub use records::{
     ApiKey, CheckFn, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind, KeyUse, Organization, Page,
-    UserRecord, UserUpdateFn, UserWrite, Versioned, folded_emails,
+    UserRecord, UserUpdateFn, UserWrite, Versioned,
 };
 pub use sqlite::SqliteStore;
 pub use streams::{EventStream, NewStream, SigningKeyRow, StreamKind, StreamProgress, StreamState};
@@ -92,6 +92,10 @@ pub trait HealthStore: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Applies the embedded migrations of this backend.
     async fn migrate(&self) -> StoreResult<()>;
+    /// Derives the users' filter columns (`active`, the folded copy, `user_emails`) as
+    /// `profile` renders users, refolding those that differ when the database was last
+    /// served under another profile; the rows refolded. `scimd serve` calls it at start.
+    async fn adopt_profile(&self, profile: crate::scim::interop::Profile) -> StoreResult<u64>;
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Whether every embedded migration has been applied (readiness: a process must not

@@ -115,6 +115,10 @@ impl Dialect for PgDialect {
     /// versions. It is evaluated in the scan, below `LockRows`, before the row lock.
     const WRITE_ORDER_LOCK: Option<&'static str> =
         Some(" and pg_advisory_xact_lock($3) is not null");
+    const PROFILE_DEPENDENT_USERS: &'static str = "jsonb_typeof(doc -> 'active') \
+         is distinct from 'boolean' \
+         or coalesce(jsonb_typeof(doc -> 'emails'), 'null') <> 'array' \
+         or doc -> 'emails' = '[]'::jsonb";
     const GREATEST: &'static str = "greatest";
     const LEAST: &'static str = "least";
     const MEMBER_DISPLAY: &'static str = "u.doc ->> 'displayName'";

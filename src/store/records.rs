@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{Doc, fold};
 use crate::scim::ScimError;
 use crate::scim::group::MemberRef;
+use crate::scim::interop::Profile;
 use crate::scim::user::{fallback_email, fallback_emails};
 
 /// An organization (tenant).
@@ -92,7 +93,8 @@ pub struct UserRecord {
     pub org_id: Uuid,
     pub user_name: String,
     pub external_id: Option<String>,
-    pub active: bool,
+    /// The `active` column: what filters compare (see [`UserWrite::from_doc`]).
+    pub active: Option<bool>,
     /// Client-settable attributes (core, and extensions under their URN), without id/meta/groups/password.
     pub doc: Doc,
     pub password_hash: Option<String>,
@@ -112,7 +114,9 @@ pub struct UserRecord {
 pub struct UserWrite {
     pub user_name: String,
     pub external_id: Option<String>,
-    pub active: bool,
+    /// `active` as the profile renders it: the stored value, defaulting to true in the
+    /// reference profile; none when absent in the interop profile.
+    pub active: Option<bool>,
     pub doc: Doc,
     pub password_hash: Option<String>,
     /// `userName` folded, for the case-insensitive uniqueness index (RFC 7643 §4.1.1).
@@ -125,8 +129,10 @@ pub struct UserWrite {
 
 impl UserWrite {
     /// The columns the store keeps, derived from the document (which stays the truth):
-    /// `userName`, `externalId`, `active` (true unless false), and their folded copies.
-    pub fn from_doc(doc: Doc, password_hash: Option<String>) -> UserWrite {
+    /// `userName`, `externalId`, `active`, and their folded copies, each as `profile`
+    /// renders the user, so filters find what is shown. A change of profile refolds the
+    /// users whose derived columns differ between the two (`HealthStore::adopt_profile`).
+    pub fn from_doc(doc: Doc, password_hash: Option<String>, profile: Profile) -> UserWrite {
         let user_name = doc
             .get("userName")
             .and_then(Value::as_str)
@@ -134,19 +140,24 @@ impl UserWrite {
             .to_string();
         let mut doc_folded = fold::fold_doc(&crate::scim::schema::USER_RESOURCE, &doc);
         // Filters read the folded copy: it holds the fallback email as it is rendered.
-        if let Some(address) = fallback_email(&doc) {
+        let fallback = fallback_email(&doc).filter(|_| profile == Profile::Reference);
+        if let Some(address) = fallback {
             doc_folded.insert("emails".into(), fallback_emails(&fold::fold(address)));
         }
+        let stored_active = doc.get("active").and_then(Value::as_bool);
         UserWrite {
             user_name_folded: fold::fold(&user_name),
-            emails_folded: folded_emails(&doc),
+            emails_folded: folded_emails(&doc, fallback),
             doc_folded,
             user_name,
             external_id: doc
                 .get("externalId")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+            active: match profile {
+                Profile::Reference => Some(stored_active.unwrap_or(true)),
+                Profile::Interop => stored_active,
+            },
             doc,
             password_hash,
         }
@@ -160,6 +171,25 @@ impl UserWrite {
             && self.active == current.active
             && self.doc == current.doc
             && self.password_hash == current.password_hash
+    }
+
+    /// Whether `user_emails` may need rewriting for this write: the stored emails or the
+    /// userName (the fallback email's source) differ. Rewriting equal rows is harmless.
+    pub fn emails_differ(&self, current: &UserRecord) -> bool {
+        self.doc.get("emails") != current.doc.get("emails") || self.user_name != current.user_name
+    }
+
+    /// Whether the user counts as active for the change log's activated / deactivated: an
+    /// absent `active` is not a deactivation.
+    pub fn is_active(&self) -> bool {
+        self.active != Some(false)
+    }
+}
+
+impl UserRecord {
+    /// See [`UserWrite::is_active`].
+    pub fn is_active(&self) -> bool {
+        self.active != Some(false)
     }
 }
 
@@ -264,8 +294,8 @@ versioned!(UserRecord, GroupRecord);
 
 /// The folded `emails[].value`s of a user document, for the `user_emails` lookup table: the
 /// fallback email where it is rendered ([`fallback_email`]), else the stored ones.
-pub fn folded_emails(doc: &Doc) -> Vec<String> {
-    if let Some(address) = fallback_email(doc) {
+fn folded_emails(doc: &Doc, fallback: Option<&str>) -> Vec<String> {
+    if let Some(address) = fallback {
         return vec![fold::fold(address)];
     }
     let Some(serde_json::Value::Array(emails)) = doc.get("emails") else {
@@ -292,10 +322,20 @@ mod tests {
             doc(serde_json::json!({"userName": "ÄNNE@BlobsRUs.CO",
                 "emails": [{"value": "B@X.de"}, {"value": "b@x.DE"}]})),
             None,
+            Profile::Reference,
         );
         assert_eq!(user.user_name_folded, "änne@blobsrus.co");
         assert_eq!(user.emails_folded, ["b@x.de"]);
-        assert!(user.active);
+        assert_eq!(user.active, Some(true));
+        let bare = doc(serde_json::json!({"userName": "Anne@x.co"}));
+        let reference = UserWrite::from_doc(bare.clone(), None, Profile::Reference);
+        assert_eq!(reference.active, Some(true));
+        assert_eq!(reference.emails_folded, ["anne@x.co"]);
+        assert!(reference.doc_folded.contains_key("emails"));
+        let interop = UserWrite::from_doc(bare, None, Profile::Interop);
+        assert_eq!(interop.active, None);
+        assert!(interop.emails_folded.is_empty());
+        assert!(!interop.doc_folded.contains_key("emails"));
         assert_eq!(user.external_id, None);
         let group = GroupWrite::from_doc(doc(serde_json::json!({"displayName": "Ops"}))).unwrap();
         assert_eq!(group.display_name_folded, "ops");

@@ -102,6 +102,10 @@ impl Dialect for SqliteDialect {
          json_each(users.doc, '$.\"urn:omni:params:1.0:UserAttribute\"') where key = $2)";
     /// One writer at a time: commit order is the order the writer connection runs them.
     const WRITE_ORDER_LOCK: Option<&'static str> = None;
+    const PROFILE_DEPENDENT_USERS: &'static str = "coalesce(json_type(doc, '$.active'), 'null') \
+         not in ('true', 'false') \
+         or coalesce(json_type(doc, '$.emails'), 'null') <> 'array' \
+         or json_array_length(doc, '$.emails') = 0";
     const GREATEST: &'static str = "max";
     const LEAST: &'static str = "min";
     const MEMBER_DISPLAY: &'static str = "json_extract(u.doc, '$.displayName')";

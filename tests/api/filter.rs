@@ -272,7 +272,11 @@ async fn postgres_plans_user_name_and_external_id_filters_as_index_scans() {
     for i in 0..3000 {
         let doc: Value =
             json!({"userName": format!("u{i}@example.com"), "externalId": format!("x{i}")});
-        let user = UserWrite::from_doc(doc.as_object().expect("object").clone(), None);
+        let user = UserWrite::from_doc(
+            doc.as_object().expect("object").clone(),
+            None,
+            Default::default(),
+        );
         store
             .create_user(org, &user, &seeded())
             .await

@@ -216,6 +216,11 @@ impl TestApp {
         let store = app::open_with(&config, Duration::ZERO, &options)
             .await
             .expect("open store");
+        store
+            .store
+            .adopt_profile(settings.profile)
+            .await
+            .expect("adopt the profile");
         app::create_org(&store, "acme").await.expect("create org");
         let token = app::create_key(&store, "acme", false, Some("test".into()), None)
             .await
@@ -407,8 +412,20 @@ impl Drop for ChildServer {
 /// Starts `scimd serve` on `listen` over `database_url` (no bootstrap, a rate limit never
 /// reached, short event-stream leases and retries) and waits until it answers `/healthz`.
 pub async fn start_scimd(database_url: &str, listen: &str) -> ChildServer {
+    start_scimd_with(database_url, listen, &[]).await
+}
+
+/// [`start_scimd`] with more environment (e.g. `SCIMD_TLS_CERT`: then it is asked for
+/// `/healthz` over HTTPS).
+pub async fn start_scimd_with(
+    database_url: &str,
+    listen: &str,
+    env: &[(&str, &str)],
+) -> ChildServer {
+    let tls = env.iter().any(|(name, _)| *name == "SCIMD_TLS_CERT");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("DATABASE_URL", database_url)
         .env("SCIMD_JWT_SECRET", SECRET)
         .env("SCIMD_LISTEN", listen)
@@ -422,7 +439,12 @@ pub async fn start_scimd(database_url: &str, listen: &str) -> ChildServer {
         .expect("spawn scimd");
     let server = ChildServer(child);
     for _ in 0..200 {
-        if scimd::app::healthcheck(listen).await.is_ok() {
+        let healthy = if tls {
+            scimd::app::healthcheck_tls(listen).await
+        } else {
+            scimd::app::healthcheck(listen).await
+        };
+        if healthy.is_ok() {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -23,6 +23,7 @@ mod hostile_limits;
 mod hostile_store;
 mod hostile_tenants;
 mod hostile_transport;
+mod interop;
 mod lifecycle;
 mod list;
 mod migrations;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, seeded};
+use scimd::scim::interop::Profile;
 use scimd::store::{GroupWrite, UserWrite};
 
 backend_tests!(single_member_changes_do_not_grow_with_the_group);
@@ -20,7 +21,11 @@ async fn seed_users(app: &TestApp, n: usize) -> Vec<Uuid> {
     for i in 0..n {
         let name = format!("member{i}@example.com");
         let doc = json!({"userName": name});
-        let user = UserWrite::from_doc(doc.as_object().expect("object").clone(), None);
+        let user = UserWrite::from_doc(
+            doc.as_object().expect("object").clone(),
+            None,
+            Profile::Reference,
+        );
         ids.push(
             store
                 .create_user(org, &user, &seeded())

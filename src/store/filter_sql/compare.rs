@@ -196,6 +196,8 @@ fn column_condition(
     let Some((op, value)) = op else {
         return Ok(match column {
             Column::Folded(c) | Column::Exact(c) => format!("({c} is not null and {c} <> '')"),
+            // Null where the interop profile renders no `active` (never in the reference's).
+            Column::Bool(c) => format!("({c} is not null)"),
             Column::Membership(this, other) => {
                 format!(
                     "(id in (select {this} from group_members \
@@ -230,8 +232,12 @@ fn column_condition(
         (Column::Exact(c), CompValue::Str(s)) => Ok(string_op(b, c, op, s, true)),
         (Column::Bool(c), CompValue::Bool(v)) if matches!(op, CompareOp::Eq | CompareOp::Ne) => {
             let bound = b.bind(SqlValue::Bool(*v));
-            let sql_op = if op == CompareOp::Eq { "=" } else { "<>" };
-            Ok(format!("{c} {sql_op} {bound}"))
+            // An absent value is unequal to any, as for attributes kept in the document.
+            Ok(if op == CompareOp::Eq {
+                format!("{c} = {bound}")
+            } else {
+                format!("coalesce({c} <> {bound}, true)")
+            })
         }
         (Column::Millis(c), CompValue::Str(text)) => {
             let (Ok(instant), Some(sql_op)) =

@@ -33,6 +33,7 @@ pub enum Arg<'a> {
     OptInt(Option<i64>),
     Real(f64),
     Bool(bool),
+    OptBool(Option<bool>),
     /// A JSON document (`jsonb` on Postgres, JSON text on SQLite).
     Doc(&'a Doc),
     /// Any JSON value, or null.
@@ -75,6 +76,7 @@ pub trait SqlDb: Database {
     fn int(row: &Self::Row, column: &str) -> Result<i64, sqlx::Error>;
     fn opt_int(row: &Self::Row, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn flag(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error>;
+    fn opt_flag(row: &Self::Row, column: &str) -> Result<Option<bool>, sqlx::Error>;
     fn doc(row: &Self::Row, column: &str) -> Result<Doc, sqlx::Error>;
     /// A JSON column the statement may not have selected: `None` when it is absent or null.
     fn opt_json(row: &Self::Row, column: &str) -> Result<Option<Value>, sqlx::Error>;
@@ -97,6 +99,7 @@ where
     for<'a> Json<&'a Value>: Encode<'a, DB> + Type<DB>,
     for<'a> Option<Json<&'a Value>>: Encode<'a, DB>,
     for<'r> Option<i64>: Encode<'r, DB>,
+    for<'r> Option<bool>: Encode<'r, DB>,
     for<'r> String: Decode<'r, DB> + Type<DB>,
     for<'r> i64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
     for<'r> f64: Encode<'r, DB> + Type<DB>,
@@ -113,6 +116,7 @@ where
             Arg::OptInt(v) => args.add(v),
             Arg::Real(v) => args.add(v),
             Arg::Bool(v) => args.add(v),
+            Arg::OptBool(v) => args.add(v),
             Arg::Doc(v) => args.add(Json(v)),
             Arg::Json(v) => args.add(Json(v)),
             Arg::OptJson(v) => args.add(v.map(Json)),
@@ -171,6 +175,10 @@ where
     }
 
     fn flag(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn opt_flag(row: &Self::Row, column: &str) -> Result<Option<bool>, sqlx::Error> {
         row.try_get(column)
     }
 

@@ -64,6 +64,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// *before* the row lock, where the dialect needs one to keep a resource's change-log
     /// entries in commit order (see Postgres' implementation).
     const WRITE_ORDER_LOCK: Option<&'static str>;
+    /// A condition on `users`: the user's derived columns differ between the two profiles
+    /// (no boolean `active` stored, or no stored emails, so the fallback email may apply).
+    const PROFILE_DEPENDENT_USERS: &'static str;
     /// The larger of two values (`greatest` / `max`).
     const GREATEST: &'static str;
     /// The smaller of two values (`least` / `min`).

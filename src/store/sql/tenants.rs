@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Arg, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all};
+use super::{Arg, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional};
+use crate::scim::interop::Profile;
 use crate::store::{
     ApiKey, HealthStore, KeyKind, KeyUse, Organization, StoreError, StoreResult, TenantStore,
     UserWrite, conflict_as, fold, now_ms,
@@ -62,11 +63,28 @@ pub(super) fn org_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<Organizati
     })
 }
 
-/// Fills `doc_folded` of rows written before it existed (migration 0007), a batch per
-/// transaction, and rewrites their `user_emails` with the same fold (migration 0004 folded
-/// them with the database's `lower()`). Idempotent: only rows whose `doc_folded` is null.
-/// Runs on `pool`, the migrations' own connection.
+/// The setting naming the profile the users' derived columns were computed under.
+const PROFILE_SETTING: &str = "profile";
+
+/// The profile the stored users' derived columns follow (the reference's before it was kept).
+async fn stored_profile<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<Profile> {
+    let mut conn = pool.acquire().await?;
+    let sql = "select value from settings where name = $1";
+    let row = fetch_optional::<D>(&mut conn, sql, &[Arg::Text(PROFILE_SETTING)]).await?;
+    let name = row.map(|r| D::DB::text(&r, "value")).transpose()?;
+    Ok(name
+        .as_deref()
+        .and_then(Profile::from_name)
+        .unwrap_or_default())
+}
+
+/// Fills `doc_folded` of rows written before it existed (migration 0007), or marked for it
+/// by a migration or a change of profile, a batch per transaction: with it the `active`
+/// column and `user_emails` (migration 0004 folded them with the database's `lower()`), all
+/// as the stored profile derives them ([`UserWrite::from_doc`]). Idempotent: only rows
+/// whose `doc_folded` is null. Runs on `pool`, the migrations' own connection.
 async fn refold<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<u64> {
+    let profile = stored_profile::<D>(pool).await?;
     // Postgres skips rows another starting process is refolding.
     let skip_locked = if D::FOR_UPDATE.is_empty() {
         ""
@@ -82,9 +100,15 @@ async fn refold<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<u64> {
         let rows = fetch_all::<D>(&mut tx, &users, &[Arg::Int(REFOLD_BATCH)]).await?;
         for row in &rows {
             let (id, org_id) = (D::uuid(row, "id")?, D::uuid(row, "org_id")?);
-            let user = UserWrite::from_doc(super::doc::<D>(row, "doc")?, None);
-            let update = "update users set doc_folded = $2 where org_id = $3 and id = $1";
-            let args = [Arg::Uuid(id), Arg::Doc(&user.doc_folded), Arg::Uuid(org_id)];
+            let user = UserWrite::from_doc(super::doc::<D>(row, "doc")?, None, profile);
+            let update =
+                "update users set doc_folded = $2, active = $4 where org_id = $3 and id = $1";
+            let args = [
+                Arg::Uuid(id),
+                Arg::Doc(&user.doc_folded),
+                Arg::Uuid(org_id),
+                Arg::OptBool(user.active),
+            ];
             execute::<D>(&mut tx, update, &args).await?;
             super::users::write_emails::<D>(&mut tx, id, org_id, &user.emails_folded).await?;
         }
@@ -132,6 +156,47 @@ impl<D: Dialect> HealthStore for SqlStore<D> {
                 );
             }
             StoreResult::Ok(())
+        }
+        .await;
+        pool.close().await;
+        result
+    }
+
+    /// Marks the users whose derived columns differ between the profiles (no `active`
+    /// stored, or no emails: the fallback email) for the refold, records `profile`, and
+    /// refolds, when the stored profile is another.
+    async fn adopt_profile(&self, profile: Profile) -> StoreResult<u64> {
+        let pool = self.dialect.migration_pool().await?;
+        let result = async {
+            let stored = stored_profile::<D>(&pool).await?;
+            if stored == profile {
+                return Ok(0);
+            }
+            // Every replica of a database must run one profile: say loudly that it changed.
+            tracing::warn!(
+                from = stored.as_str(),
+                to = profile.as_str(),
+                "SCIMD_PROFILE differs from the one this database was served under: refolding \
+                 the users it concerns; restart every other replica with the same profile"
+            );
+            let mut tx = pool.begin().await?;
+            let mark = format!(
+                "update users set doc_folded = null where {}",
+                D::PROFILE_DEPENDENT_USERS
+            );
+            execute::<D>(&mut tx, &mark, &[]).await?;
+            let record = "insert into settings (name, value) values ($1, $2) \
+                          on conflict (name) do update set value = excluded.value";
+            let args = [Arg::Text(PROFILE_SETTING), Arg::Text(profile.as_str())];
+            execute::<D>(&mut tx, record, &args).await?;
+            tx.commit().await?;
+            let refolded = refold::<D>(&pool).await?;
+            tracing::info!(
+                profile = profile.as_str(),
+                rows = refolded,
+                "derived user columns refolded for the new profile"
+            );
+            Ok(refolded)
         }
         .await;
         pool.close().await;

@@ -11,11 +11,11 @@ use super::rows::{StoredResource, locked};
 use super::{
     Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional, member_refs,
 };
-use crate::scim::user::{undefined_user_attribute, user_attribute_keys};
+use crate::scim::user::user_attribute_keys;
 use crate::store::filter_sql::{Table, USERS};
 use crate::store::{
     ChangeRequest, ChangeWrite, Doc, MemberRef, StoreError, StoreResult, UserRecord, UserStore,
-    UserUpdateFn, UserWrite, conflict_as, folded_emails, now_ms,
+    UserUpdateFn, UserWrite, conflict_as, now_ms,
 };
 
 impl<D: Dialect> StoredResource<D> for UserRecord {
@@ -44,7 +44,7 @@ pub(super) fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecor
         org_id: D::uuid(row, "org_id")?,
         user_name: D::DB::text(row, "user_name")?,
         external_id: D::DB::opt_text(row, "external_id")?,
-        active: D::DB::flag(row, "active")?,
+        active: D::DB::opt_flag(row, "active")?,
         doc: super::doc::<D>(row, "doc")?,
         password_hash: D::DB::opt_text(row, "password_hash")?,
         created_at: D::DB::int(row, "created_at")?,
@@ -127,7 +127,7 @@ fn undefined_attribute<'a>(
     defined: &[String],
 ) -> StoreResult<()> {
     match keys.find(|key| !defined.contains(key)) {
-        Some(key) => Err(StoreError::Rejected(undefined_user_attribute(key))),
+        Some(key) => Err(StoreError::UndefinedUserAttribute(key.clone())),
         None => Ok(()),
     }
 }
@@ -205,7 +205,7 @@ fn user_insert_args<'a>(id: Uuid, org_id: Uuid, user: &'a UserWrite, now: i64) -
         Arg::Text(&user.user_name),
         Arg::Text(&user.user_name_folded),
         Arg::OptText(user.external_id.as_deref()),
-        Arg::Bool(user.active),
+        Arg::OptBool(user.active),
         Arg::Doc(&user.doc),
         Arg::OptText(user.password_hash.as_deref()),
         Arg::Int(now),
@@ -235,7 +235,7 @@ fn user_update_args<'a>(org_id: Uuid, id: Uuid, next: &'a UserWrite) -> Vec<Arg<
         Arg::Text(&next.user_name),
         Arg::Text(&next.user_name_folded),
         Arg::OptText(next.external_id.as_deref()),
-        Arg::Bool(next.active),
+        Arg::OptBool(next.active),
         Arg::Doc(&next.doc),
         Arg::OptText(next.password_hash.as_deref()),
         Arg::Int(now_ms()),
@@ -287,9 +287,7 @@ impl<D: Dialect> SqlStore<D> {
             if next.same_as(&current) {
                 return Ok(Some(current));
             }
-            if adds_attributes(Some(&current.doc), &next.doc)
-                || next.emails_folded != folded_emails(&current.doc)
-            {
+            if adds_attributes(Some(&current.doc), &next.doc) || next.emails_differ(&current) {
                 return Ok(None);
             }
             let mut args = user_update_args(org_id, id, &next);
@@ -436,7 +434,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         let args = user_update_args(org_id, id, &next);
         let entry = ChangeWrite::user(change, id, Some(&current), &next);
         let updated = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
-        if next.emails_folded != folded_emails(&current.doc) {
+        if next.emails_differ(&current) {
             write_emails::<D>(&mut tx, id, org_id, &next.emails_folded).await?;
         }
         tx.commit().await?;
