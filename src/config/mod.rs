@@ -133,6 +133,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SCIMD_MAX_RESULTS", default_value_t = defaults().max_results)]
     pub max_results: i64,
 
+    /// Seconds a list cursor stays valid (RFC 9865 `cursorTimeout`).
+    #[arg(long, env = "SCIMD_CURSOR_TIMEOUT", default_value_t = defaults().cursor_timeout.as_secs())]
+    pub cursor_timeout: u64,
+
     /// Public base URL (e.g. https://scim.example.com) for `meta.location`; from `Host` if unset.
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -275,6 +279,7 @@ impl ServeConfig {
             tls: self.tls_cert.is_some() || self.tls_proxy,
             public_url: self.public_url.clone(),
             max_results: self.max_results.max(1),
+            cursor_timeout: std::time::Duration::from_secs(self.cursor_timeout.max(1)),
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             put_mode: match self.put_mode {
                 PutModeArg::Merge => PutMode::Merge,

@@ -38,6 +38,8 @@ pub struct Settings {
     pub put_mode: PutMode,
     /// Largest page a list may return (`SCIMD_MAX_RESULTS`).
     pub max_results: i64,
+    /// How long a list cursor stays valid (`SCIMD_CURSOR_TIMEOUT`, RFC 9865 `cursorTimeout`).
+    pub cursor_timeout: Duration,
     /// Longest a request may run before it is answered 504 (`SCIMD_REQUEST_TIMEOUT`).
     pub request_timeout: Duration,
     /// Caps on request content (document size, values, PATCH operations, members, filters,
@@ -111,6 +113,7 @@ impl Default for Settings {
             public_url: None,
             put_mode: PutMode::Merge,
             max_results: 1000,
+            cursor_timeout: Duration::from_secs(3600),
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             trusted_proxies: TrustedProxies::default(),

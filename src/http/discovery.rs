@@ -10,6 +10,7 @@ use super::extract::{PathParams, ScimResponse, scim_base_url};
 use super::list::{DEFAULT_COUNT, list_response};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
+use crate::resources::PageCursors;
 use crate::scim::ScimError;
 use crate::scim::discovery::{BulkLimits, find_schema, schema_json, service_provider_config};
 use crate::scim::schema::{all_resource_types, all_schemas};
@@ -39,6 +40,7 @@ pub async fn get_service_provider_config(
             max_payload_bytes: state.settings.bulk_max_payload_bytes,
         },
         state.settings.profile.is_interop() && state.settings.tls,
+        state.settings.cursor_timeout.as_secs(),
     ))
 }
 
@@ -54,7 +56,7 @@ pub async fn list_resource_types(
         .map(|rt| rt.to_json(&base))
         .collect();
     let total = types.len() as i64;
-    ok(list_response(types, total, Some(1), None))
+    ok(list_response(types, total, Some(1), PageCursors::default()))
 }
 
 /// GET /ResourceTypes/{id}
@@ -86,7 +88,12 @@ pub async fn list_schemas(
         .map(|s| schema_json(s, &base, &keys))
         .collect();
     let total = schemas.len() as i64;
-    Ok(ok(list_response(schemas, total, Some(1), None)))
+    Ok(ok(list_response(
+        schemas,
+        total,
+        Some(1),
+        PageCursors::default(),
+    )))
 }
 
 /// GET /Schemas/{id}

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use axum::extract::RawQuery;
 use serde_json::{Map, Value, json};
 
-use crate::resources::ListRequest;
+use crate::resources::{ListRequest, PageCursors};
 use crate::scim::filter::Filter;
 use crate::scim::path::AttrPath;
 use crate::scim::project::{parse_attribute_list, project};
 use crate::scim::{LIST_RESPONSE_SCHEMA, ScimError};
-use crate::store::{Cursor, ListQuery, Sort};
+use crate::store::{ListQuery, Sort};
 
 /// Default page size (RFC 7644 leaves it to the server; Okta and Entra page explicitly).
 pub const DEFAULT_COUNT: i64 = 100;
@@ -236,12 +236,13 @@ impl RawParams {
         let start_index = self.start_index.unwrap_or(1).max(1);
         let count = self.count.unwrap_or(DEFAULT_COUNT).clamp(0, max_results);
         let cursor_mode = self.cursor.is_some();
-        let cursor = match self.cursor.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
-                ScimError::invalid_value(format!("cursor {text:?} is not valid"))
-            })?),
-        };
+        // Opened (verified) by the resource layer, which holds the key that seals cursors.
+        let cursor_text = self
+            .cursor
+            .as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_string);
         if cursor_mode && sort.is_some() {
             return Err(ScimError::invalid_value(
                 "cursor pagination uses the default order; sortBy cannot be combined with cursor",
@@ -254,22 +255,24 @@ impl RawParams {
                     sort,
                     start_index,
                     count,
-                    cursor,
+                    cursor: None,
                     byte_budget: None,
                 },
                 cursor_mode,
+                cursor_text,
             },
             projection,
         })
     }
 }
 
-/// The RFC 7644 §3.4.2 ListResponse. `itemsPerPage` is the number actually returned.
+/// The RFC 7644 §3.4.2 ListResponse. `itemsPerPage` is the number actually returned;
+/// `nextCursor` and `previousCursor` (RFC 9865) where there are such pages.
 pub fn list_response(
     resources: Vec<Value>,
     total: i64,
     start_index: Option<i64>,
-    next_cursor: Option<String>,
+    cursors: PageCursors,
 ) -> Value {
     let mut body = json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
@@ -280,8 +283,11 @@ pub fn list_response(
     if let Some(start) = start_index {
         body["startIndex"] = json!(start);
     }
-    if let Some(next) = next_cursor {
+    if let Some(next) = cursors.next {
         body["nextCursor"] = json!(next);
+    }
+    if let Some(previous) = cursors.previous {
+        body["previousCursor"] = json!(previous);
     }
     body
 }
@@ -320,7 +326,10 @@ mod tests {
         let p = params("attributes=userName,name.givenName").unwrap();
         assert_eq!(p.projection.attributes.len(), 2);
         let p = params("cursor=").unwrap();
-        assert!(p.request.cursor_mode && p.request.query.cursor.is_none());
+        assert!(p.request.cursor_mode && p.request.cursor_text.is_none());
+        // Opened by the resource layer, which holds the key.
+        let p = params("cursor=AbC-_9").unwrap();
+        assert_eq!(p.request.cursor_text.as_deref(), Some("AbC-_9"));
     }
 
     #[test]
@@ -332,7 +341,6 @@ mod tests {
             ("startIndex=1.5", "invalidValue"),
             ("sortOrder=sideways", "invalidValue"),
             ("sortBy=a..b", "invalidValue"),
-            ("cursor=garbage", "invalidValue"),
             ("cursor=&sortBy=userName", "invalidValue"),
         ];
         for (query, want) in cases {

@@ -183,7 +183,7 @@ async fn list_page<K: ResourceKind>(
         .collect();
     Ok(ScimResponse {
         status: StatusCode::OK,
-        body: list_response(resources, page.total, page.start_index, page.next_cursor),
+        body: list_response(resources, page.total, page.start_index, page.cursors),
         etag: None,
         location: None,
     })

@@ -9,7 +9,7 @@ use super::extract::{ScimBody, ScimResponse};
 use super::list::{ListParams, list_response};
 use super::resources::render;
 use super::{ApiError, AppState};
-use crate::resources::{Groups, Users};
+use crate::resources::{Groups, PageCursors, Users};
 
 pub async fn search_all(
     State(state): State<AppState>,
@@ -38,7 +38,7 @@ pub async fn search_all(
             users.chain(groups).collect(),
             page.total,
             Some(page.start_index),
-            None,
+            PageCursors::default(),
         ),
         etag: None,
         location: None,

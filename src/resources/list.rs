@@ -1,14 +1,16 @@
 //! Lists and searches (RFC 7644 §3.4.2, §3.4.3, RFC 9865 cursors), the same for every
 //! resource type: the caps applied before any store call, one page read, the next cursor.
 
+use ring::hmac;
 use uuid::Uuid;
 
 use super::{Caller, Loaded, ResourceKind, ResourceResult, Resources};
 use crate::scim::ScimError;
+use crate::scim::cursor::{self, Position};
 use crate::scim::filter::check::{validate, validate_sort};
 use crate::scim::limits::{Limits, check_filter};
 use crate::scim::schema::ResourceTypeDef;
-use crate::store::{Cursor, ListQuery, Versioned};
+use crate::store::{Cursor, ListQuery, Versioned, now_ms};
 
 /// A list or search request, however it arrived (query string or `.search` body).
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +18,9 @@ pub struct ListRequest {
     pub query: ListQuery,
     /// RFC 9865: the request used cursor pagination (`cursor` present, even empty).
     pub cursor_mode: bool,
+    /// The cursor as the client sent it, when not empty: opened by [`Resources::list`],
+    /// which alone holds the key that seals cursors.
+    pub cursor_text: Option<String>,
 }
 
 /// A page of a list, ready to render as a ListResponse.
@@ -25,7 +30,21 @@ pub struct Page<R> {
     pub total: i64,
     /// `startIndex`; absent in cursor mode (RFC 9865).
     pub start_index: Option<i64>,
-    pub next_cursor: Option<String>,
+    pub cursors: PageCursors,
+}
+
+/// RFC 9865: the cursors of the pages after and before a page, where there are such pages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageCursors {
+    pub next: Option<String>,
+    pub previous: Option<String>,
+}
+
+/// The positions [`ListRequest::cursor_positions`] finds for the pages around a page.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Around {
+    next: Option<Position>,
+    previous: Option<Position>,
 }
 
 impl ListRequest {
@@ -54,7 +73,8 @@ impl ListRequest {
     }
 
     /// Prepares cursor pagination: one row more than the page is read, which tells whether a
-    /// next page exists (RFC 9865 omits `nextCursor` on the last page). Returns the page size.
+    /// page exists beyond it in the direction read (RFC 9865 omits `nextCursor` on the last
+    /// page). Returns the page size.
     fn cursor_page_size(&mut self) -> i64 {
         let page_size = self.query.count;
         if self.cursor_mode && page_size > 0 {
@@ -63,31 +83,69 @@ impl ListRequest {
         page_size
     }
 
-    /// Trims the extra row read by [`ListRequest::cursor_page_size`] and returns the cursor of
-    /// the next page, if there is one; `key` gives a row's (created_at, id). A page the byte
-    /// budget stopped early (`truncated`) has more rows after its last one, so it gets a
-    /// cursor from that last row.
-    fn next_cursor<T>(
+    /// Trims the extra row read by [`ListRequest::cursor_page_size`] and finds the positions
+    /// of the pages after and before this one; `key` gives a row's (created_at, id).
+    ///
+    /// Read forwards, a page has a next page when the extra row came or the byte budget cut
+    /// it short, and a previous one when it was reached through a cursor (the first page is
+    /// the one asked for with an empty cursor). Read backwards (`previousCursor`), the extra
+    /// row lies before the page, and the page it was reached from lies after it.
+    fn cursor_positions<T>(
         &self,
         rows: &mut Vec<T>,
         page_size: i64,
         truncated: bool,
         key: impl Fn(&T) -> (i64, Uuid),
-    ) -> Option<String> {
-        let more = truncated || rows.len() as i64 > page_size;
-        if !self.cursor_mode || !more {
-            return None;
+    ) -> Around {
+        if !self.cursor_mode {
+            return Around::default();
         }
-        rows.truncate(page_size.max(0) as usize);
-        rows.last().map(|row| {
-            let (created_at, id) = key(row);
-            Cursor { created_at, id }.encode()
-        })
+        let backward = self.query.cursor.is_some_and(|c| c.backward);
+        let extra = rows.len() as i64 > page_size;
+        let keep = page_size.max(0) as usize;
+        if backward && extra {
+            // Rows are in list order: the extra one is the first.
+            rows.drain(..rows.len() - keep);
+        } else {
+            rows.truncate(keep);
+        }
+        let at = |row: Option<&T>, backward: bool| {
+            row.map(|row| {
+                let (created_at, id) = key(row);
+                Position {
+                    created_at,
+                    id,
+                    backward,
+                }
+            })
+        };
+        let (has_next, has_previous) = if backward {
+            (true, extra || truncated)
+        } else {
+            (extra || truncated, self.query.cursor.is_some())
+        };
+        Around {
+            next: at(rows.last(), false).filter(|_| has_next),
+            previous: at(rows.first(), true).filter(|_| has_previous),
+        }
     }
 
     /// `startIndex` for the response; absent in cursor mode (RFC 9865).
     pub fn start_index(&self) -> Option<i64> {
         (!self.cursor_mode).then_some(self.query.start_index)
+    }
+
+    /// What a cursor of this request is bound to: the organization, the resource type and
+    /// the filter (RFC 9865 §2: every parameter but the cursor stays the same across pages;
+    /// `count` may change).
+    fn digest(&self, org_id: Uuid, resource: &ResourceTypeDef) -> [u8; 8] {
+        let filter = self
+            .query
+            .filter
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        cursor::query_digest(&[&org_id.to_string(), resource.id, &filter])
     }
 }
 
@@ -101,70 +159,194 @@ impl Resources {
         with_related: bool,
     ) -> ResourceResult<Page<K::Record>> {
         let mut request = request.limited(&self.settings.limits, &[K::DEF])?;
+        let digest = request.digest(caller.org_id, K::DEF);
+        let key = match request.cursor_mode {
+            true => Some(self.cursor_key().await?),
+            false => None,
+        };
+        if let (Some(text), Some(key)) = (&request.cursor_text, &key) {
+            let position = cursor::open(key, text, now_ms() / 1000, digest)?;
+            request.query.cursor = Some(Cursor {
+                created_at: position.created_at,
+                id: position.id,
+                backward: position.backward,
+            });
+        }
         let page_size = request.cursor_page_size();
         let mut page = K::rows(&*self.store)
             .list(caller.org_id, &request.query)
             .await?;
-        let next_cursor = request.next_cursor(&mut page.rows, page_size, page.truncated, |row| {
+        let around = request.cursor_positions(&mut page.rows, page_size, page.truncated, |row| {
             (row.created_at(), row.id())
         });
+        let expires_s =
+            (now_ms() / 1000).saturating_add(self.settings.cursor_timeout.as_secs() as i64);
+        let seal = |position: Option<Position>| match (position, &key) {
+            (Some(position), Some(key)) => Some(cursor::seal(key, position, expires_s, digest)),
+            _ => None,
+        };
         Ok(Page {
             items: self.load::<K>(caller, page.rows, with_related).await?,
             total: page.total,
             start_index: request.start_index(),
-            next_cursor,
+            cursors: PageCursors {
+                next: seal(around.next),
+                previous: seal(around.previous),
+            },
         })
     }
+
+    /// The key that seals cursors: one for every process on the database (a `settings`
+    /// row, made by the first process that needs it), so a cursor from one replica opens on
+    /// another. Read once per process.
+    async fn cursor_key(&self) -> ResourceResult<hmac::Key> {
+        let secret = self
+            .cursor_secret
+            .get_or_try_init(|| async {
+                let fresh = crate::auth::random_hex(32);
+                self.store.init_setting(CURSOR_KEY_SETTING, &fresh).await
+            })
+            .await?;
+        Ok(hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()))
+    }
 }
+
+/// The `settings` row holding the cursor key.
+const CURSOR_KEY_SETTING: &str = "cursor_key";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn request(cursor_mode: bool) -> ListRequest {
+    fn request(cursor_mode: bool, cursor: Option<Cursor>) -> ListRequest {
         ListRequest {
             query: ListQuery {
                 filter: None,
                 sort: None,
                 start_index: 1,
                 count: 3,
-                cursor: None,
+                cursor,
                 byte_budget: None,
             },
             cursor_mode,
+            cursor_text: None,
         }
     }
 
     #[test]
-    fn next_cursor_follows_the_extra_row_or_a_truncated_page() {
+    fn the_cursors_around_a_page_follow_its_direction_and_the_extra_row() {
         let row = |i: u128| (i as i64, Uuid::from_u128(i));
-        let cursor = |i: u128| {
-            let (created_at, id) = row(i);
-            Cursor { created_at, id }.encode()
+        let at = |i: u128, backward: bool| Position {
+            created_at: i as i64,
+            id: Uuid::from_u128(i),
+            backward,
         };
-        let cursor_mode = request(true);
-        let index_mode = request(false);
-        // (request, rows read, page size, truncated) -> (rows kept, cursor)
+        let through = |backward| {
+            Some(Cursor {
+                created_at: 0,
+                id: Uuid::nil(),
+                backward,
+            })
+        };
+        let first = request(true, None);
+        let forward = request(true, through(false));
+        let backward = request(true, through(true));
+        let index_mode = request(false, None);
+        // (request, rows read (ids), truncated) -> (ids kept, next, previous)
         let cases = [
-            (&cursor_mode, 4, 3, false, 3, Some(cursor(2))),
-            (&cursor_mode, 3, 3, false, 3, None),
-            (&cursor_mode, 2, 3, true, 2, Some(cursor(1))),
-            (&cursor_mode, 0, 3, true, 0, None),
-            (&index_mode, 2, 3, true, 2, None),
+            (
+                "first page, more after",
+                &first,
+                vec![1, 2, 3, 4],
+                false,
+                vec![1, 2, 3],
+                Around {
+                    next: Some(at(3, false)),
+                    previous: None,
+                },
+            ),
+            (
+                "first page, the only one",
+                &first,
+                vec![1, 2, 3],
+                false,
+                vec![1, 2, 3],
+                Around::default(),
+            ),
+            (
+                "first page cut by the byte budget",
+                &first,
+                vec![1, 2],
+                true,
+                vec![1, 2],
+                Around {
+                    next: Some(at(2, false)),
+                    previous: None,
+                },
+            ),
+            (
+                "a later page, more after",
+                &forward,
+                vec![4, 5, 6, 7],
+                false,
+                vec![4, 5, 6],
+                Around {
+                    next: Some(at(6, false)),
+                    previous: Some(at(4, true)),
+                },
+            ),
+            (
+                "the last page",
+                &forward,
+                vec![7],
+                false,
+                vec![7],
+                Around {
+                    next: None,
+                    previous: Some(at(7, true)),
+                },
+            ),
+            (
+                "backwards, more before",
+                &backward,
+                vec![3, 4, 5, 6],
+                false,
+                vec![4, 5, 6],
+                Around {
+                    next: Some(at(6, false)),
+                    previous: Some(at(4, true)),
+                },
+            ),
+            (
+                "backwards to the first page",
+                &backward,
+                vec![1, 2, 3],
+                false,
+                vec![1, 2, 3],
+                Around {
+                    next: Some(at(3, false)),
+                    previous: None,
+                },
+            ),
         ];
-        for (r, read, size, truncated, kept, want) in cases {
-            let mut rows: Vec<u128> = (0..read).collect();
-            let got = r.next_cursor(&mut rows, size, truncated, |&i| row(i));
-            assert_eq!((rows.len(), got), (kept, want), "{read} {size} {truncated}");
+        for (name, r, read, truncated, kept, want) in cases {
+            let mut rows = read;
+            let got = r.cursor_positions(&mut rows, 3, truncated, |&i| row(i));
+            assert_eq!((rows, got), (kept, want), "{name}");
         }
+        let mut rows = vec![1u128, 2];
+        assert_eq!(
+            index_mode.cursor_positions(&mut rows, 3, true, |&i| row(i)),
+            Around::default()
+        );
     }
 
     #[test]
     fn cursor_mode_reads_one_row_more_than_the_page() {
-        let mut cursor_mode = request(true);
+        let mut cursor_mode = request(true, None);
         assert_eq!(cursor_mode.cursor_page_size(), 3);
         assert_eq!(cursor_mode.query.count, 4);
-        let mut index_mode = request(false);
+        let mut index_mode = request(false, None);
         assert_eq!(index_mode.cursor_page_size(), 3);
         assert_eq!(index_mode.query.count, 3);
         assert_eq!(

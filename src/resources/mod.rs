@@ -19,14 +19,14 @@ mod users;
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 pub use bulk::{BulkOutcome, BulkResult};
 pub use caller::Caller;
 pub use error::{ResourceError, ResourceResult};
 pub use groups::Groups;
 pub use kind::{Loaded, ResourceKind};
-pub use list::{ListRequest, Page};
+pub use list::{ListRequest, Page, PageCursors};
 pub use search::RootPage;
 pub use users::Users;
 
@@ -41,12 +41,15 @@ pub struct Resources {
     settings: Arc<Settings>,
     /// Permits for argon2 hashing (`Settings::password_hash_concurrency`).
     password_hashes: Arc<Semaphore>,
+    /// The secret that seals list cursors (`list.rs`), read from the store once.
+    cursor_secret: Arc<OnceCell<String>>,
 }
 
 impl Resources {
     pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>) -> Resources {
         Resources {
             password_hashes: Arc::new(Semaphore::new(settings.password_hash_concurrency.max(1))),
+            cursor_secret: Arc::default(),
             store,
             settings,
         }

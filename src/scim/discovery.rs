@@ -21,13 +21,15 @@ pub struct BulkLimits {
 
 /// What scimd supports, truthfully (RFC 7643 §5), plus RFC 9865's pagination block and the
 /// interoperability profile's `interopProfileConformant` (true only when `interop_conformant`:
-/// the profile is served and clients reach scimd over TLS, which the profile requires).
+/// the profile is served and clients reach scimd over TLS, which the profile requires), and
+/// RFC 9865's `cursorTimeout`.
 pub fn service_provider_config(
     base_url: &str,
     max_results: i64,
     default_count: i64,
     bulk: BulkLimits,
     interop_conformant: bool,
+    cursor_timeout_s: u64,
 ) -> Value {
     json!({
         "interopProfileConformant": interop_conformant,
@@ -55,6 +57,7 @@ pub fn service_provider_config(
             "defaultPaginationMethod": "index",
             "defaultPageSize": default_count,
             "maxPageSize": max_results,
+            "cursorTimeout": cursor_timeout_s,
         },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
@@ -121,7 +124,8 @@ mod tests {
             max_operations: 1000,
             max_payload_bytes: 1 << 20,
         };
-        let config = service_provider_config("http://h/scim/v2", 1000, 100, bulk, false);
+        let config = service_provider_config("http://h/scim/v2", 1000, 100, bulk, false, 3600);
+        assert_eq!(config["pagination"]["cursorTimeout"], 3600);
         assert_eq!(config["interopProfileConformant"], false);
         assert_eq!(config["bulk"]["supported"], true);
         assert_eq!(config["bulk"]["maxOperations"], 1000);

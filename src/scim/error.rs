@@ -17,6 +17,10 @@ pub enum ScimType {
     InvalidValue,
     InvalidVers,
     Sensitive,
+    /// RFC 9865 §2.1: not a cursor the server gave for this query.
+    InvalidCursor,
+    /// RFC 9865 §2.1: a cursor past its `cursorTimeout`.
+    ExpiredCursor,
 }
 
 impl ScimType {
@@ -33,6 +37,8 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! names, with extension attributes nested under their schema URN, exactly as on the wire.
 
 pub mod bulk;
+pub mod cursor;
 pub mod diff;
 pub mod discovery;
 pub mod doc;

@@ -130,6 +130,11 @@ async fn the_interop_profile_renders_only_what_is_stored_so_removals_show(backen
         found(&app, r#"emails.value eq "BJ@example.com""#).await,
         [id.as_str()]
     );
+    // Removed, the emails are gone: no fallback stands in for them.
+    let removed = patch(&app, &path, json!([{"op": "remove", "path": "emails"}])).await;
+    assert_eq!(removed.status, StatusCode::OK, "{:?}", removed.body);
+    assert!(removed.body.get("emails").is_none(), "{}", removed.body);
+    assert!(found(&app, "emails pr").await.is_empty());
 }
 
 async fn the_interop_profile_refuses_what_the_draft_forbids_and_changes_nothing(backend: Backend) {

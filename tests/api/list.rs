@@ -14,6 +14,8 @@ backend_tests!(
     filter_by_user_name_is_case_insensitive_and_a_miss_is_an_empty_list,
     index_paging_visits_every_user_once,
     cursor_paging_visits_every_user_once_and_ends_without_next_cursor,
+    previous_cursors_lead_back_page_by_page_to_the_first,
+    a_tampered_a_foreign_and_an_expired_cursor_are_refused,
     count_zero_returns_only_the_total,
     search_post_takes_the_same_parameters,
     bad_filters_are_400_invalid_filter,
@@ -125,7 +127,96 @@ async fn cursor_paging_visits_every_user_once_and_ends_without_next_cursor(backe
     }
     assert_eq!(seen, ids);
     let bad = app.get("/scim/v2/Users?cursor=bogus").await;
-    assert_scim_error(&bad, 400, Some("invalidValue"));
+    assert_scim_error(&bad, 400, Some("invalidCursor"));
+}
+
+/// A page of three users after `cursor` ("" for the first), with `query` appended.
+async fn cursor_page(app: &TestApp, query: &str, cursor: &str) -> Value {
+    let page = app
+        .get(&format!("/scim/v2/Users?count=3&cursor={cursor}{query}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    page.body
+}
+
+fn cursor_of<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
+    body.get(name).and_then(Value::as_str)
+}
+
+async fn previous_cursors_lead_back_page_by_page_to_the_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 7).await;
+    let first = cursor_page(&app, "", "").await;
+    assert_eq!(ids_of(&first), ids[0..3]);
+    assert!(cursor_of(&first, "previousCursor").is_none(), "{first}");
+    let second = cursor_page(&app, "", cursor_of(&first, "nextCursor").unwrap()).await;
+    assert_eq!(ids_of(&second), ids[3..6]);
+    let third = cursor_page(&app, "", cursor_of(&second, "nextCursor").unwrap()).await;
+    assert_eq!(ids_of(&third), ids[6..7]);
+    assert!(cursor_of(&third, "nextCursor").is_none(), "{third}");
+
+    // Back from the last page: the pages come again, the first one without previousCursor.
+    let back = cursor_page(&app, "", cursor_of(&third, "previousCursor").unwrap()).await;
+    assert_eq!(ids_of(&back), ids[3..6]);
+    let back = cursor_page(&app, "", cursor_of(&back, "previousCursor").unwrap()).await;
+    assert_eq!(ids_of(&back), ids[0..3]);
+    assert!(cursor_of(&back, "previousCursor").is_none(), "{back}");
+    // And forward again from there.
+    let again = cursor_page(&app, "", cursor_of(&back, "nextCursor").unwrap()).await;
+    assert_eq!(ids_of(&again), ids[3..6]);
+    // A filter applies to every page, backwards too.
+    let even = "&filter=title%20eq%20%22even%22";
+    let page = cursor_page(&app, even, "").await;
+    let next = cursor_page(&app, even, cursor_of(&page, "nextCursor").unwrap()).await;
+    assert_eq!(ids_of(&next), [ids[6].as_str()]);
+    let back = cursor_page(&app, even, cursor_of(&next, "previousCursor").unwrap()).await;
+    assert_eq!(ids_of(&back), [ids[0].as_str(), &ids[2], &ids[4]]);
+}
+
+async fn a_tampered_a_foreign_and_an_expired_cursor_are_refused(backend: Backend) {
+    let settings = scimd::config::Settings {
+        cursor_timeout: std::time::Duration::from_secs(1),
+        ..TestApp::settings()
+    };
+    let app = TestApp::spawn_with(backend, settings).await;
+    seed(&app, 4).await;
+    let first = cursor_page(&app, "", "").await;
+    let next = cursor_of(&first, "nextCursor").unwrap().to_string();
+    // One character changed (another unreserved one), anywhere in the text.
+    for at in [0, next.len() / 2, next.len() - 1] {
+        let mut tampered = next.clone().into_bytes();
+        tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        let response = app
+            .get(&format!("/scim/v2/Users?count=3&cursor={tampered}"))
+            .await;
+        assert_scim_error(&response, 400, Some("invalidCursor"));
+    }
+    // The cursor of another query (a filter added) or of another organization.
+    let filtered = app
+        .get(&format!(
+            "/scim/v2/Users?count=3&cursor={next}&filter=title%20eq%20%22odd%22"
+        ))
+        .await;
+    assert_scim_error(&filtered, 400, Some("invalidCursor"));
+    let other = app.other_org("umbrella").await;
+    let foreign = app
+        .request_as(
+            &other,
+            Method::GET,
+            &format!("/scim/v2/Users?count=3&cursor={next}"),
+            None,
+        )
+        .await;
+    assert_scim_error(&foreign, 400, Some("invalidCursor"));
+    // Past cursorTimeout (1 s here), the same cursor has expired.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired = app
+        .get(&format!("/scim/v2/Users?count=3&cursor={next}"))
+        .await;
+    assert_scim_error(&expired, 400, Some("expiredCursor"));
+    let config = app.get("/scim/v2/ServiceProviderConfig").await.body;
+    assert_eq!(config["pagination"]["cursorTimeout"], 1);
 }
 
 async fn count_zero_returns_only_the_total(backend: Backend) {

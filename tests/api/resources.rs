@@ -42,6 +42,7 @@ fn list_all() -> ListRequest {
             byte_budget: None,
         },
         cursor_mode: false,
+        cursor_text: None,
     }
 }
 

@@ -75,7 +75,13 @@ pub fn list_sql(
     if let Some(cursor) = &query.cursor {
         let created = b.bind(SqlValue::Int(cursor.created_at));
         let id = b.bind(SqlValue::Uuid(cursor.id));
-        page_condition = format!("{page_condition} and (created_at, id) > ({created}, {id})");
+        let side = if cursor.backward { "<" } else { ">" };
+        page_condition = format!("{page_condition} and (created_at, id) {side} ({created}, {id})");
+        // The page before a cursor: its rows nearest the cursor, read backwards (the store
+        // puts them back in list order). Cursors keep the default order (no sortBy).
+        if cursor.backward {
+            order = "created_at desc, id desc".to_string();
+        }
     }
     // LIMIT and OFFSET are written into the statement (they are integers, never text): with
     // them as parameters Postgres's generic plan assumes a large limit, so it keeps planning

@@ -263,6 +263,12 @@ impl<D: Dialect> SqlStore<D> {
                 D::DB::fetch(&mut conn, &statements.select, bind::<D>(&values)?);
             take_page(stream, query, decode, bytes).await?
         };
+        // A page before a cursor is read backwards from it (the rows nearest the cursor
+        // first, so a page the budget cuts keeps those); it is returned in list order.
+        let mut rows = rows;
+        if query.cursor.is_some_and(|c| c.backward) {
+            rows.reverse();
+        }
         // A page the budget cut short is not the last one: count.
         if !truncated && let Some(total) = query.total_from_page(rows.len()) {
             return Ok((rows, total, truncated));
