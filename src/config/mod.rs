@@ -137,6 +137,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SCIMD_CURSOR_TIMEOUT", default_value_t = defaults().cursor_timeout.as_secs())]
     pub cursor_timeout: u64,
 
+    /// Most members a group read lists inline; a larger group's members are listed at
+    /// /GroupMembers instead.
+    #[arg(long, env = "SCIMD_GROUP_INLINE_MEMBERS", default_value_t = defaults().group_inline_members)]
+    pub group_inline_members: usize,
+
     /// Public base URL (e.g. https://scim.example.com) for `meta.location`; from `Host` if unset.
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -280,6 +285,7 @@ impl ServeConfig {
             public_url: self.public_url.clone(),
             max_results: self.max_results.max(1),
             cursor_timeout: std::time::Duration::from_secs(self.cursor_timeout.max(1)),
+            group_inline_members: self.group_inline_members,
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             put_mode: match self.put_mode {
                 PutModeArg::Merge => PutMode::Merge,

@@ -40,6 +40,9 @@ pub struct Settings {
     pub max_results: i64,
     /// How long a list cursor stays valid (`SCIMD_CURSOR_TIMEOUT`, RFC 9865 `cursorTimeout`).
     pub cursor_timeout: Duration,
+    /// Most members a group read lists inline; a larger group points at `/GroupMembers`
+    /// (`SCIMD_GROUP_INLINE_MEMBERS`).
+    pub group_inline_members: usize,
     /// Longest a request may run before it is answered 504 (`SCIMD_REQUEST_TIMEOUT`).
     pub request_timeout: Duration,
     /// Caps on request content (document size, values, PATCH operations, members, filters,
@@ -114,6 +117,7 @@ impl Default for Settings {
             put_mode: PutMode::Merge,
             max_results: 1000,
             cursor_timeout: Duration::from_secs(3600),
+            group_inline_members: 10_000,
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             trusted_proxies: TrustedProxies::default(),

@@ -10,6 +10,7 @@ mod discovery;
 mod error;
 mod events;
 mod extract;
+mod group_members;
 mod list;
 mod middleware;
 mod ops;
@@ -130,11 +131,25 @@ fn resource_routes<K: ResourceKind>() -> Router<AppState> {
     router
 }
 
+/// `/GroupMembers`: memberships one by one (a new endpoint: no lower-case alias).
+fn group_member_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/GroupMembers",
+            get(group_members::list).post(group_members::create),
+        )
+        .route(
+            "/GroupMembers/{id}",
+            get(group_members::get).delete(group_members::delete),
+        )
+}
+
 /// The SCIM endpoints (RFC 7644 §3.2), relative to a mount point.
 fn scim_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(resource_routes::<Users>())
         .merge(resource_routes::<Groups>())
+        .merge(group_member_routes())
         .route(
             "/ServiceProviderConfig",
             get(discovery::get_service_provider_config),

@@ -11,7 +11,7 @@ use super::context::RequestContext;
 use super::extract::{PathParams, ScimBody, ScimResponse};
 use super::list::{ListParams, Projection, list_response};
 use super::{ApiError, AppState};
-use crate::resources::{Loaded, ResourceKind};
+use crate::resources::{Loaded, ResourceKind, View};
 use crate::scim::etag::etag;
 use crate::store::Versioned;
 
@@ -21,12 +21,12 @@ pub(super) fn render<K: ResourceKind>(
     loaded: &Loaded<K::Record>,
     projection: &Projection,
 ) -> Value {
-    let rendered = K::render(
-        &ctx.base_url,
-        ctx.profile,
-        &loaded.record,
-        loaded.related.as_deref(),
-    );
+    let view = View {
+        base_url: &ctx.base_url,
+        profile: ctx.profile,
+        inline_members: ctx.inline_members,
+    };
+    let rendered = K::render(&view, &loaded.record, loaded.related.as_deref());
     Value::Object(projection.apply(rendered))
 }
 

@@ -7,12 +7,13 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::kind::{log_adaptations, put_document};
-use super::{Caller, ResourceKind, ResourceResult, Resources};
+use super::{Caller, ResourceKind, ResourceResult, Resources, View};
 use crate::config::PutMode;
+use crate::config::Settings;
 use crate::scim::doc::merge;
 use crate::scim::etag::{EtagCondition, check_if_match};
 use crate::scim::group::{self, GroupMeta};
-use crate::scim::interop::{self, Profile};
+use crate::scim::interop;
 use crate::scim::limits::{check_document, check_members};
 use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
@@ -39,24 +40,27 @@ impl ResourceKind for Groups {
     /// `excludedAttributes=members`, so this is skipped then).
     async fn related(
         store: &dyn Store,
+        settings: &Settings,
         org_id: Uuid,
         groups: &[GroupRecord],
     ) -> StoreResult<Vec<Vec<MemberRef>>> {
+        // One more than are listed inline tells a group too large to list.
+        let limit = i64::try_from(settings.group_inline_members)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
         let mut members = Vec::with_capacity(groups.len());
         for group in groups {
-            members.push(store.group_members(org_id, group.id).await?);
+            members.push(store.group_members(org_id, group.id, limit).await?);
         }
         Ok(members)
     }
 
-    /// The same in both profiles: a group stores everything it renders.
-    fn render(
-        base_url: &str,
-        _profile: Profile,
-        record: &GroupRecord,
-        members: Option<&[MemberRef]>,
-    ) -> Doc {
-        let id = record.id.to_string();
+    /// The same in both profiles: a group stores everything it renders. A group with more
+    /// members than are listed inline shows none, and `membersMetadata` (policy
+    /// `external`) says where they are listed instead (the group-membership draft).
+    fn render(view: &View<'_>, record: &GroupRecord, members: Option<&[MemberRef]>) -> Doc {
+        let (base_url, id) = (view.base_url, record.id.to_string());
+        let external = members.is_some_and(|m| m.len() > view.inline_members);
         let meta = GroupMeta {
             id: &id,
             created_ms: record.created_at,
@@ -64,8 +68,9 @@ impl ResourceKind for Groups {
             version: record.version,
             location: format!("{base_url}/Groups/{id}"),
             base_url,
+            members_listed_elsewhere: external,
         };
-        group::render(&record.doc, members, &meta)
+        group::render(&record.doc, members.filter(|_| !external), &meta)
     }
 
     /// 409 `uniqueness` for a displayName taken in the organization (any case).

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{Caller, ResourceResult, Resources};
-use crate::config::PutMode;
+use crate::config::{PutMode, Settings};
 use crate::scim::ScimError;
 use crate::scim::doc::merge;
 use crate::scim::etag::{EtagCondition, check_if_match};
@@ -29,20 +29,17 @@ pub trait ResourceKind: Send + Sync + 'static {
 
     /// The rows of this type in the store.
     fn rows(store: &dyn Store) -> &dyn ResourceRows<Self::Record>;
-    /// The related resources of each record, in the records' order.
+    /// The related resources of each record, in the records' order (a group's members: at
+    /// most one more than `settings.group_inline_members`, so a read is bounded).
     async fn related(
         store: &dyn Store,
+        settings: &Settings,
         org_id: Uuid,
         records: &[Self::Record],
     ) -> StoreResult<Vec<Vec<MemberRef>>>;
 
-    /// The resource as the client sees it in `profile`, before projection.
-    fn render(
-        base_url: &str,
-        profile: Profile,
-        record: &Self::Record,
-        related: Option<&[MemberRef]>,
-    ) -> Doc;
+    /// The resource as the client sees it, before projection.
+    fn render(view: &View<'_>, record: &Self::Record, related: Option<&[MemberRef]>) -> Doc;
 
     /// RFC 7644 §3.3.
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<Self::Record>;
@@ -62,6 +59,15 @@ pub trait ResourceKind: Send + Sync + 'static {
         body: Doc,
         if_match: Option<&EtagCondition>,
     ) -> ResourceResult<Self::Record>;
+}
+
+/// How resources are shown to one request: where the API is, the profile, and how many
+/// members a group lists inline (`SCIMD_GROUP_INLINE_MEMBERS`).
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    pub base_url: &'a str,
+    pub profile: Profile,
+    pub inline_members: usize,
 }
 
 /// A record with its related resources, when they were asked for.
@@ -178,7 +184,7 @@ impl Resources {
                 })
                 .collect());
         }
-        let related = K::related(&*self.store, caller.org_id, &records).await?;
+        let related = K::related(&*self.store, &self.settings, caller.org_id, &records).await?;
         Ok(records
             .into_iter()
             .zip(related)

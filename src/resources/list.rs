@@ -112,11 +112,7 @@ impl ListRequest {
         let at = |row: Option<&T>, backward: bool| {
             row.map(|row| {
                 let (created_at, id) = key(row);
-                Position {
-                    created_at,
-                    id,
-                    backward,
-                }
+                Position::creation(created_at, id, backward)
             })
         };
         let (has_next, has_previous) = if backward {
@@ -166,9 +162,10 @@ impl Resources {
         };
         if let (Some(text), Some(key)) = (&request.cursor_text, &key) {
             let position = cursor::open(key, text, now_ms() / 1000, digest)?;
+            let (created_at, id) = position.created();
             request.query.cursor = Some(Cursor {
-                created_at: position.created_at,
-                id: position.id,
+                created_at,
+                id,
                 backward: position.backward,
             });
         }
@@ -199,7 +196,7 @@ impl Resources {
     /// The key that seals cursors: one for every process on the database (a `settings`
     /// row, made by the first process that needs it), so a cursor from one replica opens on
     /// another. Read once per process.
-    async fn cursor_key(&self) -> ResourceResult<hmac::Key> {
+    pub(super) async fn cursor_key(&self) -> ResourceResult<hmac::Key> {
         let secret = self
             .cursor_secret
             .get_or_try_init(|| async {
@@ -236,11 +233,8 @@ mod tests {
     #[test]
     fn the_cursors_around_a_page_follow_its_direction_and_the_extra_row() {
         let row = |i: u128| (i as i64, Uuid::from_u128(i));
-        let at = |i: u128, backward: bool| Position {
-            created_at: i as i64,
-            id: Uuid::from_u128(i),
-            backward,
-        };
+        let at =
+            |i: u128, backward: bool| Position::creation(i as i64, Uuid::from_u128(i), backward);
         let through = |backward| {
             Some(Cursor {
                 created_at: 0,

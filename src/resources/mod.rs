@@ -13,6 +13,7 @@ mod error;
 mod groups;
 mod kind;
 mod list;
+mod memberships;
 mod password;
 mod search;
 mod users;
@@ -25,8 +26,9 @@ pub use bulk::{BulkOutcome, BulkResult};
 pub use caller::Caller;
 pub use error::{ResourceError, ResourceResult};
 pub use groups::Groups;
-pub use kind::{Loaded, ResourceKind};
+pub use kind::{Loaded, ResourceKind, View};
 pub use list::{ListRequest, Page, PageCursors};
+pub use memberships::MembershipPage;
 pub use search::RootPage;
 pub use users::Users;
 

@@ -9,7 +9,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::kind::{log_adaptations, put_document};
-use super::{Caller, ResourceError, ResourceKind, ResourceResult, Resources};
+use super::{Caller, ResourceError, ResourceKind, ResourceResult, Resources, View};
+use crate::config::Settings;
 use crate::scim::diff::without_password;
 use crate::scim::etag::{EtagCondition, check_if_match};
 use crate::scim::interop::{self, Profile};
@@ -191,6 +192,7 @@ impl ResourceKind for Users {
     /// else in one query for all of them.
     async fn related(
         store: &dyn Store,
+        _settings: &Settings,
         org_id: Uuid,
         users: &[UserRecord],
     ) -> StoreResult<Vec<Vec<MemberRef>>> {
@@ -208,13 +210,8 @@ impl ResourceKind for Users {
         Ok(by_user)
     }
 
-    fn render(
-        base_url: &str,
-        profile: Profile,
-        record: &UserRecord,
-        groups: Option<&[MemberRef]>,
-    ) -> Doc {
-        let id = record.id.to_string();
+    fn render(view: &View<'_>, record: &UserRecord, groups: Option<&[MemberRef]>) -> Doc {
+        let (base_url, id) = (view.base_url, record.id.to_string());
         let meta = UserMeta {
             id: &id,
             created_ms: record.created_at,
@@ -224,7 +221,7 @@ impl ResourceKind for Users {
             base_url,
             groups,
         };
-        user::render(&record.doc, &meta, profile)
+        user::render(&record.doc, &meta, view.profile)
     }
 
     /// 409 `uniqueness` for a userName taken in the organization (any case).

@@ -1,7 +1,8 @@
 //! RFC 9865 cursors: opaque, signed, bound to their query, and short-lived.
 //!
-//! A cursor names a position in a list's creation order (`created_at`, `id`) and a
-//! direction: after it (`nextCursor`) or before it (`previousCursor`). It is sealed with an
+//! A cursor names a position in a list's order (a keyset of up to 32 bytes: a resource's
+//! `created_at` and `id`, or a membership's group and member) and a direction: after it
+//! (`nextCursor`) or before it (`previousCursor`). It is sealed with an
 //! HMAC-SHA256 under the server's cursor key, so a client can neither forge nor alter one;
 //! it carries when it expires (`cursorTimeout`, announced in `ServiceProviderConfig`) and a
 //! digest of the query it belongs to (organization, resource type, filter), so it cannot be
@@ -20,19 +21,56 @@ use uuid::Uuid;
 
 use super::{ScimError, ScimType};
 
-/// A position in a list's creation order, and which side of it a page lies.
+/// A position in a list's order, and which side of it a page lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
-    pub created_at: i64,
-    pub id: Uuid,
+    /// The keyset of the row at the position, as the list encodes it ([`Position::creation`],
+    /// [`Position::pair`]); the query digest names the list, so keys of two lists never mix.
+    pub key: [u8; 32],
     /// The page is the one before this position (`previousCursor`); else the one after.
     pub backward: bool,
 }
 
+impl Position {
+    /// A resource list's position: (created_at, id).
+    pub fn creation(created_at: i64, id: Uuid, backward: bool) -> Position {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&created_at.to_be_bytes());
+        key[16..].copy_from_slice(id.as_bytes());
+        Position { key, backward }
+    }
+
+    /// The (created_at, id) of a [`Position::creation`].
+    pub fn created(&self) -> (i64, Uuid) {
+        let mut created = [0u8; 8];
+        created.copy_from_slice(&self.key[..8]);
+        (i64::from_be_bytes(created), self.uuid(16))
+    }
+
+    /// A position given by two ids (a membership's group and member).
+    pub fn pair(first: Uuid, second: Uuid, backward: bool) -> Position {
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(first.as_bytes());
+        key[16..].copy_from_slice(second.as_bytes());
+        Position { key, backward }
+    }
+
+    /// The two ids of a [`Position::pair`].
+    pub fn ids(&self) -> (Uuid, Uuid) {
+        (self.uuid(0), self.uuid(16))
+    }
+
+    fn uuid(&self, at: usize) -> Uuid {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&self.key[at..at + 16]);
+        Uuid::from_bytes(id)
+    }
+}
+
 /// The format's version byte: a future layout is refused as invalid, never misread.
 const VERSION: u8 = 1;
-/// version, direction, expiry (s), created_at (ms), id, query digest.
-const PAYLOAD_BYTES: usize = 1 + 1 + 8 + 8 + 16 + 8;
+/// version, direction, expiry (s), key, query digest.
+const PAYLOAD_BYTES: usize = 1 + 1 + 8 + 32 + 8;
 /// The HMAC-SHA256 tag, truncated to 128 bits (RFC 2104 §5 allows it; forging still takes
 /// 2^128 tries, each one a request).
 const TAG_BYTES: usize = 16;
@@ -57,8 +95,7 @@ pub fn seal(key: &hmac::Key, position: Position, expires_s: i64, digest: [u8; 8]
     bytes.push(VERSION);
     bytes.push(u8::from(position.backward));
     bytes.extend_from_slice(&expires_s.to_be_bytes());
-    bytes.extend_from_slice(&position.created_at.to_be_bytes());
-    bytes.extend_from_slice(position.id.as_bytes());
+    bytes.extend_from_slice(&position.key);
     bytes.extend_from_slice(&digest);
     let tag = hmac::sign(key, &bytes);
     bytes.extend_from_slice(&tag.as_ref()[..TAG_BYTES]);
@@ -94,7 +131,7 @@ pub fn open(
         word.copy_from_slice(&payload[at..at + 8]);
         i64::from_be_bytes(word)
     };
-    if payload[1] > 1 || payload[34..42] != digest {
+    if payload[1] > 1 || payload[42..50] != digest {
         return Err(invalid());
     }
     let expires_s = read(2);
@@ -105,11 +142,10 @@ pub fn open(
              (ServiceProviderConfig.pagination); start again with an empty cursor (RFC 9865)",
         ));
     }
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&payload[18..34]);
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&payload[10..42]);
     Ok(Position {
-        created_at: read(10),
-        id: Uuid::from_bytes(id),
+        key,
         backward: payload[1] == 1,
     })
 }
@@ -122,11 +158,11 @@ mod tests {
         hmac::Key::new(hmac::HMAC_SHA256, &[seed; 32])
     }
 
-    const POSITION: Position = Position {
-        created_at: 1_733_267_594_109,
-        id: Uuid::from_u128(0x0193_a2b4_5c6d_7e8f_9a0b_1c2d_3e4f_5a6b),
-        backward: false,
-    };
+    const ID: Uuid = Uuid::from_u128(0x0193_a2b4_5c6d_7e8f_9a0b_1c2d_3e4f_5a6b);
+
+    fn position() -> Position {
+        Position::creation(1_733_267_594_109, ID, false)
+    }
 
     fn scim_type(result: Result<Position, ScimError>) -> Option<ScimType> {
         result.err().and_then(|e| e.scim_type)
@@ -136,10 +172,7 @@ mod tests {
     fn a_sealed_cursor_opens_to_its_position_in_either_direction() {
         let digest = query_digest(&["org", "User", ""]);
         for backward in [false, true] {
-            let position = Position {
-                backward,
-                ..POSITION
-            };
+            let position = Position::creation(1_733_267_594_109, ID, backward);
             let text = seal(&key(1), position, 1_000, digest);
             assert!(
                 text.bytes()
@@ -147,13 +180,16 @@ mod tests {
                 "only unreserved characters: {text}"
             );
             assert_eq!(open(&key(1), &text, 1_000, digest), Ok(position));
+            assert_eq!(position.created(), (1_733_267_594_109, ID));
         }
+        let pair = Position::pair(ID, Uuid::nil(), false);
+        assert_eq!(pair.ids(), (ID, Uuid::nil()));
     }
 
     #[test]
     fn every_other_cursor_is_refused_with_its_rfc_9865_type() {
         let digest = query_digest(&["org", "User", ""]);
-        let text = seal(&key(1), POSITION, 1_000, digest);
+        let text = seal(&key(1), position(), 1_000, digest);
         let mut flipped = URL_SAFE_NO_PAD.decode(&text).unwrap();
         flipped[12] ^= 1; // the position's time, under the tag
         let tampered = URL_SAFE_NO_PAD.encode(&flipped);

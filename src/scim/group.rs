@@ -11,6 +11,7 @@ use super::doc::timestamp;
 use super::filter::{CompValue, CompareOp, Filter};
 use super::patch::{OpKind, PatchOp, PatchPath};
 use super::path::AttrPath;
+use super::schema::GROUP_MEMBERS_EXTENSION_SCHEMA;
 use super::{GROUP_SCHEMA, ScimError};
 
 type Doc = Map<String, Value>;
@@ -246,6 +247,9 @@ pub struct GroupMeta<'a> {
     pub location: String,
     /// Base URL of the SCIM API, for members' `$ref`.
     pub base_url: &'a str,
+    /// The group has more members than are listed inline: `members` is left out and
+    /// `membersMetadata` points at `/GroupMembers` (draft-zollner-scim-group-membership).
+    pub members_listed_elsewhere: bool,
 }
 
 /// Renders a group; `members` is None when they were not loaded (projection excluded them).
@@ -276,7 +280,23 @@ pub fn render(doc: &Doc, members: Option<&[MemberRef]>, meta: &GroupMeta<'_>) ->
             "version": super::etag::etag(meta.version),
         }),
     );
-    out.insert("schemas".into(), json!([GROUP_SCHEMA]));
+    if meta.members_listed_elsewhere {
+        // The draft's "external" policy; `ref` is `/GroupMembers` filtered to this group.
+        let filter = format!("group.value%20eq%20%22{}%22", meta.id);
+        out.insert(
+            GROUP_MEMBERS_EXTENSION_SCHEMA.into(),
+            json!({"membersMetadata": {
+                "policy": "external",
+                "ref": format!("{}/GroupMembers?filter={filter}", meta.base_url),
+            }}),
+        );
+        out.insert(
+            "schemas".into(),
+            json!([GROUP_SCHEMA, GROUP_MEMBERS_EXTENSION_SCHEMA]),
+        );
+    } else {
+        out.insert("schemas".into(), json!([GROUP_SCHEMA]));
+    }
     out
 }
 
@@ -455,6 +475,7 @@ mod tests {
             version: 3,
             location: "http://h/scim/v2/Groups/g1".into(),
             base_url: "http://h/scim/v2",
+            members_listed_elsewhere: false,
         };
         let id = Uuid::now_v7();
         let members = [MemberRef {

@@ -14,6 +14,7 @@ pub mod etag;
 pub mod events;
 pub mod filter;
 pub mod group;
+pub mod group_member;
 pub mod interop;
 pub mod limits;
 pub mod normalize;

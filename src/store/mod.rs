@@ -12,6 +12,7 @@ mod error;
 pub mod filter_sql;
 pub mod fold;
 mod list;
+mod memberships;
 mod postgres;
 mod records;
 mod sql;
@@ -30,6 +31,7 @@ pub use changes::{
 };
 pub use error::{StoreError, StoreResult, conflict_as, unknown_member};
 pub use list::{Cursor, ListQuery, Sort, doc_bytes};
+pub use memberships::{Membership, MembershipQuery};
 pub use postgres::PgStore;
 pub use records::{
     ApiKey, CheckFn, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind, KeyUse, Organization, Page,
@@ -222,8 +224,27 @@ pub trait GroupStore: ResourceRows<GroupRecord> {
         op: &MemberOp,
         change: &ChangeRequest<'_>,
     ) -> StoreResult<Option<GroupRecord>>;
-    /// The members of a group (users), in the order they were added.
-    async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>>;
+    /// The members of a group (users), in the order they were added: at most `limit`, so a
+    /// read of a large group holds a bounded number of them.
+    async fn group_members(
+        &self,
+        org_id: Uuid,
+        group_id: Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<MemberRef>>;
+    /// One membership; `NotFound` when the user is not a member of the group.
+    async fn membership(
+        &self,
+        org_id: Uuid,
+        group_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<Membership>;
+    /// A page of memberships in (group, member) order, and how many match in all.
+    async fn memberships(
+        &self,
+        org_id: Uuid,
+        query: &MembershipQuery,
+    ) -> StoreResult<(Vec<Membership>, i64)>;
 }
 
 /// The shared state of the rate limiter.

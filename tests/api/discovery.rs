@@ -44,14 +44,14 @@ async fn service_provider_config_tells_what_is_supported(backend: Backend) {
 async fn resource_types_list_user_and_group_with_their_extensions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let list = app.get("/scim/v2/ResourceTypes").await;
-    assert_eq!(list.body["totalResults"], 2);
+    assert_eq!(list.body["totalResults"], 3);
     let ids: Vec<&str> = list.body["Resources"]
         .as_array()
         .expect("Resources")
         .iter()
         .map(|r| r["id"].as_str().expect("id"))
         .collect();
-    assert_eq!(ids, ["User", "Group"]);
+    assert_eq!(ids, ["User", "Group", "GroupMember"]);
     let user = app.get("/scim/v2/ResourceTypes/User").await;
     assert_eq!(user.body["endpoint"], "/Users");
     assert_eq!(

@@ -17,6 +17,7 @@ mod durability;
 mod errors;
 mod events;
 mod filter;
+mod group_members;
 mod groups;
 mod hostile;
 mod hostile_limits;

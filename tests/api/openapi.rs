@@ -37,6 +37,9 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/groups", &["get", "post"]),
     ("/groups/.search", &["post"]),
     ("/groups/{id}", &["get", "put", "patch", "delete"]),
+    // Memberships (draft-zollner-scim-group-membership), no lower-case alias.
+    ("/GroupMembers", &["get", "post"]),
+    ("/GroupMembers/{id}", &["get", "delete"]),
     // Discovery and the root search.
     ("/ServiceProviderConfig", &["get"]),
     ("/ResourceTypes", &["get"]),

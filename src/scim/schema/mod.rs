@@ -17,12 +17,16 @@ use serde_json::{Map, Value, json};
 mod build;
 mod core_schemas;
 mod extension_schemas;
+mod membership_schemas;
 
 #[cfg(test)]
 mod tests;
 
 pub use core_schemas::{COMMON, GROUP, USER};
 pub use extension_schemas::{ENTERPRISE_USER, OMNI_USER, USER_ATTRIBUTE};
+pub use membership_schemas::{
+    GROUP_MEMBER, GROUP_MEMBER_SCHEMA, GROUP_MEMBERS_EXTENSION, GROUP_MEMBERS_EXTENSION_SCHEMA,
+};
 
 /// RFC 7643 §7: schema of the resources served at `/Schemas`.
 pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
@@ -177,17 +181,36 @@ pub static GROUP_RESOURCE: ResourceTypeDef = ResourceTypeDef {
     endpoint: "/Groups",
     description: "Group",
     schema: &GROUP,
+    // Read-only: shown on a group too large to list its members inline.
+    extensions: &[(&GROUP_MEMBERS_EXTENSION, false)],
+};
+
+/// The group-membership draft's `GroupMember` resource type: one membership.
+pub static GROUP_MEMBER_RESOURCE: ResourceTypeDef = ResourceTypeDef {
+    id: "GroupMember",
+    name: "GroupMember",
+    endpoint: "/GroupMembers",
+    description: "Resource representing a single group membership.",
+    schema: &GROUP_MEMBER,
     extensions: &[],
 };
 
 /// Every schema served at `/Schemas` (RFC 7644 §4), core schemas first.
-pub fn all_schemas() -> [&'static SchemaDef; 5] {
-    [&USER, &GROUP, &ENTERPRISE_USER, &OMNI_USER, &USER_ATTRIBUTE]
+pub fn all_schemas() -> [&'static SchemaDef; 7] {
+    [
+        &USER,
+        &GROUP,
+        &GROUP_MEMBER,
+        &ENTERPRISE_USER,
+        &OMNI_USER,
+        &USER_ATTRIBUTE,
+        &GROUP_MEMBERS_EXTENSION,
+    ]
 }
 
 /// Every resource type served at `/ResourceTypes` (RFC 7644 §4).
-pub fn all_resource_types() -> [&'static ResourceTypeDef; 2] {
-    [&USER_RESOURCE, &GROUP_RESOURCE]
+pub fn all_resource_types() -> [&'static ResourceTypeDef; 3] {
+    [&USER_RESOURCE, &GROUP_RESOURCE, &GROUP_MEMBER_RESOURCE]
 }
 
 /// The schema with URN `id` (case-insensitive, RFC 7643 §2.1), for `/Schemas/{id}`.

@@ -267,9 +267,15 @@ fn resource_types_serialise_as_rfc_7643_section_6() {
         })
     );
     let group = GROUP_RESOURCE.to_json("https://example.com/v2");
-    assert_eq!(group["schemaExtensions"], json!([]));
+    assert_eq!(
+        group["schemaExtensions"],
+        json!([{"schema": "urn:ietf:params:scim:schemas:extension:groupMembers:2.0:Group", "required": false}])
+    );
     assert_eq!(group["endpoint"], "/Groups");
-    assert_eq!(all_resource_types().map(|r| r.id), ["User", "Group"]);
+    assert_eq!(
+        all_resource_types().map(|r| r.id),
+        ["User", "Group", "GroupMember"]
+    );
 }
 
 #[test]

@@ -10,7 +10,8 @@ use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, fetch_all};
 use crate::store::filter_sql::{GROUPS, Table};
 use crate::store::{
     ChangeRequest, ChangeWrite, Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, MemberOp,
-    MemberRef, Memberships, StoreError, StoreResult, conflict_as, now_ms,
+    MemberRef, Membership, MembershipQuery, Memberships, StoreError, StoreResult, conflict_as,
+    now_ms,
 };
 
 const GROUP_COLUMNS: &str =
@@ -244,12 +245,80 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         Ok(Some(group_from_row::<D>(&row)?))
     }
 
-    async fn group_members(&self, org_id: Uuid, group_id: Uuid) -> StoreResult<Vec<MemberRef>> {
+    async fn membership(
+        &self,
+        org_id: Uuid,
+        group_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<Membership> {
+        let sql = "select group_id, user_id, created_at from group_members \
+                   where org_id = $1 and group_id = $2 and user_id = $3";
+        let args = [Arg::Uuid(org_id), Arg::Uuid(group_id), Arg::Uuid(user_id)];
+        let row = self
+            .read_optional(sql, &args)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        membership_from_row::<D>(&row)
+    }
+
+    async fn memberships(
+        &self,
+        org_id: Uuid,
+        query: &MembershipQuery,
+    ) -> StoreResult<(Vec<Membership>, i64)> {
+        // Every condition is index-backed: the primary key (org, group, member) and
+        // `group_members_user` (org, member, group), both in the page's order.
+        let mut args = vec![Arg::Uuid(org_id)];
+        let mut condition = "org_id = $1".to_string();
+        for (column, id) in [("group_id", query.group), ("user_id", query.member)] {
+            if let Some(id) = id {
+                args.push(Arg::Uuid(id));
+                condition.push_str(&format!(" and {column} = ${}", args.len()));
+            }
+        }
+        let count_sql = format!("select count(*) as total from group_members where {condition}");
+        let count_args = args.len();
+        let mut page_condition = condition;
+        if let Some((group, member)) = query.after {
+            args.push(Arg::Uuid(group));
+            args.push(Arg::Uuid(member));
+            let (g, m) = (args.len() - 1, args.len());
+            page_condition.push_str(&format!(" and (group_id, user_id) > (${g}, ${m})"));
+        }
+        let offset = match query.after {
+            Some(_) => 0,
+            None => (query.start_index - 1).max(0),
+        };
+        let sql = format!(
+            "select group_id, user_id, created_at from group_members where {page_condition} \
+             order by group_id, user_id limit {} offset {offset}",
+            query.count.max(0)
+        );
+        let rows = self.read_all(&sql, &args).await?;
+        let page = rows
+            .iter()
+            .map(membership_from_row::<D>)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let total = self.read_optional(&count_sql, &args[..count_args]).await?;
+        let total = match total {
+            Some(row) => D::DB::int(&row, "total")?,
+            None => 0,
+        };
+        Ok((page, total))
+    }
+
+    async fn group_members(
+        &self,
+        org_id: Uuid,
+        group_id: Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<MemberRef>> {
         let sql = format!(
             "select u.id, coalesce({}, u.user_name) as display \
              from group_members m join users u on u.org_id = m.org_id and u.id = m.user_id \
-             where m.org_id = $2 and m.group_id = $1 order by m.created_at, u.id",
-            D::MEMBER_DISPLAY
+             where m.org_id = $2 and m.group_id = $1 order by m.created_at, u.id limit {}",
+            D::MEMBER_DISPLAY,
+            limit.max(0)
         );
         let rows = self
             .read_all(&sql, &[Arg::Uuid(group_id), Arg::Uuid(org_id)])
@@ -263,4 +332,13 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             })
             .collect()
     }
+}
+
+/// A membership row (`group_id`, `user_id`, `created_at`).
+fn membership_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<Membership> {
+    Ok(Membership {
+        group_id: D::uuid(row, "group_id")?,
+        user_id: D::uuid(row, "user_id")?,
+        created_at: D::DB::int(row, "created_at")?,
+    })
 }

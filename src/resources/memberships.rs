@@ -1,0 +1,222 @@
+//! Memberships one by one (the group-membership draft's `/GroupMembers`): created, read,
+//! listed and deleted. A membership is written as the group's member change (the same
+//! statement or transaction a PATCH `add`/`remove` of one member takes), so `Group.members`,
+//! the memberships and the change log never disagree: the log records a `patch` of the
+//! group naming the member, exactly as for that PATCH.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Caller, ListRequest, ResourceError, ResourceResult, Resources};
+use crate::scim::cursor::{self, Position};
+use crate::scim::group_member::{self, Selection};
+use crate::scim::schema::GROUP_MEMBER_RESOURCE;
+use crate::scim::{PATCH_OP_SCHEMA, ScimError};
+use crate::store::{
+    GroupRecord, GroupWrite, MemberOp, Membership, MembershipQuery, Operation, StoreError, now_ms,
+};
+
+/// A page of memberships, ready to render as a ListResponse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MembershipPage {
+    pub items: Vec<Membership>,
+    pub total: i64,
+    /// `startIndex`; absent in cursor mode (RFC 9865).
+    pub start_index: Option<i64>,
+    pub next_cursor: Option<String>,
+}
+
+impl Resources {
+    /// POST /GroupMembers: 409 `uniqueness` when the user already is a member; a group or
+    /// member that does not exist is 400 `invalidValue` (the draft's answer).
+    pub async fn add_membership(
+        &self,
+        caller: &Caller,
+        body: serde_json::Map<String, Value>,
+    ) -> ResourceResult<Membership> {
+        let (group_id, user_id) = group_member::parse_new(body)?;
+        let group = self.membership_group(caller, group_id).await?;
+        match self
+            .store
+            .membership(caller.org_id, group_id, user_id)
+            .await
+        {
+            Ok(_) => {
+                return Err(ScimError::uniqueness(format!(
+                    "user {user_id} already is a member of group {group_id}"
+                ))
+                .into());
+            }
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.change_membership(caller, group, MemberOp::Add(vec![user_id]))
+            .await?;
+        Ok(self
+            .store
+            .membership(caller.org_id, group_id, user_id)
+            .await?)
+    }
+
+    /// GET /GroupMembers/{id}; an id that names no membership of the organization is 404.
+    pub async fn membership(&self, caller: &Caller, id: &str) -> ResourceResult<Membership> {
+        let (group_id, user_id) = group_member::parse_id(id).ok_or_else(|| not_found(id))?;
+        match self
+            .store
+            .membership(caller.org_id, group_id, user_id)
+            .await
+        {
+            Err(StoreError::NotFound) => Err(not_found(id).into()),
+            other => Ok(other?),
+        }
+    }
+
+    /// DELETE /GroupMembers/{id}: the member leaves the group.
+    pub async fn remove_membership(&self, caller: &Caller, id: &str) -> ResourceResult<()> {
+        let membership = self.membership(caller, id).await?;
+        let group = match self
+            .store
+            .groups()
+            .get(caller.org_id, membership.group_id)
+            .await
+        {
+            Err(StoreError::NotFound) => return Err(not_found(id).into()),
+            other => other?,
+        };
+        self.change_membership(caller, group, MemberOp::Remove(vec![membership.user_id]))
+            .await
+    }
+
+    /// GET /GroupMembers: filtered by `group.value` and/or `member.value`, in (group, member)
+    /// order, by index or by cursor (RFC 9865: `nextCursor`, sealed and bound like a
+    /// resource list's).
+    pub async fn list_memberships(
+        &self,
+        caller: &Caller,
+        request: ListRequest,
+    ) -> ResourceResult<MembershipPage> {
+        if request.query.sort.is_some() {
+            return Err(ScimError::invalid_value(
+                "GroupMembers are listed in one order (group, then member); sortBy is not supported",
+            )
+            .into());
+        }
+        let selected = match &request.query.filter {
+            Some(filter) => group_member::selection(filter)?,
+            None => Selection::default(),
+        };
+        let digest = cursor::query_digest(&[
+            &caller.org_id.to_string(),
+            GROUP_MEMBER_RESOURCE.id,
+            &request
+                .query
+                .filter
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ]);
+        let key = match request.cursor_mode {
+            true => Some(self.cursor_key().await?),
+            false => None,
+        };
+        let after = match (&request.cursor_text, &key) {
+            (Some(text), Some(key)) => {
+                let position = cursor::open(key, text, now_ms() / 1000, digest)?;
+                if position.backward {
+                    return Err(ScimError::bad_request(
+                        crate::scim::ScimType::InvalidCursor,
+                        "GroupMembers pages go forward only",
+                    )
+                    .into());
+                }
+                Some(position.ids())
+            }
+            _ => None,
+        };
+        let page_size = request.query.count;
+        // One more in cursor mode: it tells whether a next page exists.
+        let extra = i64::from(request.cursor_mode && page_size > 0);
+        let query = MembershipQuery {
+            group: selected.group,
+            member: selected.member,
+            start_index: request.query.start_index,
+            count: page_size + extra,
+            after,
+        };
+        let (mut items, total) = self.store.memberships(caller.org_id, &query).await?;
+        let more = items.len() as i64 > page_size;
+        items.truncate(page_size.max(0) as usize);
+        let expires_s =
+            (now_ms() / 1000).saturating_add(self.settings.cursor_timeout.as_secs() as i64);
+        let next_cursor = match (&key, items.last()) {
+            (Some(key), Some(last)) if more => Some(cursor::seal(
+                key,
+                Position::pair(last.group_id, last.user_id, false),
+                expires_s,
+                digest,
+            )),
+            _ => None,
+        };
+        Ok(MembershipPage {
+            items,
+            total,
+            start_index: (!request.cursor_mode).then_some(request.query.start_index),
+            next_cursor,
+        })
+    }
+
+    /// The group a new membership names: one that does not exist is `invalidValue`.
+    async fn membership_group(&self, caller: &Caller, id: Uuid) -> ResourceResult<GroupRecord> {
+        match self.store.groups().get(caller.org_id, id).await {
+            Err(StoreError::NotFound) => {
+                Err(ScimError::invalid_value(format!("group.value {id} does not exist")).into())
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// One member added to or removed from `group`, as a PATCH of that one change does it
+    /// (and logged as such).
+    async fn change_membership(
+        &self,
+        caller: &Caller,
+        group: GroupRecord,
+        op: MemberOp,
+    ) -> ResourceResult<()> {
+        let (verb, ids) = match &op {
+            MemberOp::Add(ids) => ("add", ids),
+            MemberOp::Remove(ids) => ("remove", ids),
+            _ => return Err(anyhow::anyhow!("a membership changes one member").into()),
+        };
+        let values: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        let data = json!({
+            "schemas": [PATCH_OP_SCHEMA],
+            "Operations": [{"op": verb, "path": "members", "value": values}],
+        });
+        let change = caller.change(Operation::Patch, Some(data));
+        if self
+            .store
+            .change_members(caller.org_id, &group, &op, &change)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let keep = |current: &GroupRecord| GroupWrite::from_doc(current.doc.clone());
+        self.store
+            .update_group(caller.org_id, group.id, &keep, &[op], &change)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                // Deleted meanwhile: for a new membership the group does not exist.
+                StoreError::NotFound => {
+                    ResourceError::from(ScimError::invalid_value("the group does not exist"))
+                }
+                other => other.into(),
+            })
+    }
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::not_found(format!("GroupMember {id} not found"))
+}
