@@ -6,12 +6,12 @@ use uuid::Uuid;
 
 use super::changes::{append, member_change_logged, write_logged};
 use super::rows::{StoredResource, locked, write_order_key};
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, fetch_all};
+use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all};
 use crate::store::filter_sql::{GROUPS, Table};
 use crate::store::{
-    ChangeRequest, ChangeWrite, Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite, MemberOp,
-    MemberRef, Membership, MembershipQuery, Memberships, StoreError, StoreResult, conflict_as,
-    now_ms,
+    ChangeRequest, ChangeWrite, Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite,
+    MEMBERSHIP_IDS_KEPT, MemberOp, MemberRef, Membership, MembershipQuery, Memberships, StoreError,
+    StoreResult, conflict_as, now_ms,
 };
 
 const GROUP_COLUMNS: &str =
@@ -56,25 +56,24 @@ fn group_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<GroupRecord> {
 
 /// Applies membership changes inside the group's transaction. Every user added must belong to
 /// the org; otherwise the whole change is rejected (RFC 7644 §3.5.2: all or nothing). Returns
-/// every id added and removed: a replace by the same list changes nothing (an IdP's retried
+/// what was added and removed: a replace by the same list changes nothing (an IdP's retried
 /// PUT makes no new version and no change-log entry), and members kept keep their place.
+/// The ids held are bounded: added and listed removed ids come from the request (itself
+/// capped); a replace or a remove of all counts what it removes and keeps the first ids the
+/// entry lists, however large the group.
 async fn apply_member_ops<D: Dialect>(
     conn: &mut Conn<D>,
     org_id: Uuid,
     group_id: Uuid,
     ops: &[MemberOp],
-) -> StoreResult<(Vec<Uuid>, Vec<Uuid>)> {
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
+) -> StoreResult<Memberships> {
+    let (mut added, mut removed) = (Vec::new(), Removed::default());
     for op in ops {
         match op {
             MemberOp::Replace(ids) => {
-                let sql = format!(
-                    "delete from group_members where org_id = $3 and group_id = $1 \
-                     and not ({}) returning user_id",
-                    D::in_ids("user_id", "$2")
-                );
-                let args = [Arg::Uuid(group_id), Arg::Ids(ids), Arg::Uuid(org_id)];
-                removed.extend(removed_ids::<D>(conn, &sql, &args).await?);
+                let others = format!("not ({})", D::in_ids("user_id", "$3"));
+                let args = [Arg::Uuid(group_id), Arg::Uuid(org_id), Arg::Ids(ids)];
+                removed.add(remove_where::<D>(conn, &others, &args).await?);
                 added.extend(D::add_members(conn, org_id, group_id, ids).await?);
             }
             MemberOp::Add(ids) if !ids.is_empty() => {
@@ -89,18 +88,65 @@ async fn apply_member_ops<D: Dialect>(
                 );
                 for chunk in ids.chunks(MEMBER_CHUNK) {
                     let args = [Arg::Uuid(group_id), Arg::Ids(chunk), Arg::Uuid(org_id)];
-                    removed.extend(removed_ids::<D>(conn, &sql, &args).await?);
+                    let ids = removed_ids::<D>(conn, &sql, &args).await?;
+                    removed.add((ids.len() as u64, ids));
                 }
             }
             MemberOp::RemoveAll => {
-                let sql = "delete from group_members where org_id = $2 and group_id = $1 \
-                           returning user_id";
                 let args = [Arg::Uuid(group_id), Arg::Uuid(org_id)];
-                removed.extend(removed_ids::<D>(conn, sql, &args).await?);
+                removed.add(remove_where::<D>(conn, "true", &args).await?);
             }
         }
     }
-    Ok((added, removed))
+    let mut memberships = Memberships::from_ids(added, removed.ids);
+    memberships.removed = removed.count;
+    Ok(memberships)
+}
+
+/// Members removed: how many, and the first ids (as many as an entry lists).
+#[derive(Default)]
+struct Removed {
+    count: u64,
+    ids: Vec<Uuid>,
+}
+
+impl Removed {
+    fn add(&mut self, (count, ids): (u64, Vec<Uuid>)) {
+        self.count += count;
+        let room = MEMBERSHIP_IDS_KEPT.saturating_sub(self.ids.len());
+        self.ids.extend(ids.into_iter().take(room));
+    }
+}
+
+/// Removes the members of group `$1` (organization `$2`) that match `condition`: how many,
+/// and the first [`MEMBERSHIP_IDS_KEPT`] of them, read before the delete so that a group of
+/// any size is emptied without its ids coming back (the transaction holds the group's lock).
+async fn remove_where<D: Dialect>(
+    conn: &mut Conn<D>,
+    condition: &str,
+    args: &[Arg<'_>],
+) -> StoreResult<(u64, Vec<Uuid>)> {
+    let scope = format!("org_id = $2 and group_id = $1 and {condition}");
+    let first = format!(
+        "select user_id, count(*) over () as n from group_members where {scope} \
+         order by created_at limit {MEMBERSHIP_IDS_KEPT}"
+    );
+    let rows = fetch_all::<D>(conn, &first, args).await?;
+    let count = match rows.first() {
+        Some(row) => u64::try_from(D::DB::int(row, "n")?).unwrap_or_default(),
+        None => return Ok((0, Vec::new())),
+    };
+    let ids = rows
+        .iter()
+        .map(|row| D::uuid(row, "user_id"))
+        .collect::<StoreResult<_>>()?;
+    execute::<D>(
+        conn,
+        &format!("delete from group_members where {scope}"),
+        args,
+    )
+    .await?;
+    Ok((count, ids))
 }
 
 /// The user ids a `delete … returning user_id` removed.
@@ -147,8 +193,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             .ok_or(StoreError::NotFound)?;
         let record = group_from_row::<D>(&row)?;
         let add = [MemberOp::Add(members.to_vec())];
-        let (added, _) = apply_member_ops::<D>(&mut tx, org_id, record.id, &add).await?;
-        let memberships = Memberships::from_ids(added, Vec::new());
+        let memberships = apply_member_ops::<D>(&mut tx, org_id, record.id, &add).await?;
         let entry = ChangeWrite::group(change, record.id, None, group, memberships);
         append::<D>(&mut tx, org_id, std::slice::from_ref(&entry)).await?;
         tx.commit().await?;
@@ -167,8 +212,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         let mut tx = self.dialect.writer().begin().await?;
         let current = locked::<D, GroupRecord>(&mut tx, org_id, id).await?;
         let next = update(&current)?;
-        let (added, removed) = apply_member_ops::<D>(&mut tx, org_id, id, members).await?;
-        let memberships = Memberships::from_ids(added, removed);
+        let memberships = apply_member_ops::<D>(&mut tx, org_id, id, members).await?;
         if memberships.is_empty() && next.same_as(&current) {
             tx.commit().await?;
             return Ok(current);
