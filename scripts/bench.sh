@@ -393,6 +393,81 @@ print(f'\"$name\",{len(t)},{statistics.median(t):.2f},{max(t):.2f},$CONSOLE_ENTR
   tail -1 "$WORK/console.csv"
 done
 
+# ---------------------------------------------------------------- a 100,000-member group
+# A group with every seeded user as a member (BENCH_BIG_MEMBERS, default all $USERS), read
+# through each path while the server's peak RSS is watched: the kernel's high-water mark is
+# reset (clear_refs 5) before each path, and the growth is its peak over the resident size
+# just before. Target (issue 20): every path ≤ 50 MB.
+BIG_MEMBERS="${BENCH_BIG_MEMBERS:-$USERS}"
+echo "== a group of $BIG_MEMBERS members, peak RSS growth per read path"
+BIG_GROUP="$(psql "$DB_URL" -qAtc "insert into groups (id, org_id, display_name,
+    display_name_folded, doc, created_at, modified_at, version, doc_folded)
+  values (gen_random_uuid(), '$ORG_ID', 'bench-huge', 'bench-huge',
+    '{\"displayName\": \"bench-huge\"}', 0, 0, 1, '{\"displayName\": \"bench-huge\"}')
+  returning id" | head -1)"
+psql "$DB_URL" -qc "insert into group_members (org_id, group_id, user_id, created_at)
+  select '$ORG_ID', '$BIG_GROUP', id, n from bench_ids where n <= $BIG_MEMBERS" >/dev/null
+psql "$DB_URL" -qc "vacuum analyze group_members" >/dev/null
+AUTH="Authorization: Bearer $TOKEN"
+BASE="http://127.0.0.1:$APP_PORT/scim/v2"
+FILTER="group.value%20eq%20%22$BIG_GROUP%22"
+echo "path,requests,seconds,rss_before_mb,growth_mb,members" >"$WORK/members.csv"
+measure_members() { # name command...
+  local name=$1 start before peak
+  shift
+  echo 5 >"/proc/$SCIMD_PID/clear_refs" 2>/dev/null || true
+  before="$(rss_mb "$SCIMD_PID")"
+  start=$(date +%s.%N)
+  local requests
+  requests="$("$@")"
+  peak="$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$SCIMD_PID/status")"
+  echo "\"$name\",$requests,$(echo "$(date +%s.%N) - $start" | bc),$before,$(echo "$peak - $before" | bc),$BIG_MEMBERS" \
+    >>"$WORK/members.csv"
+  tail -1 "$WORK/members.csv"
+}
+get_group() { curl -s -o /dev/null -H "$AUTH" "$BASE/Groups/$BIG_GROUP"; echo 1; }
+list_groups() { curl -s -o /dev/null -H "$AUTH" "$BASE/Groups?count=100"; echo 1; }
+cursor_pages() { # every membership of the group, 1,000 per page, by cursor
+  local cursor="" n=0 body
+  while :; do
+    body="$(curl -s -H "$AUTH" "$BASE/GroupMembers?count=1000&cursor=$cursor&filter=$FILTER")"
+    n=$((n + 1))
+    cursor="$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("nextCursor",""))')"
+    [ -n "$cursor" ] || break
+  done
+  echo "$n"
+}
+index_pages() { # the first 20 pages of 1,000 by startIndex
+  local n
+  for n in $(seq 0 19); do
+    curl -s -o /dev/null -H "$AUTH" \
+      "$BASE/GroupMembers?count=1000&startIndex=$((n * 1000 + 1))&filter=$FILTER"
+  done
+  echo 20
+}
+member_patch() { # one remove and one add, as an IdP sends them
+  local outsider
+  outsider="$(sed -n 1p "$WORK/pg/outsiders.txt" | cut -d' ' -f1)"
+  for op in remove add; do
+    curl -s -o /dev/null -X PATCH -H "$AUTH" -H 'Content-Type: application/scim+json' \
+      -d "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"$op\",\"path\":\"members\",\"value\":[{\"value\":\"$outsider\"}]}]}" \
+      "$BASE/Groups/$BIG_GROUP"
+  done
+  echo 2
+}
+remove_all() { # every member removed in one PATCH (the group is emptied)
+  curl -s -o /dev/null -X PATCH -H "$AUTH" -H 'Content-Type: application/scim+json' \
+    -d '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members"}]}' \
+    "$BASE/Groups/$BIG_GROUP"
+  echo 1
+}
+measure_members "GET /Groups/{id}" get_group
+measure_members "GET /Groups (a page with the group)" list_groups
+measure_members "GET /GroupMembers, every page by cursor" cursor_pages
+measure_members "GET /GroupMembers, 20 pages by startIndex" index_pages
+measure_members "PATCH remove and add one member" member_patch
+measure_members "PATCH remove all members" remove_all
+
 # ---------------------------------------------------------------- how it grows
 # The same read scenarios and PATCH at other user counts, each in its own database, at 16
 # connections; the main run's rows give the figures at $USERS.
@@ -512,7 +587,7 @@ python3 "$WORK/tools/report.py" \
   --group-check "$GROUP_CHECK" --pg-url "$PG/postgres" --notes scripts/bench/notes.md \
   --compare "${BENCH_COMPARE:-}" --compare-label "${BENCH_COMPARE_LABEL:-}" \
   --stream-env "$WORK/stream.env" --stream-stats "$WORK/stream_stats.json" \
-  --console-csv "$WORK/console.csv" \
+  --console-csv "$WORK/console.csv" --members-csv "$WORK/members.csv" \
   >"$WORK/BENCHMARKS.md"
 cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
 echo "== wrote benchmarks/results.csv and BENCHMARKS.md"

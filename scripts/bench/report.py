@@ -12,7 +12,7 @@ import subprocess
 ap = argparse.ArgumentParser()
 for name in ("csv", "growth-csv", "users", "seconds", "threads", "idle-rss", "peak-rss", "sqlite-idle-rss",
              "cold-ms", "started", "seed-env", "group-check", "pg-url", "notes", "compare",
-             "compare-label", "stream-env", "stream-stats", "console-csv"):
+             "compare-label", "stream-env", "stream-stats", "console-csv", "members-csv"):
     ap.add_argument(f"--{name}", default="")
 a = ap.parse_args()
 
@@ -469,6 +469,25 @@ if a.console_csv and os.path.exists(a.console_csv) and os.path.getsize(a.console
         ok = float(r["median_ms"]) <= 50
         p(f"| {r['page']} | {r['requests']} | {float(r['median_ms']):.1f} | "
           f"{float(r['max_ms']):.1f} | {'met' if ok else 'missed'} |")
+    p("")
+
+# ---------------------------------------------------------------- a large group
+if a.members_csv and os.path.exists(a.members_csv) and os.path.getsize(a.members_csv):
+    paths = list(csv.DictReader(open(a.members_csv)))
+    members = paths[0].get("members", "?") if paths else "?"
+    p(f"## A group of {int(members):,} members\n")
+    p("Each path that reads or changes one very large group, against the running server: the "
+      "kernel's peak-RSS mark is reset before each path, and the growth is the peak over the "
+      "resident size just before it. A group read lists at most `SCIMD_GROUP_INLINE_MEMBERS` "
+      "(10,000) members and points larger groups at `/GroupMembers`. Target: every path "
+      "≤ 50 MB.\n")
+    p("| path | requests | seconds | RSS before MB | peak growth MB | target |")
+    p("|---|---|---|---|---|---|")
+    for r in paths:
+        ok = float(r["growth_mb"]) <= 50
+        p(f"| {r['path']} | {r['requests']} | {float(r['seconds']):.2f} | "
+          f"{float(r['rss_before_mb']):.1f} | {float(r['growth_mb']):.1f} | "
+          f"{'met' if ok else 'missed'} |")
     p("")
 
 # ---------------------------------------------------------------- A/B, alternated
