@@ -9,3 +9,7 @@ alter table users alter column active drop not null;
 -- covered (an index-only scan here; on SQLite the planner needs it to pick this index at all).
 drop index group_members_user;
 create index group_members_user on group_members (org_id, user_id, group_id);
+
+-- A group's members in the order they were added, the first N read from the index alone, so
+-- reading the first members of a very large group does not sort all of them.
+create index group_members_order on group_members (org_id, group_id, created_at, user_id);

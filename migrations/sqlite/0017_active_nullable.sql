@@ -74,3 +74,5 @@ create index group_members_user on group_members (org_id, user_id, group_id);
 
 create index user_emails_lookup on user_emails (org_id, value_folded);
 create index user_emails_user on user_emails (org_id, user_id);
+-- A group's members in the order they were added, the first N read from the index alone.
+create index group_members_order on group_members (org_id, group_id, created_at, user_id);

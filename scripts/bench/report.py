@@ -474,8 +474,8 @@ if a.console_csv and os.path.exists(a.console_csv) and os.path.getsize(a.console
 # ---------------------------------------------------------------- a large group
 if a.members_csv and os.path.exists(a.members_csv) and os.path.getsize(a.members_csv):
     paths = list(csv.DictReader(open(a.members_csv)))
-    members = paths[0].get("members", "?") if paths else "?"
-    p(f"## A group of {int(members):,} members\n")
+    members = paths[0].get("members", "") if paths else ""
+    p(f"## A group of {int(members):,} members\n" if members.isdigit() else "## A large group\n")
     p("Each path that reads or changes one very large group, against the running server: the "
       "kernel's peak-RSS mark is reset before each path, and the growth is the peak over the "
       "resident size just before it. A group read lists at most `SCIMD_GROUP_INLINE_MEMBERS` "

@@ -137,8 +137,8 @@ pub struct ServeConfig {
     #[arg(long, env = "SCIMD_CURSOR_TIMEOUT", default_value_t = defaults().cursor_timeout.as_secs())]
     pub cursor_timeout: u64,
 
-    /// Most members a group read lists inline; a larger group's members are listed at
-    /// /GroupMembers instead.
+    /// Most members one response lists inline; a group past that is shown without them and
+    /// points at /GroupMembers instead.
     #[arg(long, env = "SCIMD_GROUP_INLINE_MEMBERS", default_value_t = defaults().group_inline_members)]
     pub group_inline_members: usize,
 

@@ -40,7 +40,7 @@ pub struct Settings {
     pub max_results: i64,
     /// How long a list cursor stays valid (`SCIMD_CURSOR_TIMEOUT`, RFC 9865 `cursorTimeout`).
     pub cursor_timeout: Duration,
-    /// Most members a group read lists inline; a larger group points at `/GroupMembers`
+    /// Most members one response lists inline; a group past that points at `/GroupMembers`
     /// (`SCIMD_GROUP_INLINE_MEMBERS`).
     pub group_inline_members: usize,
     /// Longest a request may run before it is answered 504 (`SCIMD_REQUEST_TIMEOUT`).

@@ -29,8 +29,6 @@ pub struct RequestContext {
     pub base_url: String,
     /// How resources are rendered (`SCIMD_PROFILE`).
     pub profile: Profile,
-    /// Members a group lists inline (`SCIMD_GROUP_INLINE_MEMBERS`).
-    pub inline_members: usize,
     pub query: RawQuery,
     pub if_match: Option<EtagCondition>,
     pub if_none_match: Option<EtagCondition>,
@@ -74,7 +72,6 @@ impl FromRequestParts<AppState> for RequestContext {
             caller,
             base_url: scim_base_url(&state.settings, &uri, headers),
             profile: state.settings.profile,
-            inline_members: state.settings.group_inline_members,
             query: RawQuery(parts.uri.query().map(str::to_string)),
             if_match: if_match(headers),
             if_none_match: if_none_match(headers),

@@ -13,6 +13,7 @@ use super::list::{ListParams, Projection, list_response};
 use super::{ApiError, AppState};
 use crate::resources::{Loaded, ResourceKind, View};
 use crate::scim::etag::etag;
+use crate::scim::schema::GROUP_MEMBERS_EXTENSION_SCHEMA;
 use crate::store::Versioned;
 
 /// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5).
@@ -24,10 +25,18 @@ pub(super) fn render<K: ResourceKind>(
     let view = View {
         base_url: &ctx.base_url,
         profile: ctx.profile,
-        inline_members: ctx.inline_members,
     };
-    let rendered = K::render(&view, &loaded.record, loaded.related.as_deref());
-    Value::Object(projection.apply(rendered))
+    let mut rendered = K::render(&view, &loaded.record, &loaded.related);
+    // Where a group's members are listed instead goes with `members`, whatever the
+    // projection names (it is not a client attribute of its own).
+    let elsewhere = rendered.remove(GROUP_MEMBERS_EXTENSION_SCHEMA);
+    let mut out = projection.apply(rendered);
+    if let Some(elsewhere) = elsewhere
+        && projection.includes(K::RELATED)
+    {
+        out.insert(GROUP_MEMBERS_EXTENSION_SCHEMA.into(), elsewhere);
+    }
+    Value::Object(out)
 }
 
 /// The response for one resource: its related resources read only when the projection

@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::kind::{log_adaptations, put_document};
-use super::{Caller, ResourceKind, ResourceResult, Resources, View};
+use super::{Caller, Related, ResourceKind, ResourceResult, Resources, View};
 use crate::config::PutMode;
 use crate::config::Settings;
 use crate::scim::doc::merge;
@@ -17,7 +17,7 @@ use crate::scim::interop;
 use crate::scim::limits::{check_document, check_members};
 use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
-use crate::scim::schema::{GROUP_RESOURCE, ResourceTypeDef};
+use crate::scim::schema::{GROUP_MEMBERS_EXTENSION_SCHEMA, GROUP_RESOURCE, ResourceTypeDef};
 use crate::store::{
     Doc, GroupRecord, GroupWrite, MemberOp, MemberRef, Operation, ResourceRows, Store, StoreResult,
 };
@@ -43,24 +43,31 @@ impl ResourceKind for Groups {
         settings: &Settings,
         org_id: Uuid,
         groups: &[GroupRecord],
-    ) -> StoreResult<Vec<Vec<MemberRef>>> {
-        // One more than are listed inline tells a group too large to list.
-        let limit = i64::try_from(settings.group_inline_members)
-            .unwrap_or(i64::MAX)
-            .saturating_add(1);
+    ) -> StoreResult<Vec<Option<Vec<MemberRef>>>> {
+        // One budget for the whole response: a page of groups lists as many members in all
+        // as one group may. One more than fits tells a group that does not.
+        let mut budget = settings.group_inline_members;
         let mut members = Vec::with_capacity(groups.len());
         for group in groups {
-            members.push(store.group_members(org_id, group.id, limit).await?);
+            let limit = i64::try_from(budget).unwrap_or(i64::MAX).saturating_add(1);
+            let listed = store.group_members(org_id, group.id, limit).await?;
+            if listed.len() > budget {
+                members.push(None);
+            } else {
+                budget -= listed.len();
+                members.push(Some(listed));
+            }
         }
         Ok(members)
     }
 
     /// The same in both profiles: a group stores everything it renders. A group with more
-    /// members than are listed inline shows none, and `membersMetadata` (policy
+    /// members than this response lists shows none, and `membersMetadata` (policy
     /// `external`) says where they are listed instead (the group-membership draft).
-    fn render(view: &View<'_>, record: &GroupRecord, members: Option<&[MemberRef]>) -> Doc {
+    fn render(view: &View<'_>, record: &GroupRecord, members: &Related) -> Doc {
         let (base_url, id) = (view.base_url, record.id.to_string());
-        let external = members.is_some_and(|m| m.len() > view.inline_members);
+        let external = *members == Related::TooMany;
+        let members = members.listed();
         let meta = GroupMeta {
             id: &id,
             created_ms: record.created_at,
@@ -70,13 +77,15 @@ impl ResourceKind for Groups {
             base_url,
             members_listed_elsewhere: external,
         };
-        group::render(&record.doc, members.filter(|_| !external), &meta)
+        group::render(&record.doc, members, &meta)
     }
 
     /// 409 `uniqueness` for a displayName taken in the organization (any case).
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<GroupRecord> {
         let limits = &res.settings.limits;
         let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
+        // Computed by the server when the group is read, never stored.
+        doc.remove(GROUP_MEMBERS_EXTENSION_SCHEMA);
         let data = Value::Object(doc.clone());
         let members = group::take_member_ids(&mut doc)?.unwrap_or_default();
         check_members(members.len(), limits)?;
@@ -101,6 +110,9 @@ impl ResourceKind for Groups {
     ) -> ResourceResult<GroupRecord> {
         let limits = res.settings.limits;
         let mut doc = normalize_resource(&GROUP_RESOURCE, body)?;
+        // A group echoed back as it was read: when it was shown without its members (too many
+        // to list), their absence from the body does not mean "no members" in replace mode.
+        let members_listed_elsewhere = doc.remove(GROUP_MEMBERS_EXTENSION_SCHEMA).is_some();
         let data = Value::Object(doc.clone());
         let members = group::take_member_ids(&mut doc)?;
         check_members(members.as_ref().map_or(0, Vec::len), &limits)?;
@@ -114,7 +126,8 @@ impl ResourceKind for Groups {
         };
         let member_ops = match (members, put_mode) {
             (Some(ids), _) => vec![MemberOp::Replace(ids)],
-            (None, PutMode::Replace) => vec![MemberOp::RemoveAll],
+            (None, PutMode::Replace) if !members_listed_elsewhere => vec![MemberOp::RemoveAll],
+            (None, PutMode::Replace) => Vec::new(),
             (None, PutMode::Merge) => Vec::new(),
         };
         let change = caller.change(Operation::Put, Some(data));

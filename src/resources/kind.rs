@@ -29,17 +29,18 @@ pub trait ResourceKind: Send + Sync + 'static {
 
     /// The rows of this type in the store.
     fn rows(store: &dyn Store) -> &dyn ResourceRows<Self::Record>;
-    /// The related resources of each record, in the records' order (a group's members: at
-    /// most one more than `settings.group_inline_members`, so a read is bounded).
+    /// The related resources of each record, in the records' order; `None` for a record
+    /// with too many to list in one response (a group's members past
+    /// `settings.group_inline_members`, counted over all records: a response is bounded).
     async fn related(
         store: &dyn Store,
         settings: &Settings,
         org_id: Uuid,
         records: &[Self::Record],
-    ) -> StoreResult<Vec<Vec<MemberRef>>>;
+    ) -> StoreResult<Vec<Option<Vec<MemberRef>>>>;
 
     /// The resource as the client sees it, before projection.
-    fn render(view: &View<'_>, record: &Self::Record, related: Option<&[MemberRef]>) -> Doc;
+    fn render(view: &View<'_>, record: &Self::Record, related: &Related) -> Doc;
 
     /// RFC 7644 §3.3.
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<Self::Record>;
@@ -61,20 +62,38 @@ pub trait ResourceKind: Send + Sync + 'static {
     ) -> ResourceResult<Self::Record>;
 }
 
-/// How resources are shown to one request: where the API is, the profile, and how many
-/// members a group lists inline (`SCIMD_GROUP_INLINE_MEMBERS`).
+/// How resources are shown to one request: where the API is, and the profile.
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
     pub base_url: &'a str,
     pub profile: Profile,
-    pub inline_members: usize,
+}
+
+/// What was read of a record's related resources (a user's groups, a group's members).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Related {
+    /// Not asked for: the projection leaves them out.
+    NotRead,
+    Listed(Vec<MemberRef>),
+    /// Too many to list in this response: a group's members are listed at `/GroupMembers`.
+    TooMany,
+}
+
+impl Related {
+    /// The related resources read, if they were.
+    pub fn listed(&self) -> Option<&[MemberRef]> {
+        match self {
+            Related::Listed(items) => Some(items),
+            Related::NotRead | Related::TooMany => None,
+        }
+    }
 }
 
 /// A record with its related resources, when they were asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded<R> {
     pub record: R,
-    pub related: Option<Vec<MemberRef>>,
+    pub related: Related,
 }
 
 /// A path id that is not a UUID cannot name a resource: 404, exactly as for an unknown id.
@@ -180,7 +199,7 @@ impl Resources {
                 .into_iter()
                 .map(|record| Loaded {
                     record,
-                    related: None,
+                    related: Related::NotRead,
                 })
                 .collect());
         }
@@ -190,7 +209,7 @@ impl Resources {
             .zip(related)
             .map(|(record, related)| Loaded {
                 record,
-                related: Some(related),
+                related: related.map_or(Related::TooMany, Related::Listed),
             })
             .collect())
     }

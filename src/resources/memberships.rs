@@ -50,8 +50,25 @@ impl Resources {
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
-        self.change_membership(caller, group, MemberOp::Add(vec![user_id]))
-            .await?;
+        let changed = match self
+            .change_membership(caller, group, MemberOp::Add(vec![user_id]))
+            .await
+        {
+            Err(ResourceError::Store(StoreError::NotFound)) => {
+                return Err(ScimError::invalid_value(format!(
+                    "group.value {group_id} does not exist"
+                ))
+                .into());
+            }
+            other => other?,
+        };
+        if !changed {
+            // Another request added it first.
+            return Err(ScimError::uniqueness(format!(
+                "user {user_id} already is a member of group {group_id}"
+            ))
+            .into());
+        }
         Ok(self
             .store
             .membership(caller.org_id, group_id, user_id)
@@ -83,8 +100,17 @@ impl Resources {
             Err(StoreError::NotFound) => return Err(not_found(id).into()),
             other => other?,
         };
-        self.change_membership(caller, group, MemberOp::Remove(vec![membership.user_id]))
+        match self
+            .change_membership(caller, group, MemberOp::Remove(vec![membership.user_id]))
             .await
+        {
+            Ok(true) => Ok(()),
+            // Removed (or the group deleted) by another request first.
+            Ok(false) | Err(ResourceError::Store(StoreError::NotFound)) => {
+                Err(not_found(id).into())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// GET /GroupMembers: filtered by `group.value` and/or `member.value`, in (group, member)
@@ -95,6 +121,9 @@ impl Resources {
         caller: &Caller,
         request: ListRequest,
     ) -> ResourceResult<MembershipPage> {
+        // The filter's cost and shape are checked as for any list (it may name only the
+        // schema's attributes).
+        let request = request.limited(&self.settings.limits, &[&GROUP_MEMBER_RESOURCE])?;
         if request.query.sort.is_some() {
             return Err(ScimError::invalid_value(
                 "GroupMembers are listed in one order (group, then member); sortBy is not supported",
@@ -176,13 +205,13 @@ impl Resources {
     }
 
     /// One member added to or removed from `group`, as a PATCH of that one change does it
-    /// (and logged as such).
+    /// (and logged as such); whether it changed the group (a new version).
     async fn change_membership(
         &self,
         caller: &Caller,
         group: GroupRecord,
         op: MemberOp,
-    ) -> ResourceResult<()> {
+    ) -> ResourceResult<bool> {
         let (verb, ids) = match &op {
             MemberOp::Add(ids) => ("add", ids),
             MemberOp::Remove(ids) => ("remove", ids),
@@ -194,26 +223,21 @@ impl Resources {
             "Operations": [{"op": verb, "path": "members", "value": values}],
         });
         let change = caller.change(Operation::Patch, Some(data));
-        if self
+        // Unchanged, the store answers the group as it was: the same version.
+        let read = group.version;
+        if let Some(written) = self
             .store
             .change_members(caller.org_id, &group, &op, &change)
             .await?
-            .is_some()
         {
-            return Ok(());
+            return Ok(written.version != read);
         }
         let keep = |current: &GroupRecord| GroupWrite::from_doc(current.doc.clone());
-        self.store
+        let written = self
+            .store
             .update_group(caller.org_id, group.id, &keep, &[op], &change)
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                // Deleted meanwhile: for a new membership the group does not exist.
-                StoreError::NotFound => {
-                    ResourceError::from(ScimError::invalid_value("the group does not exist"))
-                }
-                other => other.into(),
-            })
+            .await?;
+        Ok(written.version != read)
     }
 }
 

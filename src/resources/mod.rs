@@ -26,7 +26,7 @@ pub use bulk::{BulkOutcome, BulkResult};
 pub use caller::Caller;
 pub use error::{ResourceError, ResourceResult};
 pub use groups::Groups;
-pub use kind::{Loaded, ResourceKind, View};
+pub use kind::{Loaded, Related, ResourceKind, View};
 pub use list::{ListRequest, Page, PageCursors};
 pub use memberships::MembershipPage;
 pub use search::RootPage;

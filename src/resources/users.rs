@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::kind::{log_adaptations, put_document};
-use super::{Caller, ResourceError, ResourceKind, ResourceResult, Resources, View};
+use super::{Caller, Related, ResourceError, ResourceKind, ResourceResult, Resources, View};
 use crate::config::Settings;
 use crate::scim::diff::without_password;
 use crate::scim::etag::{EtagCondition, check_if_match};
@@ -195,9 +195,13 @@ impl ResourceKind for Users {
         _settings: &Settings,
         org_id: Uuid,
         users: &[UserRecord],
-    ) -> StoreResult<Vec<Vec<MemberRef>>> {
-        if let Some(groups) = users.iter().map(|u| u.groups.clone()).collect() {
-            return Ok(groups);
+    ) -> StoreResult<Vec<Option<Vec<MemberRef>>>> {
+        if let Some(groups) = users
+            .iter()
+            .map(|u| u.groups.clone())
+            .collect::<Option<Vec<_>>>()
+        {
+            return Ok(groups.into_iter().map(Some).collect());
         }
         let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
         let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
@@ -207,10 +211,11 @@ impl ResourceKind for Users {
                 by_user[i].push(group);
             }
         }
-        Ok(by_user)
+        Ok(by_user.into_iter().map(Some).collect())
     }
 
-    fn render(view: &View<'_>, record: &UserRecord, groups: Option<&[MemberRef]>) -> Doc {
+    fn render(view: &View<'_>, record: &UserRecord, groups: &Related) -> Doc {
+        let groups = groups.listed();
         let (base_url, id) = (view.base_url, record.id.to_string());
         let meta = UserMeta {
             id: &id,

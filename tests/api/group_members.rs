@@ -15,7 +15,7 @@ use scimd::store::AuditQuery;
 backend_tests!(
     memberships_are_created_read_listed_and_deleted_in_step_with_the_group,
     cursor_pages_of_a_group_see_each_lasting_member_once_while_others_come_and_go,
-    a_group_over_the_inline_limit_points_at_its_memberships,
+    a_response_over_the_inline_limit_points_at_the_memberships,
     group_members_are_announced_in_discovery,
 );
 
@@ -284,9 +284,10 @@ async fn cursor_pages_of_a_group_see_each_lasting_member_once_while_others_come_
     assert_eq!(by_index, sorted);
 }
 
-async fn a_group_over_the_inline_limit_points_at_its_memberships(backend: Backend) {
+async fn a_response_over_the_inline_limit_points_at_the_memberships(backend: Backend) {
     let settings = scimd::config::Settings {
         group_inline_members: 3,
+        put_mode: scimd::config::PutMode::Replace,
         ..TestApp::settings()
     };
     let app = TestApp::spawn_with(backend, settings).await;
@@ -318,12 +319,47 @@ async fn a_group_over_the_inline_limit_points_at_its_memberships(backend: Backen
     let listed = app.get(path).await;
     assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
     assert_eq!(listed.body["totalResults"], 4);
-    // Lists of groups are bounded the same way.
+    // The pointer goes with `members` through a projection.
+    let projected = app
+        .get(&format!("/scim/v2/Groups/{large}?attributes=members"))
+        .await
+        .body;
+    assert_eq!(
+        projected[extension]["membersMetadata"]["policy"],
+        "external"
+    );
+    let without = app
+        .get(&format!(
+            "/scim/v2/Groups/{large}?excludedAttributes=members"
+        ))
+        .await
+        .body;
+    assert!(without.get(extension).is_none(), "{without}");
+    // Echoed back by a PUT (replace mode clears what a body leaves out), the group keeps its
+    // members: they were not listed, not absent.
+    let mut echoed = shown.clone();
+    echoed["displayName"] = json!("Larger");
+    let put = app.put(&format!("/scim/v2/Groups/{large}"), echoed).await;
+    assert_eq!(put.status, StatusCode::OK, "{:?}", put.body);
+    let still = app.get(path).await;
+    assert_eq!(still.body["totalResults"], 4);
+    // A page of groups lists at most as many members in all: Small's three fill it, so a
+    // second small group after it points at its memberships too.
+    let pair = group(&app, "Pair", &people[..2]).await;
     let all = app.get("/scim/v2/Groups").await.body;
+    let mut listed = 0;
+    let mut elsewhere = Vec::new();
     for group in all["Resources"].as_array().unwrap() {
-        let members = group.get("members").and_then(Value::as_array);
-        assert!(members.is_none_or(|m| m.len() <= 3), "{group}");
+        match group.get("members").and_then(Value::as_array) {
+            Some(members) => listed += members.len(),
+            None => elsewhere.push(group["id"].as_str().unwrap().to_string()),
+        }
     }
+    assert_eq!(listed, 3, "{all}");
+    assert_eq!(elsewhere, [large.as_str(), pair.as_str()]);
+    // Alone, the pair is listed.
+    let shown = app.get(&format!("/scim/v2/Groups/{pair}")).await.body;
+    assert_eq!(shown["members"].as_array().unwrap().len(), 2);
 }
 
 async fn group_members_are_announced_in_discovery(backend: Backend) {

@@ -56,13 +56,20 @@ async fn found(app: &TestApp, filter: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn the_interop_profile_renders_only_what_is_stored_so_removals_show(backend: Backend) {
-    let app = spawn(backend, Profile::Interop).await;
+/// A server in `profile` with user attribute `good_blob`, and a user created with its
+/// userName alone: the server, the user's id and path.
+async fn bare_user(backend: Backend, profile: Profile) -> (TestApp, String, String) {
+    let app = spawn(backend, profile).await;
     app.define_attribute("good_blob").await;
     let id = app
         .create_user(json!({"userName": "bjensen@example.com"}))
         .await;
     let path = format!("/scim/v2/Users/{id}");
+    (app, id, path)
+}
+
+async fn the_interop_profile_renders_only_what_is_stored_so_removals_show(backend: Backend) {
+    let (app, id, path) = bare_user(backend, Profile::Interop).await;
     let user = app.get(&path).await.body;
     for absent in ["active", "emails", UA, OMNI] {
         assert!(user.get(absent).is_none(), "{absent} shown: {user}");
@@ -235,12 +242,7 @@ async fn the_interop_profile_refuses_what_the_draft_forbids_and_changes_nothing(
 }
 
 async fn the_reference_profile_keeps_the_reference_shape_and_leniency(backend: Backend) {
-    let app = spawn(backend, Profile::Reference).await;
-    app.define_attribute("good_blob").await;
-    let id = app
-        .create_user(json!({"userName": "bjensen@example.com"}))
-        .await;
-    let path = format!("/scim/v2/Users/{id}");
+    let (app, id, path) = bare_user(backend, Profile::Reference).await;
     let user = app.get(&path).await.body;
     assert_eq!(user["active"], true);
     assert_eq!(

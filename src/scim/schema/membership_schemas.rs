@@ -2,8 +2,8 @@
 //! `GroupMember` resource, one membership with its own id, and the Group extension whose
 //! `membersMetadata` tells a client where a large group's members are listed.
 
-use super::build::{attr, complex, reference, string};
-use super::{AttrType, AttributeDef, Mutability, SchemaDef};
+use super::build::{complex, reference, string};
+use super::{AttributeDef, Mutability, SchemaDef};
 
 /// The `GroupMember` core schema URN.
 pub const GROUP_MEMBER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:GroupMember";
@@ -61,7 +61,6 @@ const MEMBERS_METADATA: &[AttributeDef] = &[complex(
             &["uri"],
         )
         .read_only(),
-        attr("memberCount", AttrType::Integer, "The number of members.").read_only(),
     ],
 )
 .read_only()];

@@ -323,11 +323,26 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         let count_sql = format!("select count(*) as total from group_members where {condition}");
         let count_args = args.len();
         let mut page_condition = condition;
+        // The keyset on what the index leaves free: with the group fixed, the member (the
+        // primary key's next column); with the member fixed, the group; else both. A row
+        // comparison under an equality would not start the index scan at the position.
         if let Some((group, member)) = query.after {
-            args.push(Arg::Uuid(group));
-            args.push(Arg::Uuid(member));
-            let (g, m) = (args.len() - 1, args.len());
-            page_condition.push_str(&format!(" and (group_id, user_id) > (${g}, ${m})"));
+            let keyset = match (query.group, query.member) {
+                (Some(_), _) => vec![("user_id", member)],
+                (None, Some(_)) => vec![("group_id", group)],
+                (None, None) => vec![("group_id", group), ("user_id", member)],
+            };
+            let (columns, values): (Vec<_>, Vec<_>) = keyset.into_iter().unzip();
+            let mut placeholders = Vec::new();
+            for value in values {
+                args.push(Arg::Uuid(value));
+                placeholders.push(format!("${}", args.len()));
+            }
+            page_condition.push_str(&format!(
+                " and ({}) > ({})",
+                columns.join(", "),
+                placeholders.join(", ")
+            ));
         }
         let offset = match query.after {
             Some(_) => 0,
@@ -360,7 +375,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         let sql = format!(
             "select u.id, coalesce({}, u.user_name) as display \
              from group_members m join users u on u.org_id = m.org_id and u.id = m.user_id \
-             where m.org_id = $2 and m.group_id = $1 order by m.created_at, u.id limit {}",
+             where m.org_id = $2 and m.group_id = $1 order by m.created_at, m.user_id limit {}",
             D::MEMBER_DISPLAY,
             limit.max(0)
         );
