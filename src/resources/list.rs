@@ -75,7 +75,7 @@ impl ListRequest {
     /// Prepares cursor pagination: one row more than the page is read, which tells whether a
     /// page exists beyond it in the direction read (RFC 9865 omits `nextCursor` on the last
     /// page). Returns the page size.
-    fn cursor_page_size(&mut self) -> i64 {
+    pub(super) fn cursor_page_size(&mut self) -> i64 {
         let page_size = self.query.count;
         if self.cursor_mode && page_size > 0 {
             self.query.count += 1;
@@ -155,13 +155,13 @@ impl Resources {
         with_related: bool,
     ) -> ResourceResult<Page<K::Record>> {
         let mut request = request.limited(&self.settings.limits, &[K::DEF])?;
-        let digest = request.digest(caller.org_id, K::DEF);
-        let key = match request.cursor_mode {
-            true => Some(self.cursor_key().await?),
-            false => None,
-        };
-        if let (Some(text), Some(key)) = (&request.cursor_text, &key) {
-            let position = cursor::open(key, text, now_ms() / 1000, digest)?;
+        let sealer = self.sealer(&request, caller, K::DEF).await?;
+        if let Some(position) = sealer
+            .as_ref()
+            .map(|s| s.open(&request))
+            .transpose()?
+            .flatten()
+        {
             let (created_at, id) = position.created();
             request.query.cursor = Some(Cursor {
                 created_at,
@@ -176,12 +176,7 @@ impl Resources {
         let around = request.cursor_positions(&mut page.rows, page_size, page.truncated, |row| {
             (row.created_at(), row.id())
         });
-        let expires_s =
-            (now_ms() / 1000).saturating_add(self.settings.cursor_timeout.as_secs() as i64);
-        let seal = |position: Option<Position>| match (position, &key) {
-            (Some(position), Some(key)) => Some(cursor::seal(key, position, expires_s, digest)),
-            _ => None,
-        };
+        let seal = |position: Option<Position>| Some(sealer.as_ref()?.seal(position?));
         Ok(Page {
             items: self.load::<K>(caller, page.rows, with_related).await?,
             total: page.total,
@@ -193,10 +188,30 @@ impl Resources {
         })
     }
 
+    /// What opens and seals the cursors of `request` (a list of `resource` by `caller`), in
+    /// cursor mode; `None` in index mode.
+    pub(super) async fn sealer(
+        &self,
+        request: &ListRequest,
+        caller: &Caller,
+        resource: &ResourceTypeDef,
+    ) -> ResourceResult<Option<Sealer>> {
+        if !request.cursor_mode {
+            return Ok(None);
+        }
+        let now_s = now_ms() / 1000;
+        Ok(Some(Sealer {
+            key: self.cursor_key().await?,
+            digest: request.digest(caller.org_id, resource),
+            now_s,
+            expires_s: now_s.saturating_add(self.settings.cursor_timeout.as_secs() as i64),
+        }))
+    }
+
     /// The key that seals cursors: one for every process on the database (a `settings`
     /// row, made by the first process that needs it), so a cursor from one replica opens on
     /// another. Read once per process.
-    pub(super) async fn cursor_key(&self) -> ResourceResult<hmac::Key> {
+    async fn cursor_key(&self) -> ResourceResult<hmac::Key> {
         let secret = self
             .cursor_secret
             .get_or_try_init(|| async {
@@ -210,6 +225,31 @@ impl Resources {
 
 /// The `settings` row holding the cursor key.
 const CURSOR_KEY_SETTING: &str = "cursor_key";
+
+/// Opens the cursor a list request brings and seals the ones its page gives: the server's
+/// key, the query the cursors are bound to, and the time.
+pub(super) struct Sealer {
+    key: hmac::Key,
+    digest: [u8; 8],
+    now_s: i64,
+    expires_s: i64,
+}
+
+impl Sealer {
+    /// The position of the request's cursor, if it brought one (not the empty first one).
+    pub(super) fn open(&self, request: &ListRequest) -> Result<Option<Position>, ScimError> {
+        request
+            .cursor_text
+            .as_deref()
+            .map(|text| cursor::open(&self.key, text, self.now_s, self.digest))
+            .transpose()
+    }
+
+    /// The cursor of `position`, valid for `cursorTimeout`.
+    pub(super) fn seal(&self, position: Position) -> String {
+        cursor::seal(&self.key, position, self.expires_s, self.digest)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{Caller, ListRequest, ResourceError, ResourceResult, Resources};
-use crate::scim::cursor::{self, Position};
+use crate::scim::cursor::Position;
 use crate::scim::group_member::{self, Selection};
 use crate::scim::schema::GROUP_MEMBER_RESOURCE;
 use crate::scim::{PATCH_OP_SCHEMA, ScimError};
 use crate::store::{
-    GroupRecord, GroupWrite, MemberOp, Membership, MembershipQuery, Operation, StoreError, now_ms,
+    GroupRecord, GroupWrite, MemberOp, Membership, MembershipQuery, Operation, StoreError,
 };
 
 /// A page of memberships, ready to render as a ListResponse.
@@ -123,7 +123,7 @@ impl Resources {
     ) -> ResourceResult<MembershipPage> {
         // The filter's cost and shape are checked as for any list (it may name only the
         // schema's attributes).
-        let request = request.limited(&self.settings.limits, &[&GROUP_MEMBER_RESOURCE])?;
+        let mut request = request.limited(&self.settings.limits, &[&GROUP_MEMBER_RESOURCE])?;
         if request.query.sort.is_some() {
             return Err(ScimError::invalid_value(
                 "GroupMembers are listed in one order (group, then member); sortBy is not supported",
@@ -134,23 +134,16 @@ impl Resources {
             Some(filter) => group_member::selection(filter)?,
             None => Selection::default(),
         };
-        let digest = cursor::query_digest(&[
-            &caller.org_id.to_string(),
-            GROUP_MEMBER_RESOURCE.id,
-            &request
-                .query
-                .filter
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        ]);
-        let key = match request.cursor_mode {
-            true => Some(self.cursor_key().await?),
-            false => None,
-        };
-        let after = match (&request.cursor_text, &key) {
-            (Some(text), Some(key)) => {
-                let position = cursor::open(key, text, now_ms() / 1000, digest)?;
+        let sealer = self
+            .sealer(&request, caller, &GROUP_MEMBER_RESOURCE)
+            .await?;
+        let after = match sealer
+            .as_ref()
+            .map(|s| s.open(&request))
+            .transpose()?
+            .flatten()
+        {
+            Some(position) => {
                 if position.backward {
                     return Err(ScimError::bad_request(
                         crate::scim::ScimType::InvalidCursor,
@@ -162,28 +155,21 @@ impl Resources {
             }
             _ => None,
         };
-        let page_size = request.query.count;
-        // One more in cursor mode: it tells whether a next page exists.
-        let extra = i64::from(request.cursor_mode && page_size > 0);
+        let page_size = request.cursor_page_size();
         let query = MembershipQuery {
             group: selected.group,
             member: selected.member,
             start_index: request.query.start_index,
-            count: page_size + extra,
+            count: request.query.count,
             after,
         };
         let (mut items, total) = self.store.memberships(caller.org_id, &query).await?;
         let more = items.len() as i64 > page_size;
         items.truncate(page_size.max(0) as usize);
-        let expires_s =
-            (now_ms() / 1000).saturating_add(self.settings.cursor_timeout.as_secs() as i64);
-        let next_cursor = match (&key, items.last()) {
-            (Some(key), Some(last)) if more => Some(cursor::seal(
-                key,
-                Position::pair(last.group_id, last.user_id, false),
-                expires_s,
-                digest,
-            )),
+        let next_cursor = match (&sealer, items.last()) {
+            (Some(sealer), Some(last)) if more => {
+                Some(sealer.seal(Position::pair(last.group_id, last.user_id, false)))
+            }
             _ => None,
         };
         Ok(MembershipPage {
