@@ -265,6 +265,11 @@ pub struct ServeConfig {
     /// operations not started by then are answered 503 in the BulkResponse.
     #[arg(long, env = "SCIMD_BULK_TIME_BUDGET", default_value_t = defaults().bulk_time_budget.as_secs())]
     pub bulk_time_budget: u64,
+
+    /// Bulk requests run at once by this process (default: the number of cores); more wait
+    /// their turn, within their time budget, before their body is read.
+    #[arg(long, env = "SCIMD_BULK_CONCURRENCY")]
+    pub bulk_concurrency: Option<usize>,
 }
 
 impl ServeConfig {
@@ -325,6 +330,7 @@ impl ServeConfig {
             bulk_time_budget: std::time::Duration::from_millis(
                 (self.bulk_time_budget.max(1) * 1000).min(self.request_timeout.max(1) * 800),
             ),
+            bulk_concurrency: self.bulk_concurrency.unwrap_or_else(cores).max(1),
         }
     }
 

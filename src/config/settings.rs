@@ -88,6 +88,10 @@ pub struct Settings {
     /// How long a Bulk request may start operations; below the request timeout, so the
     /// response reports what was done (`SCIMD_BULK_TIME_BUDGET`).
     pub bulk_time_budget: Duration,
+    /// Bulk requests run at once by this process; more wait (`SCIMD_BULK_CONCURRENCY`). A
+    /// Bulk of 1,000 operations holds about 10 MB while it runs, so this bounds the memory
+    /// Bulks can take together.
+    pub bulk_concurrency: usize,
 }
 
 impl Settings {
@@ -137,6 +141,7 @@ impl Default for Settings {
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 1024 * 1024,
             bulk_time_budget: Duration::from_secs(20),
+            bulk_concurrency: cores(),
         }
     }
 }

@@ -32,6 +32,7 @@ pub async fn bulk(State(state): State<AppState>, ctx: RequestContext, req: Reque
         .get::<RequestStarted>()
         .map_or_else(Instant::now, |s| s.0);
     let limit = settings.rate_limit.limit;
+    let deadline = started + settings.bulk_time_budget;
     // What the request costs, and whether it can run: a request refused before its
     // operations are counted still costs one token (it was read and parsed).
     let (cost, request) = match read_body(&state, req).await {
@@ -54,6 +55,21 @@ pub async fn bulk(State(state): State<AppState>, ctx: RequestContext, req: Reque
             Ok(request) => (request.entries.len().max(1) as u64, Ok(request)),
         },
     };
+    // At most `bulk_concurrency` Bulks run at once: their operations, results and responses
+    // are what a Bulk holds in memory. The wait is first come, first served, ends with the
+    // time budget, and starts once the body has been read (a client that sends its body
+    // slowly never holds a turn) and before any token is taken.
+    let slot = tokio::time::timeout_at(deadline.into(), state.bulk_slots.clone().acquire_owned());
+    let _slot = match slot.await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            crate::metrics::rate_limited("bulk_concurrency");
+            let busy = ApiError::BulkBusy {
+                limit: settings.bulk_concurrency,
+            };
+            return bulk_response(busy.into_response(), None, limit);
+        }
+    };
     let decision = match charge(&state, &ctx, cost).await {
         Ok(decision) => decision,
         Err(e) => return bulk_response(e.into_response(), None, limit),
@@ -74,7 +90,6 @@ pub async fn bulk(State(state): State<AppState>, ctx: RequestContext, req: Reque
             return bulk_response(e.into_response(), Some(&decision), limit);
         }
     };
-    let deadline = started + settings.bulk_time_budget;
     let outcomes = state.resources.bulk(&ctx.caller, request, deadline).await;
     let rendered: Vec<Value> = outcomes
         .into_iter()

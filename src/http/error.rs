@@ -27,6 +27,8 @@ pub enum ApiError {
     /// whole wait: a 503 whose detail names the cap, so the client knows to slow down.
     #[error("organization busy: {limit} concurrent requests")]
     OrganizationBusy { limit: usize },
+    #[error("bulk requests busy")]
+    BulkBusy { limit: usize },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("method not allowed")]
@@ -184,6 +186,20 @@ impl IntoResponse for ApiError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 response
             }
+            ApiError::BulkBusy { limit } => {
+                let mut response = scim_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    &format!(
+                        "This server already runs {limit} Bulk requests (SCIMD_BULK_CONCURRENCY) \
+                         and none finished within the Bulk time budget; retry later"
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+            }
             ApiError::OrganizationBusy { limit } => {
                 let mut response = scim_response(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -273,6 +289,7 @@ mod tests {
             (ApiError::Timeout, 504),
             (ApiError::Unavailable("db".into()), 503),
             (ApiError::OrganizationBusy { limit: 4 }, 503),
+            (ApiError::BulkBusy { limit: 2 }, 503),
             (ApiError::Internal(anyhow::anyhow!("secret detail")), 500),
         ];
         for (error, want) in cases {

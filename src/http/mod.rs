@@ -75,6 +75,8 @@ pub struct SharedState {
     pub resources: Resources,
     /// Requests of one organization running at once (`Settings::org_concurrency`).
     pub org_gate: Arc<OrgGate>,
+    /// Bulk requests running at once in this process (`Settings::bulk_concurrency`).
+    pub bulk_slots: Arc<tokio::sync::Semaphore>,
     /// Where refused write requests go to be recorded, off the request path.
     pub rejections: Arc<RejectionRecorder>,
     /// SCIM events: the signer and push delivery.
@@ -101,6 +103,11 @@ impl AppState {
             store,
             auth,
             org_gate: Arc::new(OrgGate::new(settings.org_concurrency)),
+            bulk_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings
+                    .bulk_concurrency
+                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             settings,
             auth_failures: Arc::new(MemoryLimiter::default()),
             leases: Arc::new(Leases::default()),

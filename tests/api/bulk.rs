@@ -19,6 +19,7 @@ backend_tests!(
     each_operation_is_its_own_change_and_a_failed_one_changes_nothing,
     consecutive_creates_share_a_commit_yet_each_succeeds_or_fails_alone,
     operations_not_started_within_the_time_budget_are_503,
+    bulks_beyond_the_concurrency_bound_wait_their_turn_and_all_complete,
 );
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -444,4 +445,29 @@ async fn operations_not_started_within_the_time_budget_are_503(backend: Backend)
     assert!(statuses[first_503..].iter().all(|s| s == "503"));
     let skipped = &response.body["Operations"][first_503]["response"];
     assert_eq!(skipped["status"], "503");
+}
+
+async fn bulks_beyond_the_concurrency_bound_wait_their_turn_and_all_complete(backend: Backend) {
+    let settings = scimd::config::Settings {
+        bulk_concurrency: 1,
+        ..TestApp::settings()
+    };
+    let app = TestApp::spawn_with(backend, settings).await;
+    let ops = |request: usize| {
+        Value::Array(
+            (0..25)
+                .map(|i| {
+                    json!({"method": "POST", "path": "/Users", "bulkId": format!("{request}-{i}"),
+                        "data": {"userName": format!("u{request}-{i}@example.com")}})
+                })
+                .collect(),
+        )
+    };
+    // Four at once against one slot: three wait (within their time budget) and then run.
+    let responses = futures::future::join_all((0..4).map(|r| bulk(&app, ops(r)))).await;
+    for response in &responses {
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+        assert_eq!(statuses(response), vec!["201"; 25]);
+    }
+    assert_eq!(user_count(&app).await, 100);
 }
