@@ -17,9 +17,10 @@
 #   BENCH_SECONDS      seconds per scenario and connection count (default 15)
 #   BENCH_CONNECTIONS  connection counts (default "16 64")
 #   BENCH_SQLITE       1 (default) to also run the read scenarios on SQLite, 0 to skip
-#   BENCH_GROW         other user counts for the "how it grows" table (default "10000";
-#                      e.g. "10000 1000000" adds a 1M-user database: about 6 more minutes of
-#                      seeding); each gets GET, filter, list and PATCH at 16 connections
+#   BENCH_GROW         other user counts for the "how it grows" table (default
+#                      "10000 1000000"; the 1M-user database takes about 7 minutes to seed;
+#                      "10000" for a shorter run); each gets GET, filter, list and PATCH at
+#                      16 connections
 #   BENCH_PG           server URL without database (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_KEEP_DB      1 to keep database scimd_bench afterwards (default: dropped)
 #   BENCH_RAW          a file to keep wrk's and pgbench's raw output in
@@ -39,7 +40,7 @@ USERS="${BENCH_USERS:-100000}"
 SECS="${BENCH_SECONDS:-15}"
 CONNS="${BENCH_CONNECTIONS:-16 64}"
 RUN_SQLITE="${BENCH_SQLITE:-1}"
-GROW="${BENCH_GROW-10000}"
+GROW="${BENCH_GROW-10000 1000000}"
 PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 DB="scimd_bench"
 DB_URL="$PG/$DB"
