@@ -120,6 +120,15 @@ fn courier() -> anyhow::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Se
     Ok((handle, stop))
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One SET ready to send.
 struct Outgoing {
     position: i64,
@@ -226,13 +235,15 @@ impl Dispatcher {
             };
             let outgoing = self.sign_all(&stream, &entries);
             let delivered = outgoing.len() as i64;
-            let sent = self
-                .courier
-                .spawn(
-                    self.clone()
-                        .send_batch(stream.clone(), outgoing, failing_since),
-                )
-                .await;
+            let sending = self.courier.spawn(self.clone().send_batch(
+                stream.clone(),
+                outgoing,
+                failing_since,
+            ));
+            // The sending is part of this task: when this task ends (its runtime shut down),
+            // so does the sending, and with it the last hold on the dispatcher.
+            let _abort = AbortOnDrop(sending.abort_handle());
+            let sent = sending.await;
             match sent {
                 Ok(since) => failing_since = since,
                 Err(e) => {
