@@ -37,9 +37,27 @@ pub fn handle() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Fails only if another recorder is installed; the handle still renders ours.
         let _ = metrics::set_global_recorder(recorder);
+        let upkept = handle.clone();
+        let started = std::thread::Builder::new()
+            .name("scimd-metrics".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkept.run_upkeep();
+                }
+            });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "metrics upkeep thread could not start");
+        }
         handle
     })
 }
+
+/// How often recorded histogram samples are folded into their buckets. The recorder keeps
+/// every sample until then (or until `/metrics` is scraped): with nothing scraping, a
+/// server's memory grew by about 21 bytes per request, without bound (measured: 2 MB per
+/// 94,000 GETs, given back at the first scrape).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The method as a label: the nine of RFC 9110 §9, anything else `other` (any token is a valid
 /// method name, e.g. 100 KB of letters).
