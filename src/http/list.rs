@@ -274,22 +274,22 @@ pub fn list_response(
     start_index: Option<i64>,
     cursors: PageCursors,
 ) -> Value {
-    let mut body = json!({
-        "schemas": [LIST_RESPONSE_SCHEMA],
-        "totalResults": total,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    });
+    // Built field by field: `json!` would serialise the rendered resources into a copy.
+    let mut body = Map::new();
+    body.insert("schemas".into(), json!([LIST_RESPONSE_SCHEMA]));
+    body.insert("totalResults".into(), json!(total));
+    body.insert("itemsPerPage".into(), json!(resources.len()));
+    body.insert("Resources".into(), Value::Array(resources));
     if let Some(start) = start_index {
-        body["startIndex"] = json!(start);
+        body.insert("startIndex".into(), json!(start));
     }
     if let Some(next) = cursors.next {
-        body["nextCursor"] = json!(next);
+        body.insert("nextCursor".into(), Value::String(next));
     }
     if let Some(previous) = cursors.previous {
-        body["previousCursor"] = json!(previous);
+        body.insert("previousCursor".into(), Value::String(previous));
     }
-    body
+    Value::Object(body)
 }
 
 #[cfg(test)]

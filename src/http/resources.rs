@@ -19,14 +19,14 @@ use crate::store::Versioned;
 /// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5).
 pub(super) fn render<K: ResourceKind>(
     ctx: &RequestContext,
-    loaded: &Loaded<K::Record>,
+    loaded: Loaded<K::Record>,
     projection: &Projection,
 ) -> Value {
     let view = View {
         base_url: &ctx.base_url,
         profile: ctx.profile,
     };
-    let mut rendered = K::render(&view, &loaded.record, &loaded.related);
+    let mut rendered = K::render(&view, loaded.record, &loaded.related);
     // Where a group's members are listed instead goes with `members`, whatever the
     // projection names (it is not a client attribute of its own).
     let elsewhere = rendered.remove(GROUP_MEMBERS_EXTENSION_SCHEMA);
@@ -57,7 +57,7 @@ async fn respond<K: ResourceKind>(
     let base = &ctx.base_url;
     Ok(ScimResponse {
         status,
-        body: render::<K>(ctx, &loaded, projection),
+        body: render::<K>(ctx, loaded, projection),
         etag: Some(etag(version)),
         location: (status == StatusCode::CREATED)
             .then(|| format!("{base}{}/{id}", K::DEF.endpoint)),
@@ -187,7 +187,7 @@ async fn list_page<K: ResourceKind>(
         .await?;
     let resources = page
         .items
-        .iter()
+        .into_iter()
         .map(|loaded| render::<K>(ctx, loaded, &projection))
         .collect();
     Ok(ScimResponse {

@@ -26,11 +26,11 @@ pub async fn search_all(
         .await?;
     let users = page
         .users
-        .iter()
+        .into_iter()
         .map(|user| render::<Users>(&ctx, user, &projection));
     let groups = page
         .groups
-        .iter()
+        .into_iter()
         .map(|group| render::<Groups>(&ctx, group, &projection));
     Ok(ScimResponse {
         status: StatusCode::OK,

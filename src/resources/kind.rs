@@ -40,7 +40,7 @@ pub trait ResourceKind: Send + Sync + 'static {
     ) -> StoreResult<Vec<Option<Vec<MemberRef>>>>;
 
     /// The resource as the client sees it, before projection.
-    fn render(view: &View<'_>, record: &Self::Record, related: &Related) -> Doc;
+    fn render(view: &View<'_>, record: Self::Record, related: &Related) -> Doc;
 
     /// RFC 7644 §3.3.
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<Self::Record>;

@@ -214,7 +214,7 @@ impl ResourceKind for Users {
         Ok(by_user.into_iter().map(Some).collect())
     }
 
-    fn render(view: &View<'_>, record: &UserRecord, groups: &Related) -> Doc {
+    fn render(view: &View<'_>, record: UserRecord, groups: &Related) -> Doc {
         let groups = groups.listed();
         let (base_url, id) = (view.base_url, record.id.to_string());
         let meta = UserMeta {
@@ -226,7 +226,7 @@ impl ResourceKind for Users {
             base_url,
             groups,
         };
-        user::render(&record.doc, &meta, view.profile)
+        user::render(record.doc, &meta, view.profile)
     }
 
     /// 409 `uniqueness` for a userName taken in the organization (any case).

@@ -253,9 +253,10 @@ pub struct GroupMeta<'a> {
 }
 
 /// Renders a group; `members` is None when they were not loaded (projection excluded them).
-pub fn render(doc: &Doc, members: Option<&[MemberRef]>, meta: &GroupMeta<'_>) -> Doc {
-    let mut out = doc.clone();
-    out.insert("id".into(), json!(meta.id));
+pub fn render(doc: Doc, members: Option<&[MemberRef]>, meta: &GroupMeta<'_>) -> Doc {
+    // The stored document is the response's base: moved, not copied.
+    let mut out = doc;
+    out.insert("id".into(), Value::String(meta.id.to_owned()));
     if let Some(members) = members {
         let rendered: Vec<Value> = members
             .iter()
@@ -482,7 +483,7 @@ mod tests {
             id,
             display: "Ann".into(),
         }];
-        let out = Value::Object(render(&doc, Some(&members), &meta));
+        let out = Value::Object(render(doc.clone(), Some(&members), &meta));
         assert_eq!(out["members"][0]["value"], id.to_string());
         assert_eq!(
             out["members"][0]["$ref"],
@@ -490,7 +491,7 @@ mod tests {
         );
         assert_eq!(out["meta"]["version"], "W/\"3\"");
         assert_eq!(out["schemas"], json!([GROUP_SCHEMA]));
-        let without = Value::Object(render(&doc, None, &meta));
+        let without = Value::Object(render(doc.clone(), None, &meta));
         assert!(without.get("members").is_none());
     }
 }

@@ -121,14 +121,20 @@ pub struct UserMeta<'a> {
 /// from userName when none are stored and it is an address ([`fallback_email`]), and both
 /// Omni extensions always present. In the interop profile strictly as RFC 7643 §2.5 reads:
 /// what is not stored is absent, so a client sees its `remove` took effect.
-pub fn render(doc: &Doc, meta: &UserMeta<'_>, profile: Profile) -> Doc {
-    let mut out = doc.clone();
-    out.insert("id".into(), json!(meta.id));
+pub fn render(doc: Doc, meta: &UserMeta<'_>, profile: Profile) -> Doc {
     let reference = profile == Profile::Reference;
+    let fallback = if reference {
+        fallback_email(&doc).map(fallback_emails)
+    } else {
+        None
+    };
+    // The stored document is the response's base: moved, not copied.
+    let mut out = doc;
+    out.insert("id".into(), Value::String(meta.id.to_owned()));
     if reference {
-        out.entry("active").or_insert(json!(true));
-        if let Some(address) = fallback_email(doc) {
-            out.insert("emails".into(), fallback_emails(address));
+        out.entry("active").or_insert(Value::Bool(true));
+        if let Some(emails) = fallback {
+            out.insert("emails".into(), emails);
         }
     }
     if let Some(groups) = meta.groups {
@@ -261,7 +267,7 @@ mod tests {
             base_url: "http://h/scim/v2",
             groups: Some(&[]),
         };
-        let out = Value::Object(render(&stored, &meta, Profile::Reference));
+        let out = Value::Object(render(stored.clone(), &meta, Profile::Reference));
         assert_eq!(out["active"], json!(true));
         assert_eq!(
             out["emails"],
@@ -297,7 +303,7 @@ mod tests {
             "userName": "blob.ross@blobsrus.co", USER_ATTRIBUTE_SCHEMA: {},
             OMNI_USER_EXTENSION_SCHEMA: {}, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": null
         }));
-        let out = render(&bare, &meta, Profile::Interop);
+        let out = render(bare.clone(), &meta, Profile::Interop);
         for absent in [
             "active",
             "emails",
@@ -312,7 +318,7 @@ mod tests {
             "userName": "blob.ross@blobsrus.co", "active": false,
             "emails": [{"value": "b@x.co"}], USER_ATTRIBUTE_SCHEMA: {"good_blob": "yes"}
         }));
-        let out = render(&full, &meta, Profile::Interop);
+        let out = render(full.clone(), &meta, Profile::Interop);
         assert_eq!(out["active"], json!(false));
         assert_eq!(out["emails"], json!([{"value": "b@x.co"}]));
         assert_eq!(out[USER_ATTRIBUTE_SCHEMA], json!({"good_blob": "yes"}));
