@@ -37,6 +37,7 @@ pub use records::{
     ApiKey, CheckFn, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind, KeyUse, Organization, Page,
     UserRecord, UserUpdateFn, UserWrite, Versioned,
 };
+pub use sql::conns;
 pub use sqlite::SqliteStore;
 pub use streams::{EventStream, NewStream, SigningKeyRow, StreamKind, StreamProgress, StreamState};
 

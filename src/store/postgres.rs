@@ -18,6 +18,7 @@ use sqlx::{Arguments, Pool, Postgres, Row};
 use uuid::Uuid;
 
 use super::filter_sql;
+use super::sql::conns::Conns;
 use super::sql::{Dialect, LimiterState, SqlStore};
 use super::{StoreOptions, StoreResult, unknown_member};
 
@@ -34,7 +35,7 @@ pub type PgStore = SqlStore<PgDialect>;
 /// Postgres pools and SQL.
 #[derive(Debug, Clone)]
 pub struct PgDialect {
-    pool: PgPool,
+    pool: Conns<Postgres>,
     /// Connections for the rate limiter only, with `synchronous_commit = off`: a limiter
     /// update lost in a crash forgives one request, while waiting for a WAL flush on every
     /// request would cap the whole server at the disk's fsync rate.
@@ -59,15 +60,13 @@ impl PgStore {
         let options = with_timeout(
             PgConnectOptions::from_str(url)?.options([("max_parallel_workers_per_gather", "0")]),
         );
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            // Short enough that an outage answers 503 well inside the request timeout.
-            .acquire_timeout(std::time::Duration::from_secs(3))
-            // No ping on every checkout: it is a round trip per statement, and a connection
-            // that died is found by the statement itself (503, then the pool drops it).
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        // Our pool (`sql/conns.rs`): no round trip when a connection is checked out or
+        // returned; a connection that died is found by the statement itself (503, then the
+        // pool drops it). The checkout timeout is short enough that an outage answers 503
+        // well inside the request timeout.
+        let pool = Conns::own(options, 16, std::time::Duration::from_secs(3));
+        // Fails now, not at the first request, when the database cannot be reached.
+        drop(pool.acquire().await?);
         let limiter_options =
             with_timeout(PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]));
         let limiter = PgPoolOptions::new()
@@ -194,11 +193,11 @@ impl Dialect for PgDialect {
         }
     }
 
-    fn reader(&self) -> &PgPool {
+    fn reader(&self) -> &Conns<Postgres> {
         &self.pool
     }
 
-    fn writer(&self) -> &PgPool {
+    fn writer(&self) -> &Conns<Postgres> {
         &self.pool
     }
 

@@ -19,14 +19,15 @@ use async_trait::async_trait;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+    SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json;
 use sqlx::{Arguments, Pool, Row, Sqlite};
 use uuid::Uuid;
 
 use super::filter_sql;
+use super::sql::conns::Conns;
 use super::sql::{Arg, Dialect, LimiterState, SqlStore, fetch_all, fetch_optional};
 use super::{StoreError, StoreOptions, StoreResult, now_ms, unknown_member};
 use crate::ratelimit::MemoryLimiter;
@@ -39,8 +40,8 @@ pub type SqliteStore = SqlStore<SqliteDialect>;
 /// SQLite pools, the in-memory limiter, and SQL.
 #[derive(Debug)]
 pub struct SqliteDialect {
-    reader: SqlitePool,
-    writer: SqlitePool,
+    reader: Conns<Sqlite>,
+    writer: Conns<Sqlite>,
     /// A single node owns the file, so rate-limit state can stay in memory.
     limiter: MemoryLimiter,
     /// For the migrations' own connection (no statement deadline).
@@ -73,8 +74,8 @@ impl SqliteStore {
             .await?;
         Ok(SqlStore {
             dialect: SqliteDialect {
-                reader,
-                writer,
+                reader: Conns::Sqlx(reader),
+                writer: Conns::Sqlx(writer),
                 limiter: MemoryLimiter::default(),
                 options,
             },
@@ -136,11 +137,11 @@ impl Dialect for SqliteDialect {
         format!("{column} in (select value from json_each({param}))")
     }
 
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &Conns<Sqlite> {
         &self.reader
     }
 
-    fn writer(&self) -> &SqlitePool {
+    fn writer(&self) -> &Conns<Sqlite> {
         &self.writer
     }
 

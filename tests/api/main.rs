@@ -31,6 +31,7 @@ mod migrations;
 mod openapi;
 mod ops;
 mod patch;
+mod pool;
 mod ratelimit;
 mod rendering;
 mod resources;

@@ -14,6 +14,7 @@
 mod activity;
 mod admin;
 mod changes;
+pub mod conns;
 mod db;
 mod groups;
 mod ratelimit;
@@ -28,6 +29,8 @@ use futures_util::stream::BoxStream;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::Migrator;
 use sqlx::{Database, Pool};
+
+use conns::Conns;
 use uuid::Uuid;
 
 pub use db::{Arg, SqlDb};
@@ -117,9 +120,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn member_change_memberships(_add: bool) -> &'static str {
         "null"
     }
-    fn reader(&self) -> &Pool<Self::DB>;
+    fn reader(&self) -> &Conns<Self::DB>;
     /// The pool writes use (on SQLite a single connection, so writers queue in-process).
-    fn writer(&self) -> &Pool<Self::DB>;
+    fn writer(&self) -> &Conns<Self::DB>;
     fn push_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Uuid) -> Result<(), BoxDynError>;
     fn push_opt_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Option<Uuid>) -> Result<(), BoxDynError>;
     fn push_ids<'q>(args: &mut ArgsOf<'q, Self>, ids: &'q [Uuid]) -> Result<(), BoxDynError>;

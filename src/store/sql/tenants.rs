@@ -223,8 +223,7 @@ impl<D: Dialect> HealthStore for SqlStore<D> {
     }
 
     fn pool_state(&self) -> (u32, u32) {
-        let pool = self.dialect.reader();
-        (pool.size(), pool.num_idle() as u32)
+        self.dialect.reader().state()
     }
 
     async fn resource_counts(&self) -> StoreResult<Vec<(String, i64, i64)>> {

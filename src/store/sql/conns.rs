@@ -1,0 +1,264 @@
+//! The request pools' connections: [`Conns`] hands out a [`Leased`] connection or a [`Tx`]
+//! (a transaction that owns its connection), from one of two pools.
+//!
+//! Postgres uses a pool of our own. sqlx 0.8's pool (and 0.9's) pings every connection when
+//! it goes back, a `Sync` round trip per checkout that measured about a tenth of the server's
+//! CPU on a GET (and a wake-up of the backend). What the ping is for is done here without a
+//! round trip: a returned connection is *flushed* ([`sqlx::Connection::flush`], which sends
+//! what is still buffered, such as the `ROLLBACK` of a dropped transaction, and reads the
+//! answers of a statement whose future was dropped mid-way). A connection that was used to
+//! the end has nothing to flush, so it is back in the pool at once; one that has goes back
+//! from a task once its answers are read (within [`RETURN_DEADLINE`], else it is closed), and
+//! one whose flush fails is closed. A connection that died idle is found by the statement
+//! that next uses it, as with sqlx's pool when it does not test before acquiring.
+//!
+//! SQLite keeps sqlx's pool: its connections get a fresh statement deadline on every
+//! checkout through the pool's hooks, and its ping is a message to the connection's thread.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use sqlx::pool::PoolConnection;
+use sqlx::{ConnectOptions, Connection, Database, Pool, TransactionManager};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a returned connection may take to read what a cancelled statement left behind
+/// before it is closed instead (a backend that stopped answering must not hold a permit).
+pub const RETURN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Where a store's requests get their connections.
+pub enum Conns<DB: Database> {
+    /// sqlx's pool (SQLite).
+    Sqlx(Pool<DB>),
+    /// Our pool, which returns connections without a round trip (Postgres).
+    Own(Arc<OwnPool<DB>>),
+}
+
+impl<DB: Database> Clone for Conns<DB> {
+    fn clone(&self) -> Self {
+        match self {
+            Conns::Sqlx(pool) => Conns::Sqlx(pool.clone()),
+            Conns::Own(pool) => Conns::Own(Arc::clone(pool)),
+        }
+    }
+}
+
+impl<DB: Database> fmt::Debug for Conns<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (size, idle) = self.state();
+        f.debug_struct("Conns")
+            .field("size", &size)
+            .field("idle", &idle)
+            .finish()
+    }
+}
+
+impl<DB: Database> Conns<DB> {
+    /// A pool of at most `max` connections opened with `options`; a checkout waits at most
+    /// `acquire_timeout` (then `PoolTimedOut`), opening a connection included.
+    pub fn own(
+        options: <DB::Connection as Connection>::Options,
+        max: u32,
+        acquire_timeout: Duration,
+    ) -> Conns<DB> {
+        Conns::Own(Arc::new(OwnPool {
+            options,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(max as usize)),
+            open: AtomicU32::new(0),
+            acquire_timeout,
+        }))
+    }
+
+    /// A connection for statements of its own.
+    pub async fn acquire(&self) -> Result<Leased<DB>, sqlx::Error> {
+        match self {
+            Conns::Sqlx(pool) => Ok(Leased(Lease::Sqlx(pool.acquire().await?))),
+            Conns::Own(pool) => pool.acquire().await,
+        }
+    }
+
+    /// A transaction on a connection of its own; rolled back when dropped uncommitted.
+    pub async fn begin(&self) -> Result<Tx<DB>, sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        DB::TransactionManager::begin(&mut conn, None).await?;
+        Ok(Tx { conn, open: true })
+    }
+
+    /// Connections open, and of those idle.
+    pub fn state(&self) -> (u32, u32) {
+        match self {
+            Conns::Sqlx(pool) => (pool.size(), pool.num_idle() as u32),
+            Conns::Own(pool) => (
+                pool.open.load(Ordering::Relaxed),
+                pool.idle.lock().unwrap_or_else(|e| e.into_inner()).len() as u32,
+            ),
+        }
+    }
+}
+
+/// Our pool: idle connections (the most recently used first), and one permit per
+/// connection that may be open.
+pub struct OwnPool<DB: Database> {
+    options: <DB::Connection as Connection>::Options,
+    idle: Mutex<Vec<DB::Connection>>,
+    permits: Arc<Semaphore>,
+    open: AtomicU32,
+    acquire_timeout: Duration,
+}
+
+impl<DB: Database> OwnPool<DB> {
+    async fn acquire(self: &Arc<Self>) -> Result<Leased<DB>, sqlx::Error> {
+        let checkout = async {
+            let permit = Arc::clone(&self.permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => {
+                    let conn = self.options.connect().await?;
+                    self.open.fetch_add(1, Ordering::Relaxed);
+                    conn
+                }
+            };
+            Ok(Leased(Lease::Own {
+                conn: Some(conn),
+                permit: Some(permit),
+                pool: Arc::clone(self),
+            }))
+        };
+        tokio::time::timeout(self.acquire_timeout, checkout)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+    }
+
+    /// Back to the idle list (its permit is released by the caller, after this).
+    fn keep(&self, conn: DB::Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+    }
+
+    /// Closed without a goodbye: it is broken, or it did not answer in time.
+    fn discard(&self, conn: DB::Connection) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        drop(conn);
+    }
+}
+
+/// A checked-out connection; it goes back to its pool when dropped.
+pub struct Leased<DB: Database>(Lease<DB>);
+
+enum Lease<DB: Database> {
+    Sqlx(PoolConnection<DB>),
+    Own {
+        conn: Option<DB::Connection>,
+        permit: Option<OwnedSemaphorePermit>,
+        pool: Arc<OwnPool<DB>>,
+    },
+}
+
+// The connection is taken out only by `drop`, after which nothing can deref: the `expect`s
+// below cannot fire.
+impl<DB: Database> Deref for Leased<DB> {
+    type Target = DB::Connection;
+    #[allow(clippy::expect_used)]
+    fn deref(&self) -> &DB::Connection {
+        match &self.0 {
+            Lease::Sqlx(conn) => conn,
+            Lease::Own { conn, .. } => conn.as_ref().expect("a leased connection until dropped"),
+        }
+    }
+}
+
+impl<DB: Database> DerefMut for Leased<DB> {
+    #[allow(clippy::expect_used)]
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match &mut self.0 {
+            Lease::Sqlx(conn) => conn,
+            Lease::Own { conn, .. } => conn.as_mut().expect("a leased connection until dropped"),
+        }
+    }
+}
+
+impl<DB: Database> Drop for Leased<DB> {
+    fn drop(&mut self) {
+        let Lease::Own { conn, permit, pool } = &mut self.0 else {
+            return;
+        };
+        let (Some(mut conn), permit) = (conn.take(), permit.take()) else {
+            return;
+        };
+        // A connection used to the end has nothing to send or read: the flush completes on
+        // its first poll, without a system call.
+        match conn.flush().now_or_never() {
+            Some(Ok(())) => pool.keep(conn),
+            Some(Err(_)) => pool.discard(conn),
+            None => {
+                let pool = Arc::clone(pool);
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    pool.discard(conn);
+                    return;
+                };
+                runtime.spawn(async move {
+                    match tokio::time::timeout(RETURN_DEADLINE, conn.flush()).await {
+                        Ok(Ok(())) => pool.keep(conn),
+                        _ => pool.discard(conn),
+                    }
+                    drop(permit);
+                });
+                return;
+            }
+        }
+        drop(permit);
+    }
+}
+
+/// A transaction that owns its connection (as sqlx's `Transaction` does with a pooled one).
+pub struct Tx<DB: Database> {
+    conn: Leased<DB>,
+    open: bool,
+}
+
+impl<DB: Database> Tx<DB> {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        DB::TransactionManager::commit(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        DB::TransactionManager::rollback(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl<DB: Database> Deref for Tx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.conn
+    }
+}
+
+impl<DB: Database> DerefMut for Tx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
+}
+
+impl<DB: Database> Drop for Tx<DB> {
+    fn drop(&mut self) {
+        if self.open {
+            // Queued, not sent: the connection's return flushes it (see the module doc).
+            DB::TransactionManager::start_rollback(&mut self.conn);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The Postgres request pool (`store/sql/conns.rs`): a connection goes back without a round
+//! trip, yet what a dropped transaction or a cancelled statement left behind is settled before
+//! anyone else uses it, a broken connection is replaced, and checkouts are bounded.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use scimd::store::conns::Conns;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, Postgres};
+
+use crate::helpers::{Backend, TestDb, postgres_url};
+
+/// A pool of `max` connections on a fresh database, and that database (kept alive with it).
+async fn pool(max: u32, acquire_timeout: Duration) -> Option<(Conns<Postgres>, TestDb)> {
+    postgres_url()?;
+    let db = TestDb::create(Backend::Postgres).await;
+    let options = PgConnectOptions::from_str(&db.url).unwrap();
+    Some((Conns::own(options, max, acquire_timeout), db))
+}
+
+async fn scalar(conn: &mut PgConnection, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_used_to_the_end_is_back_in_the_pool_as_soon_as_it_is_dropped() {
+    let Some((pool, _db)) = pool(4, Duration::from_secs(3)).await else {
+        return;
+    };
+    for _ in 0..20 {
+        let mut conn = pool.acquire().await.unwrap();
+        assert_eq!(scalar(&mut conn, "select 1::int8").await, 1);
+        drop(conn);
+        // Synchronously: no round trip was needed to return it.
+        assert_eq!(pool.state(), (1, 1), "one connection, idle again at once");
+    }
+    let mut tx = pool.begin().await.unwrap();
+    assert_eq!(scalar(&mut tx, "select 2::int8").await, 2);
+    tx.commit().await.unwrap();
+    assert_eq!(pool.state(), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_transaction_is_rolled_back_and_releases_its_locks_without_a_next_use() {
+    let Some((pool, db)) = pool(1, Duration::from_secs(3)).await else {
+        return;
+    };
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("create table t (v int)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("insert into t values (1)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    scalar(&mut tx, "select 0::int8 from pg_advisory_xact_lock(42)").await;
+    drop(tx);
+    // Nobody uses the pool again: the rollback must still reach the server, so another
+    // session gets the lock.
+    let mut other = PgConnection::connect(&db.url).await.unwrap();
+    let mut free = false;
+    for _ in 0..40 {
+        free = sqlx::query_scalar("select pg_try_advisory_lock(42)")
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+        if free {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(free, "the dropped transaction still holds its lock");
+    assert_eq!(scalar(&mut other, "select count(*) from t").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_cancelled_mid_way_leaves_its_connection_clean_for_the_next_user() {
+    let Some((pool, _db)) = pool(1, Duration::from_secs(3)).await else {
+        return;
+    };
+    let mut conn = pool.acquire().await.unwrap();
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(50),
+        sqlx::query_scalar::<_, i64>("select 7::int8 from pg_sleep(0.3)").fetch_one(&mut *conn),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the statement should still be running");
+    drop(conn);
+    // The next user gets the same connection, its own answer, and not the sleeper's.
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(scalar(&mut conn, "select 8::int8").await, 8);
+    drop(conn);
+    assert_eq!(pool.state(), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closed_fails_one_statement_and_is_replaced() {
+    let Some((pool, db)) = pool(1, Duration::from_secs(3)).await else {
+        return;
+    };
+    let mut conn = pool.acquire().await.unwrap();
+    let pid = scalar(&mut conn, "select pg_backend_pid()::int8").await;
+    drop(conn);
+    let mut other = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("select pg_terminate_backend($1::int4)")
+        .bind(pid)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let failed = sqlx::query_scalar::<_, i64>("select 1::int8")
+        .fetch_one(&mut *conn)
+        .await;
+    assert!(
+        failed.is_err(),
+        "a statement on a terminated backend must fail"
+    );
+    drop(conn);
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(scalar(&mut conn, "select 1::int8").await, 1);
+    assert_ne!(
+        scalar(&mut conn, "select pg_backend_pid()::int8").await,
+        pid
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkouts_beyond_the_bound_wait_and_then_time_out() {
+    let Some((pool, _db)) = pool(2, Duration::from_millis(200)).await else {
+        return;
+    };
+    let first = pool.acquire().await.unwrap();
+    let _second = pool.acquire().await.unwrap();
+    let third = pool.acquire().await;
+    assert!(
+        matches!(third, Err(sqlx::Error::PoolTimedOut)),
+        "a third checkout of two: {:?}",
+        third.err()
+    );
+    drop(first);
+    let fourth = pool.acquire().await;
+    assert!(fourth.is_ok(), "a returned connection is handed out again");
+    assert_eq!(pool.state().0, 2);
+}
