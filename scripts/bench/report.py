@@ -91,7 +91,8 @@ SCENARIOS = [
      [("postgres", "pgbench_update", "pgbench update")]),
     ("postgres", "floor", "Ceiling: floor (axum + sqlx, one select)",
      "`GET /floor/{id}` of `examples/floor.rs`: one `select id, doc from users where org_id = $1 and id = $2` "
-     "on a 16-connection pool, answered as JSON (its CPU and RSS are in the server columns)",
+     "on scimd's own 16-connection pool (`store/sql/conns.rs`), answered as JSON (its CPU and RSS "
+     "are in the server columns)",
      [("postgres", "pgbench_select", "pgbench select")]),
     ("postgres", "get_user", "GET /scim/v2/Users/{id}", "random seeded user",
      [("postgres", "floor", "floor"), ("postgres", "pgbench_select", "pgbench select")]),
