@@ -233,12 +233,6 @@ impl<DB: Database> Tx<DB> {
         self.open = false;
         Ok(())
     }
-
-    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        DB::TransactionManager::rollback(&mut self.conn).await?;
-        self.open = false;
-        Ok(())
-    }
 }
 
 impl<DB: Database> Deref for Tx<DB> {
