@@ -255,10 +255,12 @@ done
 
 # ---------------------------------------------------------------- writes with a push stream
 # PUT and PATCH without and with one push stream (RFC 9967 events) to a receiver on loopback
-# that measures each SET's commit-to-arrival time (`toe` to receipt), alternated over
-# BENCH_STREAM_ROUNDS rounds (default 3) so both see the same machine; after each round with
-# the stream, how many events were still on their way when the load stopped, and how long
-# they took to drain. Each round's stream is new (it starts at the head of the log).
+# that measures each SET's commit-to-arrival time (`toe` to receipt), over BENCH_STREAM_ROUNDS
+# rounds (default 4) so both see the same machine: odd rounds run without the stream first,
+# even rounds with it first, so a drift over the run (the log and the tables grow) weighs on
+# both alike. After each load with the stream, how many events were still on their way when
+# it stopped, and how long they took to drain. Each round's stream is new (it starts at the
+# head of the log).
 echo "== Postgres, PUT and PATCH without and with one push stream, alternated, 16 connections"
 RECEIVER_PORT="$(free_port)"
 "$TARGET/examples/event_receiver" "$RECEIVER_PORT" 2>"$WORK/receiver.log" &
@@ -267,16 +269,18 @@ PIDS+=("$RECEIVER_PID")
 wait_200 "http://127.0.0.1:$RECEIVER_PORT/stats" 10
 received() { curl -s "http://127.0.0.1:$RECEIVER_PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'; }
 EXPECTED=0 MOST_IN_FLIGHT=0 DRAIN_SECS=0
-for round in $(seq "${BENCH_STREAM_ROUNDS:-3}"); do
+without_stream() { # round
   for scenario in put_user patch_user; do
-    run_wrk "stream-off-$round" "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+    run_wrk "stream-off-$1" "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
   done
+}
+with_stream() { # round
   STREAM_ID="$(DATABASE_URL="$DB_URL" "$BIN" stream create --org bench \
     --push "http://127.0.0.1:$RECEIVER_PORT/")"
   sleep 3 # the server takes the new stream's lease within a second
   ENTRIES_BEFORE="$(psql "$DB_URL" -qAtc "select count(*) from changes")"
   for scenario in put_user patch_user; do
-    run_wrk "stream-on-$round" "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
+    run_wrk "stream-on-$1" "$scenario" 16 "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
   done
   ENTRIES_AFTER="$(psql "$DB_URL" -qAtc "select count(*) from changes")"
   EXPECTED=$((EXPECTED + ENTRIES_AFTER - ENTRIES_BEFORE))
@@ -288,7 +292,16 @@ for round in $(seq "${BENCH_STREAM_ROUNDS:-3}"); do
   while [ "$(received)" -lt "$EXPECTED" ] && [ $((SECONDS - DRAIN_START)) -lt 120 ]; do sleep 0.2; done
   [ $((SECONDS - DRAIN_START)) -le "$DRAIN_SECS" ] || DRAIN_SECS=$((SECONDS - DRAIN_START))
   DATABASE_URL="$DB_URL" "$BIN" stream delete "$STREAM_ID"
-  echo "  round $round: $IN_FLIGHT events on their way when the load stopped"
+  echo "  round $1: $IN_FLIGHT events on their way when the load stopped"
+}
+for round in $(seq "${BENCH_STREAM_ROUNDS:-4}"); do
+  if [ $((round % 2)) = 1 ]; then
+    without_stream "$round"
+    with_stream "$round"
+  else
+    with_stream "$round"
+    without_stream "$round"
+  fi
 done
 curl -s "http://127.0.0.1:$RECEIVER_PORT/stats" >"$WORK/stream_stats.json"
 {

@@ -412,8 +412,9 @@ if a.stream_env and os.path.exists(a.stream_env) and a.stream_stats and os.path.
     p("## Writes with one push stream (SCIM events)\n")
     p("PUT and PATCH at 16 connections without and with one push stream to a receiver on "
       "loopback (`examples/event_receiver.rs`, answers 202) that measures each SET from the "
-      "change's commit (`toe`) to its arrival; rounds alternate without and with the stream "
-      "(a new stream each round), on the same server and database. Medians of the rounds. "
+      "change's commit (`toe`) to its arrival; each round runs both, odd rounds without the "
+      "stream first and even rounds with it first (a new stream each round), on the same "
+      "server and database. Medians of the rounds. "
       "The receiver runs on the same two cores, so its own work is in the figures too.\n")
     p("| scenario | rounds | without req/s (each round) | with the stream req/s (each round) | "
       "ratio of medians | p99 ms without | p99 ms with |")

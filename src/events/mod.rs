@@ -6,6 +6,7 @@
 //! on the stream, so it is at-least-once and in log order (hence in order per resource); a
 //! slow or dead receiver only makes its own stream lag: SCIM writes never wait on delivery.
 
+mod exchange;
 pub mod poll;
 pub mod push;
 pub mod signing;

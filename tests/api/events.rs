@@ -24,6 +24,7 @@ backend_tests!(
     a_poll_with_ack_never_returns_an_acknowledged_event,
     a_receiver_down_for_thirty_seconds_gets_every_change_in_order_per_resource,
     no_event_of_an_acknowledged_write_is_lost_when_scimd_is_killed,
+    a_receiver_refusing_a_set_gets_it_once_and_the_stream_goes_on,
 );
 
 /// What a receiver got: each SET as it arrived, with its Authorization header.
@@ -535,4 +536,57 @@ async fn two_processes_on_one_postgres_deliver_every_event() {
         acknowledged.len()
     );
     all_arrive(&receiver, &acknowledged).await;
+}
+
+/// RFC 8935 §2.4: a `400` with an error object is the receiver's final answer for that SET:
+/// it is not sent again and the SETs after it still arrive. The refusal here comes with a
+/// long description, read in several pieces.
+async fn a_receiver_refusing_a_set_gets_it_once_and_the_stream_goes_on(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let attempts: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = attempts.clone();
+    let handler = move |body: Bytes| {
+        let seen = seen.clone();
+        async move {
+            let claims = claims(&String::from_utf8_lossy(&body));
+            let refused = claims.to_string().contains("refused@example.com");
+            seen.lock().expect("attempts").push(claims);
+            if refused {
+                let answer =
+                    json!({"err": "invalid_request", "description": "x".repeat(256 * 1024)});
+                (AxumStatus::BAD_REQUEST, answer.to_string())
+            } else {
+                (AxumStatus::ACCEPTED, String::new())
+            }
+        }
+    };
+    let router = axum::Router::new().route("/events", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    // A full stream, so each SET names the user it is about.
+    push_stream(&app, &url, true, None).await;
+
+    app.create_user(json!({"userName": "refused@example.com"}))
+        .await;
+    app.create_user(json!({"userName": "accepted@example.com"}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while attempts.lock().expect("attempts").len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Retries would come after 100 ms, 200 ms, ...: a second is room for several.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let names: Vec<String> = attempts
+        .lock()
+        .expect("attempts")
+        .iter()
+        .map(|c| {
+            let data = c["events"]["urn:ietf:params:scim:event:prov:create:full"]["data"].clone();
+            data["userName"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(names, ["refused@example.com", "accepted@example.com"]);
 }
