@@ -61,9 +61,10 @@ impl PgStore {
             PgConnectOptions::from_str(url)?.options([("max_parallel_workers_per_gather", "0")]),
         );
         // Our pool (`sql/conns.rs`): no round trip when a connection is checked out or
-        // returned; a connection that died is found by the statement itself (503, then the
-        // pool drops it). The checkout timeout is short enough that an outage answers 503
-        // well inside the request timeout.
+        // returned, except a ping for one idle ten seconds or more; a connection that died
+        // while in use is found by the statement itself (503, then the pool drops it). The
+        // checkout timeout is short enough that an outage answers 503 well inside the
+        // request timeout.
         let pool = Conns::own(options, 16, std::time::Duration::from_secs(3));
         // Fails now, not at the first request, when the database cannot be reached.
         drop(pool.acquire().await?);

@@ -1,11 +1,12 @@
 //! The Postgres request pool (`store/sql/conns.rs`): a connection goes back without a round
 //! trip, yet what a dropped transaction or a cancelled statement left behind is settled before
-//! anyone else uses it, a broken connection is replaced, and checkouts are bounded.
+//! anyone else uses it, a broken connection is replaced, checkouts are bounded, and
+//! connections are retired: checked after an idle spell, closed when idle or old.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use scimd::store::conns::Conns;
+use scimd::store::conns::{Conns, Retirement};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres};
 
@@ -17,6 +18,26 @@ async fn pool(max: u32, acquire_timeout: Duration) -> Option<(Conns<Postgres>, T
     let db = TestDb::create(Backend::Postgres).await;
     let options = PgConnectOptions::from_str(&db.url).unwrap();
     Some((Conns::own(options, max, acquire_timeout), db))
+}
+
+/// A pool of one connection retired as `retirement` says, and its database.
+async fn retiring_pool(retirement: Retirement) -> Option<(Conns<Postgres>, TestDb)> {
+    postgres_url()?;
+    let db = TestDb::create(Backend::Postgres).await;
+    let options = PgConnectOptions::from_str(&db.url).unwrap();
+    let pool = Conns::own_with(options, 1, Duration::from_secs(3), retirement);
+    Some((pool, db))
+}
+
+/// The sessions open on `db`, other than the asking one.
+async fn sessions(db: &TestDb) -> i64 {
+    let mut other = PgConnection::connect(&db.url).await.unwrap();
+    scalar(
+        &mut other,
+        "select count(*) from pg_stat_activity \
+         where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .await
 }
 
 async fn scalar(conn: &mut PgConnection, sql: &str) -> i64 {
@@ -146,4 +167,91 @@ async fn checkouts_beyond_the_bound_wait_and_then_time_out() {
     let fourth = pool.acquire().await;
     assert!(fourth.is_ok(), "a returned connection is handed out again");
     assert_eq!(pool.state().0, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_idle_past_the_check_is_pinged_and_a_dead_one_replaced_unseen() {
+    let retirement = Retirement {
+        check_after_idle: Duration::from_millis(100),
+        ..Retirement::default()
+    };
+    let Some((pool, db)) = retiring_pool(retirement).await else {
+        return;
+    };
+    let mut conn = pool.acquire().await.unwrap();
+    let pid = scalar(&mut conn, "select pg_backend_pid()::int8").await;
+    drop(conn);
+    let mut other = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("select pg_terminate_backend($1::int4)")
+        .bind(pid)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Unlike a connection checked out at once, this one's death costs no statement.
+    let mut conn = pool.acquire().await.unwrap();
+    assert_ne!(
+        scalar(&mut conn, "select pg_backend_pid()::int8").await,
+        pid
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_idle_past_the_idle_timeout_is_closed() {
+    let retirement = Retirement {
+        idle_timeout: Duration::from_millis(200),
+        ..Retirement::default()
+    };
+    let Some((pool, db)) = retiring_pool(retirement).await else {
+        return;
+    };
+    let mut conn = pool.acquire().await.unwrap();
+    scalar(&mut conn, "select 1::int8").await;
+    drop(conn);
+    assert_eq!(pool.state(), (1, 1));
+    let mut closed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if pool.state() == (0, 0) && sessions(&db).await == 0 {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "still open: {:?}, {} sessions",
+        pool.state(),
+        sessions(&db).await
+    );
+    // And the pool opens a new one when asked.
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(scalar(&mut conn, "select 2::int8").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_past_its_lifetime_is_closed_when_it_comes_back() {
+    let retirement = Retirement {
+        max_lifetime: Duration::from_millis(300),
+        ..Retirement::default()
+    };
+    let Some((pool, _db)) = retiring_pool(retirement).await else {
+        return;
+    };
+    let mut conn = pool.acquire().await.unwrap();
+    let pid = scalar(&mut conn, "select pg_backend_pid()::int8").await;
+    drop(conn);
+    // Young: it is kept.
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        scalar(&mut conn, "select pg_backend_pid()::int8").await,
+        pid
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    drop(conn);
+    assert_eq!(pool.state(), (0, 0), "closed as it came back");
+    let mut conn = pool.acquire().await.unwrap();
+    assert_ne!(
+        scalar(&mut conn, "select pg_backend_pid()::int8").await,
+        pid
+    );
 }

@@ -9,8 +9,14 @@
 //! answers of a statement whose future was dropped mid-way). A connection that was used to
 //! the end has nothing to flush, so it is back in the pool at once; one that has goes back
 //! from a task once its answers are read (within [`RETURN_DEADLINE`], else it is closed), and
-//! one whose flush fails is closed. A connection that died idle is found by the statement
-//! that next uses it, as with sqlx's pool when it does not test before acquiring.
+//! one whose flush fails is closed.
+//!
+//! Connections are retired as sqlx's pool retires them ([`Retirement`]): one idle for
+//! [`Retirement::idle_timeout`] is closed by a sweep, one open for
+//! [`Retirement::max_lifetime`] is closed when it comes back, and one idle for
+//! [`Retirement::check_after_idle`] is pinged before it is handed out, so a connection a
+//! server restart or a middlebox closed meanwhile is replaced instead of failing a request.
+//! Under load no connection sits idle that long: the ping costs nothing there.
 //!
 //! SQLite keeps sqlx's pool: its connections get a fresh statement deadline on every
 //! checkout through the pool's hooks, and its ping is a message to the connection's thread.
@@ -18,8 +24,8 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use sqlx::pool::PoolConnection;
@@ -29,6 +35,28 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// How long a returned connection may take to read what a cancelled statement left behind
 /// before it is closed instead (a backend that stopped answering must not hold a permit).
 pub const RETURN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// When the pool checks, retires and closes its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Retirement {
+    /// Idle this long, a connection is pinged before it is handed out.
+    pub check_after_idle: Duration,
+    /// Idle this long, a connection is closed.
+    pub idle_timeout: Duration,
+    /// Open this long, a connection is closed when it next comes back.
+    pub max_lifetime: Duration,
+}
+
+impl Default for Retirement {
+    /// sqlx's pool's idle timeout and lifetime; a check after ten idle seconds.
+    fn default() -> Self {
+        Retirement {
+            check_after_idle: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10 * 60),
+            max_lifetime: Duration::from_secs(30 * 60),
+        }
+    }
+}
 
 /// Where a store's requests get their connections.
 pub enum Conns<DB: Database> {
@@ -65,13 +93,29 @@ impl<DB: Database> Conns<DB> {
         max: u32,
         acquire_timeout: Duration,
     ) -> Conns<DB> {
-        Conns::Own(Arc::new(OwnPool {
+        Conns::own_with(options, max, acquire_timeout, Retirement::default())
+    }
+
+    /// [`Conns::own`] with its connections retired as `retirement` says. Sweeps idle
+    /// connections from a task on the current runtime, for as long as the pool lives.
+    pub fn own_with(
+        options: <DB::Connection as Connection>::Options,
+        max: u32,
+        acquire_timeout: Duration,
+        retirement: Retirement,
+    ) -> Conns<DB> {
+        let pool = Arc::new(OwnPool {
             options,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max as usize)),
             open: AtomicU32::new(0),
             acquire_timeout,
-        }))
+            retirement,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(sweep(Arc::downgrade(&pool)));
+        }
+        Conns::Own(pool)
     }
 
     /// A connection for statements of its own.
@@ -101,14 +145,22 @@ impl<DB: Database> Conns<DB> {
     }
 }
 
-/// Our pool: idle connections (the most recently used first), and one permit per
+/// Our pool: idle connections (the most recently used last), and one permit per
 /// connection that may be open.
 pub struct OwnPool<DB: Database> {
     options: <DB::Connection as Connection>::Options,
-    idle: Mutex<Vec<DB::Connection>>,
+    idle: Mutex<Vec<Idle<DB>>>,
     permits: Arc<Semaphore>,
     open: AtomicU32,
     acquire_timeout: Duration,
+    retirement: Retirement,
+}
+
+/// An idle connection, with when it was opened and since when it is idle.
+struct Idle<DB: Database> {
+    conn: DB::Connection,
+    opened: Instant,
+    since: Instant,
 }
 
 impl<DB: Database> OwnPool<DB> {
@@ -118,17 +170,29 @@ impl<DB: Database> OwnPool<DB> {
                 .acquire_owned()
                 .await
                 .map_err(|_| sqlx::Error::PoolClosed)?;
-            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let conn = match idle {
-                Some(conn) => conn,
-                None => {
-                    let conn = self.options.connect().await?;
-                    self.open.fetch_add(1, Ordering::Relaxed);
-                    conn
+            // A connection taken from the idle list leaves the count of open ones until it
+            // is handed out, so a checkout cancelled meanwhile (its ping, say) drops it
+            // without leaving the count wrong.
+            let (conn, opened) = loop {
+                let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                let Some(mut idle) = idle else {
+                    break (self.options.connect().await?, Instant::now());
+                };
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                if self.retired(idle.opened, idle.since) {
+                    goodbye(idle.conn);
+                    continue;
+                }
+                if idle.since.elapsed() < self.retirement.check_after_idle
+                    || idle.conn.ping().await.is_ok()
+                {
+                    break (idle.conn, idle.opened);
                 }
             };
+            self.open.fetch_add(1, Ordering::Relaxed);
             Ok(Leased(Lease::Own {
                 conn: Some(conn),
+                opened,
                 permit: Some(permit),
                 pool: Arc::clone(self),
             }))
@@ -138,18 +202,75 @@ impl<DB: Database> OwnPool<DB> {
             .unwrap_or(Err(sqlx::Error::PoolTimedOut))
     }
 
-    /// Back to the idle list (its permit is released by the caller, after this).
-    fn keep(&self, conn: DB::Connection) {
+    /// Whether a connection opened at `opened` and idle since `since` is past its time.
+    fn retired(&self, opened: Instant, since: Instant) -> bool {
+        opened.elapsed() >= self.retirement.max_lifetime
+            || since.elapsed() >= self.retirement.idle_timeout
+    }
+
+    /// Back to the idle list, or closed when it has lived its time (its permit is released
+    /// by the caller, after this).
+    fn keep(&self, conn: DB::Connection, opened: Instant) {
+        if opened.elapsed() >= self.retirement.max_lifetime {
+            self.close(conn);
+            return;
+        }
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
+            .push(Idle {
+                conn,
+                opened,
+                since: Instant::now(),
+            });
     }
 
     /// Closed without a goodbye: it is broken, or it did not answer in time.
     fn discard(&self, conn: DB::Connection) {
         self.open.fetch_sub(1, Ordering::Relaxed);
         drop(conn);
+    }
+
+    /// Closed with a goodbye.
+    fn close(&self, conn: DB::Connection) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        goodbye(conn);
+    }
+}
+
+/// Closes a connection with a goodbye (the server ends its session at once), from a task.
+fn goodbye<C: Connection + 'static>(conn: C) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(RETURN_DEADLINE, conn.close()).await;
+        });
+    }
+}
+
+/// Closes the pool's connections that have been idle or open too long, a few times per
+/// idle timeout, until the pool is gone.
+async fn sweep<DB: Database>(pool: Weak<OwnPool<DB>>) {
+    let every = match pool.upgrade() {
+        Some(pool) => (pool.retirement.idle_timeout / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(60)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let retired: Vec<Idle<DB>> = {
+            let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let (retired, kept) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|c| pool.retired(c.opened, c.since));
+            *idle = kept;
+            retired
+        };
+        for idle in retired {
+            pool.close(idle.conn);
+        }
     }
 }
 
@@ -160,6 +281,7 @@ enum Lease<DB: Database> {
     Sqlx(PoolConnection<DB>),
     Own {
         conn: Option<DB::Connection>,
+        opened: Instant,
         permit: Option<OwnedSemaphorePermit>,
         pool: Arc<OwnPool<DB>>,
     },
@@ -190,16 +312,23 @@ impl<DB: Database> DerefMut for Leased<DB> {
 
 impl<DB: Database> Drop for Leased<DB> {
     fn drop(&mut self) {
-        let Lease::Own { conn, permit, pool } = &mut self.0 else {
+        let Lease::Own {
+            conn,
+            opened,
+            permit,
+            pool,
+        } = &mut self.0
+        else {
             return;
         };
+        let opened = *opened;
         let (Some(mut conn), permit) = (conn.take(), permit.take()) else {
             return;
         };
         // A connection used to the end has nothing to send or read: the flush completes on
         // its first poll, without a system call.
         match conn.flush().now_or_never() {
-            Some(Ok(())) => pool.keep(conn),
+            Some(Ok(())) => pool.keep(conn, opened),
             Some(Err(_)) => pool.discard(conn),
             None => {
                 let pool = Arc::clone(pool);
@@ -209,7 +338,7 @@ impl<DB: Database> Drop for Leased<DB> {
                 };
                 runtime.spawn(async move {
                     match tokio::time::timeout(RETURN_DEADLINE, conn.flush()).await {
-                        Ok(Ok(())) => pool.keep(conn),
+                        Ok(Ok(())) => pool.keep(conn, opened),
                         _ => pool.discard(conn),
                     }
                     drop(permit);
