@@ -60,12 +60,9 @@ impl Receiver {
                 AxumStatus::ACCEPTED
             }
         };
-        let router = axum::Router::new().route("/events", axum::routing::post(handler));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/events", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let url =
+            serve_receiver(axum::Router::new().route("/events", axum::routing::post(handler)))
+                .await;
         Receiver {
             url,
             received,
@@ -86,6 +83,16 @@ impl Receiver {
         let received = self.received.lock().expect("received");
         received.sets.iter().map(|(set, _)| claims(set)).collect()
     }
+}
+
+/// Serves `router` on 127.0.0.1; the URL of its `/events`.
+async fn serve_receiver(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
 }
 
 /// The claims of a SET, unverified (verification is tested on its own).
@@ -560,12 +567,8 @@ async fn a_receiver_refusing_a_set_gets_it_once_and_the_stream_goes_on(backend: 
             }
         }
     };
-    let router = axum::Router::new().route("/events", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url =
+        serve_receiver(axum::Router::new().route("/events", axum::routing::post(handler))).await;
     // A full stream, so each SET names the user it is about.
     push_stream(&app, &url, true, None).await;
 

@@ -40,6 +40,21 @@ async fn sessions(db: &TestDb) -> i64 {
     .await
 }
 
+/// Uses the pool's one connection, then has the server end its session while it is idle in
+/// the pool; that session's backend pid.
+async fn terminate_pooled_backend(pool: &Conns<Postgres>, db: &TestDb) -> i64 {
+    let mut conn = pool.acquire().await.unwrap();
+    let pid = scalar(&mut conn, "select pg_backend_pid()::int8").await;
+    drop(conn);
+    let mut other = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("select pg_terminate_backend($1::int4)")
+        .bind(pid)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    pid
+}
+
 async fn scalar(conn: &mut PgConnection, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
 }
@@ -123,15 +138,7 @@ async fn a_connection_the_server_closed_fails_one_statement_and_is_replaced() {
     let Some((pool, db)) = pool(1, Duration::from_secs(3)).await else {
         return;
     };
-    let mut conn = pool.acquire().await.unwrap();
-    let pid = scalar(&mut conn, "select pg_backend_pid()::int8").await;
-    drop(conn);
-    let mut other = PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("select pg_terminate_backend($1::int4)")
-        .bind(pid)
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let pid = terminate_pooled_backend(&pool, &db).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut conn = pool.acquire().await.unwrap();
     let failed = sqlx::query_scalar::<_, i64>("select 1::int8")
@@ -178,15 +185,7 @@ async fn a_connection_idle_past_the_check_is_pinged_and_a_dead_one_replaced_unse
     let Some((pool, db)) = retiring_pool(retirement).await else {
         return;
     };
-    let mut conn = pool.acquire().await.unwrap();
-    let pid = scalar(&mut conn, "select pg_backend_pid()::int8").await;
-    drop(conn);
-    let mut other = PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("select pg_terminate_backend($1::int4)")
-        .bind(pid)
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let pid = terminate_pooled_backend(&pool, &db).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Unlike a connection checked out at once, this one's death costs no statement.
     let mut conn = pool.acquire().await.unwrap();
