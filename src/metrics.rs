@@ -7,6 +7,8 @@
 //! nothing a client sends becomes a label, or `/metrics` and memory grow with every request.
 //! Recorded through the `metrics` facade and rendered by `metrics-exporter-prometheus`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use axum::http::Method;
@@ -76,20 +78,52 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// The request metrics of one method, route and status.
+struct RequestHandles {
+    method: &'static str,
+    status: u16,
+    count: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+thread_local! {
+    /// This thread's handles of the request metrics, by route template: looking a labelled
+    /// metric up through the facade builds and hashes its labels on every request (two
+    /// metrics, four label strings). The keys come from short fixed sets (see the module).
+    static REQUEST_HANDLES: RefCell<HashMap<Box<str>, Vec<RequestHandles>>> =
+        RefCell::new(HashMap::new());
+}
+
 /// One finished HTTP request (`method` from [`method_label`]).
 pub fn request(method: &'static str, route: &str, status: u16, seconds: f64) {
-    let labels = [
-        ("method", method.to_string()),
-        ("route", route.to_string()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("scimd_http_requests_total", &labels).increment(1);
-    metrics::histogram!(
-        "scimd_http_request_duration_seconds",
-        "method" => method,
-        "route" => route.to_string()
-    )
-    .record(seconds);
+    REQUEST_HANDLES.with_borrow_mut(|routes| {
+        if let Some(known) = routes
+            .get(route)
+            .and_then(|h| h.iter().find(|h| h.method == method && h.status == status))
+        {
+            known.count.increment(1);
+            known.duration.record(seconds);
+            return;
+        }
+        let labels = [
+            ("method", method.to_string()),
+            ("route", route.to_string()),
+            ("status", status.to_string()),
+        ];
+        let handle = RequestHandles {
+            method,
+            status,
+            count: metrics::counter!("scimd_http_requests_total", &labels),
+            duration: metrics::histogram!(
+                "scimd_http_request_duration_seconds",
+                "method" => method,
+                "route" => route.to_string()
+            ),
+        };
+        handle.count.increment(1);
+        handle.duration.record(seconds);
+        routes.entry(route.into()).or_default().push(handle);
+    });
 }
 
 /// A request refused by a limiter (`scope`: "key", "auth_failures" or "org_concurrency").
@@ -194,5 +228,37 @@ mod tests {
         let long = Method::from_bytes("X".repeat(10_000).as_bytes()).unwrap();
         assert_eq!(method_label(&long), "other");
         assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
+    }
+
+    /// The count of one route and status in the text exposition.
+    fn requests_counted(route: &str, status: u16) -> Option<String> {
+        render()
+            .lines()
+            .find(|l| {
+                l.starts_with("scimd_http_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next().map(str::to_string))
+    }
+
+    #[test]
+    fn requests_are_counted_by_route_and_status_from_every_thread() {
+        handle();
+        let route = "/metrics-test/{id}";
+        request("GET", route, 200, 0.001);
+        request("GET", route, 200, 0.002);
+        request("GET", route, 404, 0.001);
+        std::thread::spawn(move || request("GET", route, 200, 0.003))
+            .join()
+            .unwrap();
+        assert_eq!(requests_counted(route, 200).as_deref(), Some("3"));
+        assert_eq!(requests_counted(route, 404).as_deref(), Some("1"));
+        let durations = render()
+            .lines()
+            .filter(|l| l.starts_with("scimd_http_request_duration_seconds_count{"))
+            .find(|l| l.contains("route=\"/metrics-test/{id}\""))
+            .map(str::to_string);
+        assert!(durations.is_some_and(|l| l.ends_with(" 4")));
     }
 }
