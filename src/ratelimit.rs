@@ -179,6 +179,8 @@ impl MemoryLimiter {
 const LEASE_WINDOW_NS: i64 = 50 * NANOS_PER_MS;
 /// ...and is forfeited when not spent within 100 ms of being taken.
 const LEASE_TTL_NS: i64 = 100 * NANOS_PER_MS;
+/// A key with a lease taken within this long is busy: its next lease is sized from the last.
+const BUSY_WINDOW_NS: i64 = 1_000 * NANOS_PER_MS;
 
 /// Tokens this process has taken from shared buckets and not spent yet.
 #[derive(Debug, Default)]
@@ -194,6 +196,8 @@ struct Lease {
     taken_at: i64,
     /// The bucket's decision when the lease was taken, for the response headers.
     at_fetch: RateDecision,
+    /// When the fetch of the next lease was sized (cleared when it is recorded).
+    fetching_since: Option<i64>,
 }
 
 impl Leases {
@@ -215,20 +219,39 @@ impl Leases {
         })
     }
 
-    /// How many tokens the next fetch for `bucket` should ask for: one, unless this process
-    /// fetched for it within the last lease window, in which case twice as many as then.
+    /// How many tokens the next fetch for `bucket` should ask for: twice as many as last time
+    /// when that lease was spent before it expired; half as many when it expired unspent
+    /// but the key was busy within the last second; one for a key that was quiet.
+    ///
+    /// A lease sized by the time since the last fetch alone fell back to one token whenever
+    /// it outlasted the lease window, and grew again fetch by fetch: at 11,000 requests/s
+    /// about one request in eleven went to the shared bucket.
     pub fn want(&self, bucket: &str, now_ns: i64, limit: RateLimit) -> u64 {
         let cap = limit.lease_cap();
         if cap == 1 {
             return 1;
         }
-        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
-        match leases.get(bucket) {
-            Some(lease) if now_ns - lease.taken_at < LEASE_WINDOW_NS => {
-                lease.size.saturating_mul(2).min(cap)
-            }
-            _ => 1,
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(lease) = leases.get_mut(bucket) else {
+            return 1;
+        };
+        // The requests that find the lease spent while its next fetch is on its way ask for
+        // one token each, not as many again each.
+        if lease
+            .fetching_since
+            .is_some_and(|since| now_ns - since < LEASE_TTL_NS)
+        {
+            return 1;
         }
+        let want = if now_ns - lease.taken_at < LEASE_TTL_NS && lease.tokens == 0 {
+            lease.size.saturating_mul(2).min(cap)
+        } else if now_ns - lease.taken_at < BUSY_WINDOW_NS {
+            (lease.size / 2).max(1)
+        } else {
+            1
+        };
+        lease.fetching_since = Some(now_ns);
+        want
     }
 
     /// Records a fetch that asked for `want` tokens; one granted token is spent by the caller.
@@ -253,17 +276,26 @@ impl Leases {
             size: 1,
             taken_at: now_ns,
             at_fetch: *decision,
+            fetching_since: None,
         });
         let live = if now_ns - lease.taken_at < LEASE_TTL_NS {
             lease.tokens
         } else {
             0
         };
+        // A single token asked for while the key is busy was a request that found the lease
+        // spent while its next fetch was on its way (see `want`): it does not size the next.
+        let size = if want == 1 && now_ns - lease.taken_at < BUSY_WINDOW_NS {
+            lease.size
+        } else {
+            want
+        };
         *lease = Lease {
             tokens: live + decision.granted.saturating_sub(1),
-            size: want,
+            size,
             taken_at: now_ns,
             at_fetch: *decision,
+            fetching_since: None,
         };
     }
 }
@@ -393,6 +425,33 @@ mod tests {
         leases.record("k", now, limit, 8, &d);
         assert!(leases.spend("k", now + LEASE_TTL_NS / 2).is_some());
         assert_eq!(leases.spend("k", now + LEASE_TTL_NS), None);
+    }
+
+    #[test]
+    fn a_lease_spent_before_it_expires_doubles_the_next_and_one_left_unspent_halves_it() {
+        let leases = Leases::default();
+        let limit = RateLimit::per_minute(1_200_000); // cap 1,000
+        let memory = MemoryLimiter::default();
+        let d = memory.take("k", T0, limit, 512);
+        leases.record("k", T0, limit, 512, &d);
+        for _ in 0..100 {
+            assert!(leases.spend("k", T0).is_some());
+        }
+        // Expired with 411 left: the key needs fewer than it took.
+        let later = T0 + LEASE_TTL_NS;
+        assert_eq!(leases.want("k", later, limit), 256);
+        let d = memory.take("k", later, limit, 256);
+        leases.record("k", later, limit, 256, &d);
+        for _ in 1..256 {
+            assert!(leases.spend("k", later + 1).is_some());
+        }
+        assert_eq!(leases.spend("k", later + 1), None);
+        // Spent before it expired (even after the lease window): it needs more; and the
+        // others who find it spent before that fetch is back ask for one token each.
+        let spent = later + LEASE_WINDOW_NS + 1;
+        assert_eq!(leases.want("k", spent, limit), 512);
+        assert_eq!(leases.want("k", spent, limit), 1);
+        assert_eq!(leases.want("k", spent + 1, limit), 1);
     }
 
     #[test]
