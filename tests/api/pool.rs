@@ -4,6 +4,8 @@
 //! connections are retired: checked after an idle spell, closed when idle or old.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use scimd::store::conns::{Conns, Retirement};
@@ -249,6 +251,114 @@ async fn a_connection_past_its_lifetime_is_closed_when_it_comes_back() {
     drop(conn);
     assert_eq!(pool.state(), (0, 0), "closed as it came back");
     let mut conn = pool.acquire().await.unwrap();
+    assert_ne!(
+        scalar(&mut conn, "select pg_backend_pid()::int8").await,
+        pid
+    );
+}
+
+/// A TCP relay to Postgres whose connections made so far can be frozen: they stay open but
+/// carry nothing more, as through a middlebox that dropped them without a reset.
+struct Relay {
+    port: u16,
+    frozen: Arc<AtomicUsize>,
+    made: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    async fn start(upstream: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicUsize::new(0));
+        let made = Arc::new(AtomicUsize::new(0));
+        let (f, m) = (frozen.clone(), made.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let number = m.fetch_add(1, Ordering::SeqCst) + 1;
+                let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let f = f.clone();
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    // Connections numbered up to the frozen mark pass nothing on.
+                    let pass = |number: usize, f: Arc<AtomicUsize>| {
+                        move || number > f.load(Ordering::SeqCst)
+                    };
+                    let (up, down) = (pass(number, f.clone()), pass(number, f));
+                    let a = tokio::spawn(async move { relay(&mut cr, &mut sw, up).await });
+                    let b = tokio::spawn(async move { relay(&mut sr, &mut cw, down).await });
+                    let _ = tokio::join!(a, b);
+                });
+            }
+        });
+        Relay { port, frozen, made }
+    }
+
+    /// Every connection made so far stops carrying anything.
+    fn freeze_existing(&self) {
+        self.frozen
+            .store(self.made.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+async fn relay(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    passing: impl Fn() -> bool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buffer).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        if !passing() {
+            // Swallowed: the other side waits for an answer that never comes.
+            continue;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_stopped_answering_is_given_up_after_a_short_ping() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let db = TestDb::create(Backend::Postgres).await;
+    let options = PgConnectOptions::from_str(&db.url).unwrap();
+    let upstream = format!("{}:{}", options.get_host(), options.get_port());
+    let relay = Relay::start(upstream).await;
+    let retirement = Retirement {
+        check_after_idle: Duration::from_millis(100),
+        ..Retirement::default()
+    };
+    let pool = Conns::<Postgres>::own_with(
+        options.port(relay.port),
+        1,
+        Duration::from_secs(3),
+        retirement,
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    let pid = scalar(&mut conn, "select pg_backend_pid()::int8").await;
+    drop(conn);
+    relay.freeze_existing();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let mut conn = pool
+        .acquire()
+        .await
+        .expect("a fresh connection, within the checkout timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_ne!(
         scalar(&mut conn, "select pg_backend_pid()::int8").await,
         pid

@@ -14,8 +14,9 @@
 //! Connections are retired as sqlx's pool retires them ([`Retirement`]): one idle for
 //! [`Retirement::idle_timeout`] is closed by a sweep, one open for
 //! [`Retirement::max_lifetime`] is closed when it comes back, and one idle for
-//! [`Retirement::check_after_idle`] is pinged before it is handed out, so a connection a
-//! server restart or a middlebox closed meanwhile is replaced instead of failing a request.
+//! [`Retirement::check_after_idle`] is pinged (for at most [`PING_TIMEOUT`]) before it is
+//! handed out, so a connection a server restart or a middlebox closed meanwhile is replaced
+//! instead of failing a request.
 //! Under load no connection sits idle that long: the ping costs nothing there.
 //!
 //! SQLite keeps sqlx's pool: its connections get a fresh statement deadline on every
@@ -57,6 +58,9 @@ impl Default for Retirement {
         }
     }
 }
+
+/// How long a connection checked after an idle spell may take to answer its ping.
+pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Where a store's requests get their connections.
 pub enum Conns<DB: Database> {
@@ -183,9 +187,13 @@ impl<DB: Database> OwnPool<DB> {
                     goodbye(idle.conn);
                     continue;
                 }
-                if idle.since.elapsed() < self.retirement.check_after_idle
-                    || idle.conn.ping().await.is_ok()
-                {
+                if idle.since.elapsed() < self.retirement.check_after_idle {
+                    break (idle.conn, idle.opened);
+                }
+                // A connection a middlebox dropped without a reset does not answer at all:
+                // it is given up after a short wait, and the next one is tried.
+                let ping = tokio::time::timeout(PING_TIMEOUT, idle.conn.ping()).await;
+                if matches!(ping, Ok(Ok(()))) {
                     break (idle.conn, idle.opened);
                 }
             };
