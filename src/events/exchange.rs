@@ -14,7 +14,7 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_LIMIT: usize = 1024 * 1024;
 
 /// How a delivery attempt ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Attempt {
     Acknowledged,
     /// The receiver refused the SET for good (RFC 8935 §2.4).
@@ -24,7 +24,6 @@ pub enum Attempt {
 }
 
 /// The HTTP client of push delivery; its connections live on the runtime it is used on.
-#[derive(Clone)]
 pub struct PushClient {
     client: reqwest::Client,
 }

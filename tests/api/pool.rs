@@ -281,12 +281,9 @@ impl Relay {
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
                     // Connections numbered up to the frozen mark pass nothing on.
-                    let pass = |number: usize, f: Arc<AtomicUsize>| {
-                        move || number > f.load(Ordering::SeqCst)
-                    };
-                    let (up, down) = (pass(number, f.clone()), pass(number, f));
-                    let a = tokio::spawn(async move { relay(&mut cr, &mut sw, up).await });
-                    let b = tokio::spawn(async move { relay(&mut sr, &mut cw, down).await });
+                    let g = f.clone();
+                    let a = tokio::spawn(async move { relay(&mut cr, &mut sw, number, &f).await });
+                    let b = tokio::spawn(async move { relay(&mut sr, &mut cw, number, &g).await });
                     let _ = tokio::join!(a, b);
                 });
             }
@@ -301,10 +298,12 @@ impl Relay {
     }
 }
 
+/// Copies `from` to `to` while connection `number` is above the frozen mark.
 async fn relay(
     from: &mut (impl tokio::io::AsyncRead + Unpin),
     to: &mut (impl tokio::io::AsyncWrite + Unpin),
-    passing: impl Fn() -> bool,
+    number: usize,
+    frozen: &AtomicUsize,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buffer = vec![0u8; 16 * 1024];
@@ -315,7 +314,7 @@ async fn relay(
         if n == 0 {
             return;
         }
-        if !passing() {
+        if number <= frozen.load(Ordering::SeqCst) {
             // Swallowed: the other side waits for an answer that never comes.
             continue;
         }
