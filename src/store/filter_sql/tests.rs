@@ -272,3 +272,57 @@ proptest! {
         }
     }
 }
+
+/// The first page of `filter` (no sortBy): the select statement.
+fn first_page(table: &Table, filter: &str, sort: Option<&str>) -> String {
+    let query = crate::store::ListQuery {
+        filter: Some(filter.parse().unwrap()),
+        sort: sort.map(|path| crate::store::Sort {
+            path: AttrPath::parse(path).unwrap(),
+            descending: false,
+        }),
+        start_index: 1,
+        count: 100,
+        cursor: None,
+        byte_budget: None,
+    };
+    list_sql(Dialect::Postgres, table, "t", "*", &query)
+        .unwrap()
+        .select
+}
+
+#[test]
+fn a_filter_pinning_a_unique_key_reads_its_row_without_order_or_limit() {
+    for filter in [
+        r#"userName eq "ann@x.co""#,
+        r#"USERNAME eq "ann@x.co""#,
+        r#"id eq "4f1c2b7e-0000-4000-8000-000000000001""#,
+        r#"userName eq "ann@x.co" and active eq true"#,
+        r#"active eq true and userName eq "ann@x.co""#,
+    ] {
+        let select = first_page(&USERS, filter, None);
+        assert!(
+            !select.contains("order by") && !select.contains("limit"),
+            "{filter}: {select}"
+        );
+    }
+    let select = first_page(&GROUPS, r#"displayName eq "Admins""#, None);
+    assert!(!select.contains("order by"), "{select}");
+    // More than one row can match: the page keeps its order and its limit.
+    for filter in [
+        r#"userName sw "ann""#,
+        r#"userName ne "ann@x.co""#,
+        r#"externalId eq "E1""#,
+        r#"userName eq "ann@x.co" or userName eq "bob@x.co""#,
+        r#"not (userName eq "ann@x.co")"#,
+        r#"emails.value eq "ann@x.co""#,
+    ] {
+        let select = first_page(&USERS, filter, None);
+        assert!(
+            select.contains("order by created_at, id limit 100"),
+            "{filter}: {select}"
+        );
+    }
+    let select = first_page(&USERS, r#"userName eq "ann@x.co""#, Some("displayName"));
+    assert!(select.contains("order by"), "{select}");
+}
