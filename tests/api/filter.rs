@@ -254,10 +254,11 @@ async fn bad_filters_are_invalid_filter_errors(backend: Backend) {
     }
 }
 
-/// RFC 7644 filters on userName and externalId must be index lookups, not scans: the plan
-/// Postgres chooses for the very statement scimd runs, over a few thousand users.
+/// RFC 7644 filters on userName and externalId, and pages deep in a list, must be index
+/// lookups, not scans: the plan Postgres chooses for the very statement scimd runs, over a
+/// few thousand users.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_plans_user_name_and_external_id_filters_as_index_scans() {
+async fn postgres_plans_filters_and_deep_pages_as_index_scans() {
     if crate::helpers::postgres_url().is_none() {
         eprintln!("skipped: TEST_DATABASE_URL is not set");
         return;
@@ -285,18 +286,33 @@ async fn postgres_plans_user_name_and_external_id_filters_as_index_scans() {
     let mut conn = sqlx::PgConnection::connect(&app.database_url)
         .await
         .expect("connect");
+    // Enough rows that reading every one costs more than a hundred key lookups, as in an
+    // organization a deep page matters for (written directly: only the plan is looked at).
+    sqlx::query(
+        "insert into users (id, org_id, user_name, user_name_folded, doc, doc_folded, \
+         created_at, modified_at, version) \
+         select gen_random_uuid(), $1, n, n, jsonb_build_object('userName', n), \
+         jsonb_build_object('userName', n), i, i, 1 \
+         from generate_series(1, 15000) i, lateral (select 'bulk' || i || '@example.com') t(n)",
+    )
+    .bind(org)
+    .execute(&mut conn)
+    .await
+    .expect("bulk users");
     sqlx::query("analyze users")
         .execute(&mut conn)
         .await
         .expect("analyze");
-    for filter in [
-        r#"userName eq "u1234@example.com""#,
-        r#"externalId eq "x777""#,
+    // A page deep in the list reads its rows by primary key once the index walk found them.
+    for (filter, start_index) in [
+        (Some(r#"userName eq "u1234@example.com""#), 1),
+        (Some(r#"externalId eq "x777""#), 1),
+        (None, 10001),
     ] {
         let query = ListQuery {
-            filter: Some(filter.parse().expect("filter")),
+            filter: filter.map(|f| f.parse().expect("filter")),
             sort: None,
-            start_index: 1,
+            start_index,
             count: 100,
             cursor: None,
             byte_budget: None,
@@ -320,11 +336,11 @@ async fn postgres_plans_user_name_and_external_id_filters_as_index_scans() {
             .to_string();
         assert!(
             plan.contains("Index"),
-            "{filter} is not index-backed: {plan}"
+            "{filter:?} from {start_index} is not index-backed: {plan}"
         );
         assert!(
             !plan.contains("Seq Scan"),
-            "{filter} scans the table: {plan}"
+            "{filter:?} from {start_index} scans the table: {plan}"
         );
     }
 }

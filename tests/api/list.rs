@@ -13,6 +13,7 @@ backend_tests!(
     list_returns_a_list_response_with_integer_counts_in_creation_order,
     filter_by_user_name_is_case_insensitive_and_a_miss_is_an_empty_list,
     index_paging_visits_every_user_once,
+    a_deep_page_keeps_its_filter_and_its_order,
     cursor_paging_visits_every_user_once_and_ends_without_next_cursor,
     previous_cursors_lead_back_page_by_page_to_the_first,
     a_tampered_a_foreign_and_an_expired_cursor_are_refused,
@@ -107,6 +108,30 @@ async fn index_paging_visits_every_user_once(backend: Backend) {
     assert_eq!(seen, ids);
     let past = app.get("/scim/v2/Users?startIndex=50&count=3").await;
     assert_eq!(past.body["itemsPerPage"], json!(0));
+}
+
+async fn a_deep_page_keeps_its_filter_and_its_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 7).await;
+    // The even users (0, 2, 4, 6) by displayName, descending: 6, 4, 2, 0.
+    let page = app
+        .get(
+            "/scim/v2/Users?filter=title%20eq%20%22even%22&sortBy=displayName\
+             &sortOrder=descending&startIndex=2&count=2",
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    assert_eq!(page.body["totalResults"], json!(4));
+    assert_eq!(page.body["startIndex"], json!(2));
+    assert_eq!(ids_of(&page.body), vec![ids[4].clone(), ids[2].clone()]);
+    // The default order past the first page, with the attributes every page returns.
+    let page = app.get("/scim/v2/Users?startIndex=6&count=5").await;
+    assert_eq!(ids_of(&page.body), vec![ids[5].clone(), ids[6].clone()]);
+    assert_eq!(
+        page.body["Resources"][1]["userName"],
+        json!("user06@example.com")
+    );
+    assert_eq!(page.body["Resources"][1]["groups"], json!([]));
 }
 
 async fn cursor_paging_visits_every_user_once_and_ends_without_next_cursor(backend: Backend) {
