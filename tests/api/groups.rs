@@ -15,7 +15,39 @@ backend_tests!(
     excluded_members_are_not_returned,
     another_orgs_group_is_404,
     root_search_spans_users_and_groups,
+    a_users_groups_come_in_name_order_whatever_the_case,
 );
+
+async fn a_users_groups_come_in_name_order_whatever_the_case(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app
+        .create_user(json!({"userName": "ann@example.com"}))
+        .await;
+    for name in ["beta", "Gamma", "alpha", "Delta"] {
+        create_group(
+            &app,
+            json!({"displayName": name, "members": [{"value": ann}]}),
+        )
+        .await;
+    }
+    let names = |body: &Value| -> Vec<String> {
+        body["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| g["display"].as_str().expect("display").to_string())
+            .collect()
+    };
+    let user = app.get(&format!("/scim/v2/Users/{ann}")).await;
+    assert_eq!(names(&user.body), ["alpha", "beta", "Delta", "Gamma"]);
+    let listed = app
+        .get("/scim/v2/Users?filter=userName%20eq%20%22ann%40example.com%22")
+        .await;
+    assert_eq!(
+        names(&listed.body["Resources"][0]),
+        ["alpha", "beta", "Delta", "Gamma"]
+    );
+}
 
 async fn root_search_spans_users_and_groups(backend: Backend) {
     let app = TestApp::spawn(backend).await;

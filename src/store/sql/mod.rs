@@ -296,14 +296,19 @@ fn first_int<D: Dialect>(row: &RowOf<D>) -> StoreResult<i64> {
     Ok(D::DB::int(row, &name)?)
 }
 
-/// A user's groups (or a group's members) read as a JSON array of `[id, display]` pairs.
+/// A user's groups read as a JSON array of `[id, display]` pairs, in name order
+/// (case-insensitive, as `display_name_folded` orders them where SQL sorts).
 fn member_refs(value: serde_json::Value) -> StoreResult<Vec<MemberRef>> {
     let pairs: Vec<(Uuid, String)> = serde_json::from_value(value)
         .map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))?;
-    Ok(pairs
+    let mut refs: Vec<MemberRef> = pairs
         .into_iter()
         .map(|(id, display)| MemberRef { id, display })
-        .collect())
+        .collect();
+    if refs.len() > 1 {
+        refs.sort_by_cached_key(|m| super::fold::fold(&m.display));
+    }
+    Ok(refs)
 }
 
 /// The document column, or the decode error as a store error.
