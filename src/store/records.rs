@@ -102,8 +102,9 @@ pub struct UserRecord {
     pub created_at: i64,
     pub modified_at: i64,
     pub version: i64,
-    /// The groups the user belongs to, ordered by name, when the backend read them in the
-    /// same statement as the user (Postgres); `None`: ask [`Store::groups_of_users`].
+    /// The groups the user belongs to, ordered by name, when the statement that read the
+    /// user read them too (every user statement of both backends does); `None`: ask
+    /// [`Store::groups_of_users`].
     pub groups: Option<Vec<MemberRef>>,
 }
 

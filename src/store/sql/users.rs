@@ -213,6 +213,10 @@ fn user_insert_args<'a>(id: Uuid, org_id: Uuid, user: &'a UserWrite, now: i64) -
     ]
 }
 
+/// A user's own columns, without the groups the dialects' `USER_SELECT` adds.
+const USER_COLUMNS: &str = "id, org_id, user_name, external_id, active, doc, password_hash, \
+     created_at, modified_at, version";
+
 /// A user's update; `versioned` makes it apply only while the row is at the version bound
 /// at `$11`.
 fn user_update_sql<D: Dialect>(versioned: bool) -> String {
@@ -273,10 +277,9 @@ impl<D: Dialect> SqlStore<D> {
         change: &ChangeRequest<'_>,
     ) -> StoreResult<Option<UserRecord>> {
         let mut conn = self.dialect.writer().acquire().await?;
-        let read = format!(
-            "select {} from users where org_id = $1 and id = $2",
-            D::USER_SELECT
-        );
+        // Without the groups: the change does not need them, and the write's `returning`
+        // reads them for the response (a write that changes nothing has them loaded after).
+        let read = format!("select {USER_COLUMNS} from users where org_id = $1 and id = $2");
         let write = user_update_sql::<D>(true);
         for _ in 0..UNLOCKED_ATTEMPTS {
             let row = fetch_optional::<D>(&mut conn, &read, &[Arg::Uuid(org_id), Arg::Uuid(id)])
