@@ -16,7 +16,48 @@ backend_tests!(
     another_orgs_group_is_404,
     root_search_spans_users_and_groups,
     a_users_groups_come_in_name_order_whatever_the_case,
+    a_write_to_a_user_answers_with_its_groups_whether_or_not_it_changed_anything,
 );
+
+async fn a_write_to_a_user_answers_with_its_groups_whether_or_not_it_changed_anything(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app
+        .create_user(json!({"userName": "ann@example.com", "displayName": "Ann"}))
+        .await;
+    let group = create_group(
+        &app,
+        json!({"displayName": "Admins", "members": [{"value": ann}]}),
+    )
+    .await;
+    let path = format!("/scim/v2/Users/{ann}");
+    let changed = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "Ann B"}]
+            })),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    assert_eq!(changed.body["groups"][0]["value"], json!(group));
+    // The same value again changes nothing and is not written; the answer is the same.
+    let unchanged = app
+        .put(
+            &path,
+            json!({"userName": "ann@example.com", "displayName": "Ann B"}),
+        )
+        .await;
+    assert_eq!(unchanged.status, StatusCode::OK, "{:?}", unchanged.body);
+    assert_eq!(
+        unchanged.body["meta"]["version"],
+        changed.body["meta"]["version"]
+    );
+    assert_eq!(unchanged.body["groups"][0]["display"], json!("Admins"));
+}
 
 async fn a_users_groups_come_in_name_order_whatever_the_case(backend: Backend) {
     let app = TestApp::spawn(backend).await;
