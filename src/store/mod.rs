@@ -5,6 +5,15 @@
 //! SCIM semantics (validation, merge, PATCH, rendering) live above these traits. The backend is
 //! picked once, by URL scheme, in [`connect`].
 
+/// A user's own columns, as every user statement selects them; the dialects' `USER_SELECT`
+/// adds the user's groups.
+macro_rules! user_columns {
+    () => {
+        "id, org_id, user_name, external_id, active, doc, password_hash, created_at, \
+         modified_at, version"
+    };
+}
+
 pub mod activity;
 pub mod admin;
 mod changes;

@@ -97,11 +97,12 @@ impl Dialect for PgDialect {
     /// groups are put in name order in Rust ([`super::sql`]'s `member_refs`): an ordered
     /// aggregate sets up a sort for every row, about a tenth of a list page's statement.
     /// In a `for update` select only `users` is locked.
-    const USER_SELECT: &'static str = "id, org_id, user_name, external_id, active, doc, \
-         password_hash, created_at, modified_at, version, \
-         (select coalesce(json_agg(json_build_array(g.id, g.display_name)), '[]') \
-          from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
-          where m.org_id = users.org_id and m.user_id = users.id) as groups";
+    const USER_SELECT: &'static str = concat!(
+        user_columns!(),
+        ", (select coalesce(json_agg(json_build_array(g.id, g.display_name)), '[]') \
+         from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
+         where m.org_id = users.org_id and m.user_id = users.id) as groups"
+    );
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
     const FOR_SHARE: &'static str = " for share";

@@ -97,11 +97,12 @@ impl Dialect for SqliteDialect {
     /// As Postgres's: the user's groups come in the same statement, as a JSON array of
     /// `[id, name]`. Every statement is a round trip to the connection's own thread in sqlx,
     /// so a user read in one statement instead of two saves one of them.
-    const USER_SELECT: &'static str = "id, org_id, user_name, external_id, active, doc, \
-         password_hash, created_at, modified_at, version, \
-         (select coalesce(json_group_array(json_array(g.id, g.display_name)), '[]') \
-          from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
-          where m.org_id = users.org_id and m.user_id = users.id) as groups";
+    const USER_SELECT: &'static str = concat!(
+        user_columns!(),
+        ", (select coalesce(json_group_array(json_array(g.id, g.display_name)), '[]') \
+         from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
+         where m.org_id = users.org_id and m.user_id = users.id) as groups"
+    );
     /// The single writer connection already serialises every read-modify-write.
     const FOR_UPDATE: &'static str = "";
     // One writer at a time: a write's transaction already excludes every other.

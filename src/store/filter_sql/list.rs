@@ -61,9 +61,7 @@ fn at_most_one(table: &Table, query: &crate::store::ListQuery) -> bool {
             _ => false,
         }
     }
-    query.sort.is_none()
-        && query.count >= 1
-        && query.filter.as_ref().is_some_and(|f| pins(table, f))
+    query.sort.is_none() && query.filter.as_ref().is_some_and(|f| pins(table, f))
 }
 
 /// Builds the list statements for `table` (RFC 7644 §3.4.2): filter, sort with a total order

@@ -214,8 +214,7 @@ fn user_insert_args<'a>(id: Uuid, org_id: Uuid, user: &'a UserWrite, now: i64) -
 }
 
 /// A user's own columns, without the groups the dialects' `USER_SELECT` adds.
-const USER_COLUMNS: &str = "id, org_id, user_name, external_id, active, doc, password_hash, \
-     created_at, modified_at, version";
+const USER_COLUMNS: &str = user_columns!();
 
 /// A user's update; `versioned` makes it apply only while the row is at the version bound
 /// at `$11`.
