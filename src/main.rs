@@ -222,7 +222,13 @@ enum UserAttributeCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let _log_writer = scimd::telemetry::init();
+    let _log_writer = match scimd::telemetry::init() {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("scimd: error: the log writer thread did not start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -170,11 +170,13 @@ impl TestResponse {
 
 fn init_logs() {
     static ONCE: Once = Once::new();
-    static WRITER: std::sync::OnceLock<tracing_appender::non_blocking::WorkerGuard> =
+    static WRITER: std::sync::OnceLock<scimd::telemetry::BatchWriterGuard> =
         std::sync::OnceLock::new();
     ONCE.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            let _ = WRITER.set(scimd::telemetry::init());
+        if std::env::var("TEST_LOG").is_ok()
+            && let Ok(guard) = scimd::telemetry::init()
+        {
+            let _ = WRITER.set(guard);
         }
     });
 }
