@@ -55,7 +55,7 @@ impl Admin {
                 return Ok(StoredResource {
                     resource_type: "User",
                     id,
-                    doc: user.doc,
+                    doc: user.doc.into_map()?,
                     version: user.version,
                     created_at: user.created_at,
                     modified_at: user.modified_at,

@@ -4,9 +4,8 @@
 use axum::Extension;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::Value;
 
-use super::extract::{PathParams, ScimResponse, scim_base_url};
+use super::extract::{JsonBody, PathParams, ScimResponse, scim_base_url};
 use super::list::{DEFAULT_COUNT, list_response};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
@@ -15,10 +14,10 @@ use crate::scim::ScimError;
 use crate::scim::discovery::{BulkLimits, find_schema, schema_json, service_provider_config};
 use crate::scim::schema::{all_resource_types, all_schemas};
 
-fn ok(body: Value) -> ScimResponse {
+fn ok(body: impl Into<JsonBody>) -> ScimResponse {
     ScimResponse {
         status: StatusCode::OK,
-        body,
+        body: Some(body.into()),
         etag: None,
         location: None,
     }
@@ -51,9 +50,9 @@ pub async fn list_resource_types(
     headers: HeaderMap,
 ) -> ScimResponse {
     let base = scim_base_url(&state.settings, &uri, &headers);
-    let types: Vec<Value> = all_resource_types()
+    let types: Vec<JsonBody> = all_resource_types()
         .iter()
-        .map(|rt| rt.to_json(&base))
+        .map(|rt| rt.to_json(&base).into())
         .collect();
     let total = types.len() as i64;
     ok(list_response(types, total, Some(1), PageCursors::default()))
@@ -83,9 +82,9 @@ pub async fn list_schemas(
 ) -> Result<ScimResponse, ApiError> {
     let base = scim_base_url(&state.settings, &uri, &headers);
     let keys = state.store.list_user_attributes(principal.org_id).await?;
-    let schemas: Vec<Value> = all_schemas()
+    let schemas: Vec<JsonBody> = all_schemas()
         .iter()
-        .map(|s| schema_json(s, &base, &keys))
+        .map(|s| schema_json(s, &base, &keys).into())
         .collect();
     let total = schemas.len() as i64;
     Ok(ok(list_response(

@@ -82,9 +82,47 @@ fn contains_nul(value: &Value) -> bool {
 #[derive(Debug)]
 pub struct ScimResponse {
     pub status: StatusCode,
-    pub body: Value,
+    /// None: no body (304).
+    pub body: Option<JsonBody>,
     pub etag: Option<String>,
     pub location: Option<String>,
+}
+
+/// A JSON response body: a tree to serialise, or text already written (a resource rendered
+/// from its stored text, a list page).
+#[derive(Debug)]
+pub enum JsonBody {
+    Tree(Value),
+    Text(Vec<u8>),
+}
+
+impl From<Value> for JsonBody {
+    fn from(value: Value) -> JsonBody {
+        JsonBody::Tree(value)
+    }
+}
+
+impl JsonBody {
+    /// Appends the JSON text to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            // Serialising a tree into a Vec cannot fail (string keys, finite numbers).
+            JsonBody::Tree(value) => {
+                let _ = serde_json::to_writer(&mut *out, value);
+            }
+            JsonBody::Text(text) => out.extend_from_slice(text),
+        }
+    }
+
+    /// The JSON text.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            // `to_vec` writes bytes directly; `to_string` goes through `fmt::Write`, an
+            // adapter per fragment (visible in a list page's profile).
+            JsonBody::Tree(value) => serde_json::to_vec(&value).unwrap_or_default(),
+            JsonBody::Text(text) => text,
+        }
+    }
 }
 
 impl ScimResponse {
@@ -92,7 +130,7 @@ impl ScimResponse {
     pub fn not_modified(etag: String) -> ScimResponse {
         ScimResponse {
             status: StatusCode::NOT_MODIFIED,
-            body: Value::Null,
+            body: None,
             etag: Some(etag),
             location: None,
         }
@@ -101,13 +139,7 @@ impl ScimResponse {
 
 impl IntoResponse for ScimResponse {
     fn into_response(self) -> Response {
-        // `to_vec` writes bytes directly; `to_string` goes through `fmt::Write`, an adapter
-        // per fragment (visible in a list page's profile).
-        let body = if self.body.is_null() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(&self.body).unwrap_or_default()
-        };
+        let body = self.body.map(JsonBody::into_bytes).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -40,7 +40,7 @@ pub async fn create(
     let id = group_member::id(membership.group_id, membership.user_id);
     Ok(ScimResponse {
         status: StatusCode::CREATED,
-        body: render(&ctx, &membership, &params),
+        body: Some(render(&ctx, &membership, &params).into()),
         etag: None,
         location: Some(format!("{}/GroupMembers/{id}", ctx.base_url)),
     })
@@ -56,7 +56,7 @@ pub async fn get(
     let membership = state.resources.membership(&ctx.caller, &id).await?;
     Ok(ScimResponse {
         status: StatusCode::OK,
-        body: render(&ctx, &membership, &params),
+        body: Some(render(&ctx, &membership, &params).into()),
         etag: None,
         location: None,
     })
@@ -85,7 +85,7 @@ pub async fn list(
     let resources = page
         .items
         .iter()
-        .map(|membership| render(&ctx, membership, &params))
+        .map(|membership| render(&ctx, membership, &params).into())
         .collect();
     let cursors = PageCursors {
         next: page.next_cursor,
@@ -93,7 +93,12 @@ pub async fn list(
     };
     Ok(ScimResponse {
         status: StatusCode::OK,
-        body: list_response(resources, page.total, page.start_index, cursors),
+        body: Some(list_response(
+            resources,
+            page.total,
+            page.start_index,
+            cursors,
+        )),
         etag: None,
         location: None,
     })

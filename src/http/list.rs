@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 
 use axum::extract::RawQuery;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use super::extract::JsonBody;
 use crate::resources::{ListRequest, PageCursors};
 use crate::scim::filter::Filter;
 use crate::scim::path::AttrPath;
@@ -269,31 +270,50 @@ impl RawParams {
 /// The RFC 7644 §3.4.2 ListResponse. `itemsPerPage` is the number actually returned;
 /// `nextCursor` and `previousCursor` (RFC 9865) where there are such pages.
 pub fn list_response(
-    resources: Vec<Value>,
+    resources: Vec<JsonBody>,
     total: i64,
     start_index: Option<i64>,
     cursors: PageCursors,
-) -> Value {
-    // Built field by field: `json!` would serialise the rendered resources into a copy.
-    let mut body = Map::new();
-    body.insert("schemas".into(), json!([LIST_RESPONSE_SCHEMA]));
-    body.insert("totalResults".into(), json!(total));
-    body.insert("itemsPerPage".into(), json!(resources.len()));
-    body.insert("Resources".into(), Value::Array(resources));
+) -> JsonBody {
+    // Written as text, members in name order (as a map would write them), so resources
+    // rendered as text are copied in, not parsed.
+    let text_bytes: usize = resources
+        .iter()
+        .map(|resource| match resource {
+            JsonBody::Text(text) => text.len() + 1,
+            JsonBody::Tree(_) => 512,
+        })
+        .sum();
+    let mut out = Vec::with_capacity(text_bytes + 256);
+    out.extend_from_slice(b"{\"Resources\":[");
+    for (i, resource) in resources.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        resource.write_to(&mut out);
+    }
+    out.extend_from_slice(format!("],\"itemsPerPage\":{}", resources.len()).as_bytes());
+    for (name, cursor) in [
+        ("nextCursor", cursors.next),
+        ("previousCursor", cursors.previous),
+    ] {
+        if let Some(cursor) = cursor {
+            out.extend_from_slice(format!(",\"{name}\":").as_bytes());
+            JsonBody::Tree(Value::String(cursor)).write_to(&mut out);
+        }
+    }
+    out.extend_from_slice(format!(",\"schemas\":[\"{LIST_RESPONSE_SCHEMA}\"]").as_bytes());
     if let Some(start) = start_index {
-        body.insert("startIndex".into(), json!(start));
+        out.extend_from_slice(format!(",\"startIndex\":{start}").as_bytes());
     }
-    if let Some(next) = cursors.next {
-        body.insert("nextCursor".into(), Value::String(next));
-    }
-    if let Some(previous) = cursors.previous {
-        body.insert("previousCursor".into(), Value::String(previous));
-    }
-    Value::Object(body)
+    out.extend_from_slice(format!(",\"totalResults\":{total}}}").as_bytes());
+    JsonBody::Text(out)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::scim::limits::{Limits, check_filter};
     use crate::scim::schema::ResourceTypeDef;
@@ -447,5 +467,43 @@ mod tests {
         );
         assert_eq!(p.projection.attributes.len(), 2);
         assert!(p.request.query.sort.is_some());
+    }
+
+    #[test]
+    fn a_list_response_is_written_as_its_map_would_be_with_text_resources_copied_in() {
+        let cursors = |next: Option<&str>, previous: Option<&str>| PageCursors {
+            next: next.map(str::to_owned),
+            previous: previous.map(str::to_owned),
+        };
+        let cases = [
+            (None, cursors(None, None)),
+            (Some(11), cursors(None, None)),
+            (None, cursors(Some("n\"x"), Some("p"))),
+        ];
+        for (start_index, cursors) in cases {
+            let resources = vec![
+                JsonBody::Tree(json!({"id": "a"})),
+                JsonBody::Text(br#"{"id":"b"}"#.to_vec()),
+            ];
+            let mut want = Map::new();
+            want.insert("schemas".into(), json!([LIST_RESPONSE_SCHEMA]));
+            want.insert("totalResults".into(), json!(40));
+            want.insert("itemsPerPage".into(), json!(2));
+            want.insert("Resources".into(), json!([{"id": "a"}, {"id": "b"}]));
+            if let Some(start) = start_index {
+                want.insert("startIndex".into(), json!(start));
+            }
+            if let Some(next) = &cursors.next {
+                want.insert("nextCursor".into(), json!(next));
+            }
+            if let Some(previous) = &cursors.previous {
+                want.insert("previousCursor".into(), json!(previous));
+            }
+            let got = list_response(resources, 40, start_index, cursors).into_bytes();
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                serde_json::to_string(&want).unwrap()
+            );
+        }
     }
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::context::RequestContext;
-use super::extract::{PathParams, ScimBody, ScimResponse};
+use super::extract::{JsonBody, PathParams, ScimBody, ScimResponse};
 use super::list::{ListParams, Projection, list_response};
 use super::{ApiError, AppState};
 use crate::resources::{Loaded, ResourceKind, View};
@@ -16,17 +16,23 @@ use crate::scim::etag::etag;
 use crate::scim::schema::GROUP_MEMBERS_EXTENSION_SCHEMA;
 use crate::store::Versioned;
 
-/// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5).
+/// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5). Without a
+/// projection, written as text where the type can (see [`ResourceKind::render_text`]).
 pub(super) fn render<K: ResourceKind>(
     ctx: &RequestContext,
     loaded: Loaded<K::Record>,
     projection: &Projection,
-) -> Value {
+) -> Result<JsonBody, ApiError> {
     let view = View {
         base_url: &ctx.base_url,
         profile: ctx.profile,
     };
-    let mut rendered = K::render(&view, loaded.record, &loaded.related);
+    if !projection.is_requested()
+        && let Some(text) = K::render_text(&view, &loaded.record, &loaded.related)?
+    {
+        return Ok(JsonBody::Text(text));
+    }
+    let mut rendered = K::render(&view, loaded.record, &loaded.related)?;
     // Where a group's members are listed instead goes with `members`, whatever the
     // projection names (it is not a client attribute of its own).
     let elsewhere = rendered.remove(GROUP_MEMBERS_EXTENSION_SCHEMA);
@@ -36,7 +42,7 @@ pub(super) fn render<K: ResourceKind>(
     {
         out.insert(GROUP_MEMBERS_EXTENSION_SCHEMA.into(), elsewhere);
     }
-    Value::Object(out)
+    Ok(JsonBody::Tree(Value::Object(out)))
 }
 
 /// The response for one resource: its related resources read only when the projection
@@ -57,7 +63,7 @@ async fn respond<K: ResourceKind>(
     let base = &ctx.base_url;
     Ok(ScimResponse {
         status,
-        body: render::<K>(ctx, loaded, projection),
+        body: Some(render::<K>(ctx, loaded, projection)?),
         etag: Some(etag(version)),
         location: (status == StatusCode::CREATED)
             .then(|| format!("{base}{}/{id}", K::DEF.endpoint)),
@@ -189,10 +195,15 @@ async fn list_page<K: ResourceKind>(
         .items
         .into_iter()
         .map(|loaded| render::<K>(ctx, loaded, &projection))
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(ScimResponse {
         status: StatusCode::OK,
-        body: list_response(resources, page.total, page.start_index, page.cursors),
+        body: Some(list_response(
+            resources,
+            page.total,
+            page.start_index,
+            page.cursors,
+        )),
         etag: None,
         location: None,
     })

@@ -34,12 +34,12 @@ pub async fn search_all(
         .map(|group| render::<Groups>(&ctx, group, &projection));
     Ok(ScimResponse {
         status: StatusCode::OK,
-        body: list_response(
-            users.chain(groups).collect(),
+        body: Some(list_response(
+            users.chain(groups).collect::<Result<_, _>>()?,
             page.total,
             Some(page.start_index),
             PageCursors::default(),
-        ),
+        )),
         etag: None,
         location: None,
     })

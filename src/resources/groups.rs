@@ -64,7 +64,7 @@ impl ResourceKind for Groups {
     /// The same in both profiles: a group stores everything it renders. A group with more
     /// members than this response lists shows none, and `membersMetadata` (policy
     /// `external`) says where they are listed instead (the group-membership draft).
-    fn render(view: &View<'_>, record: GroupRecord, members: &Related) -> Doc {
+    fn render(view: &View<'_>, record: GroupRecord, members: &Related) -> ResourceResult<Doc> {
         let (base_url, id) = (view.base_url, record.id.to_string());
         let external = *members == Related::TooMany;
         let members = members.listed();
@@ -77,7 +77,7 @@ impl ResourceKind for Groups {
             base_url,
             members_listed_elsewhere: external,
         };
-        group::render(record.doc, members, &meta)
+        Ok(group::render(record.doc, members, &meta))
     }
 
     /// 409 `uniqueness` for a displayName taken in the organization (any case).

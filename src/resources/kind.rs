@@ -40,7 +40,17 @@ pub trait ResourceKind: Send + Sync + 'static {
     ) -> StoreResult<Vec<Option<Vec<MemberRef>>>>;
 
     /// The resource as the client sees it, before projection.
-    fn render(view: &View<'_>, record: Self::Record, related: &Related) -> Doc;
+    fn render(view: &View<'_>, record: Self::Record, related: &Related) -> ResourceResult<Doc>;
+
+    /// The resource as `render` renders it, written as JSON text without building a tree,
+    /// where the type can do that (a user, from its stored text); `None` where it cannot.
+    fn render_text(
+        _view: &View<'_>,
+        _record: &Self::Record,
+        _related: &Related,
+    ) -> ResourceResult<Option<Vec<u8>>> {
+        Ok(None)
+    }
 
     /// RFC 7644 §3.3.
     async fn create(res: &Resources, caller: &Caller, body: Doc) -> ResourceResult<Self::Record>;

@@ -5,7 +5,7 @@ use super::{Caller, Groups, ListRequest, Loaded, ResourceKind, ResourceResult, R
 use crate::scim::ScimError;
 use crate::scim::filter::check::validate;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
-use crate::store::{GroupRecord, ListQuery, UserRecord, doc_bytes};
+use crate::store::{GroupRecord, ListQuery, UserRecord};
 
 /// A page of a root search: the users of the page, then its groups.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +81,7 @@ impl Resources {
                 budget = 0;
             }
             // Measured as the store measures the budget.
-            let used: usize = page.rows.iter().map(|u| doc_bytes(&u.doc)).sum();
+            let used: usize = page.rows.iter().map(|u| u.doc.budget_bytes()).sum();
             budget = budget.saturating_sub(used);
             users = self
                 .load::<Users>(caller, page.rows, with_related(Users::RELATED))

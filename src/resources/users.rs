@@ -19,6 +19,7 @@ use crate::scim::normalize::normalize_resource;
 use crate::scim::patch;
 use crate::scim::schema::{ResourceTypeDef, USER_RESOURCE};
 use crate::scim::user::{self, UserMeta};
+use crate::scim::user_text;
 use crate::scim::{ScimError, USER_ATTRIBUTE_SCHEMA};
 use crate::store::{
     ChangeRequest, Doc, MemberRef, Operation, ResourceRows, Store, StoreResult, UserRecord,
@@ -214,19 +215,25 @@ impl ResourceKind for Users {
         Ok(by_user.into_iter().map(Some).collect())
     }
 
-    fn render(view: &View<'_>, record: UserRecord, groups: &Related) -> Doc {
-        let groups = groups.listed();
-        let (base_url, id) = (view.base_url, record.id.to_string());
-        let meta = UserMeta {
-            id: &id,
-            created_ms: record.created_at,
-            modified_ms: record.modified_at,
-            version: record.version,
-            location: format!("{base_url}/Users/{id}"),
-            base_url,
-            groups,
-        };
-        user::render(record.doc, &meta, view.profile)
+    fn render(view: &View<'_>, record: UserRecord, groups: &Related) -> ResourceResult<Doc> {
+        let id = record.id.to_string();
+        let meta = user_meta(view, &record, &id, groups);
+        let doc = record.doc.into_map()?;
+        user::render(doc, &meta, view.profile).map_err(|e| unrenderable(&id, e))
+    }
+
+    /// Straight from the stored text (`scim::user_text`): no tree is built.
+    fn render_text(
+        view: &View<'_>,
+        record: &UserRecord,
+        groups: &Related,
+    ) -> ResourceResult<Option<Vec<u8>>> {
+        let id = record.id.to_string();
+        let meta = user_meta(view, record, &id, groups);
+        let mut out = Vec::with_capacity(record.doc.text().len() + 512);
+        user_text::render_text(record.doc.text(), &meta, view.profile, &mut out)
+            .map_err(|e| unrenderable(&id, e))?;
+        Ok(Some(out))
     }
 
     /// 409 `uniqueness` for a userName taken in the organization (any case).
@@ -254,11 +261,12 @@ impl ResourceKind for Users {
         // The document the update makes of `current`, checked.
         let next_doc = |current: &UserRecord| -> Result<Doc, ScimError> {
             check_if_match(if_match, current.version)?;
-            let doc = put_document(put_mode, &current.doc, input.doc.clone());
+            let doc = put_document(put_mode, current_doc(current)?, input.doc.clone());
             check_document("user", &doc, &limits)?;
             Ok(doc)
         };
-        let rest_unchanged = |current: &UserRecord| Ok(next_doc(current)? == current.doc);
+        let rest_unchanged =
+            |current: &UserRecord| Ok(next_doc(current)? == *current_doc(current)?);
         let password_hash = res
             .password_hash(caller.org_id, id, input.password.clone(), &rest_unchanged)
             .await?;
@@ -299,7 +307,7 @@ impl ResourceKind for Users {
         // password.
         let patched = |current: &UserRecord| -> Result<(Doc, bool), ScimError> {
             check_if_match(if_match, current.version)?;
-            let outcome = patch::apply(&USER_RESOURCE, &current.doc, &ops, &limits)?;
+            let outcome = patch::apply(&USER_RESOURCE, current_doc(current)?, &ops, &limits)?;
             log_adaptations(&outcome.adaptations);
             let mut doc = outcome.doc;
             let password_set = doc.remove("password").is_some();
@@ -309,7 +317,8 @@ impl ResourceKind for Users {
             Ok((doc, password_set))
         };
         let password = patch::requested_password(&ops);
-        let rest_unchanged = |current: &UserRecord| Ok(patched(current)?.0 == current.doc);
+        let rest_unchanged =
+            |current: &UserRecord| Ok(patched(current)?.0 == *current_doc(current)?);
         let password_hash = res
             .password_hash(caller.org_id, id, password, &rest_unchanged)
             .await?;
@@ -328,4 +337,39 @@ impl ResourceKind for Users {
             .await
             .map_err(|e| ResourceError::in_profile(e, profile))
     }
+}
+
+/// A stored document that is not a JSON object (only something other than scimd writes
+/// one): the read fails rather than showing a part of it.
+fn unrenderable(id: &str, e: serde_json::Error) -> ResourceError {
+    anyhow::anyhow!("the stored document of user {id} cannot be rendered: {e}").into()
+}
+
+/// What a rendered user shows besides its document.
+fn user_meta<'a>(
+    view: &View<'a>,
+    record: &UserRecord,
+    id: &'a str,
+    groups: &'a Related,
+) -> UserMeta<'a> {
+    UserMeta {
+        id,
+        created_ms: record.created_at,
+        modified_ms: record.modified_at,
+        version: record.version,
+        location: format!("{}/Users/{id}", view.base_url),
+        base_url: view.base_url,
+        groups: groups.listed(),
+    }
+}
+
+/// The current user's document, for a write: one that cannot be read refuses the write
+/// rather than being taken for an empty document.
+fn current_doc(current: &UserRecord) -> Result<&Doc, ScimError> {
+    current.doc.map().map_err(|e| {
+        ScimError::internal(format!(
+            "the stored document of user {} cannot be read: {e}",
+            current.id
+        ))
+    })
 }

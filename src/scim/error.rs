@@ -113,6 +113,16 @@ impl ScimError {
         }
     }
 
+    /// 500: the server cannot do what was asked with what it holds (a stored document that
+    /// cannot be read); nothing changed.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        ScimError {
+            status: 500,
+            scim_type: None,
+            detail: detail.into(),
+        }
+    }
+
     /// 412: the `If-Match` precondition failed (RFC 7644 §3.14).
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
         ScimError {

@@ -16,6 +16,7 @@ pub mod filter;
 pub mod group;
 pub mod group_member;
 pub mod interop;
+pub mod json_text;
 pub mod limits;
 pub mod normalize;
 pub mod patch;
@@ -23,6 +24,7 @@ pub mod path;
 pub mod project;
 pub mod schema;
 pub mod user;
+pub mod user_text;
 
 pub use error::{ScimError, ScimType};
 

@@ -6,10 +6,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::doc::timestamp;
 use super::group::MemberRef;
 use super::interop::Profile;
-use super::{OMNI_USER_EXTENSION_SCHEMA, ScimError, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
+use super::{ScimError, USER_ATTRIBUTE_SCHEMA};
 
 type Doc = Map<String, Value>;
 
@@ -116,78 +115,19 @@ pub struct UserMeta<'a> {
     pub groups: Option<&'a [MemberRef]>,
 }
 
-/// Renders a stored user (all attributes; projection happens later). In the reference
-/// profile as the reference's response shows it: `active: true` when not stored, `emails`
-/// from userName when none are stored and it is an address ([`fallback_email`]), and both
-/// Omni extensions always present. In the interop profile strictly as RFC 7643 §2.5 reads:
-/// what is not stored is absent, so a client sees its `remove` took effect.
-pub fn render(doc: Doc, meta: &UserMeta<'_>, profile: Profile) -> Doc {
-    let reference = profile == Profile::Reference;
-    let fallback = if reference {
-        fallback_email(&doc).map(fallback_emails)
-    } else {
-        None
-    };
-    // The stored document is the response's base: moved, not copied.
-    let mut out = doc;
-    out.insert("id".into(), Value::String(meta.id.to_owned()));
-    if reference {
-        out.entry("active").or_insert(Value::Bool(true));
-        if let Some(emails) = fallback {
-            out.insert("emails".into(), emails);
-        }
-    }
-    if let Some(groups) = meta.groups {
-        let rendered: Vec<Value> = groups
-            .iter()
-            .map(|g| {
-                json!({
-                    "value": g.id.to_string(),
-                    "display": g.display,
-                    "$ref": format!("{}/Groups/{}", meta.base_url, g.id),
-                    "type": "direct",
-                })
-            })
-            .collect();
-        out.insert("groups".into(), Value::Array(rendered));
-    }
-    if reference {
-        out.entry(USER_ATTRIBUTE_SCHEMA).or_insert(json!({}));
-        out.insert(
-            OMNI_USER_EXTENSION_SCHEMA.into(),
-            json!({ "lastLogin": null }),
-        );
-    } else {
-        // RFC 7643 §2.5: an empty or null extension is unassigned, and is not shown.
-        out.retain(|key, value| {
-            !key.starts_with("urn:")
-                || !(value.is_null() || value.as_object().is_some_and(Map::is_empty))
-        });
-    }
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": "User",
-            "created": timestamp(meta.created_ms),
-            "lastModified": timestamp(meta.modified_ms),
-            "location": meta.location,
-            "version": super::etag::etag(meta.version),
-        }),
-    );
-    // RFC 7643 §3: `schemas` names the core schema and every extension present.
-    let mut schemas = vec![json!(USER_SCHEMA)];
-    schemas.extend(
-        out.keys()
-            .filter(|k| k.starts_with("urn:"))
-            .map(|k| json!(k)),
-    );
-    out.insert("schemas".into(), Value::Array(schemas));
-    out
+/// Renders a stored user (all attributes; projection happens later), as
+/// [`super::user_text::render_text`] writes it, read back into a map: one rendering for both.
+pub fn render(doc: Doc, meta: &UserMeta<'_>, profile: Profile) -> Result<Doc, serde_json::Error> {
+    let stored = serde_json::to_string(&doc)?;
+    let mut out = Vec::with_capacity(stored.len() + 512);
+    super::user_text::render_text(&stored, meta, profile, &mut out)?;
+    serde_json::from_slice(&out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scim::{OMNI_USER_EXTENSION_SCHEMA, USER_SCHEMA};
 
     fn doc(v: Value) -> Doc {
         match v {
@@ -267,7 +207,7 @@ mod tests {
             base_url: "http://h/scim/v2",
             groups: Some(&[]),
         };
-        let out = Value::Object(render(stored.clone(), &meta, Profile::Reference));
+        let out = Value::Object(render(stored.clone(), &meta, Profile::Reference).unwrap());
         assert_eq!(out["active"], json!(true));
         assert_eq!(
             out["emails"],
@@ -303,7 +243,7 @@ mod tests {
             "userName": "blob.ross@blobsrus.co", USER_ATTRIBUTE_SCHEMA: {},
             OMNI_USER_EXTENSION_SCHEMA: {}, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": null
         }));
-        let out = render(bare.clone(), &meta, Profile::Interop);
+        let out = render(bare.clone(), &meta, Profile::Interop).unwrap();
         for absent in [
             "active",
             "emails",
@@ -318,7 +258,7 @@ mod tests {
             "userName": "blob.ross@blobsrus.co", "active": false,
             "emails": [{"value": "b@x.co"}], USER_ATTRIBUTE_SCHEMA: {"good_blob": "yes"}
         }));
-        let out = render(full.clone(), &meta, Profile::Interop);
+        let out = render(full.clone(), &meta, Profile::Interop).unwrap();
         assert_eq!(out["active"], json!(false));
         assert_eq!(out["emails"], json!([{"value": "b@x.co"}]));
         assert_eq!(out[USER_ATTRIBUTE_SCHEMA], json!({"good_blob": "yes"}));

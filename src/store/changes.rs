@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{GroupRecord, GroupWrite, UserRecord, UserWrite};
+use super::{GroupRecord, GroupWrite, StoreResult, UserRecord, UserWrite};
 use crate::scim::diff::{changed_attributes, created_attributes};
 
 /// Most member ids an entry lists each way (added, removed); the counts are always whole and
@@ -131,16 +131,16 @@ pub struct ChangeWrite<'a> {
 impl<'a> ChangeWrite<'a> {
     /// User `id` created as `next`, or changed from `before` (the locked row) to `next`; its
     /// version after the write is one more than before (1 when created), as the store
-    /// writes it.
+    /// writes it. Fails only when `before`'s stored document cannot be read.
     pub fn user(
         request: &'a ChangeRequest<'a>,
         id: Uuid,
         before: Option<&UserRecord>,
         next: &'a UserWrite,
-    ) -> ChangeWrite<'a> {
+    ) -> StoreResult<ChangeWrite<'a>> {
         let (mut attributes, activation) = match before {
             Some(before) => (
-                changed_attributes(&before.doc, &next.doc),
+                changed_attributes(before.doc.map()?, &next.doc),
                 activation(before.is_active(), next.is_active()),
             ),
             None => (created_attributes(&next.doc), None),
@@ -154,7 +154,7 @@ impl<'a> ChangeWrite<'a> {
             attributes.push("password".into());
             attributes.sort();
         }
-        ChangeWrite {
+        Ok(ChangeWrite {
             resource_type: "User",
             resource_id: id,
             external_id: next.external_id.as_deref(),
@@ -163,7 +163,7 @@ impl<'a> ChangeWrite<'a> {
             version: before.map_or(1, |before| before.version + 1),
             memberships: None,
             request,
-        }
+        })
     }
 
     /// Group `id` created, or changed from `before` to `next`, with the memberships it made

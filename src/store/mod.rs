@@ -26,6 +26,7 @@ mod postgres;
 mod records;
 mod sql;
 mod sqlite;
+mod stored_doc;
 mod streams;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub use records::{
 };
 pub use sql::conns;
 pub use sqlite::SqliteStore;
+pub use stored_doc::StoredDoc;
 pub use streams::{EventStream, NewStream, SigningKeyRow, StreamKind, StreamProgress, StreamState};
 
 use crate::ratelimit::{RateDecision, RateLimit};

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Doc, fold};
+use super::{Doc, StoredDoc, fold};
 use crate::scim::ScimError;
 use crate::scim::group::MemberRef;
 use crate::scim::interop::Profile;
@@ -95,8 +95,9 @@ pub struct UserRecord {
     pub external_id: Option<String>,
     /// The `active` column: what filters compare (see [`UserWrite::from_doc`]).
     pub active: Option<bool>,
-    /// Client-settable attributes (core, and extensions under their URN), without id/meta/groups/password.
-    pub doc: Doc,
+    /// Client-settable attributes (core, and extensions under their URN), without
+    /// id/meta/groups/password: the stored text, parsed when a write needs it.
+    pub doc: StoredDoc,
     pub password_hash: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
@@ -170,14 +171,17 @@ impl UserWrite {
         self.user_name == current.user_name
             && self.external_id == current.external_id
             && self.active == current.active
-            && self.doc == current.doc
             && self.password_hash == current.password_hash
+            && current.doc.map().is_ok_and(|doc| *doc == self.doc)
     }
 
     /// Whether `user_emails` may need rewriting for this write: the stored emails or the
-    /// userName (the fallback email's source) differ. Rewriting equal rows is harmless.
+    /// userName (the fallback email's source) differ. Rewriting equal rows is harmless, so a
+    /// stored document that cannot be read counts as different.
     pub fn emails_differ(&self, current: &UserRecord) -> bool {
-        self.doc.get("emails") != current.doc.get("emails") || self.user_name != current.user_name
+        let current_emails = current.doc.map().map(|doc| doc.get("emails"));
+        current_emails.map_or(true, |emails| emails != self.doc.get("emails"))
+            || self.user_name != current.user_name
     }
 
     /// Whether the user counts as active for the change log's activated / deactivated: an

@@ -10,11 +10,13 @@
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::encode::Encode;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::types::Json;
 use sqlx::{Arguments, ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
+use uuid::Uuid;
 
 use super::super::Doc;
 
@@ -78,8 +80,16 @@ pub trait SqlDb: Database {
     fn flag(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error>;
     fn opt_flag(row: &Self::Row, column: &str) -> Result<Option<bool>, sqlx::Error>;
     fn doc(row: &Self::Row, column: &str) -> Result<Doc, sqlx::Error>;
+    /// A document column as its JSON text, checked as JSON but not parsed into a map.
+    fn doc_text(row: &Self::Row, column: &str) -> Result<Box<RawValue>, sqlx::Error>;
     /// A JSON column the statement may not have selected: `None` when it is absent or null.
     fn opt_json(row: &Self::Row, column: &str) -> Result<Option<Value>, sqlx::Error>;
+    /// A JSON array of `[id, name]` pairs the statement may not have selected (as
+    /// [`SqlDb::opt_json`]), decoded without a tree in between.
+    fn opt_id_name_pairs(
+        row: &Self::Row,
+        column: &str,
+    ) -> Result<Option<Vec<(Uuid, String)>>, sqlx::Error>;
 
     /// Applies the migrations of `migrator` not yet applied, on `pool`.
     fn run_migrations<'e>(
@@ -105,6 +115,8 @@ where
     for<'r> f64: Encode<'r, DB> + Type<DB>,
     for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
     for<'r> Json<Doc>: Decode<'r, DB> + Type<DB>,
+    for<'r> Json<Box<RawValue>>: Decode<'r, DB> + Type<DB>,
+    for<'r> Json<Vec<(Uuid, String)>>: Decode<'r, DB> + Type<DB>,
     for<'r> Json<Value>: Decode<'r, DB> + Type<DB>,
     DB::Connection: Migrate,
 {
@@ -186,9 +198,25 @@ where
         row.try_get::<Json<Doc>, _>(column).map(|Json(doc)| doc)
     }
 
+    fn doc_text(row: &Self::Row, column: &str) -> Result<Box<RawValue>, sqlx::Error> {
+        row.try_get::<Json<Box<RawValue>>, _>(column)
+            .map(|Json(text)| text)
+    }
+
     fn opt_json(row: &Self::Row, column: &str) -> Result<Option<Value>, sqlx::Error> {
         match row.try_get::<Option<Json<Value>>, _>(column) {
             Ok(value) => Ok(value.map(|Json(v)| v)),
+            Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn opt_id_name_pairs(
+        row: &Self::Row,
+        column: &str,
+    ) -> Result<Option<Vec<(Uuid, String)>>, sqlx::Error> {
+        match row.try_get::<Option<Json<Vec<(Uuid, String)>>>, _>(column) {
+            Ok(pairs) => Ok(pairs.map(|Json(pairs)| pairs)),
             Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }

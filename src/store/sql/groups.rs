@@ -9,9 +9,9 @@ use super::rows::{StoredResource, locked, write_order_key};
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all};
 use crate::store::filter_sql::{GROUPS, Table};
 use crate::store::{
-    ChangeRequest, ChangeWrite, Doc, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite,
+    ChangeRequest, ChangeWrite, GroupRecord, GroupStore, GroupUpdateFn, GroupWrite,
     MEMBERSHIP_IDS_KEPT, MemberOp, MemberRef, Membership, MembershipQuery, Memberships, StoreError,
-    StoreResult, conflict_as, now_ms,
+    StoreResult, conflict_as, doc_bytes, now_ms,
 };
 
 const GROUP_COLUMNS: &str =
@@ -36,8 +36,8 @@ impl<D: Dialect> StoredResource<D> for GroupRecord {
     fn from_row(row: &RowOf<D>) -> StoreResult<GroupRecord> {
         group_from_row::<D>(row)
     }
-    fn doc(&self) -> &Doc {
-        &self.doc
+    fn budget_bytes(&self) -> usize {
+        doc_bytes(&self.doc)
     }
 }
 

@@ -298,9 +298,7 @@ fn first_int<D: Dialect>(row: &RowOf<D>) -> StoreResult<i64> {
 
 /// A user's groups read as a JSON array of `[id, display]` pairs, in name order
 /// (case-insensitive, as `display_name_folded` orders them where SQL sorts).
-fn member_refs(value: serde_json::Value) -> StoreResult<Vec<MemberRef>> {
-    let pairs: Vec<(Uuid, String)> = serde_json::from_value(value)
-        .map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))?;
+fn member_refs(pairs: Vec<(uuid::Uuid, String)>) -> Vec<MemberRef> {
     let mut refs: Vec<MemberRef> = pairs
         .into_iter()
         .map(|(id, display)| MemberRef { id, display })
@@ -308,7 +306,7 @@ fn member_refs(value: serde_json::Value) -> StoreResult<Vec<MemberRef>> {
     if refs.len() > 1 {
         refs.sort_by_cached_key(|m| super::fold::fold(&m.display));
     }
-    Ok(refs)
+    refs
 }
 
 /// The document column, or the decode error as a store error.

@@ -8,8 +8,8 @@ use super::changes::write_logged;
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, fetch_all, fetch_optional};
 use crate::store::filter_sql::Table;
 use crate::store::{
-    ChangeRequest, ChangeWrite, CheckFn, Doc, ListQuery, MEMBERSHIP_IDS_KEPT, Memberships, Page,
-    ResourceRows, StoreError, StoreResult, Versioned, doc_bytes,
+    ChangeRequest, ChangeWrite, CheckFn, ListQuery, MEMBERSHIP_IDS_KEPT, Memberships, Page,
+    ResourceRows, StoreError, StoreResult, Versioned,
 };
 
 /// A resource table as the skeleton reads it.
@@ -28,8 +28,8 @@ pub(super) trait StoredResource<D: Dialect>:
     fn columns() -> &'static str;
     fn external_id(&self) -> Option<&str>;
     fn from_row(row: &RowOf<D>) -> StoreResult<Self>;
-    /// The stored document, measured against a list's byte budget.
-    fn doc(&self) -> &Doc;
+    /// What the stored document weighs against a list's byte budget.
+    fn budget_bytes(&self) -> usize;
 }
 
 /// Reads the row `id` of `org_id` in a transaction, locked for the write that follows.
@@ -86,7 +86,7 @@ impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
                 R::TABLE,
                 R::columns(),
                 R::from_row,
-                |r| doc_bytes(r.doc()),
+                R::budget_bytes,
             )
             .await?;
         Ok(Page {

@@ -14,8 +14,8 @@ use super::{
 use crate::scim::user::user_attribute_keys;
 use crate::store::filter_sql::{Table, USERS};
 use crate::store::{
-    ChangeRequest, ChangeWrite, Doc, MemberRef, StoreError, StoreResult, UserRecord, UserStore,
-    UserUpdateFn, UserWrite, conflict_as, now_ms,
+    ChangeRequest, ChangeWrite, Doc, MemberRef, StoreError, StoreResult, StoredDoc, UserRecord,
+    UserStore, UserUpdateFn, UserWrite, conflict_as, now_ms,
 };
 
 impl<D: Dialect> StoredResource<D> for UserRecord {
@@ -32,8 +32,8 @@ impl<D: Dialect> StoredResource<D> for UserRecord {
     fn from_row(row: &RowOf<D>) -> StoreResult<UserRecord> {
         user_from_row::<D>(row)
     }
-    fn doc(&self) -> &Doc {
-        &self.doc
+    fn budget_bytes(&self) -> usize {
+        self.doc.budget_bytes()
     }
 }
 
@@ -45,14 +45,12 @@ pub(super) fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecor
         user_name: D::DB::text(row, "user_name")?,
         external_id: D::DB::opt_text(row, "external_id")?,
         active: D::DB::opt_flag(row, "active")?,
-        doc: super::doc::<D>(row, "doc")?,
+        doc: StoredDoc::from_text(D::DB::doc_text(row, "doc")?),
         password_hash: D::DB::opt_text(row, "password_hash")?,
         created_at: D::DB::int(row, "created_at")?,
         modified_at: D::DB::int(row, "modified_at")?,
         version: D::DB::int(row, "version")?,
-        groups: D::DB::opt_json(row, "groups")?
-            .map(member_refs)
-            .transpose()?,
+        groups: D::DB::opt_id_name_pairs(row, "groups")?.map(member_refs),
     })
 }
 
@@ -289,12 +287,13 @@ impl<D: Dialect> SqlStore<D> {
             if next.same_as(&current) {
                 return Ok(Some(current));
             }
-            if adds_attributes(Some(&current.doc), &next.doc) || next.emails_differ(&current) {
+            if adds_attributes(Some(current.doc.map()?), &next.doc) || next.emails_differ(&current)
+            {
                 return Ok(None);
             }
             let mut args = user_update_args(org_id, id, &next);
             args.push(Arg::Int(current.version));
-            let entry = ChangeWrite::user(change, id, Some(&current), &next);
+            let entry = ChangeWrite::user(change, id, Some(&current), &next)?;
             let written = write_logged::<D>(
                 &mut conn,
                 &write,
@@ -330,7 +329,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         let id = Uuid::now_v7();
         let args = user_insert_args(id, org_id, user, now_ms());
         check_added_attributes::<D>(&mut tx, org_id, None, &user.doc).await?;
-        let entry = ChangeWrite::user(change, id, None, user);
+        let entry = ChangeWrite::user(change, id, None, user)?;
         let record = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
         insert_emails::<D>(&mut tx, record.id, org_id, &user.emails_folded).await?;
         tx.commit().await?;
@@ -395,7 +394,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
                 *result = Err(StoreError::Conflict("userName"));
                 continue;
             }
-            entries.push(ChangeWrite::user(change, id, None, user));
+            entries.push(ChangeWrite::user(change, id, None, user)?);
             emails.extend(user.emails_folded.iter().map(|e| (id, e.as_str())));
         }
         append::<D>(&mut tx, org_id, &entries).await?;
@@ -431,10 +430,10 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             tx.commit().await?;
             return Ok(current);
         }
-        check_added_attributes::<D>(&mut tx, org_id, Some(&current.doc), &next.doc).await?;
+        check_added_attributes::<D>(&mut tx, org_id, Some(current.doc.map()?), &next.doc).await?;
         let sql = user_update_sql::<D>(false);
         let args = user_update_args(org_id, id, &next);
-        let entry = ChangeWrite::user(change, id, Some(&current), &next);
+        let entry = ChangeWrite::user(change, id, Some(&current), &next)?;
         let updated = write_user::<D>(&mut tx, &sql, &args, org_id, &entry).await?;
         if next.emails_differ(&current) {
             write_emails::<D>(&mut tx, id, org_id, &next.emails_folded).await?;

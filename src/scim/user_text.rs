@@ -1,0 +1,425 @@
+//! A stored user rendered straight from its JSON text into the response's text, without
+//! parsing the document into a tree and serialising the tree again: the one rendering of a
+//! user ([`super::user::render`] reads this text back into a map).
+//!
+//! Only the top level is read (and put in name order, as a map orders it). Each stored
+//! member's value is copied as stored, without the white space of Postgres's `jsonb` output;
+//! only `userName` is decoded (for the fallback email), and the members the server computes
+//! are written as text. From Postgres, a nested object keeps `jsonb`'s member order (by
+//! length, then name) and a number its stored spelling (`1.50`, where a parsed tree writes
+//! `1.5`): the same JSON.
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use super::doc::timestamp;
+use super::etag::etag;
+use super::interop::Profile;
+use super::json_text::{
+    Members, is_non_empty_array, is_null_or_empty_object, members, write_compact, write_string,
+};
+use super::user::{UserMeta, is_email};
+use super::{OMNI_USER_EXTENSION_SCHEMA, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
+
+/// A member of the rendered user: as stored, or written here.
+enum Member<'a> {
+    Stored(&'a RawValue),
+    Written(Cow<'static, [u8]>),
+}
+
+type Object<'a> = Vec<(Cow<'a, str>, Member<'a>)>;
+
+/// Appends the user stored as `stored` (its document's JSON text) to `out`, rendered: in the
+/// reference profile as the reference's response shows it (`active: true` when not stored,
+/// `emails` from userName when none are stored and it is an address, both Omni extensions
+/// always present); in the interop profile strictly as RFC 7643 §2.5 reads (what is not
+/// stored is absent). Fails only when `stored` is not a JSON object.
+pub fn render_text(
+    stored: &str,
+    meta: &UserMeta<'_>,
+    profile: Profile,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    let Members(stored_members) = members(stored)?;
+    let mut user: Object<'_> = stored_members
+        .into_iter()
+        .map(|(name, value)| (name, Member::Stored(value)))
+        .collect();
+    // A map keeps the last of two members of one name, as a parsed document does.
+    user.reverse();
+    user.sort_by(|a, b| a.0.cmp(&b.0));
+    user.dedup_by(|later, first| later.0 == first.0);
+    let reference = profile == Profile::Reference;
+    let fallback = if reference {
+        fallback_address(&user)?
+    } else {
+        None
+    };
+    set(&mut user, "id", written(|out| write_string(meta.id, out)));
+    if reference {
+        set_if_absent(&mut user, "active", Member::Written(Cow::Borrowed(b"true")));
+        if let Some(address) = fallback {
+            set(
+                &mut user,
+                "emails",
+                written(|out| fallback_emails(&address, out)),
+            );
+        }
+    }
+    if let Some(groups) = meta.groups {
+        set(
+            &mut user,
+            "groups",
+            written(|out| groups_text(groups, meta.base_url, out)),
+        );
+    }
+    if reference {
+        set_if_absent(
+            &mut user,
+            USER_ATTRIBUTE_SCHEMA,
+            Member::Written(Cow::Borrowed(b"{}")),
+        );
+        let omni = Member::Written(Cow::Borrowed(br#"{"lastLogin":null}"#));
+        set(&mut user, OMNI_USER_EXTENSION_SCHEMA, omni);
+    } else {
+        // RFC 7643 §2.5: an empty or null extension is unassigned, and is not shown.
+        user.retain(|(name, member)| {
+            !name.starts_with("urn:")
+                || match member {
+                    Member::Stored(value) => !is_null_or_empty_object(value.get()),
+                    Member::Written(_) => true,
+                }
+        });
+    }
+    set(&mut user, "meta", written(|out| meta_text(meta, out)));
+    // RFC 7643 §3: `schemas` names the core schema and every extension present.
+    let schemas = written(|out| {
+        out.push(b'[');
+        write_string(USER_SCHEMA, out);
+        for (name, _) in user.iter().filter(|(name, _)| name.starts_with("urn:")) {
+            out.push(b',');
+            write_string(name, out);
+        }
+        out.push(b']');
+    });
+    set(&mut user, "schemas", schemas);
+    write_object(&user, out);
+    Ok(())
+}
+
+/// The user's address for its fallback email (`super::user::fallback_email`, read from the
+/// members): `userName`, when it is an address and no email is stored.
+fn fallback_address(user: &Object<'_>) -> Result<Option<String>, serde_json::Error> {
+    let has_emails = stored(user, "emails").is_some_and(|v| is_non_empty_array(v.get()));
+    let Some(name) = stored(user, "userName").filter(|_| !has_emails) else {
+        return Ok(None);
+    };
+    let name: serde_json::Value = serde_json::from_str(name.get())?;
+    Ok(name
+        .as_str()
+        .filter(|name| is_email(name))
+        .map(str::to_owned))
+}
+
+/// `super::user::fallback_emails`, written.
+fn fallback_emails(address: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"[{"primary":true,"value":"#);
+    write_string(address, out);
+    out.extend_from_slice(b"}]");
+}
+
+/// The user's `groups` (RFC 7643 §4.1.2): direct memberships, each with its `$ref`.
+fn groups_text(groups: &[super::group::MemberRef], base_url: &str, out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#"{"$ref":"#);
+        write_string(&format!("{base_url}/Groups/{}", group.id), out);
+        out.extend_from_slice(br#","display":"#);
+        write_string(&group.display, out);
+        out.extend_from_slice(br#","type":"direct","value":""#);
+        out.extend_from_slice(
+            group
+                .id
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        out.extend_from_slice(br#""}"#);
+    }
+    out.push(b']');
+}
+
+/// The user's `meta` (RFC 7643 §3.1).
+fn meta_text(meta: &UserMeta<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"created":"#);
+    write_string(&timestamp(meta.created_ms), out);
+    out.extend_from_slice(br#","lastModified":"#);
+    write_string(&timestamp(meta.modified_ms), out);
+    out.extend_from_slice(br#","location":"#);
+    write_string(&meta.location, out);
+    out.extend_from_slice(br#","resourceType":"User","version":"#);
+    write_string(&etag(meta.version), out);
+    out.push(b'}');
+}
+
+fn written(write: impl FnOnce(&mut Vec<u8>)) -> Member<'static> {
+    // Enough for `meta` and most others at once.
+    let mut out = Vec::with_capacity(256);
+    write(&mut out);
+    Member::Written(Cow::Owned(out))
+}
+
+fn stored<'a>(user: &Object<'a>, name: &str) -> Option<&'a RawValue> {
+    let i = user.binary_search_by(|(n, _)| n.as_ref().cmp(name)).ok()?;
+    match user[i].1 {
+        Member::Stored(value) => Some(value),
+        Member::Written(_) => None,
+    }
+}
+
+/// Sets member `name`, keeping the members in name order.
+fn set<'a>(user: &mut Object<'a>, name: &'a str, member: Member<'a>) {
+    match user.binary_search_by(|(n, _)| n.as_ref().cmp(name)) {
+        Ok(i) => user[i].1 = member,
+        Err(i) => user.insert(i, (Cow::Borrowed(name), member)),
+    }
+}
+
+fn set_if_absent<'a>(user: &mut Object<'a>, name: &'a str, member: Member<'a>) {
+    if let Err(i) = user.binary_search_by(|(n, _)| n.as_ref().cmp(name)) {
+        user.insert(i, (Cow::Borrowed(name), member));
+    }
+}
+
+fn write_object(user: &Object<'_>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (name, member)) in user.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(name, out);
+        out.push(b':');
+        match member {
+            Member::Stored(value) => write_compact(value.get(), out),
+            Member::Written(text) => out.extend_from_slice(text),
+        }
+    }
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::scim::group::MemberRef;
+    use crate::scim::user::{fallback_email, fallback_emails};
+
+    /// The rendering as a tree, built value by value: what the text must equal.
+    fn render(
+        doc: Map<String, Value>,
+        meta: &UserMeta<'_>,
+        profile: Profile,
+    ) -> Map<String, Value> {
+        let reference = profile == Profile::Reference;
+        let fallback = fallback_email(&doc)
+            .filter(|_| reference)
+            .map(fallback_emails);
+        let mut out = doc;
+        out.insert("id".into(), Value::String(meta.id.to_owned()));
+        if reference {
+            out.entry("active").or_insert(Value::Bool(true));
+            if let Some(emails) = fallback {
+                out.insert("emails".into(), emails);
+            }
+        }
+        if let Some(groups) = meta.groups {
+            let rendered: Vec<Value> = groups
+                .iter()
+                .map(|g| {
+                    json!({
+                        "value": g.id.to_string(),
+                        "display": g.display,
+                        "$ref": format!("{}/Groups/{}", meta.base_url, g.id),
+                        "type": "direct",
+                    })
+                })
+                .collect();
+            out.insert("groups".into(), Value::Array(rendered));
+        }
+        if reference {
+            out.entry(USER_ATTRIBUTE_SCHEMA).or_insert(json!({}));
+            out.insert(
+                OMNI_USER_EXTENSION_SCHEMA.into(),
+                json!({ "lastLogin": null }),
+            );
+        } else {
+            out.retain(|key, value| {
+                !key.starts_with("urn:")
+                    || !(value.is_null() || value.as_object().is_some_and(Map::is_empty))
+            });
+        }
+        out.insert(
+            "meta".into(),
+            json!({
+                "resourceType": "User",
+                "created": timestamp(meta.created_ms),
+                "lastModified": timestamp(meta.modified_ms),
+                "location": meta.location,
+                "version": etag(meta.version),
+            }),
+        );
+        let mut schemas = vec![json!(USER_SCHEMA)];
+        schemas.extend(
+            out.keys()
+                .filter(|k| k.starts_with("urn:"))
+                .map(|k| json!(k)),
+        );
+        out.insert("schemas".into(), Value::Array(schemas));
+        out
+    }
+
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    fn meta<'a>(groups: Option<&'a [MemberRef]>) -> UserMeta<'a> {
+        UserMeta {
+            id: "9e8719d9-276a-4964-9395-a493189a247c",
+            created_ms: 1_733_267_594_109,
+            modified_ms: 1_733_267_600_000,
+            version: 7,
+            location: "http://h/scim/v2/Users/9e8719d9-276a-4964-9395-a493189a247c".into(),
+            base_url: "http://h\"/scim/v2",
+            groups,
+        }
+    }
+
+    /// Stored documents with every member the rendering treats specially.
+    fn documents() -> Vec<Value> {
+        vec![
+            json!({"userName": "blob.ross@blobsrus.co"}),
+            json!({"userName": "not an address"}),
+            json!({"userName": "a@b.co", "emails": []}),
+            json!({"userName": "a@b.co", "emails": null}),
+            json!({"userName": "a@b.co", "emails": [{"value": "other@b.co", "primary": true}]}),
+            json!({"userName": "a@b.co", "active": false, "displayName": "A \"quoted\" name"}),
+            json!({"userName": "a@b.co", "active": null, "name": {"givenName": "Ä", "familyName": "Ö"}}),
+            json!({"userName": "a@b.co", USER_ATTRIBUTE_SCHEMA: {"k": "v"}, ENTERPRISE: {"department": "x"}}),
+            json!({"userName": "a@b.co", USER_ATTRIBUTE_SCHEMA: {}, OMNI_USER_EXTENSION_SCHEMA: {}, ENTERPRISE: null}),
+            json!({"userName": "a@b.co", "x-\u{1}-control": "line\nbreak\ttab", "n": 12, "f": 1.25}),
+            json!({"userName": "a@b.co", "id": "stored id", "meta": {"x": 1}, "schemas": ["x"], "groups": [1]}),
+            json!({"userName": "é@b.co", "phoneNumbers": [{"value": "+1 555", "type": "work"}]}),
+        ]
+    }
+
+    fn groups() -> Vec<MemberRef> {
+        vec![
+            MemberRef {
+                id: Uuid::from_u128(1),
+                display: "Admins".into(),
+            },
+            MemberRef {
+                id: Uuid::from_u128(2),
+                display: "é \"q\"".into(),
+            },
+        ]
+    }
+
+    fn as_text(stored: &str, meta: &UserMeta<'_>, profile: Profile) -> String {
+        let mut out = Vec::new();
+        render_text(stored, meta, profile, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Postgres's `jsonb` output of a document: a space after every `:` and `,`, members by
+    /// length then name.
+    fn jsonb_text(doc: &Map<String, Value>) -> String {
+        fn write(value: &Value) -> String {
+            match value {
+                Value::Object(map) => {
+                    let mut members: Vec<_> = map.iter().collect();
+                    members.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.0.cmp(b.0)));
+                    let inner: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), write(v)))
+                        .collect();
+                    format!("{{{}}}", inner.join(", "))
+                }
+                Value::Array(items) => {
+                    let inner: Vec<String> = items.iter().map(write).collect();
+                    format!("[{}]", inner.join(", "))
+                }
+                other => other.to_string(),
+            }
+        }
+        write(&Value::Object(doc.clone()))
+    }
+
+    #[test]
+    fn the_text_is_what_rendering_the_parsed_document_writes_byte_for_byte_from_compact_text() {
+        let groups = groups();
+        for doc in documents() {
+            let doc = doc.as_object().unwrap().clone();
+            for profile in [Profile::Reference, Profile::Interop] {
+                for listed in [None, Some(&groups[..0]), Some(&groups[..])] {
+                    let meta = meta(listed);
+                    let want = serde_json::to_string(&render(doc.clone(), &meta, profile)).unwrap();
+                    let compact = serde_json::to_string(&doc).unwrap();
+                    assert_eq!(
+                        as_text(&compact, &meta, profile),
+                        want,
+                        "{doc:?} {profile:?}"
+                    );
+                    // As Postgres returns it: the same object, compact, with the members of
+                    // nested objects in Postgres's order.
+                    let spaced = jsonb_text(&doc);
+                    let text = as_text(&spaced, &meta, profile);
+                    let mut compact = Vec::new();
+                    write_compact(&text, &mut compact);
+                    assert_eq!(compact, text.as_bytes(), "{spaced}");
+                    let (got, want): (Value, Value) = (
+                        serde_json::from_str(&text).unwrap(),
+                        serde_json::from_str(&want).unwrap(),
+                    );
+                    assert_eq!(got, want, "{spaced} {profile:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn of_two_stored_members_of_one_name_the_last_is_rendered_as_a_parsed_map_keeps_it() {
+        let stored = r#"{"userName":"a@b.co","displayName":"first","displayName":"last"}"#;
+        let text = as_text(stored, &meta(None), Profile::Interop);
+        let rendered: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(rendered["displayName"], "last");
+        let parsed: Map<String, Value> = serde_json::from_str(stored).unwrap();
+        let want = serde_json::to_string(&render(parsed, &meta(None), Profile::Interop)).unwrap();
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn the_map_rendering_is_the_text_read_back() {
+        let groups = groups();
+        for doc in documents() {
+            let doc = doc.as_object().unwrap().clone();
+            for profile in [Profile::Reference, Profile::Interop] {
+                let meta = meta(Some(&groups));
+                let map = crate::scim::user::render(doc.clone(), &meta, profile).unwrap();
+                assert_eq!(map, render(doc.clone(), &meta, profile), "{doc:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stored_document_that_is_not_an_object_is_an_error() {
+        for stored in ["[]", "null", r#""a""#] {
+            let mut out = Vec::new();
+            assert!(render_text(stored, &meta(None), Profile::Reference, &mut out).is_err());
+        }
+    }
+}
