@@ -1,5 +1,5 @@
 //! Hostile tenants, storage: statement timeouts free abandoned connections, one case-folding
-//! rule on both databases, database files private to their owner, list pages within a byte
+//! rule on both databases, a stored document changed into something else, database files private to their owner, list pages within a byte
 //! budget, and bulk membership changes in a bounded number of statements.
 
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ backend_tests!(
     a_statement_past_the_timeout_is_stopped_and_frees_its_connection,
     non_ascii_values_compare_case_insensitively_with_the_rust_fold,
     rows_without_folded_copies_are_refolded_at_start,
+    a_stored_document_that_is_not_an_object_fails_reads_and_writes_and_stays_as_it_is,
     a_byte_budget_cuts_a_list_page_short_and_the_total_is_counted,
     ten_thousand_members_are_added_in_one_request,
 );
@@ -325,6 +326,64 @@ async fn ten_thousand_members_are_added_in_one_request(backend: Backend) {
         stored.body["members"].as_array().map(Vec::len),
         Some(10_000)
     );
+}
+
+/// Runs `sql` on the test's own database, returning the first column of its first row (as
+/// text) when it returns one.
+async fn sql(app: &TestApp, backend: Backend, sql: &str) -> Option<String> {
+    use sqlx::Row;
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .expect("connect");
+            let row = sqlx::query(sql).fetch_optional(&mut conn).await.expect(sql);
+            row.and_then(|row| row.try_get::<String, _>(0).ok())
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .expect("connect");
+            let row = sqlx::query(sql).fetch_optional(&mut conn).await.expect(sql);
+            row.and_then(|row| row.try_get::<String, _>(0).ok())
+        }
+    }
+}
+
+async fn a_stored_document_that_is_not_an_object_fails_reads_and_writes_and_stays_as_it_is(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let id = app
+        .create_user(json!({"userName": "odd@example.com"}))
+        .await;
+    // Something other than scimd writes the row: valid JSON, but no document.
+    sql(&app, backend, "update users set doc = '[1, 2]'").await;
+    let path = format!("/scim/v2/Users/{id}");
+    assert_scim_error(&app.get(&path).await, 500, None);
+    assert_scim_error(
+        &app.get(&format!("{path}?attributes=userName")).await,
+        500,
+        None,
+    );
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Odd"}]
+    });
+    assert_scim_error(
+        &app.request(reqwest::Method::PATCH, &path, Some(patch))
+            .await,
+        500,
+        None,
+    );
+    let put = json!({"userName": "odd@example.com", "displayName": "Odd"});
+    assert_scim_error(&app.put(&path, put).await, 500, None);
+    // Neither write took the document for an empty one: the row is as it was left.
+    let doc = sql(&app, backend, "select cast(doc as text) from users").await;
+    let doc: serde_json::Value = serde_json::from_str(&doc.expect("doc")).expect("json");
+    assert_eq!(doc, json!([1, 2]));
+    let version = sql(&app, backend, "select cast(version as text) from users").await;
+    assert_eq!(version.as_deref(), Some("1"));
 }
 
 fn urlencode(text: &str) -> String {
