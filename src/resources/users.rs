@@ -218,8 +218,8 @@ impl ResourceKind for Users {
     fn render(view: &View<'_>, record: UserRecord, groups: &Related) -> ResourceResult<Doc> {
         let id = record.id.to_string();
         let meta = user_meta(view, &record, &id, groups);
-        let doc = record.doc.into_map()?;
-        user::render(doc, &meta, view.profile).map_err(|e| unrenderable(&id, e))
+        // From the stored text, as `render_text`: the map is only for the projection.
+        user::render(record.doc.text(), &meta, view.profile).map_err(|e| unrenderable(&id, e))
     }
 
     /// Straight from the stored text (`scim::user_text`): no tree is built.

@@ -115,12 +115,16 @@ pub struct UserMeta<'a> {
     pub groups: Option<&'a [MemberRef]>,
 }
 
-/// Renders a stored user (all attributes; projection happens later), as
-/// [`super::user_text::render_text`] writes it, read back into a map: one rendering for both.
-pub fn render(doc: Doc, meta: &UserMeta<'_>, profile: Profile) -> Result<Doc, serde_json::Error> {
-    let stored = serde_json::to_string(&doc)?;
+/// Renders a stored user (all attributes; projection happens later) from its stored JSON
+/// text, as [`super::user_text::render_text`] writes it, read back into a map: one rendering
+/// for both.
+pub fn render(
+    stored: &str,
+    meta: &UserMeta<'_>,
+    profile: Profile,
+) -> Result<Doc, serde_json::Error> {
     let mut out = Vec::with_capacity(stored.len() + 512);
-    super::user_text::render_text(&stored, meta, profile, &mut out)?;
+    super::user_text::render_text(stored, meta, profile, &mut out)?;
     serde_json::from_slice(&out)
 }
 
@@ -128,6 +132,10 @@ pub fn render(doc: Doc, meta: &UserMeta<'_>, profile: Profile) -> Result<Doc, se
 mod tests {
     use super::*;
     use crate::scim::{OMNI_USER_EXTENSION_SCHEMA, USER_SCHEMA};
+
+    fn text(doc: &Doc) -> String {
+        serde_json::to_string(doc).unwrap()
+    }
 
     fn doc(v: Value) -> Doc {
         match v {
@@ -207,7 +215,7 @@ mod tests {
             base_url: "http://h/scim/v2",
             groups: Some(&[]),
         };
-        let out = Value::Object(render(stored.clone(), &meta, Profile::Reference).unwrap());
+        let out = Value::Object(render(&text(&stored), &meta, Profile::Reference).unwrap());
         assert_eq!(out["active"], json!(true));
         assert_eq!(
             out["emails"],
@@ -243,7 +251,7 @@ mod tests {
             "userName": "blob.ross@blobsrus.co", USER_ATTRIBUTE_SCHEMA: {},
             OMNI_USER_EXTENSION_SCHEMA: {}, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": null
         }));
-        let out = render(bare.clone(), &meta, Profile::Interop).unwrap();
+        let out = render(&text(&bare), &meta, Profile::Interop).unwrap();
         for absent in [
             "active",
             "emails",
@@ -258,7 +266,7 @@ mod tests {
             "userName": "blob.ross@blobsrus.co", "active": false,
             "emails": [{"value": "b@x.co"}], USER_ATTRIBUTE_SCHEMA: {"good_blob": "yes"}
         }));
-        let out = render(full.clone(), &meta, Profile::Interop).unwrap();
+        let out = render(&text(&full), &meta, Profile::Interop).unwrap();
         assert_eq!(out["active"], json!(false));
         assert_eq!(out["emails"], json!([{"value": "b@x.co"}]));
         assert_eq!(out[USER_ATTRIBUTE_SCHEMA], json!({"good_blob": "yes"}));
