@@ -357,7 +357,6 @@ fn user_meta<'a>(
         created_ms: record.created_at,
         modified_ms: record.modified_at,
         version: record.version,
-        location: format!("{}/Users/{id}", view.base_url),
         base_url: view.base_url,
         groups: groups.listed(),
     }

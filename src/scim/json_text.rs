@@ -90,9 +90,16 @@ pub fn write_compact(text: &str, out: &mut Vec<u8>) {
 /// Appends `s` as a JSON string, escaped as `serde_json` escapes it: `"`, `\` and the
 /// control characters, with the short forms where JSON has them.
 pub fn write_string(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
+    write_escaped(s, out);
+    out.push(b'"');
+}
+
+/// Appends `s` escaped as [`write_string`] does, without the quotes: one part of a string
+/// written in several.
+pub fn write_escaped(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &byte) in bytes.iter().enumerate() {
@@ -112,7 +119,6 @@ pub fn write_string(s: &str, out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// How each byte is escaped in a JSON string: 0 not at all, `u` as `\u00XX`, else after a

@@ -107,9 +107,8 @@ pub struct UserMeta<'a> {
     pub created_ms: i64,
     pub modified_ms: i64,
     pub version: i64,
-    /// Absolute URL of this user (`meta.location`).
-    pub location: String,
-    /// Base URL of the SCIM API, for the groups' `$ref`.
+    /// Base URL of the SCIM API: `meta.location` is `{base_url}/Users/{id}`, and the
+    /// groups' `$ref` are under it.
     pub base_url: &'a str,
     /// The user's groups (RFC 7643 §4.1.2, read-only); None when not loaded.
     pub groups: Option<&'a [MemberRef]>,
@@ -211,7 +210,6 @@ mod tests {
             created_ms: 1_733_267_594_109,
             modified_ms: 1_733_267_594_109,
             version: 1,
-            location: "http://h/scim/v2/Users/9e8719d9-276a-4964-9395-a493189a247c".into(),
             base_url: "http://h/scim/v2",
             groups: Some(&[]),
         };
@@ -243,7 +241,6 @@ mod tests {
             created_ms: 0,
             modified_ms: 0,
             version: 1,
-            location: "http://h/scim/v2/Users/9e8719d9-276a-4964-9395-a493189a247c".into(),
             base_url: "http://h/scim/v2",
             groups: None,
         };

@@ -10,22 +10,25 @@
 //! `1.5`): the same JSON.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use serde_json::value::RawValue;
 
-use super::doc::timestamp;
-use super::etag::etag;
+use super::doc::write_timestamp;
 use super::interop::Profile;
 use super::json_text::{
-    Members, is_non_empty_array, is_null_or_empty_object, members, write_compact, write_string,
+    Members, is_non_empty_array, is_null_or_empty_object, members, write_compact, write_escaped,
+    write_string,
 };
 use super::user::{UserMeta, is_email};
 use super::{OMNI_USER_EXTENSION_SCHEMA, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
 
-/// A member of the rendered user: as stored, or written here.
+/// A member of the rendered user: as stored, a constant, or written here (into the
+/// rendering's one scratch buffer, at this range).
 enum Member<'a> {
     Stored(&'a RawValue),
-    Written(Cow<'static, [u8]>),
+    Constant(&'static [u8]),
+    Written(Range<usize>),
 }
 
 type Object<'a> = Vec<(Cow<'a, str>, Member<'a>)>;
@@ -56,31 +59,25 @@ pub fn render_text(
     } else {
         None
     };
-    set(&mut user, "id", written(|out| write_string(meta.id, out)));
+    // The computed members' text, written one after another; sized for all of them but
+    // the groups.
+    let mut scratch = Vec::with_capacity(384);
+    let id = written(&mut scratch, |out| write_string(meta.id, out));
+    set(&mut user, "id", id);
     if reference {
-        set_if_absent(&mut user, "active", Member::Written(Cow::Borrowed(b"true")));
+        set_if_absent(&mut user, "active", Member::Constant(b"true"));
         if let Some(address) = fallback {
-            set(
-                &mut user,
-                "emails",
-                written(|out| fallback_emails(&address, out)),
-            );
+            let emails = written(&mut scratch, |out| fallback_emails(&address, out));
+            set(&mut user, "emails", emails);
         }
     }
     if let Some(groups) = meta.groups {
-        set(
-            &mut user,
-            "groups",
-            written(|out| groups_text(groups, meta.base_url, out)),
-        );
+        let groups = written(&mut scratch, |out| groups_text(groups, meta.base_url, out));
+        set(&mut user, "groups", groups);
     }
     if reference {
-        set_if_absent(
-            &mut user,
-            USER_ATTRIBUTE_SCHEMA,
-            Member::Written(Cow::Borrowed(b"{}")),
-        );
-        let omni = Member::Written(Cow::Borrowed(br#"{"lastLogin":null}"#));
+        set_if_absent(&mut user, USER_ATTRIBUTE_SCHEMA, Member::Constant(b"{}"));
+        let omni = Member::Constant(br#"{"lastLogin":null}"#);
         set(&mut user, OMNI_USER_EXTENSION_SCHEMA, omni);
     } else {
         // RFC 7643 §2.5: an empty or null extension is unassigned, and is not shown.
@@ -88,13 +85,14 @@ pub fn render_text(
             !name.starts_with("urn:")
                 || match member {
                     Member::Stored(value) => !is_null_or_empty_object(value.get()),
-                    Member::Written(_) => true,
+                    Member::Constant(_) | Member::Written(_) => true,
                 }
         });
     }
-    set(&mut user, "meta", written(|out| meta_text(meta, out)));
+    let meta_member = written(&mut scratch, |out| meta_text(meta, out));
+    set(&mut user, "meta", meta_member);
     // RFC 7643 §3: `schemas` names the core schema and every extension present.
-    let schemas = written(|out| {
+    let schemas = written(&mut scratch, |out| {
         out.push(b'[');
         write_string(USER_SCHEMA, out);
         for (name, _) in user.iter().filter(|(name, _)| name.starts_with("urn:")) {
@@ -104,22 +102,27 @@ pub fn render_text(
         out.push(b']');
     });
     set(&mut user, "schemas", schemas);
-    write_object(&user, out);
+    write_object(&user, &scratch, out);
     Ok(())
 }
 
 /// The user's address for its fallback email (`super::user::fallback_email`, read from the
 /// members): `userName`, when it is an address and no email is stored.
-fn fallback_address(user: &Object<'_>) -> Result<Option<String>, serde_json::Error> {
+fn fallback_address<'a>(user: &Object<'a>) -> Result<Option<Cow<'a, str>>, serde_json::Error> {
     let has_emails = stored(user, "emails").is_some_and(|v| is_non_empty_array(v.get()));
     let Some(name) = stored(user, "userName").filter(|_| !has_emails) else {
         return Ok(None);
     };
-    let name: serde_json::Value = serde_json::from_str(name.get())?;
-    Ok(name
-        .as_str()
-        .filter(|name| is_email(name))
-        .map(str::to_owned))
+    // Borrowed when the stored string has no escapes (nearly always); a userName that is
+    // not a string has no fallback.
+    let name = match serde_json::from_str::<&str>(name.get()) {
+        Ok(name) => Cow::Borrowed(name),
+        Err(_) => match serde_json::from_str::<serde_json::Value>(name.get())? {
+            serde_json::Value::String(name) => Cow::Owned(name),
+            _ => return Ok(None),
+        },
+    };
+    Ok(Some(name).filter(|name| is_email(name)))
 }
 
 /// `super::user::fallback_emails`, written.
@@ -136,48 +139,56 @@ fn groups_text(groups: &[super::group::MemberRef], base_url: &str, out: &mut Vec
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(br#"{"$ref":"#);
-        write_string(&format!("{base_url}/Groups/{}", group.id), out);
+        out.extend_from_slice(br#"{"$ref":""#);
+        write_escaped(base_url, out);
+        out.extend_from_slice(b"/Groups/");
+        write_uuid(group.id, out);
+        out.push(b'"');
         out.extend_from_slice(br#","display":"#);
         write_string(&group.display, out);
         out.extend_from_slice(br#","type":"direct","value":""#);
-        out.extend_from_slice(
-            group
-                .id
-                .hyphenated()
-                .encode_lower(&mut uuid::Uuid::encode_buffer())
-                .as_bytes(),
-        );
+        write_uuid(group.id, out);
         out.extend_from_slice(br#""}"#);
     }
     out.push(b']');
 }
 
-/// The user's `meta` (RFC 7643 §3.1).
-fn meta_text(meta: &UserMeta<'_>, out: &mut Vec<u8>) {
-    out.extend_from_slice(br#"{"created":"#);
-    write_string(&timestamp(meta.created_ms), out);
-    out.extend_from_slice(br#","lastModified":"#);
-    write_string(&timestamp(meta.modified_ms), out);
-    out.extend_from_slice(br#","location":"#);
-    write_string(&meta.location, out);
-    out.extend_from_slice(br#","resourceType":"User","version":"#);
-    write_string(&etag(meta.version), out);
-    out.push(b'}');
+fn write_uuid(id: uuid::Uuid, out: &mut Vec<u8>) {
+    out.extend_from_slice(
+        id.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .as_bytes(),
+    );
 }
 
-fn written(write: impl FnOnce(&mut Vec<u8>)) -> Member<'static> {
-    // Enough for `meta` and most others at once.
-    let mut out = Vec::with_capacity(256);
-    write(&mut out);
-    Member::Written(Cow::Owned(out))
+/// The user's `meta` (RFC 7643 §3.1): its `location` is `{base_url}/Users/{id}`, its
+/// `version` the ETag (`super::etag::etag`).
+fn meta_text(meta: &UserMeta<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"created":""#);
+    write_timestamp(meta.created_ms, out);
+    out.extend_from_slice(br#"","lastModified":""#);
+    write_timestamp(meta.modified_ms, out);
+    out.extend_from_slice(br#"","location":""#);
+    write_escaped(meta.base_url, out);
+    out.extend_from_slice(b"/Users/");
+    write_escaped(meta.id, out);
+    out.extend_from_slice(br#"","resourceType":"User","version":"W/\""#);
+    out.extend_from_slice(itoa::Buffer::new().format(meta.version).as_bytes());
+    out.extend_from_slice(br#"\""}"#);
+}
+
+/// Writes a computed member at the end of `scratch`.
+fn written(scratch: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Member<'static> {
+    let start = scratch.len();
+    write(scratch);
+    Member::Written(start..scratch.len())
 }
 
 fn stored<'a>(user: &Object<'a>, name: &str) -> Option<&'a RawValue> {
     let i = user.binary_search_by(|(n, _)| n.as_ref().cmp(name)).ok()?;
     match user[i].1 {
         Member::Stored(value) => Some(value),
-        Member::Written(_) => None,
+        Member::Constant(_) | Member::Written(_) => None,
     }
 }
 
@@ -195,7 +206,7 @@ fn set_if_absent<'a>(user: &mut Object<'a>, name: &'a str, member: Member<'a>) {
     }
 }
 
-fn write_object(user: &Object<'_>, out: &mut Vec<u8>) {
+fn write_object(user: &Object<'_>, scratch: &[u8], out: &mut Vec<u8>) {
     out.push(b'{');
     for (i, (name, member)) in user.iter().enumerate() {
         if i > 0 {
@@ -205,7 +216,8 @@ fn write_object(user: &Object<'_>, out: &mut Vec<u8>) {
         out.push(b':');
         match member {
             Member::Stored(value) => write_compact(value.get(), out),
-            Member::Written(text) => out.extend_from_slice(text),
+            Member::Constant(text) => out.extend_from_slice(text),
+            Member::Written(range) => out.extend_from_slice(&scratch[range.clone()]),
         }
     }
     out.push(b'}');
@@ -217,6 +229,8 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::scim::doc::timestamp;
+    use crate::scim::etag::etag;
     use crate::scim::group::MemberRef;
     use crate::scim::user::{fallback_email, fallback_emails};
 
@@ -270,7 +284,7 @@ mod tests {
                 "resourceType": "User",
                 "created": timestamp(meta.created_ms),
                 "lastModified": timestamp(meta.modified_ms),
-                "location": meta.location,
+                "location": format!("{}/Users/{}", meta.base_url, meta.id),
                 "version": etag(meta.version),
             }),
         );
@@ -292,7 +306,6 @@ mod tests {
             created_ms: 1_733_267_594_109,
             modified_ms: 1_733_267_600_000,
             version: 7,
-            location: "http://h/scim/v2/Users/9e8719d9-276a-4964-9395-a493189a247c".into(),
             base_url: "http://h\"/scim/v2",
             groups,
         }
@@ -417,8 +430,18 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_document_that_is_not_an_object_is_an_error() {
-        for stored in ["[]", "null", r#""a""#] {
+    fn a_stored_document_that_is_not_a_json_object_is_an_error() {
+        let not_objects = [
+            "[]",
+            "null",
+            r#""a""#,
+            r#"{"a": 1"#,
+            r#"{"a": 1} {}"#,
+            r#"{"a": [1,]}"#,
+            r#"{"a": "\q"}"#,
+            "",
+        ];
+        for stored in not_objects {
             let mut out = Vec::new();
             assert!(render_text(stored, &meta(None), Profile::Reference, &mut out).is_err());
         }

@@ -7,20 +7,19 @@
 
 use std::sync::OnceLock;
 
-use serde_json::value::RawValue;
-
 use super::{Doc, StoreError, StoreResult};
 
 /// A stored document: its text, and its map once asked for.
 #[derive(Debug, Clone)]
 pub struct StoredDoc {
-    text: Box<RawValue>,
+    text: Box<str>,
     map: OnceLock<Doc>,
 }
 
 impl StoredDoc {
-    /// The document read from a row: JSON text (checked as JSON when it was read).
-    pub fn from_text(text: Box<RawValue>) -> StoredDoc {
+    /// The document read from a row: its text, not yet checked as JSON. Whatever uses it
+    /// parses it and fails on text that is not a JSON object.
+    pub fn from_text(text: Box<str>) -> StoredDoc {
         StoredDoc {
             text,
             map: OnceLock::new(),
@@ -30,7 +29,7 @@ impl StoredDoc {
     /// The document's JSON text as stored: Postgres returns `jsonb` with a space after each
     /// `:` and `,`, SQLite the text as it was written.
     pub fn text(&self) -> &str {
-        self.text.get()
+        &self.text
     }
 
     /// The document as a map, parsed on the first call. Fails only for a document that is
@@ -40,7 +39,7 @@ impl StoredDoc {
         if let Some(map) = self.map.get() {
             return Ok(map);
         }
-        let parsed = parse(self.text.get())?;
+        let parsed = parse(&self.text)?;
         Ok(self.map.get_or_init(|| parsed))
     }
 
@@ -48,14 +47,14 @@ impl StoredDoc {
     pub fn into_map(self) -> StoreResult<Doc> {
         match self.map.into_inner() {
             Some(map) => Ok(map),
-            None => parse(self.text.get()),
+            None => parse(&self.text),
         }
     }
 
     /// What the document weighs against a list's byte budget: its text's length, the
     /// memory a read holds for it.
     pub fn budget_bytes(&self) -> usize {
-        self.text.get().len()
+        self.text.len()
     }
 }
 
@@ -81,7 +80,7 @@ mod tests {
     use super::*;
 
     fn stored(text: &str) -> StoredDoc {
-        StoredDoc::from_text(serde_json::from_str(text).unwrap())
+        StoredDoc::from_text(text.into())
     }
 
     #[test]
@@ -99,7 +98,17 @@ mod tests {
 
     #[test]
     fn a_document_a_map_cannot_hold_is_an_error_not_an_empty_map() {
-        for text in ["[1, 2]", r#"{"n": 1e400}"#, r#""text""#] {
+        // Not an object, a number a map cannot hold, not JSON at all (the read does not
+        // check it), JSON followed by more.
+        let texts = [
+            "[1, 2]",
+            r#"{"n": 1e400}"#,
+            r#""text""#,
+            r#"{"n": 1"#,
+            r#"{"n": 1} {}"#,
+            "",
+        ];
+        for text in texts {
             let doc = stored(text);
             assert!(doc.map().is_err(), "{text}");
             assert!(doc.clone().into_map().is_err(), "{text}");

@@ -10,7 +10,6 @@
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use sqlx::encode::Encode;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
@@ -19,6 +18,7 @@ use sqlx::{Arguments, ColumnIndex, Database, Decode, Executor, IntoArguments, Po
 use uuid::Uuid;
 
 use super::super::Doc;
+use super::doc_text::DocText;
 
 /// A value bound to a statement parameter (`$n`), in order.
 #[derive(Debug, Clone, Copy)]
@@ -80,8 +80,9 @@ pub trait SqlDb: Database {
     fn flag(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error>;
     fn opt_flag(row: &Self::Row, column: &str) -> Result<Option<bool>, sqlx::Error>;
     fn doc(row: &Self::Row, column: &str) -> Result<Doc, sqlx::Error>;
-    /// A document column as its JSON text, checked as JSON but not parsed into a map.
-    fn doc_text(row: &Self::Row, column: &str) -> Result<Box<RawValue>, sqlx::Error>;
+    /// A document column as its text, not checked as JSON ([`DocText`]): whatever uses the
+    /// text parses it.
+    fn doc_text(row: &Self::Row, column: &str) -> Result<Box<str>, sqlx::Error>;
     /// A JSON column the statement may not have selected: `None` when it is absent or null.
     fn opt_json(row: &Self::Row, column: &str) -> Result<Option<Value>, sqlx::Error>;
     /// A JSON array of `[id, name]` pairs the statement may not have selected (as
@@ -115,7 +116,7 @@ where
     for<'r> f64: Encode<'r, DB> + Type<DB>,
     for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
     for<'r> Json<Doc>: Decode<'r, DB> + Type<DB>,
-    for<'r> Json<Box<RawValue>>: Decode<'r, DB> + Type<DB>,
+    for<'r> DocText: Decode<'r, DB> + Type<DB>,
     for<'r> Json<Vec<(Uuid, String)>>: Decode<'r, DB> + Type<DB>,
     for<'r> Json<Value>: Decode<'r, DB> + Type<DB>,
     DB::Connection: Migrate,
@@ -198,9 +199,8 @@ where
         row.try_get::<Json<Doc>, _>(column).map(|Json(doc)| doc)
     }
 
-    fn doc_text(row: &Self::Row, column: &str) -> Result<Box<RawValue>, sqlx::Error> {
-        row.try_get::<Json<Box<RawValue>>, _>(column)
-            .map(|Json(text)| text)
+    fn doc_text(row: &Self::Row, column: &str) -> Result<Box<str>, sqlx::Error> {
+        row.try_get::<DocText, _>(column).map(|DocText(text)| text)
     }
 
     fn opt_json(row: &Self::Row, column: &str) -> Result<Option<Value>, sqlx::Error> {

@@ -16,6 +16,7 @@ mod admin;
 mod changes;
 pub mod conns;
 mod db;
+mod doc_text;
 mod groups;
 mod ratelimit;
 mod rows;
