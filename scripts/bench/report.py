@@ -273,6 +273,17 @@ uw = val("postgres", "pgbench_user_write", c)
 ratio_target("PUT ≥ 0.8 × pgbench_user_write (the same SQL, no server)", put, uw, 0.8)
 ratio_target("PATCH ≥ 0.8 × pgbench_user_write (the same SQL, no server)", patch, uw, 0.8)
 ratio_target("list, first page ≥ 0.2 × GET by id", val("postgres", "list_first", c), get, 0.2)
+# Member changes against the build before this round of work, only where this run measured
+# both (BENCH_AB_OLD): medians of the alternated rounds on the big group.
+ab_member = {build: [float(r["requests_per_s"]) for r in rows
+                     if r["backend"].startswith(f"ab-{build}-")
+                     and r["scenario"] == "member_big" and not bad(r)]
+             for build in ("old", "new")}
+if ab_member["old"] and ab_member["new"]:
+    import statistics
+    ratio_target(f"member add/remove, {BIG:,} group ≥ 2 × {a.compare_label or 'the earlier build'} "
+                 "(alternated A/B, medians)", statistics.median(ab_member["new"]),
+                 statistics.median(ab_member["old"]), 2.0)
 for scenario in ("get_user", "filter_user_name", "list_first", "list_page"):
     lite, pg = val("sqlite", scenario, c), val("postgres", scenario, c)
     if lite is not None:
