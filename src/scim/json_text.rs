@@ -38,7 +38,13 @@ impl<'de> Deserialize<'de> for Members<'de> {
     }
 }
 
-/// A member name: borrowed from the text unless it had to be unescaped.
+/// The JSON value `text` (valid JSON) as a string, borrowed unless it had to be unescaped;
+/// `None` when the value is not a string.
+pub fn string_value(text: &str) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Name<'_>>(text).ok().map(|Name(s)| s)
+}
+
+/// A member name (or any string): borrowed from the text unless it had to be unescaped.
 struct Name<'a>(Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Name<'de> {
@@ -161,6 +167,23 @@ pub fn is_non_empty_array(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_value_is_borrowed_unless_escaped_and_other_values_are_none() {
+        let cases: [(&str, Option<&str>, bool); 6] = [
+            (r#""a@example.com""#, Some("a@example.com"), true),
+            (r#""a\"b@example.com""#, Some("a\"b@example.com"), false),
+            (r#""caf\u00e9""#, Some("café"), false),
+            ("12", None, false),
+            ("null", None, false),
+            (r#"{"a": "b"}"#, None, false),
+        ];
+        for (text, want, borrowed) in cases {
+            let got = string_value(text);
+            assert_eq!(got.as_deref(), want, "{text}");
+            assert_eq!(matches!(got, Some(Cow::Borrowed(_))), borrowed, "{text}");
+        }
+    }
 
     #[test]
     fn members_borrow_their_names_and_values_from_the_text() {

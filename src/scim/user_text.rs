@@ -17,8 +17,8 @@ use serde_json::value::RawValue;
 use super::doc::write_timestamp;
 use super::interop::Profile;
 use super::json_text::{
-    Members, is_non_empty_array, is_null_or_empty_object, members, write_compact, write_escaped,
-    write_string,
+    Members, is_non_empty_array, is_null_or_empty_object, members, string_value, write_compact,
+    write_escaped, write_string,
 };
 use super::user::{UserMeta, is_email};
 use super::{OMNI_USER_EXTENSION_SCHEMA, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
@@ -55,7 +55,7 @@ pub fn render_text(
     user.dedup_by(|later, first| later.0 == first.0);
     let reference = profile == Profile::Reference;
     let fallback = if reference {
-        fallback_address(&user)?
+        fallback_address(&user)
     } else {
         None
     };
@@ -108,21 +108,11 @@ pub fn render_text(
 
 /// The user's address for its fallback email (`super::user::fallback_email`, read from the
 /// members): `userName`, when it is an address and no email is stored.
-fn fallback_address<'a>(user: &Object<'a>) -> Result<Option<Cow<'a, str>>, serde_json::Error> {
+fn fallback_address<'a>(user: &Object<'a>) -> Option<Cow<'a, str>> {
     let has_emails = stored(user, "emails").is_some_and(|v| is_non_empty_array(v.get()));
-    let Some(name) = stored(user, "userName").filter(|_| !has_emails) else {
-        return Ok(None);
-    };
-    // Borrowed when the stored string has no escapes (nearly always); a userName that is
-    // not a string has no fallback.
-    let name = match serde_json::from_str::<&str>(name.get()) {
-        Ok(name) => Cow::Borrowed(name),
-        Err(_) => match serde_json::from_str::<serde_json::Value>(name.get())? {
-            serde_json::Value::String(name) => Cow::Owned(name),
-            _ => return Ok(None),
-        },
-    };
-    Ok(Some(name).filter(|name| is_email(name)))
+    let name = stored(user, "userName").filter(|_| !has_emails)?;
+    // A userName that is not a string has no fallback.
+    string_value(name.get()).filter(|name| is_email(name))
 }
 
 /// `super::user::fallback_emails`, written.
