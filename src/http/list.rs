@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::extract::JsonBody;
 use crate::resources::{ListRequest, PageCursors};
 use crate::scim::filter::Filter;
+use crate::scim::json_text::write_string;
 use crate::scim::path::AttrPath;
 use crate::scim::project::{parse_attribute_list, project};
 use crate::scim::{LIST_RESPONSE_SCHEMA, ScimError};
@@ -299,7 +300,7 @@ pub fn list_response(
     ] {
         if let Some(cursor) = cursor {
             out.extend_from_slice(format!(",\"{name}\":").as_bytes());
-            JsonBody::Tree(Value::String(cursor)).write_to(&mut out);
+            write_string(&cursor, &mut out);
         }
     }
     out.extend_from_slice(format!(",\"schemas\":[\"{LIST_RESPONSE_SCHEMA}\"]").as_bytes());
