@@ -377,7 +377,6 @@ impl Authenticator {
 
     /// Authenticates an `Authorization` header value for the SCIM endpoints: an
     /// organization key.
-    #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthFailure> {
         let key = self.key_of(header).await?;
         match (key.kind, key.org_id) {

@@ -5,18 +5,23 @@
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, header};
 
 use crate::config::TrustedProxies;
 use crate::config::proxies::canonical;
 
 /// Headers only a trusted proxy may set; removed from every other peer's requests.
-pub const FORWARDED_HEADERS: [&str; 4] = [
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "forwarded",
+pub const FORWARDED_HEADERS: [HeaderName; 4] = [
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    header::FORWARDED,
 ];
+
+/// The de-facto forwarding headers, named once: a name given as text is parsed at each use.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Most `X-Forwarded-For` entries looked at (from the right): a chain of proxies is short.
 const MAX_FORWARDED_HOPS: usize = 16;
@@ -36,7 +41,7 @@ pub fn client_addr(
     }
     let mut nearest = peer;
     let entries = headers
-        .get_all("x-forwarded-for")
+        .get_all(X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))

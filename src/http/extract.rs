@@ -4,11 +4,11 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, OriginalUri, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::{ApiError, SCIM_CONTENT_TYPE};
+use super::{ApiError, SCIM_CONTENT_TYPE, client_ip};
 use crate::config::Settings;
 use crate::scim::ScimError;
 
@@ -171,23 +171,24 @@ pub fn scim_base_url(settings: &Settings, uri: &OriginalUri, headers: &HeaderMap
         "/scim/v2"
     };
     if let Some(public) = &settings.public_url {
-        return format!("{}{prefix}", public.trim_end_matches('/'));
+        return [public.trim_end_matches('/'), prefix].concat();
     }
-    let first = |name: &str| {
+    let first = |name: HeaderName| {
         headers
             .get(name)
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.split(',').next())
             .map(str::trim)
     };
-    let host = first("x-forwarded-host")
+    let host = first(client_ip::X_FORWARDED_HOST)
         .filter(|h| valid_host(h))
         .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("localhost");
-    let scheme = first("x-forwarded-proto")
+    let scheme = first(client_ip::X_FORWARDED_PROTO)
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
-    format!("{scheme}://{host}{prefix}")
+    // Joined, not formatted: every request builds it.
+    [scheme, "://", host, prefix].concat()
 }
 
 /// A `host[:port]` of the characters a host name or address literal can hold.

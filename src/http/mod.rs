@@ -21,15 +21,19 @@ mod search;
 mod server;
 pub mod tls;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -115,12 +119,32 @@ impl AppState {
     }
 }
 
-/// The endpoints of one resource type (RFC 7644 §3.2), under its endpoint as the schema names
-/// it (`/Users`) and in lower case (`/users`, the reference's form).
-fn resource_routes<K: ResourceKind>() -> Router<AppState> {
+/// What the server serves: the router inside its layers, cloned for each request.
+pub trait App:
+    Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The endpoints of one resource type (RFC 7644 §3.2) under `prefix`, at its endpoint as the
+/// schema names it (`/Users`) and in lower case (`/users`, the reference's form).
+fn resource_routes<K: ResourceKind>(prefix: &str) -> Router<AppState> {
     let mut router = Router::new();
     let endpoint = K::DEF.endpoint;
     for path in [endpoint.to_string(), endpoint.to_ascii_lowercase()] {
+        let path = format!("{prefix}{path}");
         router = router
             .route(
                 &path,
@@ -139,54 +163,58 @@ fn resource_routes<K: ResourceKind>() -> Router<AppState> {
 }
 
 /// `/GroupMembers`: memberships one by one (a new endpoint: no lower-case alias).
-fn group_member_routes() -> Router<AppState> {
+fn group_member_routes(prefix: &str) -> Router<AppState> {
     Router::new()
         .route(
-            "/GroupMembers",
+            &format!("{prefix}/GroupMembers"),
             get(group_members::list).post(group_members::create),
         )
         .route(
-            "/GroupMembers/{id}",
+            &format!("{prefix}/GroupMembers/{{id}}"),
             get(group_members::get).delete(group_members::delete),
         )
 }
 
-/// The SCIM endpoints (RFC 7644 §3.2), relative to a mount point.
-fn scim_routes(state: &AppState) -> Router<AppState> {
+/// The SCIM endpoints (RFC 7644 §3.2) under `prefix`: written out in full rather than nested,
+/// as a nested router is one more routing and boxed service per request.
+fn scim_routes(state: &AppState, prefix: &str) -> Router<AppState> {
+    let at = |path: &str| format!("{prefix}{path}");
     Router::new()
-        .merge(resource_routes::<Users>())
-        .merge(resource_routes::<Groups>())
-        .merge(group_member_routes())
+        .merge(resource_routes::<Users>(prefix))
+        .merge(resource_routes::<Groups>(prefix))
+        .merge(group_member_routes(prefix))
         .route(
-            "/ServiceProviderConfig",
+            &at("/ServiceProviderConfig"),
             get(discovery::get_service_provider_config),
         )
-        .route("/ResourceTypes", get(discovery::list_resource_types))
-        .route("/ResourceTypes/{id}", get(discovery::get_resource_type))
-        .route("/Schemas", get(discovery::list_schemas))
-        .route("/Schemas/{id}", get(discovery::get_schema))
-        .route("/.search", post(search::search_all))
+        .route(&at("/ResourceTypes"), get(discovery::list_resource_types))
         .route(
-            "/Bulk",
+            &at("/ResourceTypes/{id}"),
+            get(discovery::get_resource_type),
+        )
+        .route(&at("/Schemas"), get(discovery::list_schemas))
+        .route(&at("/Schemas/{id}"), get(discovery::get_schema))
+        .route(&at("/.search"), post(search::search_all))
+        .route(
+            &at("/Bulk"),
             post(bulk::bulk).layer(DefaultBodyLimit::max(state.settings.bulk_max_payload_bytes)),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
         ))
-        .method_not_allowed_fallback(middleware::method_not_allowed)
 }
 
 /// The whole application: SCIM under `/scim/v2` and `/api/scim/v2` (the reference's server
 /// URL ends in `/api`), `/metrics` and the operational endpoints, with request ids, tracing,
 /// the body limit and a SCIM 404 fallback.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> impl App {
     app_router(state, true)
 }
 
 /// [`router`] without `/metrics` (a 404 here), for when it is served on a listener of its
 /// own (`SCIMD_METRICS_LISTEN`).
-pub fn router_without_metrics(state: AppState) -> Router {
+pub fn router_without_metrics(state: AppState) -> impl App {
     app_router(state, false)
 }
 
@@ -199,12 +227,11 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn app_router(state: AppState, with_metrics: bool) -> Router {
-    let scim = scim_routes(&state);
-    let request_id = HeaderName::from_static("x-request-id");
+fn app_router(state: AppState, with_metrics: bool) -> impl App {
+    let request_id = middleware::X_REQUEST_ID;
     let mut router = Router::new()
-        .nest("/scim/v2", scim.clone())
-        .nest("/api/scim/v2", scim)
+        .merge(scim_routes(&state, "/scim/v2"))
+        .merge(scim_routes(&state, "/api/scim/v2"))
         .nest("/admin/v1", admin::routes(&state))
         .merge(console::routes())
         .route("/healthz", get(ops::healthz))
@@ -215,18 +242,21 @@ fn app_router(state: AppState, with_metrics: bool) -> Router {
     if with_metrics {
         router = router.route("/metrics", get(ops::metrics));
     }
-    router
+    let routes = router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::access_log,
+        .with_state(state.clone());
+    // The layers wrap the router once, outside routing: given to `Router::layer`, each would
+    // wrap every route in a boxed service of its own, cloned and dropped on every request.
+    ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        // Outermost: a client's id that is too long or odd is dropped, so the layer below
+        // gives the request a fresh UUID.
+        .layer(axum::middleware::map_request(
+            middleware::sanitize_request_id,
         ))
-        .layer(axum::middleware::map_request_with_state(
-            state.clone(),
-            middleware::drop_untrusted_forwarded_headers,
-        ))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
         .layer(
             // The span carries the request id into every log line of the request, including
             // the error logged for a 5xx.
@@ -234,7 +264,7 @@ fn app_router(state: AppState, with_metrics: bool) -> Router {
                 .make_span_with(|req: &Request<_>| {
                     let request_id = req
                         .headers()
-                        .get("x-request-id")
+                        .get(middleware::X_REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
                     tracing::info_span!("request", request_id)
@@ -243,14 +273,16 @@ fn app_router(state: AppState, with_metrics: bool) -> Router {
                 .on_response(())
                 .on_failure(()),
         )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        // Outermost: a client's id that is too long or odd is dropped, so the layer above
-        // gives the request a fresh UUID.
-        .layer(axum::middleware::map_request(
-            middleware::sanitize_request_id,
+        .layer(axum::middleware::map_request_with_state(
+            state.clone(),
+            middleware::drop_untrusted_forwarded_headers,
         ))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::access_log,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .service(routes)
 }
 
 /// Serves the application on `listener` until `shutdown` resolves, then drains in-flight

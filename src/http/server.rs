@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -35,6 +34,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+use super::App;
 
 /// Largest read buffer of one connection, and so the largest request header.
 const MAX_HEADER_BUFFER: usize = 64 * 1024;
@@ -59,9 +60,9 @@ impl Transport {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains: in-flight requests
 /// finish, idle connections close, and the call returns once no connection is left.
-pub async fn serve_router(
+pub async fn serve_router<A: App>(
     listener: TcpListener,
-    app: Router,
+    app: A,
     transport: Transport,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -128,10 +129,10 @@ async fn accept_error(e: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-async fn serve_connection<S>(
+async fn serve_connection<S, A: App>(
     stream: S,
     peer: SocketAddr,
-    app: Router,
+    app: A,
     transport: Transport,
     mut stop: watch::Receiver<bool>,
     _permit: tokio::sync::OwnedSemaphorePermit,

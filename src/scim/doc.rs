@@ -31,31 +31,69 @@ pub fn timestamp(ms: i64) -> String {
 /// Appends [`timestamp`]'s text to `out`, without a formatter: a page of users writes two
 /// per user. Years outside 0000-9999 (never a server clock's) go through chrono.
 pub fn write_timestamp(ms: i64, out: &mut Vec<u8>) {
-    const MS_PER_DAY: i64 = 86_400_000;
-    let (year, month, day) = civil_from_days(ms.div_euclid(MS_PER_DAY));
-    if !(0..=9999).contains(&year) {
-        let text = DateTime::from_timestamp_millis(ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(SecondsFormat::Millis, true);
-        out.extend_from_slice(text.as_bytes());
-        return;
-    }
-    let in_day = ms.rem_euclid(MS_PER_DAY);
-    let fields = [
-        (year, 4, b'-'),
-        (month, 2, b'-'),
-        (day, 2, b'T'),
-        (in_day / 3_600_000, 2, b':'),
-        (in_day / 60_000 % 60, 2, b':'),
-        (in_day / 1000 % 60, 2, b'.'),
-        (in_day % 1000, 3, b'Z'),
-    ];
-    for (value, width, after) in fields {
-        for place in (0..width).rev() {
-            let digit = value / 10_i64.pow(place) % 10;
-            out.push(b'0' + digit as u8);
+    let fraction = ms.rem_euclid(1000) as u32;
+    match rfc3339_text(ms.div_euclid(1000), fraction, 3) {
+        Some(text) => out.extend_from_slice(text.as_bytes()),
+        None => {
+            let text = DateTime::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            out.extend_from_slice(text.as_bytes());
         }
-        out.push(after);
+    }
+}
+
+/// An RFC 3339 UTC timestamp's text, held on the stack.
+pub struct TimestampText {
+    bytes: [u8; 30],
+    len: usize,
+}
+
+impl TimestampText {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and punctuation are written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+/// `YYYY-MM-DDThh:mm:ss.fZ` for `secs` since the epoch, with `fraction` written in `places`
+/// digits (at most 9; none and no dot for 0), digit by digit into a fixed buffer: one per
+/// rendered timestamp and per log line. `None` for years outside 0000-9999.
+pub fn rfc3339_text(secs: i64, fraction: u32, places: usize) -> Option<TimestampText> {
+    const SECS_PER_DAY: i64 = 86_400;
+    let (year, month, day) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
+    if !(0..=9999).contains(&year) || places > 9 {
+        return None;
+    }
+    // Within 0..86,400 and a year within 0..=9999: every cast below is lossless.
+    let in_day = secs.rem_euclid(SECS_PER_DAY) as u32;
+    let mut bytes = *b"0000-00-00T00:00:00.000000000Z";
+    put_digits(&mut bytes[0..4], year as u32);
+    put_digits(&mut bytes[5..7], month as u32);
+    put_digits(&mut bytes[8..10], day as u32);
+    put_digits(&mut bytes[11..13], in_day / 3600);
+    put_digits(&mut bytes[14..16], in_day / 60 % 60);
+    put_digits(&mut bytes[17..19], in_day % 60);
+    let len = if places == 0 {
+        bytes[19] = b'Z';
+        20
+    } else {
+        put_digits(&mut bytes[20..20 + places], fraction);
+        bytes[20 + places] = b'Z';
+        21 + places
+    };
+    Some(TimestampText { bytes, len })
+}
+
+/// `value`'s last `out.len()` decimal digits, zero-padded.
+fn put_digits(out: &mut [u8], mut value: u32) {
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
@@ -187,6 +225,26 @@ mod tests {
         for ms in cases {
             assert_eq!(timestamp(ms), chrono(ms), "{ms}");
         }
+    }
+
+    #[test]
+    fn timestamps_are_written_with_as_many_fraction_digits_as_asked() {
+        let cases = [
+            (0, 0, 0, "1970-01-01T00:00:00Z"),
+            (1_796_552_966, 415_733, 6, "2026-12-06T10:29:26.415733Z"),
+            (1_796_552_966, 7, 6, "2026-12-06T10:29:26.000007Z"),
+            (-1, 999_999_999, 9, "1969-12-31T23:59:59.999999999Z"),
+            (253_402_300_799, 1, 1, "9999-12-31T23:59:59.1Z"),
+        ];
+        for (secs, fraction, places, expected) in cases {
+            let text = rfc3339_text(secs, fraction, places).unwrap();
+            assert_eq!(text.as_str(), expected);
+        }
+        assert!(rfc3339_text(253_402_300_800, 0, 3).is_none(), "year 10000");
+        assert!(
+            rfc3339_text(0, 0, 10).is_none(),
+            "more places than nanoseconds"
+        );
     }
 
     #[test]

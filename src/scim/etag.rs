@@ -5,7 +5,9 @@ use super::ScimError;
 
 /// The weak ETag of a resource version: `W/"<n>"`.
 pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
+    // Written in parts: every response with a resource carries one.
+    let mut digits = itoa::Buffer::new();
+    ["W/\"", digits.format(version), "\""].concat()
 }
 
 /// A parsed `If-Match` or `If-None-Match` header (RFC 9110 §13.1.1-2).

@@ -65,11 +65,15 @@ pub(super) fn write_order_key(id: Uuid) -> i64 {
 #[async_trait]
 impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
     async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<R> {
-        let sql = format!(
-            "select {} from {} where org_id = $1 and id = $2",
+        // Joined, not formatted: every read by id builds it.
+        let sql = [
+            "select ",
             R::columns(),
-            R::TABLE
-        );
+            " from ",
+            R::TABLE,
+            " where org_id = $1 and id = $2",
+        ]
+        .concat();
         let row = self
             .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
             .await?
