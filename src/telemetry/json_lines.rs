@@ -18,6 +18,8 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::scim::json_text::find_escape;
+
 /// The event format: one JSON object per line.
 pub struct JsonLines;
 
@@ -114,12 +116,10 @@ impl<'w, W: Write> Members<'w, W> {
 
     /// The member's key and colon; the caller writes its value.
     fn key(&mut self, field: &Field) -> fmt::Result {
-        if !self.first {
-            self.out.write_char(',')?;
-        }
+        self.out.write_str(if self.first { "\"" } else { ",\"" })?;
         self.first = false;
-        write_str(self.out, field.name())?;
-        self.out.write_char(':')
+        Escaped(self.out).write_str(field.name())?;
+        self.out.write_str("\":")
     }
 
     fn member(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
@@ -135,22 +135,28 @@ impl<W: Write> Visit for Members<'_, W> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.member(field, |out| write!(out, "{value}"));
+        self.member(field, |out| {
+            out.write_str(itoa::Buffer::new().format(value))
+        });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.member(field, |out| write!(out, "{value}"));
+        self.member(field, |out| {
+            out.write_str(itoa::Buffer::new().format(value))
+        });
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.member(field, |out| write!(out, "{value}"));
     }
 
-    /// As serde_json writes a float: `null` when it is not finite.
+    /// As serde_json writes a float: the shortest text that reads back as the same number
+    /// (by `ryu`, as the latency of every access-log line is written), `null` when it is not
+    /// finite.
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.member(field, |out| {
             if value.is_finite() {
-                write!(out, "{value:?}")
+                out.write_str(ryu::Buffer::new().format_finite(value))
             } else {
                 out.write_str("null")
             }
@@ -181,42 +187,29 @@ fn write_now(writer: &mut Writer<'_>) -> fmt::Result {
 
 /// A JSON string: quoted and escaped.
 fn write_str(out: &mut impl Write, value: &str) -> fmt::Result {
-    out.write_char('"')?;
+    out.write_str("\"")?;
     Escaped(out).write_str(value)?;
-    out.write_char('"')
+    out.write_str("\"")
 }
 
 /// Escapes what it is given for the inside of a JSON string (RFC 8259 §7).
 struct Escaped<'a, W: Write>(&'a mut W);
 
 impl<W: Write> Write for Escaped<'_, W> {
-    /// Scans bytes, not characters: every byte that needs escaping is ASCII, and a byte of a
-    /// multi-byte character never is, so the runs between escapes end on character
-    /// boundaries and go out whole.
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let bytes = s.as_bytes();
         let mut plain = 0;
-        while let Some(offset) = bytes[plain..]
-            .iter()
-            .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        {
-            let i = plain + offset;
-            let byte = bytes[i];
-            let escape = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                _ => "",
-            };
+        while let Some(i) = find_escape(bytes, plain) {
             self.0.write_str(&s[plain..i])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{byte:04x}")?;
-            } else {
-                self.0.write_str(escape)?;
-            }
             plain = i + 1;
+            match bytes[i] {
+                b'"' => self.0.write_str("\\\"")?,
+                b'\\' => self.0.write_str("\\\\")?,
+                b'\n' => self.0.write_str("\\n")?,
+                b'\r' => self.0.write_str("\\r")?,
+                b'\t' => self.0.write_str("\\t")?,
+                byte => write!(self.0, "\\u{byte:04x}")?,
+            }
         }
         self.0.write_str(&s[plain..])
     }
