@@ -72,8 +72,9 @@ impl<'de> Deserialize<'de> for Name<'de> {
 /// Appends the JSON value `text` (valid JSON) without its white space outside strings, as
 /// `serde_json` writes JSON: Postgres's `jsonb` output has a space after every `:` and `,`.
 pub fn write_compact(text: &str, out: &mut Vec<u8>) {
-    // Byte by byte: jsonb's text has a space or a quote every few bytes, so skipping whole
-    // words (as `write_escaped` does) measured slower here.
+    // Byte by byte: skipping eight bytes at a time where none is special (as `find_escape`
+    // does) measured slower here, inside strings and out: jsonb's text has a space or a
+    // quote every few bytes, and a user's strings are short.
     let bytes = text.as_bytes();
     let (mut in_string, mut escaped, mut start) = (false, false, 0);
     for (i, &byte) in bytes.iter().enumerate() {
@@ -150,9 +151,9 @@ pub fn find_escape(bytes: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Whether any of the eight bytes of `word` may be a quote, a backslash or below 0x20: never false when
-/// one is (a borrow can only add a false alarm, in a byte after a true one, and the caller
-/// then looks at the bytes one by one).
+/// Whether any of the eight bytes of `word` may be a quote, a backslash or below 0x20: never
+/// false when one is (a borrow can only add a false alarm, in a byte after a true one, and the
+/// caller then looks at the bytes one by one).
 fn may_need_escape(word: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;

@@ -77,11 +77,14 @@ pub fn check_document(
     doc: &Map<String, Value>,
     limits: &Limits,
 ) -> Result<(), ScimError> {
+    let mut path = Vec::new();
     for (key, value) in doc {
         if kind == "group" && key.eq_ignore_ascii_case("members") {
             continue;
         }
-        check_values(key, value, limits.max_multi_values)?;
+        path.clear();
+        path.push(key.as_str());
+        check_values(&mut path, value, limits.max_multi_values)?;
     }
     let bytes = serialized_len(doc);
     if bytes > limits.max_document_bytes {
@@ -95,22 +98,31 @@ pub fn check_document(
 }
 
 /// Walks a value; a normalized document holds arrays only for multi-valued attributes
-/// (RFC 7643 §2.4), so every array is one such attribute, named by its `path`.
-fn check_values(path: &str, value: &Value, max: usize) -> Result<(), ScimError> {
+/// (RFC 7643 §2.4), so every array is one such attribute, named by its `path` (joined only
+/// for the message: every write walks every member).
+fn check_values<'a>(
+    path: &mut Vec<&'a str>,
+    value: &'a Value,
+    max: usize,
+) -> Result<(), ScimError> {
     match value {
         Value::Array(items) => {
             if items.len() > max {
                 return Err(ScimError::invalid_value(format!(
-                    "{path} has {} values; at most {max} are allowed per multi-valued \
+                    "{} has {} values; at most {max} are allowed per multi-valued \
                      attribute (max_multi_values, SCIMD_MAX_MULTI_VALUES)",
+                    path.join("."),
                     items.len()
                 )));
             }
             items.iter().try_for_each(|v| check_values(path, v, max))
         }
-        Value::Object(map) => map
-            .iter()
-            .try_for_each(|(k, v)| check_values(&format!("{path}.{k}"), v, max)),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            path.push(k);
+            let checked = check_values(path, v, max);
+            path.pop();
+            checked
+        }),
         _ => Ok(()),
     }
 }
@@ -225,7 +237,7 @@ mod tests {
                 "nested in an extension",
                 "user",
                 json!({ent: {"x": [1, 2, 3, 4]}}),
-                Some((400, Some(ScimType::InvalidValue), "max_multi_values")),
+                Some((400, Some(ScimType::InvalidValue), "User.x has 4 values")),
             ),
             (
                 "group members are excepted",
