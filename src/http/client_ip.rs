@@ -23,6 +23,17 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// The first value of a forwarding header (`X-Forwarded-Proto`, `X-Forwarded-Host`): the
+/// client-facing hop's. Only a trusted proxy's reach the handlers
+/// (`drop_untrusted_forwarded_headers`).
+pub fn first_forwarded(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
+    headers
+        .get(name)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next())
+        .map(str::trim)
+}
+
 /// Most `X-Forwarded-For` entries looked at (from the right): a chain of proxies is short.
 const MAX_FORWARDED_HOPS: usize = 16;
 

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, OriginalUri, Request};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
@@ -173,18 +173,11 @@ pub fn scim_base_url(settings: &Settings, uri: &OriginalUri, headers: &HeaderMap
     if let Some(public) = &settings.public_url {
         return [public.trim_end_matches('/'), prefix].concat();
     }
-    let first = |name: HeaderName| {
-        headers
-            .get(name)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.split(',').next())
-            .map(str::trim)
-    };
-    let host = first(client_ip::X_FORWARDED_HOST)
+    let host = client_ip::first_forwarded(headers, client_ip::X_FORWARDED_HOST)
         .filter(|h| valid_host(h))
         .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("localhost");
-    let scheme = first(client_ip::X_FORWARDED_PROTO)
+    let scheme = client_ip::first_forwarded(headers, client_ip::X_FORWARDED_PROTO)
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
     // Joined, not formatted: every request builds it.

@@ -29,7 +29,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::AppState;
+use super::{AppState, client_ip};
 use crate::auth::random_hex;
 use crate::events::poll_token_hash;
 use crate::store::admin::ConsoleSession;
@@ -103,11 +103,8 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Whether the request came over https: the forwarded scheme survives only from trusted
 /// proxies (`drop_untrusted_forwarded_headers`), or the public URL says so.
 fn over_https(state: &AppState, headers: &HeaderMap) -> bool {
-    let forwarded = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .is_some_and(|p| p.trim() == "https");
+    let forwarded = client_ip::first_forwarded(headers, client_ip::X_FORWARDED_PROTO)
+        .is_some_and(|p| p == "https");
     forwarded
         || state
             .settings
