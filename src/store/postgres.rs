@@ -82,6 +82,7 @@ impl PgStore {
                 migration_options,
             },
             activity: Default::default(),
+            member_queues: Default::default(),
         })
     }
 }
@@ -139,6 +140,12 @@ impl Dialect for PgDialect {
     /// shared counter, so writes never queue on one row.
     fn change_position(ordinal: usize, _count: usize) -> String {
         format!("pg_current_xact_id()::text::bigint * {POSITIONS_PER_TRANSACTION} + {ordinal}")
+    }
+
+    fn change_position_bound(param: usize) -> Option<String> {
+        Some(format!(
+            "pg_current_xact_id()::text::bigint * {POSITIONS_PER_TRANSACTION} + ${param}"
+        ))
     }
 
     fn change_position_bump(_count: usize) -> Option<String> {
@@ -282,5 +289,16 @@ mod tests {
         assert!(PgDialect::CHANGES_VISIBLE.contains(&scale));
         assert!(PgDialect::CHANGES_HEAD.contains(&scale));
         assert!(PgDialect::change_position(3, 5).contains(&scale));
+        let bound = PgDialect::change_position_bound(6).unwrap_or_default();
+        assert!(bound.contains(&scale) && bound.ends_with("+ $6"), "{bound}");
+    }
+
+    #[test]
+    fn a_transaction_of_queued_member_changes_has_room_for_each_entry() {
+        assert!(
+            super::super::sql::member_queue::MAX_CHANGES_PER_TRANSACTION as i64
+                <= POSITIONS_PER_TRANSACTION,
+            "every entry of a transaction needs a position of its own"
+        );
     }
 }

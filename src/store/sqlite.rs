@@ -80,6 +80,7 @@ impl SqliteStore {
                 options,
             },
             activity: Default::default(),
+            member_queues: Default::default(),
         })
     }
 }

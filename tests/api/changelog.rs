@@ -24,6 +24,7 @@ backend_tests!(
     scimd_audit_prints_changes_and_rejected_writes,
     positions_keep_rising_after_retention_pruned_everything,
     member_patches_are_logged_with_their_counts_and_ids,
+    concurrent_member_changes_of_one_group_keep_their_own_versions_entries_and_refusals,
 );
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -804,4 +805,86 @@ async fn member_patches_are_logged_with_their_counts_and_ids(backend: Backend) {
         Some(json!({"added": 0, "removed": 1, "addedIds": [], "removedIds": [users[1]]}))
     );
     assert!(add.position < remove.position);
+}
+
+/// Member changes of one group that arrive together are written together on Postgres (one
+/// transaction for those queued behind a running one): each must still be answered as if it
+/// ran alone, with its own version, its own entry at its own position, and a stranger to add
+/// refused without failing the others.
+async fn concurrent_member_changes_of_one_group_keep_their_own_versions_entries_and_refusals(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let mut users = Vec::new();
+    for i in 0..30 {
+        users.push(
+            app.create_user(json!({"userName": format!("crowd{i}@example.com")}))
+                .await,
+        );
+    }
+    let created = app
+        .post("/scim/v2/Groups", json!({"displayName": "Crowd"}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let group = created.body["id"].as_str().expect("id").to_string();
+    let path = format!("/scim/v2/Groups/{group}");
+    let stranger = Uuid::now_v7().to_string();
+    let mut ids: Vec<&String> = users.iter().collect();
+    ids.insert(15, &stranger);
+    let add = |id: &String| {
+        let body = patch(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+        app.request(Method::PATCH, &path, Some(body))
+    };
+    let answers = futures::future::join_all(ids.iter().map(|id| add(id))).await;
+    for (id, answer) in ids.iter().zip(&answers) {
+        if **id == stranger {
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{:?}", answer.body);
+            assert_eq!(answer.body["scimType"], "invalidValue");
+        } else {
+            assert_eq!(answer.status, StatusCode::NO_CONTENT, "{:?}", answer.body);
+        }
+    }
+
+    let read = app.get(&path).await;
+    assert_eq!(read.body["meta"]["version"], "W/\"31\"");
+    let mut members: Vec<&str> = read.body["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["value"].as_str())
+        .collect();
+    members.sort_unstable();
+    let mut want: Vec<&str> = users.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(members, want);
+
+    let entries = log(&app, 30 + 31).await;
+    let patches: Vec<&ChangeEntry> = entries
+        .iter()
+        .filter(|e| e.resource_id.to_string() == group && e.operation == "patch")
+        .collect();
+    let versions: Vec<i64> = patches.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (2..=31).collect::<Vec<i64>>(), "in log order");
+    let mut named: Vec<String> = patches
+        .iter()
+        .map(|e| {
+            let memberships = e.memberships.as_ref().expect("memberships");
+            assert_eq!(memberships["added"], 1);
+            memberships["addedIds"][0].as_str().expect("id").to_string()
+        })
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, want, "each entry names its own member");
+    let positions: HashSet<i64> = patches.iter().map(|e| e.position).collect();
+    assert_eq!(positions.len(), 30);
+    if backend == Backend::Postgres {
+        // An entry's position is its transaction's id × 1024 plus its place in it: changes
+        // that queued behind another were committed together.
+        let transactions: HashSet<i64> = patches.iter().map(|e| e.position / 1024).collect();
+        assert!(
+            transactions.len() < patches.len(),
+            "30 concurrent changes in {} transactions",
+            transactions.len()
+        );
+    }
 }

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, bind, execute};
+use super::member_queue::MemberChange;
+use super::{Arg, Conn, Dialect, OwnedArg, RowOf, SqlDb, SqlStore, bind, execute};
 use crate::store::activity::{Activity, ActivityCount, HOUR_MS};
 use crate::store::{
     AuditQuery, AuditStore, ChangeEntry, ChangeWrite, RejectedWrite, StoreError, StoreResult,
@@ -66,7 +67,7 @@ impl EntryValues {
 /// The values of [`CHANGE_COLUMNS`] for the `ordinal`th of `count` entries inserted by one
 /// statement: the position computed and the rest bound from `$first` on (16 parameters).
 fn entry_values<D: Dialect>(first: usize, ordinal: usize, count: usize) -> String {
-    entry_values_with::<D>(first, ordinal, count, &[])
+    entry_values_with(first, &D::change_position(ordinal, count), &[])
 }
 
 /// The entry's version and memberships, where the statement that writes the entry computes
@@ -74,14 +75,10 @@ fn entry_values<D: Dialect>(first: usize, ordinal: usize, count: usize) -> Strin
 const COMPUTED_VERSION: usize = 8;
 const COMPUTED_MEMBERSHIPS: usize = 14;
 
-/// [`entry_values`] with some of the 16 values given as SQL expressions (`computed`: place,
-/// expression) instead of bound; the others are bound from `$first` on, in order.
-fn entry_values_with<D: Dialect>(
-    first: usize,
-    ordinal: usize,
-    count: usize,
-    computed: &[(usize, &str)],
-) -> String {
+/// [`entry_values`] with the entry's `position` expression given, and some of the 16 values
+/// given as SQL expressions (`computed`: place, expression) instead of bound; the others are
+/// bound from `$first` on, in order.
+fn entry_values_with(first: usize, position: &str, computed: &[(usize, &str)]) -> String {
     // Pushed into one string: every write builds this, and a `format!` per value was 4 % of
     // a PATCH's instructions.
     let mut values = String::with_capacity(200);
@@ -101,50 +98,53 @@ fn entry_values_with<D: Dialect>(
         }
         if i == 0 {
             values.push_str(", ");
-            values.push_str(&D::change_position(ordinal, count));
+            values.push_str(position);
         }
     }
     values
 }
 
-/// Runs a group's member change as the one statement the dialect builds
-/// ([`Dialect::member_change_sql`]), the entry's version and memberships computed by it;
-/// `args` are the statement's own (`$1`–`$5`). `None` where the dialect has no such
-/// statement.
-pub(super) async fn member_change_logged<D: Dialect>(
-    conn: &mut Conn<D>,
+/// A group's member change as the one statement the dialect builds
+/// ([`Dialect::member_change_sql`]), the entry's version and memberships computed by it, ready
+/// to run on another task: `args` are the statement's own (`$1`–`$5`), the entry's place among
+/// its transaction's entries is bound next ([`MemberChange::ordinal_at`]: 0 when the change
+/// runs alone), then the entry's values. `None` where the dialect has no such statement.
+pub(super) fn member_change_statement<D: Dialect>(
     add: bool,
     args: &[Arg<'_>],
     org_id: Uuid,
     entry: &ChangeWrite<'_>,
-) -> StoreResult<Option<RowOf<D>>> {
-    let values = entry_values_with::<D>(
-        args.len() + 1,
-        0,
-        1,
+) -> Option<MemberChange> {
+    let ordinal_at = args.len();
+    let position = D::change_position_bound(ordinal_at + 1)?;
+    let values = entry_values_with(
+        ordinal_at + 2,
+        &position,
         &[
             (COMPUTED_VERSION, "version"),
             (COMPUTED_MEMBERSHIPS, D::member_change_memberships(add)),
         ],
     );
-    let Some(sql) = D::member_change_sql(
+    let sql = D::member_change_sql(
         add,
         &format!("insert into changes ({CHANGE_COLUMNS}) select {values} from written"),
-    ) else {
-        return Ok(None);
-    };
+    )?;
     let entry_values = EntryValues::of(entry);
-    let mut all = args.to_vec();
+    let mut all: Vec<OwnedArg> = args.iter().map(|arg| OwnedArg::of(*arg)).collect();
+    all.push(OwnedArg::Int(0));
     all.extend(
         entry_values
             .args(org_id, entry)
             .into_iter()
             .enumerate()
             .filter(|(i, _)| *i != COMPUTED_VERSION && *i != COMPUTED_MEMBERSHIPS)
-            .map(|(_, arg)| arg),
+            .map(|(_, arg)| OwnedArg::of(arg)),
     );
-    let row = D::DB::fetch_optional(conn, &sql, bind::<D>(&all)?).await?;
-    Ok(row)
+    Some(MemberChange {
+        sql,
+        args: all,
+        ordinal_at,
+    })
 }
 
 /// Appends `entries` for `org_id` on `conn` in one statement, inside the transaction of the

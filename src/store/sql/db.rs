@@ -43,6 +43,65 @@ pub enum Arg<'a> {
     OptJson(Option<&'a Value>),
 }
 
+/// An [`Arg`] that owns its value: for a statement run by another task than the one that
+/// built it (a group's member changes, run together: `member_queue.rs`).
+#[derive(Debug, Clone)]
+pub enum OwnedArg {
+    Uuid(uuid::Uuid),
+    OptUuid(Option<uuid::Uuid>),
+    Ids(Vec<uuid::Uuid>),
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Real(f64),
+    Bool(bool),
+    OptBool(Option<bool>),
+    Doc(Doc),
+    Json(Value),
+    OptJson(Option<Value>),
+}
+
+impl OwnedArg {
+    /// A copy of `arg`'s value.
+    pub fn of(arg: Arg<'_>) -> OwnedArg {
+        match arg {
+            Arg::Uuid(v) => OwnedArg::Uuid(v),
+            Arg::OptUuid(v) => OwnedArg::OptUuid(v),
+            Arg::Ids(v) => OwnedArg::Ids(v.to_vec()),
+            Arg::Text(v) => OwnedArg::Text(v.to_owned()),
+            Arg::OptText(v) => OwnedArg::OptText(v.map(str::to_owned)),
+            Arg::Int(v) => OwnedArg::Int(v),
+            Arg::OptInt(v) => OwnedArg::OptInt(v),
+            Arg::Real(v) => OwnedArg::Real(v),
+            Arg::Bool(v) => OwnedArg::Bool(v),
+            Arg::OptBool(v) => OwnedArg::OptBool(v),
+            Arg::Doc(v) => OwnedArg::Doc(v.clone()),
+            Arg::Json(v) => OwnedArg::Json(v.clone()),
+            Arg::OptJson(v) => OwnedArg::OptJson(v.cloned()),
+        }
+    }
+
+    /// The value to bind.
+    pub fn as_arg(&self) -> Arg<'_> {
+        match self {
+            OwnedArg::Uuid(v) => Arg::Uuid(*v),
+            OwnedArg::OptUuid(v) => Arg::OptUuid(*v),
+            OwnedArg::Ids(v) => Arg::Ids(v),
+            OwnedArg::Text(v) => Arg::Text(v),
+            OwnedArg::OptText(v) => Arg::OptText(v.as_deref()),
+            OwnedArg::Int(v) => Arg::Int(*v),
+            OwnedArg::OptInt(v) => Arg::OptInt(*v),
+            OwnedArg::Real(v) => Arg::Real(*v),
+            OwnedArg::Bool(v) => Arg::Bool(*v),
+            OwnedArg::OptBool(v) => Arg::OptBool(*v),
+            OwnedArg::Doc(v) => Arg::Doc(v),
+            OwnedArg::Json(v) => Arg::Json(v),
+            OwnedArg::OptJson(v) => Arg::OptJson(v.as_ref()),
+        }
+    }
+}
+
 /// The statements and column reads the skeleton uses, for any sqlx database that has them.
 pub trait SqlDb: Database {
     /// Binds every kind of [`Arg`] but ids, whose representation is the dialect's.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::changes::{append, member_change_logged, write_logged};
+use super::changes::{append, member_change_statement, write_logged};
 use super::rows::{StoredResource, locked, write_order_key};
 use super::{Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all};
 use crate::store::filter_sql::{GROUPS, Table};
@@ -269,8 +269,13 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             Arg::Ids(ids),
             Arg::Int(now_ms()),
         ];
-        let mut conn = self.dialect.writer().acquire().await?;
-        let Some(row) = member_change_logged::<D>(&mut conn, add, &args, org_id, &entry).await?
+        let Some(statement) = member_change_statement::<D>(add, &args, org_id, &entry) else {
+            return Ok(None);
+        };
+        let Some(row) = self
+            .member_queues
+            .write(self.dialect.writer(), org_id, id, statement)
+            .await?
         else {
             return Ok(None);
         };

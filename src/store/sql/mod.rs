@@ -18,6 +18,7 @@ pub mod conns;
 mod db;
 mod doc_text;
 mod groups;
+pub(super) mod member_queue;
 mod ratelimit;
 mod rows;
 mod streams;
@@ -34,7 +35,7 @@ use sqlx::{Database, Pool};
 use conns::Conns;
 use uuid::Uuid;
 
-pub use db::{Arg, SqlDb};
+pub use db::{Arg, OwnedArg, SqlDb};
 pub use ratelimit::LimiterState;
 
 use super::filter_sql::{self, SqlValue, Table, list_sql};
@@ -116,6 +117,12 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn member_change_sql(_add: bool, _log: &str) -> Option<String> {
         None
     }
+    /// The position of a statement's one entry whose place among its transaction's entries
+    /// is bound at `$param` (a group's member changes run together in one transaction:
+    /// `member_queue.rs`); `None` where member changes have no statement of their own.
+    fn change_position_bound(_param: usize) -> Option<String> {
+        None
+    }
     /// In that statement's entry: its memberships as the entry keeps them (the version is
     /// the written group's).
     fn member_change_memberships(_add: bool) -> &'static str {
@@ -151,10 +158,12 @@ pub trait Dialect: Send + Sync + Sized + 'static {
 
 /// The store: the skeleton over one dialect.
 #[derive(Debug)]
-pub struct SqlStore<D> {
+pub struct SqlStore<D: Dialect> {
     pub(super) dialect: D,
     /// The console's hourly counts not yet written (`store/activity.rs`).
     pub(super) activity: super::activity::Activity,
+    /// Each group's member changes waiting to be written together (`member_queue.rs`).
+    pub(super) member_queues: std::sync::Arc<member_queue::MemberQueues<D>>,
 }
 
 /// Binds `values` as this dialect represents them.
