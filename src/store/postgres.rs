@@ -104,6 +104,11 @@ impl Dialect for PgDialect {
          from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
          where m.org_id = users.org_id and m.user_id = users.id) as groups"
     );
+    /// A page's groups come from one statement for the whole page: the subquery's plan run
+    /// once per row cost Postgres about twice what a join from the page's ids costs (pgbench,
+    /// the first page of 100 users of a 10,000-member group, 4 clients: 2,060-2,230 pages/s
+    /// with it, 3,110-3,200 for the page without it and the join).
+    const USER_PAGE_SELECT: &'static str = user_columns!();
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
     const FOR_SHARE: &'static str = " for share";
@@ -150,6 +155,16 @@ impl Dialect for PgDialect {
 
     fn change_position_bump(_count: usize) -> Option<String> {
         None
+    }
+
+    /// From the ids as rows, so that Postgres probes `group_members_user` once per id: given
+    /// `user_id = any($1)`, it read the whole table instead.
+    fn groups_of_users_sql() -> String {
+        "select m.user_id, g.id, g.display_name from unnest($1::uuid[]) as page(id) \
+         join group_members m on m.org_id = $2 and m.user_id = page.id \
+         join groups g on g.org_id = m.org_id and g.id = m.group_id \
+         order by m.user_id, g.display_name_folded"
+            .to_string()
     }
 
     fn in_ids(column: &str, param: &str) -> String {

@@ -104,6 +104,9 @@ impl Dialect for SqliteDialect {
          from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
          where m.org_id = users.org_id and m.user_id = users.id) as groups"
     );
+    /// Every statement is a round trip to the connection's thread: a page's groups stay in
+    /// its statement.
+    const USER_PAGE_SELECT: &'static str = Self::USER_SELECT;
     /// The single writer connection already serialises every read-modify-write.
     const FOR_UPDATE: &'static str = "";
     // One writer at a time: a write's transaction already excludes every other.

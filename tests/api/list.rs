@@ -22,6 +22,7 @@ backend_tests!(
     bad_filters_are_400_invalid_filter,
     attributes_and_excluded_attributes_apply_to_every_read,
     total_results_follows_creates_deletes_and_organizations,
+    every_user_of_a_page_carries_the_groups_a_read_by_id_shows,
 );
 
 async fn seed(app: &TestApp, n: usize) -> Vec<String> {
@@ -385,4 +386,63 @@ async fn total_results_follows_creates_deletes_and_organizations(backend: Backen
         .request_as(&other, Method::GET, "/scim/v2/Users?count=1", None)
         .await;
     assert_eq!(total(&theirs.body), 2);
+}
+
+/// A page's users carry their groups as a read of each by id does (RFC 7643 §4.1.2), in
+/// name order, whether the page reads them with its rows or after them for the whole page:
+/// users in two groups, in one, in none, on first, deep, cursor and filtered pages.
+async fn every_user_of_a_page_carries_the_groups_a_read_by_id_shows(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 7).await;
+    let member = |i: usize| json!({"value": ids[i]});
+    for (name, members) in [
+        ("zeta", vec![member(0), member(1), member(4)]),
+        ("Alpha", vec![member(1), member(4), member(6)]),
+        ("mid", vec![member(4)]),
+    ] {
+        let created = app
+            .post(
+                "/scim/v2/Groups",
+                json!({"displayName": name, "members": members}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    }
+    let mut by_id = std::collections::HashMap::new();
+    for id in &ids {
+        let user = app.get(&format!("/scim/v2/Users/{id}")).await;
+        by_id.insert(id.clone(), user.body["groups"].clone());
+    }
+    let names = |groups: &Value| -> Vec<String> {
+        groups
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| g["display"].as_str().expect("display").to_string())
+            .collect()
+    };
+    assert_eq!(names(&by_id[&ids[4]]), ["Alpha", "mid", "zeta"]);
+    assert_eq!(names(&by_id[&ids[0]]), ["zeta"]);
+    assert!(names(&by_id[&ids[2]]).is_empty());
+    let cursor_page = app.get("/scim/v2/Users?cursor=&count=4").await;
+    for path in [
+        "/scim/v2/Users?count=100",
+        "/scim/v2/Users?startIndex=3&count=4",
+        "/scim/v2/Users?filter=title%20eq%20%22even%22",
+        "/scim/v2/Users?filter=userName%20eq%20%22user04@example.com%22",
+    ] {
+        let page = app.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {:?}", page.body);
+        let resources = page.body["Resources"].as_array().expect("Resources");
+        assert!(!resources.is_empty(), "{path}");
+        for user in resources {
+            let id = user["id"].as_str().expect("id");
+            assert_eq!(user["groups"], by_id[id], "{path}: user {id}");
+        }
+    }
+    assert_eq!(cursor_page.status, StatusCode::OK, "{:?}", cursor_page.body);
+    for user in cursor_page.body["Resources"].as_array().expect("Resources") {
+        let id = user["id"].as_str().expect("id");
+        assert_eq!(user["groups"], by_id[id], "cursor page: user {id}");
+    }
 }

@@ -44,12 +44,18 @@ pub struct ListSql {
     pub count: String,
     pub values: Vec<SqlValue>,
     pub count_values: usize,
+    /// Where the total is a kept count (an unfiltered list), the page's rows carry it in this
+    /// column, so a page that has rows needs no second statement for it.
+    pub total_column: Option<&'static str>,
 }
+
+/// The column of a page's rows that carries a kept total ([`ListSql::total_column`]).
+const KEPT_TOTAL: &str = "kept_total";
 
 /// Whether `query`'s filter can match one row at most: an `eq` on a unique column (the id,
 /// or a folded attribute, unique per organization), alone or in an `and`. Its order does not
 /// matter then, so no `sortBy` is needed either.
-fn at_most_one(table: &Table, query: &crate::store::ListQuery) -> bool {
+pub fn at_most_one(table: &Table, query: &crate::store::ListQuery) -> bool {
     fn pins(table: &Table, filter: &Filter) -> bool {
         match filter {
             Filter::Compare {
@@ -78,9 +84,18 @@ pub fn list_sql(
     if let Some(filter) = &query.filter {
         condition = format!("{condition} and {}", filter_sql(&mut b, table, filter)?);
     }
-    let count = match (&query.filter, table.kept_count) {
-        (None, Some(kept)) => kept.to_string(),
-        _ => format!("select count(*) from {table_name} where {condition}"),
+    let (count, total_column) = match (&query.filter, table.kept_count) {
+        (None, Some(kept)) => (kept.to_string(), Some(KEPT_TOTAL)),
+        _ => (
+            format!("select count(*) from {table_name} where {condition}"),
+            None,
+        ),
+    };
+    // The kept count rides in the page's statement (evaluated once, not per row): one round
+    // trip per page instead of two, and the total read in the page's own snapshot.
+    let columns = match total_column {
+        Some(column) => format!("{columns}, ({count}) as {column}"),
+        None => columns.to_string(),
     };
     let count_values = b.values.len();
     let mut order = String::new();
@@ -144,5 +159,6 @@ pub fn list_sql(
         count,
         values: b.values,
         count_values,
+        total_column,
     })
 }

@@ -28,7 +28,7 @@ mod tests;
 
 pub use builder::SqlBuilder;
 pub use compare::filter_sql;
-pub use list::{ListSql, list_sql, sort_sql};
+pub use list::{ListSql, at_most_one, list_sql, sort_sql};
 pub use table::{GROUPS, Table, USERS};
 
 use uuid::Uuid;

@@ -59,6 +59,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const FILTER: filter_sql::Dialect;
     /// The columns of a user as this dialect reads them (Postgres adds the user's groups).
     const USER_SELECT: &'static str;
+    /// The columns of a page of users that may hold many (a list without a unique key):
+    /// [`Dialect::USER_SELECT`], or only the user's own columns where the page's groups are
+    /// cheaper read afterwards for the whole page ([`Dialect::groups_of_users_sql`]).
+    const USER_PAGE_SELECT: &'static str;
     /// Appended to a read that a write will follow in the same transaction.
     const FOR_UPDATE: &'static str;
     /// Appended to a read whose rows must not be deleted until the transaction ends.
@@ -105,7 +109,17 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn change_position_bump(count: usize) -> Option<String>;
     /// A condition that `column` is one of the ids bound at `param` (an [`Arg::Ids`]).
     fn in_ids(column: &str, param: &str) -> String;
-    /// The pool reads use.
+    /// The groups of the users whose ids are bound at `$1` (an [`Arg::Ids`]), of the
+    /// organization at `$2`: `user_id`, the group's `id` and `display_name`, by user and then
+    /// in name order.
+    fn groups_of_users_sql() -> String {
+        format!(
+            "select m.user_id, g.id, g.display_name from group_members m \
+             join groups g on g.org_id = m.org_id and g.id = m.group_id \
+             where m.org_id = $2 and {} order by m.user_id, g.display_name_folded",
+            Self::in_ids("m.user_id", "$1")
+        )
+    }
     /// One statement that adds (`add`) or removes the users bound as `$4` to or from the
     /// group `$2` of organization `$1`, bumps its version and appends `log` (an insert
     /// reading the written group as `written`) when that changed a membership: the group's
@@ -269,6 +283,16 @@ impl<D: Dialect> SqlStore<D> {
         let mut values = vec![Arg::Uuid(org_id)];
         values.extend(statements.values.iter().map(sql_arg));
         let mut conn = self.dialect.reader().acquire().await?;
+        // The kept total, from the page's first row where the statement carries it.
+        let kept_total = std::sync::OnceLock::new();
+        let decode = |row: &RowOf<D>| {
+            if let Some(column) = statements.total_column
+                && kept_total.get().is_none()
+            {
+                let _ = kept_total.set(D::DB::int(row, column)?);
+            }
+            decode(row)
+        };
         let (rows, truncated) = if query.count == 0 {
             (Vec::new(), false)
         } else {
@@ -284,6 +308,9 @@ impl<D: Dialect> SqlStore<D> {
         }
         // A page the budget cut short is not the last one: count.
         if !truncated && let Some(total) = query.total_from_page(rows.len()) {
+            return Ok((rows, total, truncated));
+        }
+        if let Some(&total) = kept_total.get() {
             return Ok((rows, total, truncated));
         }
         let count_values = &values[..statements.count_values + 1];

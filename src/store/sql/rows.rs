@@ -26,6 +26,10 @@ pub(super) trait StoredResource<D: Dialect>:
     const MEMBERSHIP_KEY: (&'static str, &'static str);
     /// The columns a read selects (a dialect may add some, e.g. a user's groups).
     fn columns() -> &'static str;
+    /// The columns a page of `query` selects.
+    fn page_columns(_query: &ListQuery) -> &'static str {
+        Self::columns()
+    }
     fn external_id(&self) -> Option<&str>;
     fn from_row(row: &RowOf<D>) -> StoreResult<Self>;
     /// What the stored document weighs against a list's byte budget.
@@ -88,7 +92,7 @@ impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
                 query,
                 R::FILTER_TABLE,
                 R::TABLE,
-                R::columns(),
+                R::page_columns(query),
                 R::from_row,
                 R::budget_bytes,
             )

@@ -12,10 +12,10 @@ use super::{
     Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional, member_refs,
 };
 use crate::scim::user::user_attribute_keys;
-use crate::store::filter_sql::{Table, USERS};
+use crate::store::filter_sql::{Table, USERS, at_most_one};
 use crate::store::{
-    ChangeRequest, ChangeWrite, Doc, MemberRef, StoreError, StoreResult, StoredDoc, UserRecord,
-    UserStore, UserUpdateFn, UserWrite, conflict_as, now_ms,
+    ChangeRequest, ChangeWrite, Doc, ListQuery, MemberRef, StoreError, StoreResult, StoredDoc,
+    UserRecord, UserStore, UserUpdateFn, UserWrite, conflict_as, now_ms,
 };
 
 impl<D: Dialect> StoredResource<D> for UserRecord {
@@ -25,6 +25,15 @@ impl<D: Dialect> StoredResource<D> for UserRecord {
     const MEMBERSHIP_KEY: (&'static str, &'static str) = ("user_id", "group_id");
     fn columns() -> &'static str {
         D::USER_SELECT
+    }
+    /// A page that holds one user at most (`userName eq`, how IdPs look a user up) keeps the
+    /// groups in its one statement; a larger page may read them for the whole page after.
+    fn page_columns(query: &ListQuery) -> &'static str {
+        if query.count <= 1 || at_most_one(&USERS, query) {
+            D::USER_SELECT
+        } else {
+            D::USER_PAGE_SELECT
+        }
     }
     fn external_id(&self) -> Option<&str> {
         self.external_id.as_deref()
@@ -450,17 +459,17 @@ impl<D: Dialect> UserStore for SqlStore<D> {
     ) -> StoreResult<Vec<(Uuid, MemberRef)>> {
         // One user (a write's response) gets `= $1`: an id list makes Postgres plan the join
         // again on every execution.
-        let (condition, first) = match user_ids {
+        let (sql, first) = match user_ids {
             [] => return Ok(Vec::new()),
-            [one] => ("m.user_id = $1".to_string(), Arg::Uuid(*one)),
-            many => (D::in_ids("m.user_id", "$1"), Arg::Ids(many)),
+            [one] => (
+                "select m.user_id, g.id, g.display_name from group_members m \
+                 join groups g on g.org_id = m.org_id and g.id = m.group_id \
+                 where m.org_id = $2 and m.user_id = $1 order by g.display_name_folded"
+                    .to_string(),
+                Arg::Uuid(*one),
+            ),
+            many => (D::groups_of_users_sql(), Arg::Ids(many)),
         };
-        let sql = format!(
-            "select m.user_id, g.id, g.display_name from group_members m \
-             join groups g on g.org_id = m.org_id and g.id = m.group_id \
-             where m.org_id = $2 and {condition} \
-             order by m.user_id, g.display_name_folded"
-        );
         let rows = self.read_all(&sql, &[first, Arg::Uuid(org_id)]).await?;
         rows.iter()
             .map(|r| {
