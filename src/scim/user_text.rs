@@ -202,7 +202,19 @@ fn write_object(user: &Object<'_>, scratch: &[u8], out: &mut Vec<u8>) {
         if i > 0 {
             out.push(b',');
         }
-        write_string(name, out);
+        match name {
+            // A borrowed name is a stored one that had nothing to unescape (serde_json borrows
+            // only those, and JSON has no raw control character in a string) or one of this
+            // module's names: it is written as it is, without looking for what to escape
+            // (a name escaped per member was about 5 % of a page's instructions).
+            Cow::Borrowed(name) => {
+                debug_assert!(super::json_text::find_escape(name.as_bytes(), 0).is_none());
+                out.push(b'"');
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'"');
+            }
+            Cow::Owned(name) => write_string(name, out),
+        }
         out.push(b':');
         match member {
             Member::Stored(value) => write_compact(value.get(), out),
@@ -314,6 +326,7 @@ mod tests {
             json!({"userName": "a@b.co", USER_ATTRIBUTE_SCHEMA: {"k": "v"}, ENTERPRISE: {"department": "x"}}),
             json!({"userName": "a@b.co", USER_ATTRIBUTE_SCHEMA: {}, OMNI_USER_EXTENSION_SCHEMA: {}, ENTERPRISE: null}),
             json!({"userName": "a@b.co", "x-\u{1}-control": "line\nbreak\ttab", "n": 12, "f": 1.25}),
+            json!({"userName": "a@b.co", "a \"quoted\" \\ name": true, "ünïcode": "ö"}),
             json!({"userName": "a@b.co", "id": "stored id", "meta": {"x": 1}, "schemas": ["x"], "groups": [1]}),
             json!({"userName": "é@b.co", "phoneNumbers": [{"value": "+1 555", "type": "work"}]}),
         ]

@@ -242,6 +242,10 @@ impl Dialect for PgDialect {
         Ok(row.try_get(column)?)
     }
 
+    fn uuid_at(row: &PgRow, index: usize) -> StoreResult<Uuid> {
+        Ok(row.try_get(index)?)
+    }
+
     fn opt_uuid(row: &PgRow, column: &str) -> StoreResult<Option<Uuid>> {
         Ok(row.try_get(column)?)
     }

@@ -177,6 +177,11 @@ impl Dialect for SqliteDialect {
         Uuid::parse_str(&text).map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))
     }
 
+    fn uuid_at(row: &SqliteRow, index: usize) -> StoreResult<Uuid> {
+        let text: String = row.try_get(index)?;
+        Uuid::parse_str(&text).map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))
+    }
+
     fn opt_uuid(row: &SqliteRow, column: &str) -> StoreResult<Option<Uuid>> {
         let text: Option<String> = row.try_get(column)?;
         text.map(|t| Uuid::parse_str(&t))

@@ -138,6 +138,14 @@ pub trait SqlDb: Database {
     fn opt_int(row: &Self::Row, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn flag(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error>;
     fn opt_flag(row: &Self::Row, column: &str) -> Result<Option<bool>, sqlx::Error>;
+    /// [`SqlDb::text`] of the column at `index`: for the rows read most (a user's, whose own
+    /// columns come first in every statement that reads one), where looking each column up by
+    /// its name was about 4 % of a page's instructions.
+    fn text_at(row: &Self::Row, index: usize) -> Result<String, sqlx::Error>;
+    fn opt_text_at(row: &Self::Row, index: usize) -> Result<Option<String>, sqlx::Error>;
+    fn int_at(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
+    fn opt_flag_at(row: &Self::Row, index: usize) -> Result<Option<bool>, sqlx::Error>;
+    fn doc_text_at(row: &Self::Row, index: usize) -> Result<Box<str>, sqlx::Error>;
     fn doc(row: &Self::Row, column: &str) -> Result<Doc, sqlx::Error>;
     /// A document column as its text, not checked as JSON ([`DocText`]): whatever uses the
     /// text parses it.
@@ -164,6 +172,7 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row> + Encode<'a, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
     for<'a> Option<&'a str>: Encode<'a, DB>,
     for<'a> Json<&'a Doc>: Encode<'a, DB> + Type<DB>,
     for<'a> Json<&'a Value>: Encode<'a, DB> + Type<DB>,
@@ -252,6 +261,26 @@ where
 
     fn opt_flag(row: &Self::Row, column: &str) -> Result<Option<bool>, sqlx::Error> {
         row.try_get(column)
+    }
+
+    fn text_at(row: &Self::Row, index: usize) -> Result<String, sqlx::Error> {
+        row.try_get(index)
+    }
+
+    fn opt_text_at(row: &Self::Row, index: usize) -> Result<Option<String>, sqlx::Error> {
+        row.try_get(index)
+    }
+
+    fn int_at(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
+        row.try_get(index)
+    }
+
+    fn opt_flag_at(row: &Self::Row, index: usize) -> Result<Option<bool>, sqlx::Error> {
+        row.try_get(index)
+    }
+
+    fn doc_text_at(row: &Self::Row, index: usize) -> Result<Box<str>, sqlx::Error> {
+        row.try_get::<DocText, _>(index).map(|DocText(text)| text)
     }
 
     fn doc(row: &Self::Row, column: &str) -> Result<Doc, sqlx::Error> {

@@ -149,6 +149,8 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn push_opt_uuid<'q>(args: &mut ArgsOf<'q, Self>, id: Option<Uuid>) -> Result<(), BoxDynError>;
     fn push_ids<'q>(args: &mut ArgsOf<'q, Self>, ids: &'q [Uuid]) -> Result<(), BoxDynError>;
     fn uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Uuid>;
+    /// [`Dialect::uuid`] of the column at `index` (see [`SqlDb::text_at`]).
+    fn uuid_at(row: &RowOf<Self>, index: usize) -> StoreResult<Uuid>;
     fn opt_uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Option<Uuid>>;
     fn rows_affected(result: &<Self::DB as Database>::QueryResult) -> u64;
     /// The embedded migrations of this dialect.

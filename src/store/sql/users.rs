@@ -47,21 +47,38 @@ impl<D: Dialect> StoredResource<D> for UserRecord {
 }
 
 /// A user row as the skeleton reads it; `groups` only where the dialect selected them.
+/// Every statement that reads a user selects its own columns first, in the order of
+/// `user_columns!` (a test checks the order), so they are read by place.
 pub(super) fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecord> {
     Ok(UserRecord {
-        id: D::uuid(row, "id")?,
-        org_id: D::uuid(row, "org_id")?,
-        user_name: D::DB::text(row, "user_name")?,
-        external_id: D::DB::opt_text(row, "external_id")?,
-        active: D::DB::opt_flag(row, "active")?,
-        doc: StoredDoc::from_text(D::DB::doc_text(row, "doc")?),
-        password_hash: D::DB::opt_text(row, "password_hash")?,
-        created_at: D::DB::int(row, "created_at")?,
-        modified_at: D::DB::int(row, "modified_at")?,
-        version: D::DB::int(row, "version")?,
+        id: D::uuid_at(row, 0)?,
+        org_id: D::uuid_at(row, 1)?,
+        user_name: D::DB::text_at(row, 2)?,
+        external_id: D::DB::opt_text_at(row, 3)?,
+        active: D::DB::opt_flag_at(row, 4)?,
+        doc: StoredDoc::from_text(D::DB::doc_text_at(row, 5)?),
+        password_hash: D::DB::opt_text_at(row, 6)?,
+        created_at: D::DB::int_at(row, 7)?,
+        modified_at: D::DB::int_at(row, 8)?,
+        version: D::DB::int_at(row, 9)?,
         groups: D::DB::opt_id_name_pairs(row, "groups")?.map(member_refs),
     })
 }
+
+/// The columns [`user_from_row`] reads by place, in that order.
+#[cfg(test)]
+const USER_COLUMNS_READ: [&str; 10] = [
+    "id",
+    "org_id",
+    "user_name",
+    "external_id",
+    "active",
+    "doc",
+    "password_hash",
+    "created_at",
+    "modified_at",
+    "version",
+];
 
 /// Runs a user's insert or update (`returning` the user) with its change-log entry; the
 /// user as written. A taken `userName` is a conflict.
@@ -482,5 +499,34 @@ impl<D: Dialect> UserStore for SqlStore<D> {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::PgDialect;
+    use crate::store::sqlite::SqliteDialect;
+
+    /// The first columns of a statement's select list, as written.
+    fn leading_columns(select: &str) -> Vec<&str> {
+        select
+            .split(',')
+            .map(str::trim)
+            .take(USER_COLUMNS_READ.len())
+            .collect()
+    }
+
+    #[test]
+    fn every_select_of_a_user_starts_with_the_columns_read_by_place() {
+        for select in [
+            user_columns!(),
+            PgDialect::USER_SELECT,
+            PgDialect::USER_PAGE_SELECT,
+            SqliteDialect::USER_SELECT,
+            SqliteDialect::USER_PAGE_SELECT,
+        ] {
+            assert_eq!(leading_columns(select), USER_COLUMNS_READ, "{select}");
+        }
     }
 }
