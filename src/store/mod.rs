@@ -227,7 +227,8 @@ pub trait GroupStore: ResourceRows<GroupRecord> {
     ) -> StoreResult<GroupRecord>;
     /// A change of members alone (one add or one remove: no other attribute, no `If-Match`)
     /// in one statement where the dialect has one, so the group's row is locked only for
-    /// that statement; `None` leaves the change to [`GroupStore::update_group`]. Same
+    /// that statement (changes of one group that queue behind it are committed together, one
+    /// statement each); `None` leaves the change to [`GroupStore::update_group`]. Same
     /// outcome as `update_group`: the group as written, or `current` when nothing changed.
     async fn change_members(
         &self,

@@ -174,7 +174,9 @@ impl Dialect for PgDialect {
     /// The group's row is locked (behind its write-order lock, as every change of an existing
     /// resource) by `g`, which every write of the statement waits for (each is gated on it),
     /// so no transaction id is taken before the queue; the row stays locked only until this
-    /// statement commits, where the locked transaction held it across four round trips.
+    /// statement commits (or, for changes queued behind another, until the transaction that
+    /// writes them together commits: `sql/member_queue.rs`), where the locked transaction held
+    /// it across four round trips.
     fn member_change_sql(add: bool, log: &str) -> Option<String> {
         let lock = "g as (select id from groups where org_id = $1 and id = $2 \
                     and pg_advisory_xact_lock($3) is not null for update)";
