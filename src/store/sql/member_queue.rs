@@ -249,3 +249,109 @@ fn shared(error: &sqlx::Error) -> StoreError {
     };
     StoreError::Backend(copy)
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::future::join_all;
+    use sqlx::Row;
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    use super::*;
+    use crate::store::sqlite::SqliteDialect;
+
+    /// One connection to a database in memory, with a table each change inserts a row into,
+    /// answering the value and the ordinal it was bound.
+    async fn conns() -> Conns<sqlx::Sqlite> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("create table t (x integer primary key, ordinal integer not null)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        Conns::Sqlx(pool)
+    }
+
+    fn insert(x: i64) -> MemberChange {
+        MemberChange {
+            sql: "insert into t (x, ordinal) values ($1, $2) returning x, ordinal".into(),
+            args: vec![OwnedArg::Int(x), OwnedArg::Int(0)],
+            ordinal_at: 1,
+        }
+    }
+
+    /// The changes queued at once, on one group: the first starts the queue's task, which
+    /// runs only once every change is queued (the test's runtime has one thread).
+    async fn write_all(conns: &Conns<sqlx::Sqlite>, values: &[i64]) -> Vec<Outcome<SqliteDialect>> {
+        let queues = Arc::new(MemberQueues::<SqliteDialect>::default());
+        let (org, group) = (Uuid::now_v7(), Uuid::now_v7());
+        let writes = values
+            .iter()
+            .map(|x| queues.write(conns, org, group, insert(*x)));
+        let outcomes = join_all(writes).await;
+        assert!(
+            queues.lock().is_empty(),
+            "the group's queue is gone once it is empty"
+        );
+        outcomes
+    }
+
+    fn row_of(outcome: &Outcome<SqliteDialect>) -> (i64, i64) {
+        let row = outcome.as_ref().unwrap().as_ref().unwrap();
+        (row.get("x"), row.get("ordinal"))
+    }
+
+    #[tokio::test]
+    async fn changes_queued_together_are_written_in_one_transaction_each_at_its_place() {
+        let conns = conns().await;
+        let outcomes = write_all(&conns, &[10, 20, 30]).await;
+        let rows: Vec<(i64, i64)> = outcomes.iter().map(row_of).collect();
+        assert_eq!(rows, [(10, 0), (20, 1), (30, 2)]);
+    }
+
+    #[tokio::test]
+    async fn a_statement_that_fails_among_several_fails_only_its_own_change() {
+        let conns = conns().await;
+        // The second insert repeats the first's key: the transaction rolls back, and each
+        // change then runs alone (at place 0).
+        let outcomes = write_all(&conns, &[10, 10, 30]).await;
+        assert_eq!(row_of(&outcomes[0]), (10, 0));
+        assert!(
+            matches!(
+                &outcomes[1],
+                Err(StoreError::Backend(sqlx::Error::Database(_)))
+            ),
+            "{:?}",
+            outcomes[1].as_ref().map(|_| ())
+        );
+        assert_eq!(row_of(&outcomes[2]), (30, 0));
+        let mut conn = conns.acquire().await.unwrap();
+        let written: Vec<i64> = sqlx::query_scalar("select x from t order by x")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(written, [10, 30]);
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_request_gave_up_before_its_turn_is_not_written() {
+        let conns = conns().await;
+        let queues = Arc::new(MemberQueues::<SqliteDialect>::default());
+        let (org, group) = (Uuid::now_v7(), Uuid::now_v7());
+        let first = queues.write(&conns, org, group, insert(1));
+        let dropped = queues.write(&conns, org, group, insert(2));
+        let last = queues.write(&conns, org, group, insert(3));
+        // Each is polled once (queued), then the second is dropped before the task runs.
+        let mut first = Box::pin(first);
+        let mut dropped = Box::pin(dropped);
+        let mut last = Box::pin(last);
+        for future in [&mut first, &mut dropped, &mut last] {
+            assert!(futures_util::poll!(future.as_mut()).is_pending());
+        }
+        drop(dropped);
+        assert_eq!(row_of(&first.await), (1, 0));
+        assert_eq!(row_of(&last.await), (3, 1));
+    }
+}
