@@ -171,11 +171,7 @@ async fn drain<D: Dialect>(queues: Arc<MemberQueues<D>>, conns: Conns<D::DB>, ke
 
 async fn write_batch<D: Dialect>(conns: &Conns<D::DB>, batch: Vec<Queued<D>>) {
     if batch.len() <= 1 {
-        for queued in batch {
-            let outcome = alone::<D>(conns, &queued.change).await;
-            let _ = queued.answer.send(outcome);
-        }
-        return;
+        return each_alone(conns, batch).await;
     }
     match together::<D>(conns, &batch).await {
         Ok(rows) => {
@@ -184,17 +180,20 @@ async fn write_batch<D: Dialect>(conns: &Conns<D::DB>, batch: Vec<Queued<D>>) {
             }
         }
         // A statement failed: the transaction wrote nothing; each change on its own.
-        Err(Failed::Statement) => {
-            for queued in batch {
-                let outcome = alone::<D>(conns, &queued.change).await;
-                let _ = queued.answer.send(outcome);
-            }
-        }
+        Err(Failed::Statement) => each_alone(conns, batch).await,
         Err(Failed::Transaction(error)) => {
             for queued in batch {
                 let _ = queued.answer.send(Err(shared(&error)));
             }
         }
+    }
+}
+
+/// Each change as a statement of its own, answered as it is written.
+async fn each_alone<D: Dialect>(conns: &Conns<D::DB>, batch: Vec<Queued<D>>) {
+    for queued in batch {
+        let outcome = alone::<D>(conns, &queued.change).await;
+        let _ = queued.answer.send(outcome);
     }
 }
 

@@ -113,12 +113,7 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// organization at `$2`: `user_id`, the group's `id` and `display_name`, by user and then
     /// in name order.
     fn groups_of_users_sql() -> String {
-        format!(
-            "select m.user_id, g.id, g.display_name from group_members m \
-             join groups g on g.org_id = m.org_id and g.id = m.group_id \
-             where m.org_id = $2 and {} order by m.user_id, g.display_name_folded",
-            Self::in_ids("m.user_id", "$1")
-        )
+        groups_of_users_where(&Self::in_ids("m.user_id", "$1"))
     }
     /// One statement that adds (`add`) or removes the users bound as `$4` to or from the
     /// group `$2` of organization `$1`, bumps its version and appends `log` (an insert
@@ -180,6 +175,16 @@ pub struct SqlStore<D: Dialect> {
     pub(super) activity: super::activity::Activity,
     /// Each group's member changes waiting to be written together (`member_queue.rs`).
     pub(super) member_queues: std::sync::Arc<member_queue::MemberQueues<D>>,
+}
+
+/// The groups of the users that `condition` picks (on `group_members m`), of the organization
+/// at `$2`: `user_id`, the group's `id` and `display_name`, by user and then in name order.
+pub(super) fn groups_of_users_where(condition: &str) -> String {
+    format!(
+        "select m.user_id, g.id, g.display_name from group_members m \
+         join groups g on g.org_id = m.org_id and g.id = m.group_id \
+         where m.org_id = $2 and {condition} order by m.user_id, g.display_name_folded"
+    )
 }
 
 /// Binds `values` as this dialect represents them.

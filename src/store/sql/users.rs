@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::changes::{append, write_logged};
 use super::rows::{StoredResource, locked};
 use super::{
-    Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional, member_refs,
+    Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional,
+    groups_of_users_where, member_refs,
 };
 use crate::scim::user::user_attribute_keys;
 use crate::store::filter_sql::{Table, USERS, at_most_one};
@@ -478,13 +479,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         // again on every execution.
         let (sql, first) = match user_ids {
             [] => return Ok(Vec::new()),
-            [one] => (
-                "select m.user_id, g.id, g.display_name from group_members m \
-                 join groups g on g.org_id = m.org_id and g.id = m.group_id \
-                 where m.org_id = $2 and m.user_id = $1 order by g.display_name_folded"
-                    .to_string(),
-                Arg::Uuid(*one),
-            ),
+            [one] => (groups_of_users_where("m.user_id = $1"), Arg::Uuid(*one)),
             many => (D::groups_of_users_sql(), Arg::Ids(many)),
         };
         let rows = self.read_all(&sql, &[first, Arg::Uuid(org_id)]).await?;
