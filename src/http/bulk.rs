@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::context::RequestContext;
+use super::envelope::RequestStarted;
 use super::error::error_parts;
 use super::extract::ScimBody;
-use super::middleware::{RequestStarted, ceil_secs, key_bucket, rate_limit_headers};
+use super::middleware::{ceil_secs, key_bucket, rate_limit_headers};
 use super::{ApiError, AppState, SCIM_CONTENT_TYPE};
 use crate::ratelimit::{RateDecision, now_ns};
 use crate::resources::{BulkOutcome, BulkResult};

@@ -25,7 +25,7 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 
 /// The first value of a forwarding header (`X-Forwarded-Proto`, `X-Forwarded-Host`): the
 /// client-facing hop's. Only a trusted proxy's reach the handlers
-/// (`drop_untrusted_forwarded_headers`).
+/// (`http/envelope.rs`).
 pub fn first_forwarded(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers
         .get(name)

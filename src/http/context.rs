@@ -119,7 +119,7 @@ pub(super) fn request_actor(
     Actor {
         key_id,
         key_name,
-        request_id: text(super::middleware::X_REQUEST_ID),
+        request_id: text(super::envelope::X_REQUEST_ID),
         client_addr: client_ip::client_addr(peer, headers, &state.settings.trusted_proxies),
         user_agent: text(header::USER_AGENT).map(|mut agent| {
             truncate(&mut agent, MAX_USER_AGENT_BYTES);

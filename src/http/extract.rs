@@ -162,7 +162,7 @@ impl IntoResponse for ScimResponse {
 /// `http://host:8080/scim/v2`, for `meta.location` (RFC 7643 §3.1).
 ///
 /// `X-Forwarded-Proto` and `X-Forwarded-Host` (first value: the client-facing hop) are used
-/// when present: the `drop_untrusted_forwarded_headers` layer removes them from any peer that
+/// when present: the envelope (`http/envelope.rs`) removes them from any peer that
 /// is not a trusted proxy (`SCIMD_TRUSTED_PROXIES`), so only our own proxy's can reach here.
 pub fn scim_base_url(settings: &Settings, uri: &OriginalUri, headers: &HeaderMap) -> String {
     let prefix = if uri.path().starts_with("/api/") {

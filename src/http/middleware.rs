@@ -1,9 +1,8 @@
-//! Request layers: the client address and request id, bearer authentication with per-address
+//! Request layers inside routing: bearer authentication with per-address
 //! failure limiting, the per-key rate limit with its `RateLimit-*` headers, the
 //! per-organization concurrency limit, and the SCIM 404/405 fallbacks.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -284,107 +283,6 @@ impl WriteRequest {
     }
 }
 
-/// When a request arrived (its timeout counts from then), as a request extension.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestStarted(pub Instant);
-
-/// The outermost layer: enforces the request timeout and writes one access-log line per
-/// request (request id, method, route template, status, latency, org) — never headers,
-/// tokens or bodies.
-pub async fn access_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    // When the request timeout started: a Bulk's time budget counts from here too.
-    req.extensions_mut().insert(RequestStarted(started));
-    // Any token is a valid method name: only the standard ones are named in logs and metrics.
-    let method = crate::metrics::method_label(req.method());
-    let request_id = req
-        .headers()
-        .get(X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
-    let response = match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    };
-    let route = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "-".to_string());
-    let org_id = response
-        .extensions()
-        .get::<Principal>()
-        .map(|p| p.org_id.to_string())
-        .unwrap_or_else(|| "-".to_string());
-    let elapsed = started.elapsed();
-    crate::metrics::request(
-        method,
-        &route,
-        response.status().as_u16(),
-        elapsed.as_secs_f64(),
-    );
-    tracing::info!(
-        request_id,
-        method,
-        route,
-        status = response.status().as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        org_id,
-        "request"
-    );
-    response
-}
-
-/// The request id's header, named once: a name given as text is parsed at each use.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Longest `x-request-id` taken from a client.
-const MAX_REQUEST_ID_LEN: usize = 64;
-
-/// A client's `x-request-id` is kept only when it is 1-64 characters of `A-Z a-z 0-9 . _ : -`
-/// (UUIDs, trace ids); anything else is dropped so a fresh UUID replaces it. The id is
-/// echoed and written to every log line of the request: unbounded, it was a free way to
-/// amplify traffic and logs.
-pub async fn sanitize_request_id(mut req: Request) -> Request {
-    let values = req.headers().get_all(X_REQUEST_ID);
-    let mut iter = values.iter();
-    let keep = match (iter.next(), iter.next()) {
-        (Some(value), None) => safe_request_id(value.as_bytes()),
-        (None, _) => true,
-        _ => false,
-    };
-    if !keep {
-        req.headers_mut().remove(X_REQUEST_ID);
-    }
-    req
-}
-
-fn safe_request_id(id: &[u8]) -> bool {
-    (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
-        && id
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
-/// Removes the `X-Forwarded-*` headers of any peer that is not a trusted proxy, so nothing
-/// further in (the failed-authentication limit, `meta.location`) can believe a client's word.
-pub async fn drop_untrusted_forwarded_headers(
-    State(state): State<AppState>,
-    mut req: Request,
-) -> Request {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    if !peer.is_some_and(|peer| state.settings.trusted_proxies.contains(peer)) {
-        for name in &client_ip::FORWARDED_HEADERS {
-            req.headers_mut().remove(name);
-        }
-    }
-    req
-}
-
 /// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), in seconds.
 pub(super) fn rate_limit_headers(headers: &mut HeaderMap, limit: u64, decision: &RateDecision) {
     const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -413,29 +311,6 @@ pub async fn method_not_allowed() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_are_short_and_plain_or_not_taken() {
-        for good in [
-            "abc",
-            "0f8fad5b-d9cb-469f-a165-70867728950e",
-            "a.b_c:d-e",
-            &"x".repeat(64),
-        ] {
-            assert!(safe_request_id(good.as_bytes()), "{good}");
-        }
-        for bad in [
-            "",
-            &"x".repeat(65),
-            "a b",
-            "a\"b",
-            "abc\u{e9}",
-            "<script>",
-            "a/b",
-        ] {
-            assert!(!safe_request_id(bad.as_bytes()), "{bad}");
-        }
-    }
 
     #[test]
     fn ceil_secs_rounds_up_and_never_goes_negative() {

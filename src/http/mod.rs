@@ -7,6 +7,7 @@ mod client_ip;
 mod console;
 mod context;
 mod discovery;
+mod envelope;
 mod error;
 mod events;
 mod extract;
@@ -34,8 +35,6 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::{Service, ServiceBuilder};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ErrorReport, SCIM_CONTENT_TYPE, error_body};
 pub use events::token_hash as poll_token_hash;
@@ -228,7 +227,6 @@ pub fn metrics_router(state: AppState) -> Router {
 }
 
 fn app_router(state: AppState, with_metrics: bool) -> impl App {
-    let request_id = middleware::X_REQUEST_ID;
     let mut router = Router::new()
         .merge(scim_routes(&state, "/scim/v2"))
         .merge(scim_routes(&state, "/api/scim/v2"))
@@ -250,36 +248,9 @@ fn app_router(state: AppState, with_metrics: bool) -> impl App {
     // wrap every route in a boxed service of its own, cloned and dropped on every request.
     ServiceBuilder::new()
         .map_response(IntoResponse::into_response)
-        // Outermost: a client's id that is too long or odd is dropped, so the layer below
-        // gives the request a fresh UUID.
-        .layer(axum::middleware::map_request(
-            middleware::sanitize_request_id,
-        ))
-        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(
-            // The span carries the request id into every log line of the request, including
-            // the error logged for a 5xx.
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    let request_id = req
-                        .headers()
-                        .get(middleware::X_REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!("request", request_id)
-                })
-                .on_request(())
-                .on_response(())
-                .on_failure(()),
-        )
-        .layer(axum::middleware::map_request_with_state(
-            state.clone(),
-            middleware::drop_untrusted_forwarded_headers,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state,
-            middleware::access_log,
+            envelope::envelope,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .service(routes)

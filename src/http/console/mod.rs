@@ -101,7 +101,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Whether the request came over https: the forwarded scheme survives only from trusted
-/// proxies (`drop_untrusted_forwarded_headers`), or the public URL says so.
+/// proxies (`http/envelope.rs`), or the public URL says so.
 fn over_https(state: &AppState, headers: &HeaderMap) -> bool {
     let forwarded = client_ip::first_forwarded(headers, client_ip::X_FORWARDED_PROTO)
         .is_some_and(|p| p == "https");
