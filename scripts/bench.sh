@@ -164,9 +164,10 @@ insert into rate_limit_buckets as b (bucket, tat_ns, granted) values ('bench', 0
 SQL
 # The shape of scimd's PUT/PATCH on Postgres, with no server in between: read the row, then
 # one statement that writes the whole row back (document and its folded copy, sent as
-# parameters) only if it is still at the version read, and appends the change-log entry
-# (17 columns, the request's data as jsonb) for it. Colons in the data would be pgbench
-# variables, hence the dashes; the length is what counts.
+# parameters) only if it is still at the version read, appends the change-log entry (17
+# columns, the request's data as jsonb) for it, and returns the written row with the user's
+# groups, as scimd's statement does (the answer is rendered from it). Colons in the data would
+# be pgbench variables, hence the dashes; the length is what counts.
 cat >"$WORK/user_write.sql" <<SQL
 \\set n random(1, $USERS)
 select id, doc::text as doc, version from users
@@ -174,15 +175,20 @@ select id, doc::text as doc, version from users
 with written as (update users set doc = :doc::jsonb, doc_folded = :doc::jsonb,
     modified_at = modified_at + 1, version = version + 1
   where org_id = '$ORG_ID' and id = :id and version = :version
-  returning org_id, id, external_id, version)
-insert into changes (org_id, position, at, resource_type, resource_id, external_id, operation,
-    activation, attributes, version, key_id, key_name, request_id, client_addr, user_agent,
-    memberships, data)
-select org_id, pg_current_xact_id()::text::bigint * 1024, 1796407888392, 'User', id,
-  external_id, 'patch', null, '["displayName"]', version, '01a2423f-e79c-700b-b12d-a7fdc77f460a',
-  'default', 'f0c2b9a4-3c55-4c86-9f1c-5b9a7e1d2a33', '127.0.0.1', 'wrk/4.2', null,
-  '{"schemas":["urn-ietf-params-scim-api-messages-2.0-PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"Bench 12345"}]}'
-from written;
+  returning id, org_id, user_name, external_id, active, doc, password_hash, created_at,
+    modified_at, version,
+    (select coalesce(json_agg(json_build_array(g.id, g.display_name)), '[]')
+      from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id
+      where m.org_id = users.org_id and m.user_id = users.id) as groups),
+logged as (insert into changes (org_id, position, at, resource_type, resource_id, external_id,
+    operation, activation, attributes, version, key_id, key_name, request_id, client_addr,
+    user_agent, memberships, data)
+  select org_id, pg_current_xact_id()::text::bigint * 1024, 1796407888392, 'User', id,
+    external_id, 'patch', null, '["displayName"]', version, '01a2423f-e79c-700b-b12d-a7fdc77f460a',
+    'default', 'f0c2b9a4-3c55-4c86-9f1c-5b9a7e1d2a33', '127.0.0.1', 'wrk/4.2', null,
+    '{"schemas":["urn-ietf-params-scim-api-messages-2.0-PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"Bench 12345"}]}'
+  from written)
+select * from written;
 SQL
 cat >"$WORK/hot_row.sql" <<'SQL'
 update bench_hot set v = v + 1 where id = 1;
@@ -220,13 +226,16 @@ run_wrk() { # backend scenario connections port pid datadir [csv]
 }
 run_pgbench() { # scenario connections
   local clients=$2
+  # Plain TCP, as scimd and the floor connect (sqlx is built without TLS): libpq's default
+  # (`sslmode=prefer`) would encrypt every round trip on loopback, which lowered the ceilings
+  # (pgbench_user_write by about a sixth, measured 2026-12-06).
   # The limiter has its own pool of 4 connections in scimd, so its ceiling is measured at 4.
   [ "$1" != limiter ] || clients=4
   python3 "$WORK/tools/measure.py" --csv "$WORK/results.csv" --backend postgres \
     --scenario "pgbench_$1" --connections "$2" --kind pgbench --pg-url "$DB_URL" \
     --pgbench-log-prefix "$WORK/pgblog" --raw "$RAW" -- \
     timeout $((SECS + 60)) pgbench -n -M prepared -c "$clients" -j "$THREADS" -T "$SECS" \
-    -f "$WORK/$1.sql" --log --log-prefix "$WORK/pgblog" "$DB_URL"
+    -f "$WORK/$1.sql" --log --log-prefix "$WORK/pgblog" "$DB_URL?sslmode=disable"
 }
 
 echo "== warm-up (not recorded)"
@@ -248,6 +257,7 @@ for c in $CONNS; do
   run_pgbench hot_row "$c"
   # The floor's CPU and RSS go in the server columns of its row.
   run_wrk postgres floor "$c" "$FLOOR_PORT" "$FLOOR_PID" "$WORK/pg"
+  run_wrk postgres floor_statement "$c" "$FLOOR_PORT" "$FLOOR_PID" "$WORK/pg"
   for scenario in $READS $WRITES; do
     run_wrk postgres "$scenario" "$c" "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
   done

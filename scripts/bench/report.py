@@ -70,16 +70,17 @@ SCENARIOS = [
     # backend, scenario, title, what, [(ceiling backend, ceiling scenario, label)]
     ("postgres", "pgbench_select", "Ceiling: pgbench primary-key select",
      "`select doc from users where org_id = '…' and id = (select id from bench_ids where n = :n)`, "
-     "prepared, random n", []),
+     "prepared, random n (every pgbench ceiling runs `-M prepared` over plain TCP, as scimd "
+     "connects)", []),
     ("postgres", "pgbench_update", "Ceiling: pgbench one-row update",
      "`update users set modified_at = modified_at + 1 where org_id = '…' and id = (…)`, prepared, random row, "
      "auto-commit", []),
     ("postgres", "pgbench_user_write", "Ceiling: the shape of scimd's user write",
      "read the row (`select id, doc, version …`), then one statement: `update users set doc = "
      "…, doc_folded = …, modified_at = …, version = version + 1 where id = … and version = "
-     "<read>` with the change-log entry's `insert into changes` (17 columns, the request's data "
-     "as `jsonb`) in a data-modifying `with`: what PUT and PATCH ask of Postgres, two round "
-     "trips and a WAL flush, with no server in between",
+     "<read> returning` the row and the user's groups, with the change-log entry's `insert into "
+     "changes` (17 columns, the request's data as `jsonb`) in a data-modifying `with`: what PUT "
+     "and PATCH ask of Postgres, two round trips and a WAL flush, with no server in between",
      [("postgres", "pgbench_update", "pgbench update")]),
     ("postgres", "pgbench_limiter", "Diagnostic: scimd's limiter statement alone",
      "the limiter's `insert … on conflict (bucket) do update … returning tat` on one bucket, as "
@@ -94,8 +95,15 @@ SCENARIOS = [
      "on scimd's own 16-connection pool (`store/sql/conns.rs`), answered as JSON (its CPU and RSS "
      "are in the server columns)",
      [("postgres", "pgbench_select", "pgbench select")]),
+    ("postgres", "floor_statement", "Diagnostic: the floor with scimd's statement",
+     "`GET /floor_statement/{id}` of `examples/floor.rs`: the floor, reading the user with "
+     "scimd's own read-by-id statement (`store::POSTGRES_USER_BY_ID`: the user's ten columns "
+     "and its groups, which RFC 7643 §4.1.2 returns by default). Against the floor: what the "
+     "statement costs; against it, GET by id: what scimd does around the statement",
+     [("postgres", "floor", "floor")]),
     ("postgres", "get_user", "GET /scim/v2/Users/{id}", "random seeded user",
-     [("postgres", "floor", "floor"), ("postgres", "pgbench_select", "pgbench select")]),
+     [("postgres", "floor", "floor"), ("postgres", "floor_statement", "floor with scimd's statement"),
+      ("postgres", "pgbench_select", "pgbench select")]),
     ("postgres", "filter_user_name", "GET /scim/v2/Users?filter=userName eq \"…\"",
      "random seeded userName, URL-encoded",
      [("postgres", "get_user", "GET by id"), ("postgres", "floor", "floor"),
@@ -235,7 +243,7 @@ flt, upd = val("postgres", "filter_user_name", c), val("postgres", "pgbench_upda
 put, patch = val("postgres", "put_user", c), val("postgres", "patch_user", c)
 big, small = val("postgres", "member_big", c), val("postgres", "member_small", c)
 peak_rss = max([float(r["scimd_rss_peak_mb"]) for r in rows
-                if r["backend"] == "postgres" and r["scenario"] != "floor"
+                if r["backend"] == "postgres" and not r["scenario"].startswith("floor")
                 and r["scimd_rss_peak_mb"]] + [float(a.peak_rss or 0)])
 idle = float(a.idle_rss or 0)
 cold = float(a.cold_ms or 0)
@@ -387,7 +395,7 @@ if a.compare and os.path.exists(a.compare):
     p("|---|---|---|---|---|---|---|")
     for (backend, scenario, conn), r in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], int(kv[0][2]))):
         o = old.get((backend, scenario, conn))
-        if not o or backend != "postgres" or scenario.startswith("pgbench") or scenario == "floor":
+        if not o or backend != "postgres" or scenario.startswith(("pgbench", "floor")):
             continue
         if bad(r) or bad(o):
             continue

@@ -1,6 +1,6 @@
 -- wrk script for scripts/bench.sh. Environment:
 --   SCENARIO  get_user | filter_user_name | list_first | list_page | put_user | patch_user |
---             member_big | member_small | create_user | bulk_create | floor
+--             member_big | member_small | create_user | bulk_create | floor | floor_statement
 --   BULK_OPS  operations per Bulk request (bulk_create; default 1000)
 --   TOKEN     organization API key;  DATA  bench_seed's output directory
 --   THREADS, CONNECTIONS  wrk's -t and -c
@@ -128,6 +128,8 @@ function request()
     return bulk_create()
   elseif scenario == "floor" then
     return wrk.format("GET", "/floor/" .. ids[pick()])
+  elseif scenario == "floor_statement" then
+    return wrk.format("GET", "/floor_statement/" .. ids[pick()])
   end
   error("unknown SCENARIO " .. tostring(scenario))
 end

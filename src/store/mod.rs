@@ -42,7 +42,7 @@ pub use changes::{
 pub use error::{StoreError, StoreResult, conflict_as, unknown_member};
 pub use list::{Cursor, ListQuery, Sort, doc_bytes};
 pub use memberships::{Membership, MembershipQuery};
-pub use postgres::PgStore;
+pub use postgres::{PgStore, USER_BY_ID as POSTGRES_USER_BY_ID};
 pub use records::{
     ApiKey, CheckFn, GroupRecord, GroupUpdateFn, GroupWrite, KeyKind, KeyUse, Organization, Page,
     UserRecord, UserUpdateFn, UserWrite, Versioned,

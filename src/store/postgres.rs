@@ -32,6 +32,27 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// Postgres-backed store.
 pub type PgStore = SqlStore<PgDialect>;
 
+/// [`Dialect::USER_SELECT`] of Postgres: a macro so that [`USER_BY_ID`] is one constant text.
+macro_rules! pg_user_select {
+    () => {
+        concat!(
+            user_columns!(),
+            ", (select coalesce(json_agg(json_build_array(g.id, g.display_name)), '[]') \
+             from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
+             where m.org_id = users.org_id and m.user_id = users.id) as groups"
+        )
+    };
+}
+
+/// The statement of a read of one user by id on Postgres (`$1` its organization, `$2` its id),
+/// for `examples/floor.rs`: the floor run with scimd's own statement separates what the
+/// statement costs Postgres from what scimd does around it (BENCHMARKS.md).
+pub const USER_BY_ID: &str = concat!(
+    "select ",
+    pg_user_select!(),
+    " from users where org_id = $1 and id = $2"
+);
+
 /// Postgres pools and SQL.
 #[derive(Debug, Clone)]
 pub struct PgDialect {
@@ -98,12 +119,7 @@ impl Dialect for PgDialect {
     /// groups are put in name order in Rust ([`super::sql`]'s `member_refs`): an ordered
     /// aggregate sets up a sort for every row, about a tenth of a list page's statement.
     /// In a `for update` select only `users` is locked.
-    const USER_SELECT: &'static str = concat!(
-        user_columns!(),
-        ", (select coalesce(json_agg(json_build_array(g.id, g.display_name)), '[]') \
-         from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
-         where m.org_id = users.org_id and m.user_id = users.id) as groups"
-    );
+    const USER_SELECT: &'static str = pg_user_select!();
     /// A page's groups come from one statement for the whole page: the subquery's plan run
     /// once per row cost Postgres about twice what a join from the page's ids costs (pgbench,
     /// the first page of 100 users of a 10,000-member group, 4 clients: 2,060-2,230 pages/s
@@ -312,6 +328,17 @@ mod tests {
         assert!(PgDialect::change_position(3, 5).contains(&scale));
         let bound = PgDialect::change_position_bound(6).unwrap_or_default();
         assert!(bound.contains(&scale) && bound.ends_with("+ $6"), "{bound}");
+    }
+
+    #[test]
+    fn the_floor_reads_a_user_with_the_statement_a_read_by_id_sends() {
+        let read_by_id = [
+            "select ",
+            <PgDialect as Dialect>::USER_SELECT,
+            " from users where org_id = $1 and id = $2",
+        ]
+        .concat();
+        assert_eq!(USER_BY_ID, read_by_id);
     }
 
     #[test]
