@@ -4,8 +4,6 @@
 //! Parameters are parsed by hand, not through serde's `Query` rejection, so that a bad filter
 //! is `400 invalidFilter` and a bad number `400 invalidValue`, in SCIM JSON.
 
-use std::collections::HashMap;
-
 use axum::extract::RawQuery;
 use serde_json::{Map, Value};
 
@@ -61,7 +59,7 @@ impl Projection {
         Projection::from_params(&params)
     }
 
-    fn from_params(params: &HashMap<String, String>) -> Result<Projection, ScimError> {
+    fn from_params(params: &QueryParams) -> Result<Projection, ScimError> {
         Ok(Projection {
             attributes: list_param(params.get("attributes"))?,
             excluded: list_param(params.get("excludedattributes"))?,
@@ -80,16 +78,25 @@ pub struct ListParams {
     pub projection: Projection,
 }
 
-/// Query parameters with lower-cased names (`sortBy` = `sortby`), last value wins. A query
-/// that is not valid form encoding yields no parameters rather than an error: the values that
-/// matter (filter, numbers) are validated one by one afterwards.
-fn query_params(query: Option<&str>) -> HashMap<String, String> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect()
+/// Query parameters, named without regard to case (`sortBy` = `sortby`), the last value of a
+/// name winning. A query that is not valid form encoding yields no parameters rather than an
+/// error: the values that matter (filter, numbers) are validated one by one afterwards.
+/// A list, not a map: a query has a handful of parameters, and every list request and every
+/// read (for its projection) builds one.
+struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    fn get(&self, name: &str) -> Option<&String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+}
+
+fn query_params(query: Option<&str>) -> QueryParams {
+    QueryParams(serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default())
 }
 
 impl ListParams {
@@ -321,6 +328,27 @@ mod tests {
 
     fn params(query: &str) -> Result<ListParams, ScimError> {
         ListParams::from_query(&RawQuery(Some(query.to_string())), 1000)
+    }
+
+    #[test]
+    fn query_parameter_names_ignore_case_and_the_last_value_wins() {
+        let params = query_params(Some("sortBy=userName&SORTBY=name.familyName&count=2"));
+        assert_eq!(
+            params.get("sortby").map(String::as_str),
+            Some("name.familyName")
+        );
+        assert_eq!(params.get("Count").map(String::as_str), Some("2"));
+        assert_eq!(params.get("filter"), None);
+        let decoded = query_params(Some("filter=userName%20eq%20%22a%2Bb%22"));
+        assert_eq!(
+            decoded.get("filter").map(String::as_str),
+            Some("userName eq \"a+b\"")
+        );
+        assert_eq!(
+            query_params(Some("a=%ZZ%")).get("a").map(String::as_str),
+            Some("%ZZ%")
+        );
+        assert_eq!(query_params(None).get("count"), None);
     }
 
     #[test]
