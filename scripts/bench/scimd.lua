@@ -19,7 +19,7 @@ function setup(thread)
   thread:set("thread_index", thread_count)
 end
 
-local ids, names, outsiders = {}, {}, {}
+local ids, names, outsiders, filter_paths = {}, {}, {}, {}
 local group
 local queue, head, tail, next_outsider, conns_per_thread = {}, 1, 0, 1, 1
 local my_index, my_threads
@@ -48,6 +48,14 @@ function init(args)
     -- This thread's slice of the users in neither group: no two threads touch the same user.
     local all = lines("outsiders.txt")
     for i = my_index, #all, my_threads do outsiders[#outsiders + 1] = all[i] end
+  end
+  -- Encoded once here: urlencode's gsub per request cost the load generator, which shares
+  -- the two cores with the server and Postgres, about 5 us of CPU per filter (a twentieth
+  -- of the request).
+  if scenario == "filter_user_name" then
+    for i, name in ipairs(names) do
+      filter_paths[i] = "/scim/v2/Users?filter=" .. urlencode('userName eq "' .. name .. '"')
+    end
   end
   math.randomseed(os.time() * 1000 + my_index)
   wrk.headers["Authorization"] = "Bearer " .. token
@@ -106,8 +114,7 @@ function request()
   if scenario == "get_user" then
     return wrk.format("GET", "/scim/v2/Users/" .. ids[pick()])
   elseif scenario == "filter_user_name" then
-    return wrk.format("GET", "/scim/v2/Users?filter="
-      .. urlencode('userName eq "' .. names[pick()] .. '"'))
+    return wrk.format("GET", filter_paths[pick()])
   elseif scenario == "list_first" then
     return wrk.format("GET", "/scim/v2/Users?count=100")
   elseif scenario == "list_page" then
