@@ -331,17 +331,6 @@ mod tests {
     }
 
     #[test]
-    fn the_floor_reads_a_user_with_the_statement_a_read_by_id_sends() {
-        let read_by_id = [
-            "select ",
-            <PgDialect as Dialect>::USER_SELECT,
-            " from users where org_id = $1 and id = $2",
-        ]
-        .concat();
-        assert_eq!(USER_BY_ID, read_by_id);
-    }
-
-    #[test]
     fn a_transaction_of_queued_member_changes_has_room_for_each_entry() {
         assert!(
             super::super::sql::member_queue::MAX_CHANGES_PER_TRANSACTION as i64

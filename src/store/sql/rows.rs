@@ -59,6 +59,19 @@ pub(super) async fn locked<D: Dialect, R: StoredResource<D>>(
     R::from_row(&row)
 }
 
+/// The statement of a read of one resource by id (`$1` its organization, `$2` its id).
+/// Joined, not formatted: every read by id builds it.
+pub(super) fn by_id_sql<D: Dialect, R: StoredResource<D>>() -> String {
+    [
+        "select ",
+        R::columns(),
+        " from ",
+        R::TABLE,
+        " where org_id = $1 and id = $2",
+    ]
+    .concat()
+}
+
 /// The key of a resource's write-order lock: the random half of its id (two resources that
 /// share a key only queue behind each other, which costs time, never correctness).
 pub(super) fn write_order_key(id: Uuid) -> i64 {
@@ -69,15 +82,7 @@ pub(super) fn write_order_key(id: Uuid) -> i64 {
 #[async_trait]
 impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
     async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<R> {
-        // Joined, not formatted: every read by id builds it.
-        let sql = [
-            "select ",
-            R::columns(),
-            " from ",
-            R::TABLE,
-            " where org_id = $1 and id = $2",
-        ]
-        .concat();
+        let sql = by_id_sql::<D, R>();
         let row = self
             .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
             .await?
@@ -165,4 +170,16 @@ async fn ended_memberships<D: Dialect, R: StoredResource<D>>(
         added_ids: Vec::new(),
         removed_ids,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UserRecord;
+    use crate::store::postgres::{PgDialect, USER_BY_ID};
+
+    #[test]
+    fn the_floor_reads_a_user_with_the_statement_a_read_by_id_sends() {
+        assert_eq!(USER_BY_ID, by_id_sql::<PgDialect, UserRecord>());
+    }
 }
