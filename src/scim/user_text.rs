@@ -2,8 +2,9 @@
 //! parsing the document into a tree and serialising the tree again: the one rendering of a
 //! user ([`super::user::render`] reads this text back into a map).
 //!
-//! Only the top level is read (and put in name order, as a map orders it). Each stored
-//! member's value is copied as stored, without the white space of Postgres's `jsonb` output;
+//! Only the top level is read (and put in name order, as a map orders it), in one pass that
+//! checks the text and copies each stored member's value as stored, without the white space
+//! of Postgres's `jsonb` output (`json_text::compact_members`);
 //! only `userName` is decoded (for the fallback email), and the members the server computes
 //! are written as text. From Postgres, a nested object keeps `jsonb`'s member order (by
 //! length, then name) and a number its stored spelling (`1.50`, where a parsed tree writes
@@ -12,26 +13,25 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use serde_json::value::RawValue;
-
 use super::doc::write_timestamp;
 use super::interop::Profile;
 use super::json_text::{
-    Members, is_non_empty_array, is_null_or_empty_object, members, string_value, write_compact,
-    write_escaped, write_string,
+    compact_members, is_non_empty_array, is_null_or_empty_object, string_value, write_escaped,
+    write_string,
 };
 use super::user::{UserMeta, is_email};
 use super::{OMNI_USER_EXTENSION_SCHEMA, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
 
-/// A member of the rendered user: as stored, a constant, or written here (into the
-/// rendering's one scratch buffer, at this range).
-enum Member<'a> {
-    Stored(&'a RawValue),
+/// A member of the rendered user: as stored (its compact copy, at this range of the stored
+/// values' buffer), a constant, or written here (into the rendering's one scratch buffer, at
+/// this range).
+enum Member {
+    Stored(Range<usize>),
     Constant(&'static [u8]),
     Written(Range<usize>),
 }
 
-type Object<'a> = Vec<(Cow<'a, str>, Member<'a>)>;
+type Object<'a> = Vec<(Cow<'a, str>, Member)>;
 
 /// Appends the user stored as `stored` (its document's JSON text) to `out`, rendered: in the
 /// reference profile as the reference's response shows it (`active: true` when not stored,
@@ -44,18 +44,20 @@ pub fn render_text(
     profile: Profile,
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
-    let Members(stored_members) = members(stored)?;
-    let mut user: Object<'_> = stored_members
+    // The stored members' values, compact, one after another.
+    let mut values = Vec::new();
+    let mut user: Object<'_> = compact_members(stored, &mut values)?
         .into_iter()
         .map(|(name, value)| (name, Member::Stored(value)))
         .collect();
+    let values = values.as_slice();
     // A map keeps the last of two members of one name, as a parsed document does.
     user.reverse();
     user.sort_by(|a, b| a.0.cmp(&b.0));
     user.dedup_by(|later, first| later.0 == first.0);
     let reference = profile == Profile::Reference;
     let fallback = if reference {
-        fallback_address(&user)
+        fallback_address(&user, values)
     } else {
         None
     };
@@ -84,7 +86,7 @@ pub fn render_text(
         user.retain(|(name, member)| {
             !name.starts_with("urn:")
                 || match member {
-                    Member::Stored(value) => !is_null_or_empty_object(value.get()),
+                    Member::Stored(value) => !is_null_or_empty_object(text(values, value)),
                     Member::Constant(_) | Member::Written(_) => true,
                 }
         });
@@ -94,25 +96,27 @@ pub fn render_text(
     // RFC 7643 §3: `schemas` names the core schema and every extension present.
     let schemas = written(&mut scratch, |out| {
         out.push(b'[');
-        write_string(USER_SCHEMA, out);
+        out.push(b'"');
+        out.extend_from_slice(USER_SCHEMA.as_bytes());
+        out.push(b'"');
         for (name, _) in user.iter().filter(|(name, _)| name.starts_with("urn:")) {
             out.push(b',');
-            write_string(name, out);
+            write_name(name, out);
         }
         out.push(b']');
     });
     set(&mut user, "schemas", schemas);
-    write_object(&user, &scratch, out);
+    write_object(&user, values, &scratch, out);
     Ok(())
 }
 
 /// The user's address for its fallback email (`super::user::fallback_email`, read from the
 /// members): `userName`, when it is an address and no email is stored.
-fn fallback_address<'a>(user: &Object<'a>) -> Option<Cow<'a, str>> {
-    let has_emails = stored(user, "emails").is_some_and(|v| is_non_empty_array(v.get()));
-    let name = stored(user, "userName").filter(|_| !has_emails)?;
+fn fallback_address<'v>(user: &Object<'_>, values: &'v [u8]) -> Option<Cow<'v, str>> {
+    let has_emails = stored(user, values, "emails").is_some_and(is_non_empty_array);
+    let name = stored(user, values, "userName").filter(|_| !has_emails)?;
     // A userName that is not a string has no fallback.
-    string_value(name.get()).filter(|name| is_email(name))
+    string_value(name).filter(|name| is_email(name))
 }
 
 /// `super::user::fallback_emails`, written.
@@ -168,56 +172,71 @@ fn meta_text(meta: &UserMeta<'_>, out: &mut Vec<u8>) {
 }
 
 /// Writes a computed member at the end of `scratch`.
-fn written(scratch: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Member<'static> {
+fn written(scratch: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Member {
     let start = scratch.len();
     write(scratch);
     Member::Written(start..scratch.len())
 }
 
-fn stored<'a>(user: &Object<'a>, name: &str) -> Option<&'a RawValue> {
+/// The compact text of a stored value.
+fn text<'v>(values: &'v [u8], range: &Range<usize>) -> &'v str {
+    // `compact_members` copies whole values of a `str`, minus ASCII white space between
+    // tokens: the copy is UTF-8 too.
+    std::str::from_utf8(&values[range.clone()]).unwrap_or_default()
+}
+
+fn stored<'v>(user: &Object<'_>, values: &'v [u8], name: &str) -> Option<&'v str> {
     let i = user.binary_search_by(|(n, _)| n.as_ref().cmp(name)).ok()?;
-    match user[i].1 {
-        Member::Stored(value) => Some(value),
+    match &user[i].1 {
+        Member::Stored(value) => Some(text(values, value)),
         Member::Constant(_) | Member::Written(_) => None,
     }
 }
 
 /// Sets member `name`, keeping the members in name order.
-fn set<'a>(user: &mut Object<'a>, name: &'a str, member: Member<'a>) {
+fn set<'a>(user: &mut Object<'a>, name: &'a str, member: Member) {
     match user.binary_search_by(|(n, _)| n.as_ref().cmp(name)) {
         Ok(i) => user[i].1 = member,
         Err(i) => user.insert(i, (Cow::Borrowed(name), member)),
     }
 }
 
-fn set_if_absent<'a>(user: &mut Object<'a>, name: &'a str, member: Member<'a>) {
+fn set_if_absent<'a>(user: &mut Object<'a>, name: &'a str, member: Member) {
     if let Err(i) = user.binary_search_by(|(n, _)| n.as_ref().cmp(name)) {
         user.insert(i, (Cow::Borrowed(name), member));
     }
 }
 
-fn write_object(user: &Object<'_>, scratch: &[u8], out: &mut Vec<u8>) {
+/// A member's name as a JSON string. A borrowed name is a stored one that had nothing to
+/// unescape (`compact_members` borrows only those, and JSON has no raw control character in a
+/// string) or one of this module's names: it is written as it is, without looking for what to
+/// escape (a name escaped per member was about 5 % of a page's instructions).
+#[expect(
+    clippy::ptr_arg,
+    reason = "whether the name is borrowed says whether it can need escaping"
+)]
+fn write_name(name: &Cow<'_, str>, out: &mut Vec<u8>) {
+    match name {
+        Cow::Borrowed(name) => {
+            debug_assert!(super::json_text::find_escape(name.as_bytes(), 0).is_none());
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(name) => write_string(name, out),
+    }
+}
+
+fn write_object(user: &Object<'_>, values: &[u8], scratch: &[u8], out: &mut Vec<u8>) {
     out.push(b'{');
     for (i, (name, member)) in user.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        match name {
-            // A borrowed name is a stored one that had nothing to unescape (serde_json borrows
-            // only those, and JSON has no raw control character in a string) or one of this
-            // module's names: it is written as it is, without looking for what to escape
-            // (a name escaped per member was about 5 % of a page's instructions).
-            Cow::Borrowed(name) => {
-                debug_assert!(super::json_text::find_escape(name.as_bytes(), 0).is_none());
-                out.push(b'"');
-                out.extend_from_slice(name.as_bytes());
-                out.push(b'"');
-            }
-            Cow::Owned(name) => write_string(name, out),
-        }
+        write_name(name, out);
         out.push(b':');
         match member {
-            Member::Stored(value) => write_compact(value.get(), out),
+            Member::Stored(value) => out.extend_from_slice(&values[value.clone()]),
             Member::Constant(text) => out.extend_from_slice(text),
             Member::Written(range) => out.extend_from_slice(&scratch[range.clone()]),
         }
@@ -234,6 +253,7 @@ mod tests {
     use crate::scim::doc::timestamp;
     use crate::scim::etag::etag;
     use crate::scim::group::MemberRef;
+    use crate::scim::json_text::write_compact;
     use crate::scim::user::{fallback_email, fallback_emails};
 
     /// The rendering as a tree, built value by value: what the text must equal.
