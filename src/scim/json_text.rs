@@ -23,9 +23,10 @@ pub type CompactMembers<'a> = Vec<(Cow<'a, str>, Range<usize>)>;
 /// users those two were about half of the server's instructions.
 pub fn compact_members<'a>(
     text: &'a str,
-    values: &mut Vec<u8>,
+    values: &mut String,
 ) -> Result<CompactMembers<'a>, serde_json::Error> {
     let mut scan = Scan {
+        text,
         bytes: text.as_bytes(),
         at: 0,
     };
@@ -73,8 +74,11 @@ fn member_name(quoted: &str) -> Result<Cow<'_, str>, serde_json::Error> {
 /// serde_json's limit on nesting: 127 levels, the outer object one of them.
 const MAX_DEPTH: usize = 127;
 
-/// A position in JSON text being checked and copied.
+/// A position in JSON text being checked and copied. Every place it splits the text at is
+/// an ASCII byte (a quote, a bracket, a comma, a colon, white space, the end of a literal or
+/// a number), so each part it copies is text of its own.
 struct Scan<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
@@ -161,12 +165,12 @@ impl Scan<'_> {
     }
 
     /// Checks the value starting here and appends it to `out` without white space.
-    fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Result<(), serde_json::Error> {
+    fn value(&mut self, out: &mut String, depth: usize) -> Result<(), serde_json::Error> {
         let start = self.at;
         match self.peek() {
             Some(b'"') => {
                 let range = self.string_range()?;
-                out.extend_from_slice(&self.bytes[range]);
+                out.push_str(&self.text[range]);
                 return Ok(());
             }
             Some(open @ (b'{' | b'[')) => {
@@ -175,31 +179,31 @@ impl Scan<'_> {
                 }
                 let close = if open == b'{' { b'}' } else { b']' };
                 self.at += 1;
-                out.push(open);
+                out.push(char::from(open));
                 self.white_space();
                 if self.peek() == Some(close) {
                     self.at += 1;
-                    out.push(close);
+                    out.push(char::from(close));
                     return Ok(());
                 }
                 loop {
                     if open == b'{' {
                         let name = self.string_range()?;
-                        out.extend_from_slice(&self.bytes[name]);
+                        out.push_str(&self.text[name]);
                         self.white_space();
                         self.expect(b':')?;
-                        out.push(b':');
+                        out.push(':');
                         self.white_space();
                     }
                     self.value(out, depth + 1)?;
                     self.white_space();
                     match self.next()? {
                         b',' => {
-                            out.push(b',');
+                            out.push(',');
                             self.white_space();
                         }
                         byte if byte == close => {
-                            out.push(close);
+                            out.push(char::from(close));
                             return Ok(());
                         }
                         _ => return Err(self.error("expected `,` or the end of a value")),
@@ -213,7 +217,7 @@ impl Scan<'_> {
             _ => return Err(self.error("expected a value")),
         }
         // A literal or a number: copied as written.
-        out.extend_from_slice(&self.bytes[start..self.at]);
+        out.push_str(&self.text[start..self.at]);
         Ok(())
     }
 
@@ -457,12 +461,12 @@ mod tests {
 
     /// `compact_members` of `text`, as (name, compact value, whether the name is borrowed).
     fn compact(text: &str) -> Result<Vec<(String, String, bool)>, serde_json::Error> {
-        let mut values = Vec::new();
+        let mut values = String::new();
         let members = compact_members(text, &mut values)?;
         Ok(members
             .into_iter()
             .map(|(name, range)| {
-                let value = String::from_utf8(values[range].to_vec()).unwrap();
+                let value = values[range].to_string();
                 (name.to_string(), value, matches!(name, Cow::Borrowed(_)))
             })
             .collect())

@@ -45,12 +45,12 @@ pub fn render_text(
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
     // The stored members' values, compact, one after another.
-    let mut values = Vec::new();
+    let mut values = String::new();
     let mut user: Object<'_> = compact_members(stored, &mut values)?
         .into_iter()
         .map(|(name, value)| (name, Member::Stored(value)))
         .collect();
-    let values = values.as_slice();
+    let values = values.as_str();
     // A map keeps the last of two members of one name, as a parsed document does.
     user.reverse();
     user.sort_by(|a, b| a.0.cmp(&b.0));
@@ -112,7 +112,7 @@ pub fn render_text(
 
 /// The user's address for its fallback email (`super::user::fallback_email`, read from the
 /// members): `userName`, when it is an address and no email is stored.
-fn fallback_address<'v>(user: &Object<'_>, values: &'v [u8]) -> Option<Cow<'v, str>> {
+fn fallback_address<'v>(user: &Object<'_>, values: &'v str) -> Option<Cow<'v, str>> {
     let has_emails = stored(user, values, "emails").is_some_and(is_non_empty_array);
     let name = stored(user, values, "userName").filter(|_| !has_emails)?;
     // A userName that is not a string has no fallback.
@@ -179,13 +179,11 @@ fn written(scratch: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Member {
 }
 
 /// The compact text of a stored value.
-fn text<'v>(values: &'v [u8], range: &Range<usize>) -> &'v str {
-    // `compact_members` copies whole values of a `str`, minus ASCII white space between
-    // tokens: the copy is UTF-8 too.
-    std::str::from_utf8(&values[range.clone()]).unwrap_or_default()
+fn text<'v>(values: &'v str, range: &Range<usize>) -> &'v str {
+    &values[range.clone()]
 }
 
-fn stored<'v>(user: &Object<'_>, values: &'v [u8], name: &str) -> Option<&'v str> {
+fn stored<'v>(user: &Object<'_>, values: &'v str, name: &str) -> Option<&'v str> {
     let i = user.binary_search_by(|(n, _)| n.as_ref().cmp(name)).ok()?;
     match &user[i].1 {
         Member::Stored(value) => Some(text(values, value)),
@@ -227,7 +225,7 @@ fn write_name(name: &Cow<'_, str>, out: &mut Vec<u8>) {
     }
 }
 
-fn write_object(user: &Object<'_>, values: &[u8], scratch: &[u8], out: &mut Vec<u8>) {
+fn write_object(user: &Object<'_>, values: &str, scratch: &[u8], out: &mut Vec<u8>) {
     out.push(b'{');
     for (i, (name, member)) in user.iter().enumerate() {
         if i > 0 {
@@ -236,7 +234,7 @@ fn write_object(user: &Object<'_>, values: &[u8], scratch: &[u8], out: &mut Vec<
         write_name(name, out);
         out.push(b':');
         match member {
-            Member::Stored(value) => out.extend_from_slice(&values[value.clone()]),
+            Member::Stored(value) => out.extend_from_slice(text(values, value).as_bytes()),
             Member::Constant(text) => out.extend_from_slice(text),
             Member::Written(range) => out.extend_from_slice(&scratch[range.clone()]),
         }
