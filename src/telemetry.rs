@@ -8,10 +8,12 @@
 
 mod batch_writer;
 mod json_lines;
+mod request_scope;
 
 use std::io::IsTerminal;
 
 pub use batch_writer::BatchWriterGuard;
+pub use request_scope::in_request;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; a second call (as in tests) is a no-op. Keep the returned
@@ -33,6 +35,9 @@ pub fn init() -> std::io::Result<BatchWriterGuard> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
+    // The text format shows the request's span through tracing-subscriber's formatter; the
+    // JSON format writes it from the request's id alone (see `request_scope`).
+    request_scope::use_spans(!json);
     let _ = if json {
         // The request span (with its id) once per line, as `tracing-subscriber`'s JSON
         // format writes it, for a fraction of its cost (see `json_lines`).

@@ -1,5 +1,5 @@
-//! The envelope around every request, outside routing: its request id, the forwarded headers
-//! of untrusted peers dropped, its span, its timeout, and its access-log line and metrics.
+//! The envelope around every request, outside routing: its request id (in its log lines), the
+//! forwarded headers of untrusted peers dropped, its timeout, and its access-log line and metrics.
 //!
 //! One layer rather than six: as separate layers (`tower-http`'s request-id pair, its trace
 //! layer and three axum middleware functions) each moved the request through a future of its
@@ -12,7 +12,6 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument;
 
 use super::{ApiError, AppState, client_ip};
 use crate::auth::Principal;
@@ -26,10 +25,10 @@ const MAX_REQUEST_ID_LEN: usize = 64;
 #[derive(Debug, Clone, Copy)]
 pub struct RequestStarted(pub Instant);
 
-/// Gives the request its id and drops what an untrusted peer may not say, then runs it in its
-/// span under the request timeout, and writes one access-log line (request id, method, route
-/// template, status, latency, org; never headers, tokens or bodies). The id is echoed in the
-/// response's `x-request-id`.
+/// Gives the request its id and drops what an untrusted peer may not say, then runs it as that
+/// request (`telemetry::in_request`) under the request timeout, and writes one access-log
+/// line (request id, method, route template, status, latency, org; never headers, tokens or
+/// bodies). The id is echoed in the response's `x-request-id`.
 pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     // When the request timeout started: a Bulk's time budget counts from here too.
@@ -39,10 +38,9 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     // Any token is a valid method name: only the standard ones are named in logs and metrics.
     let method = crate::metrics::method_label(req.method());
     let id = request_id.to_str().unwrap_or("-");
-    // The span carries the request id into every log line of the request, including the
-    // error logged for a 5xx.
-    let span = tracing::info_span!("request", request_id = id);
-    let mut response = async {
+    // The request's id goes into every log line of the request, including the error logged
+    // for a 5xx.
+    let work = async {
         let response =
             match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
                 Ok(response) => response,
@@ -50,9 +48,8 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
             };
         access_log(id, method, started, &response);
         response
-    }
-    .instrument(span)
-    .await;
+    };
+    let mut response = crate::telemetry::in_request(request_id.clone(), work).await;
     response.headers_mut().insert(X_REQUEST_ID, request_id);
     response
 }

@@ -242,7 +242,7 @@ impl IntoResponse for ApiError {
                 "The request took too long and was abandoned; nothing was changed",
             ),
             ApiError::Internal(e) => {
-                // The cause goes to the log (inside the request span, with its request id),
+                // The cause goes to the log (with the request's id, see `telemetry::in_request`),
                 // never to the client.
                 tracing::error!(error = ?e, "internal error");
                 scim_response(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error")

@@ -206,6 +206,12 @@ fn serve_logs_json_with_request_ids_and_exits_zero_on_sigterm() {
     let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
     assert_eq!(entry["fields"]["route"], "/scim/v2/Users");
     assert_eq!(entry["fields"]["status"], 200);
+    // Every line of a request names it as the request span's id, as tracing-subscriber's
+    // JSON format shows a span.
+    assert_eq!(
+        entry["span"],
+        serde_json::json!({"request_id": "trace-me-42", "name": "request"})
+    );
     assert!(!logs.contains(&token), "tokens never reach the logs");
 }
 
