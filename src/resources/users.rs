@@ -330,7 +330,7 @@ impl ResourceKind for Users {
             };
             Ok(UserWrite::from_doc(doc, hash, profile))
         };
-        let data = without_password(&Value::Object(body));
+        let data = without_password(Value::Object(body));
         let change = caller.change(Operation::Patch, Some(data));
         res.store
             .update_user(caller.org_id, id, &update, &change)

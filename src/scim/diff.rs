@@ -2,6 +2,8 @@
 //! "the list of modified attributes"): the names of the attributes that differ between two
 //! documents, and a request's data with every password taken out.
 
+use std::cmp::Ordering;
+
 use serde_json::{Map, Value};
 
 type Doc = Map<String, Value>;
@@ -12,21 +14,16 @@ type Doc = Map<String, Value>;
 /// §3.10 writes them. An attribute added or removed counts as changed.
 pub fn changed_attributes(before: &Doc, after: &Doc) -> Vec<String> {
     let mut names = Vec::new();
-    for key in union_of_keys(before, after) {
-        let (old, new) = (before.get(key), after.get(key));
+    for (key, old, new) in paired(before, after) {
         if old == new {
             continue;
         }
         if key.starts_with("urn:") {
             let empty = Doc::new();
-            let as_object = |v: Option<&Value>| v.and_then(Value::as_object).cloned();
-            let (old, new) = (as_object(old), as_object(new));
-            let (old, new) = (
-                old.as_ref().unwrap_or(&empty),
-                new.as_ref().unwrap_or(&empty),
-            );
-            for sub in union_of_keys(old, new) {
-                if old.get(sub) != new.get(sub) {
+            let old = old.and_then(Value::as_object).unwrap_or(&empty);
+            let new = new.and_then(Value::as_object).unwrap_or(&empty);
+            for (sub, old, new) in paired(old, new) {
+                if old != new {
                     names.push(format!("{key}:{sub}"));
                 }
             }
@@ -34,16 +31,37 @@ pub fn changed_attributes(before: &Doc, after: &Doc) -> Vec<String> {
             names.push(key.clone());
         }
     }
+    // In key order already, but an extension's `urn:…:sub` may sort after a longer URN.
     names.sort();
     names
 }
 
-/// Every key of either document, once.
-fn union_of_keys<'a>(a: &'a Doc, b: &'a Doc) -> Vec<&'a String> {
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys
+/// Every key of either document once, in order, with its value in each: one walk over both,
+/// as a map iterates its keys in order (the test `a_map_iterates_its_keys_in_order` holds
+/// serde_json to it), where collecting, sorting and looking up each key cost a PATCH about
+/// 3,000 instructions more.
+fn paired<'a>(
+    a: &'a Doc,
+    b: &'a Doc,
+) -> impl Iterator<Item = (&'a String, Option<&'a Value>, Option<&'a Value>)> {
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    std::iter::from_fn(move || {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((in_a, _)), Some((in_b, _))) => in_a.cmp(in_b),
+        };
+        Some(match order {
+            Ordering::Less => a.next().map(|(key, value)| (key, Some(value), None))?,
+            Ordering::Greater => b.next().map(|(key, value)| (key, None, Some(value)))?,
+            Ordering::Equal => {
+                let (key, old) = a.next()?;
+                let (_, new) = b.next()?;
+                (key, Some(old), Some(new))
+            }
+        })
+    })
 }
 
 /// The attribute names of a new resource (every attribute it was created with), sorted.
@@ -53,23 +71,26 @@ pub fn created_attributes(doc: &Doc) -> Vec<String> {
 
 /// `value` with every object key that names a password (`password`, or a path ending in
 /// `:password`, in any case) removed at any depth, and the `value` of any PATCH operation
-/// whose `path` names one: the change log keeps requests, never passwords.
-pub fn without_password(value: &Value) -> Value {
+/// whose `path` names one: the change log keeps requests, never passwords. In place: a copy of
+/// the request was about 5 % of a PATCH's instructions.
+pub fn without_password(mut value: Value) -> Value {
+    remove_passwords(&mut value);
+    value
+}
+
+fn remove_passwords(value: &mut Value) {
     match value {
         Value::Object(map) => {
             let path_is_password = map.iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("path") && v.as_str().is_some_and(names_password)
             });
-            Value::Object(
-                map.iter()
-                    .filter(|(k, _)| !names_password(k))
-                    .filter(|(k, _)| !(path_is_password && k.eq_ignore_ascii_case("value")))
-                    .map(|(k, v)| (k.clone(), without_password(v)))
-                    .collect(),
-            )
+            map.retain(|k, _| {
+                !names_password(k) && !(path_is_password && k.eq_ignore_ascii_case("value"))
+            });
+            map.values_mut().for_each(remove_passwords);
         }
-        Value::Array(items) => Value::Array(items.iter().map(without_password).collect()),
-        other => other.clone(),
+        Value::Array(items) => items.iter_mut().for_each(remove_passwords),
+        _ => {}
     }
 }
 
@@ -94,6 +115,11 @@ mod tests {
         let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
         let cases: Vec<(Value, Value, Vec<String>)> = vec![
             (json!({"userName": "a"}), json!({"userName": "a"}), vec![]),
+            (
+                json!({"a": 1, "c": 1, "e": 1, "g": 1}),
+                json!({"b": 1, "c": 2, "e": 1, "f": 1}),
+                vec!["a".into(), "b".into(), "c".into(), "f".into(), "g".into()],
+            ),
             (
                 json!({"userName": "a", "active": true}),
                 json!({"userName": "b", "active": true}),
@@ -135,6 +161,13 @@ mod tests {
     }
 
     #[test]
+    fn a_map_iterates_its_keys_in_order() {
+        let map = doc(json!({"b": 1, "urn:x": 2, "A": 3, "a": 4, "emails": 5}));
+        let keys: Vec<&String> = map.keys().collect();
+        assert_eq!(keys, ["A", "a", "b", "emails", "urn:x"]);
+    }
+
+    #[test]
     fn created_attributes_lists_every_attribute_given() {
         let created = created_attributes(&doc(json!({"userName": "a", "active": true})));
         assert_eq!(created, ["active", "userName"]);
@@ -170,7 +203,7 @@ mod tests {
             ),
         ];
         for (given, want) in cases {
-            assert_eq!(without_password(&given), want, "{given}");
+            assert_eq!(without_password(given.clone()), want, "{given}");
         }
     }
 }
