@@ -84,9 +84,9 @@ fn remove_passwords(value: &mut Value) {
             let path_is_password = map.iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("path") && v.as_str().is_some_and(names_password)
             });
-            map.retain(|k, _| {
-                !names_password(k) && !(path_is_password && k.eq_ignore_ascii_case("value"))
-            });
+            let holds_password =
+                |k: &str| names_password(k) || path_is_password && k.eq_ignore_ascii_case("value");
+            map.retain(|k, _| !holds_password(k));
             map.values_mut().for_each(remove_passwords);
         }
         Value::Array(items) => items.iter_mut().for_each(remove_passwords),
