@@ -36,7 +36,8 @@ impl StoreError {
     ///
     /// A statement stopped by the statement timeout ([`StoreError::is_statement_timeout`]) is
     /// one too: the query may well succeed once the database is less busy, and the client is
-    /// told when to retry.
+    /// told when to retry. So is a statement whose prepared form a migration made stale
+    /// (`sql::is_stale_plan`).
     pub fn is_unavailable(&self) -> bool {
         let unreachable = match self {
             StoreError::Backend(
@@ -47,7 +48,10 @@ impl StoreError {
                 .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
             _ => false,
         };
-        unreachable || self.is_statement_timeout()
+        // A statement prepared before a migration changed its result's type: the connection
+        // has dropped its statements, and the retry prepares them afresh.
+        let stale = matches!(self, StoreError::Backend(e) if super::sql::is_stale_plan(e));
+        unreachable || stale || self.is_statement_timeout()
     }
 
     /// The database stopped a statement that ran past [`StoreOptions::statement_timeout`]:

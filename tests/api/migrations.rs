@@ -1,10 +1,14 @@
 //! Migration parity: the Postgres and SQLite migrations carry the same numbered files and build
 //! the same tables, columns (in order) and named indexes (same columns, same uniqueness), so a
 //! query written once means the same on both databases. The differences that are intended are
-//! listed, with the reason, in [`POSTGRES_ONLY_TABLES`] and [`SQLITE_ONLY_TABLES`].
+//! listed, with the reason, in [`POSTGRES_ONLY_TABLES`] and [`SQLITE_ONLY_TABLES`]. And a
+//! migration that changes a column's type under a running process's connections costs its
+//! clients no read and at most one retried write.
 
 use std::collections::BTreeMap;
 
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 use sqlx::{Connection, Row};
 
 use crate::helpers::{Backend, TestApp, postgres_url};
@@ -189,4 +193,65 @@ async fn both_databases_build_the_same_tables_columns_and_indexes() {
     assert!(sqlite.tables["users"].contains(&"doc_folded".to_string()));
     assert_eq!(sqlite.tables, postgres.tables, "tables and columns differ");
     assert_eq!(sqlite.indexes, postgres.indexes, "indexes differ");
+}
+
+/// A newer release's migration changes the type of a column that scimd's statements return,
+/// under connections that have those statements prepared: Postgres then refuses each of them
+/// ("cached plan must not change result type", SQLSTATE 0A000), and sqlx keeps a refused
+/// statement in its cache. Reads go on without an error, a write fails at most once, with a
+/// 503 that asks for a retry, and the retry is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_type_changed_under_running_connections_costs_no_read() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let id = app
+        .create_user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ann@example.com",
+            "externalId": "e-1",
+        }))
+        .await;
+    let path = format!("/scim/v2/Users/{id}");
+    let patch = |name: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": name}],
+        })
+    };
+    let page = "/scim/v2/Users?count=10";
+    // Each statement prepared on the pool's connections (sequential requests reuse them).
+    for _ in 0..2 {
+        assert_eq!(app.get(&path).await.status, StatusCode::OK);
+        assert_eq!(app.get(page).await.status, StatusCode::OK);
+        let write = app.request(Method::PATCH, &path, Some(patch("Ann"))).await;
+        assert_eq!(write.status, StatusCode::OK, "{:?}", write.body);
+    }
+    let mut other = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    sqlx::query("alter table users alter column external_id type varchar(1000)")
+        .execute(&mut other)
+        .await
+        .expect("alter");
+
+    let read = app.get(&path).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(read.body["externalId"], "e-1");
+    let listed = app.get(page).await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    assert_eq!(listed.body["Resources"][0]["externalId"], "e-1");
+    let first = app
+        .request(Method::PATCH, &path, Some(patch("Ann B")))
+        .await;
+    let applied = if first.status == StatusCode::SERVICE_UNAVAILABLE {
+        assert!(first.header("retry-after").is_some(), "{:?}", first.headers);
+        app.request(Method::PATCH, &path, Some(patch("Ann B")))
+            .await
+    } else {
+        first
+    };
+    assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+    assert_eq!(app.get(&path).await.body["displayName"], "Ann B");
 }

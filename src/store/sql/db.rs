@@ -10,11 +10,15 @@
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde_json::Value;
+use sqlx::database::HasStatementCache;
 use sqlx::encode::Encode;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::types::Json;
-use sqlx::{Arguments, ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{
+    Arguments, ColumnIndex, Connection, Database, Decode, Executor, IntoArguments, Pool, Row,
+    TransactionManager, Type,
+};
 use uuid::Uuid;
 
 use super::super::Doc;
@@ -125,6 +129,17 @@ pub trait SqlDb: Database {
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'e, Result<Self::QueryResult, sqlx::Error>>;
 
+    /// Whether `conn` is inside a transaction (a statement that failed there cannot simply be
+    /// run again: the transaction is aborted).
+    fn in_transaction(conn: &Self::Connection) -> bool;
+
+    /// Drops the statements `conn` has prepared when `error` says one of them is stale
+    /// ([`is_stale_plan`]), so the next statement prepares afresh; whether it did.
+    fn forget_stale_statements<'e>(
+        conn: &'e mut Self::Connection,
+        error: &'e sqlx::Error,
+    ) -> BoxFuture<'e, bool>;
+
     /// The rows as they arrive, for pages that stop at a byte budget.
     fn fetch<'e, 'q: 'e>(
         conn: &'e mut Self::Connection,
@@ -187,6 +202,7 @@ where
     for<'r> DocText: Decode<'r, DB> + Type<DB>,
     for<'r> Json<Vec<(Uuid, String)>>: Decode<'r, DB> + Type<DB>,
     for<'r> Json<Value>: Decode<'r, DB> + Type<DB>,
+    DB: HasStatementCache,
     DB::Connection: Migrate,
 {
     fn push<'q>(args: &mut Self::Arguments<'q>, arg: Arg<'q>) -> Result<(), BoxDynError> {
@@ -212,7 +228,10 @@ where
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'e, Result<Option<Self::Row>, sqlx::Error>> {
-        conn.fetch_optional(sqlx::query_with(sql, args))
+        Box::pin(async move {
+            let result = conn.fetch_optional(sqlx::query_with(sql, args)).await;
+            forget_stale_after::<Self, _>(conn, result).await
+        })
     }
 
     fn fetch_all<'e, 'q: 'e>(
@@ -220,7 +239,10 @@ where
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'e, Result<Vec<Self::Row>, sqlx::Error>> {
-        conn.fetch_all(sqlx::query_with(sql, args))
+        Box::pin(async move {
+            let result = conn.fetch_all(sqlx::query_with(sql, args)).await;
+            forget_stale_after::<Self, _>(conn, result).await
+        })
     }
 
     fn execute<'e, 'q: 'e>(
@@ -228,7 +250,31 @@ where
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'e, Result<Self::QueryResult, sqlx::Error>> {
-        conn.execute(sqlx::query_with(sql, args))
+        Box::pin(async move {
+            let result = conn.execute(sqlx::query_with(sql, args)).await;
+            forget_stale_after::<Self, _>(conn, result).await
+        })
+    }
+
+    fn in_transaction(conn: &Self::Connection) -> bool {
+        <DB::TransactionManager as TransactionManager>::get_transaction_depth(conn) > 0
+    }
+
+    fn forget_stale_statements<'e>(
+        conn: &'e mut Self::Connection,
+        error: &'e sqlx::Error,
+    ) -> BoxFuture<'e, bool> {
+        Box::pin(async move {
+            if !is_stale_plan(error) {
+                return false;
+            }
+            // Closing statements is a protocol message Postgres takes even in an aborted
+            // transaction; a connection that cannot do it fails its next statement instead.
+            if let Err(e) = conn.clear_cached_statements().await {
+                tracing::warn!(error = %e, "dropping stale prepared statements failed");
+            }
+            true
+        })
     }
 
     fn fetch<'e, 'q: 'e>(
@@ -315,6 +361,32 @@ where
         pool: &'e Pool<Self>,
     ) -> BoxFuture<'e, Result<(), MigrateError>> {
         Box::pin(migrator.run(pool))
+    }
+}
+
+/// `result`, after dropping `conn`'s prepared statements when its error says one is stale.
+async fn forget_stale_after<DB: SqlDb, T>(
+    conn: &mut DB::Connection,
+    result: Result<T, sqlx::Error>,
+) -> Result<T, sqlx::Error> {
+    if let Err(e) = &result {
+        DB::forget_stale_statements(conn, e).await;
+    }
+    result
+}
+
+/// Whether `error` is Postgres refusing a prepared statement whose result changed type since
+/// it was prepared (SQLSTATE 0A000, "cached plan must not change result type"): a migration
+/// changed a column's type under a connection opened before it. sqlx keeps such a statement
+/// in the connection's cache, where it would fail every time; SQLite prepares again by itself.
+pub fn is_stale_plan(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            e.code().as_deref() == Some("0A000")
+                && e.message()
+                    .contains("cached plan must not change result type")
+        }
+        _ => false,
     }
 }
 

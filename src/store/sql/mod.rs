@@ -35,7 +35,7 @@ use sqlx::{Database, Pool};
 use conns::Conns;
 use uuid::Uuid;
 
-pub use db::{Arg, OwnedArg, SqlDb};
+pub use db::{Arg, OwnedArg, SqlDb, is_stale_plan};
 pub use ratelimit::LimiterState;
 
 use super::filter_sql::{self, SqlValue, Table, list_sql};
@@ -208,7 +208,12 @@ pub async fn fetch_optional<'q, D: Dialect>(
     sql: &'q str,
     values: &[Arg<'q>],
 ) -> StoreResult<Option<RowOf<D>>> {
-    Ok(D::DB::fetch_optional(conn, sql, bind::<D>(values)?).await?)
+    match D::DB::fetch_optional(conn, sql, bind::<D>(values)?).await {
+        Err(e) if retry_after::<D>(conn, &e) => {
+            Ok(D::DB::fetch_optional(conn, sql, bind::<D>(values)?).await?)
+        }
+        result => Ok(result?),
+    }
 }
 
 /// Every row, on `conn`.
@@ -217,7 +222,12 @@ pub async fn fetch_all<'q, D: Dialect>(
     sql: &'q str,
     values: &[Arg<'q>],
 ) -> StoreResult<Vec<RowOf<D>>> {
-    Ok(D::DB::fetch_all(conn, sql, bind::<D>(values)?).await?)
+    match D::DB::fetch_all(conn, sql, bind::<D>(values)?).await {
+        Err(e) if retry_after::<D>(conn, &e) => {
+            Ok(D::DB::fetch_all(conn, sql, bind::<D>(values)?).await?)
+        }
+        result => Ok(result?),
+    }
 }
 
 /// Runs a statement on `conn`; the number of rows it changed.
@@ -226,8 +236,21 @@ pub async fn execute<'q, D: Dialect>(
     sql: &'q str,
     values: &[Arg<'q>],
 ) -> StoreResult<u64> {
-    let done = D::DB::execute(conn, sql, bind::<D>(values)?).await?;
+    let done = match D::DB::execute(conn, sql, bind::<D>(values)?).await {
+        Err(e) if retry_after::<D>(conn, &e) => {
+            D::DB::execute(conn, sql, bind::<D>(values)?).await?
+        }
+        result => result?,
+    };
     Ok(D::rows_affected(&done))
+}
+
+/// Whether a statement that failed with `error` is run once more: when its prepared form was
+/// stale (`db::is_stale_plan`; the connection has dropped its statements since) and no
+/// transaction holds the connection. Inside a transaction the failure stands, as a 503
+/// (`StoreError::is_unavailable`): the client's retry finds the connection prepared afresh.
+fn retry_after<D: Dialect>(conn: &Conn<D>, error: &sqlx::Error) -> bool {
+    db::is_stale_plan(error) && !D::DB::in_transaction(conn)
 }
 
 /// The value as an argument (filter values).
@@ -303,9 +326,22 @@ impl<D: Dialect> SqlStore<D> {
         let (rows, truncated) = if query.count == 0 {
             (Vec::new(), false)
         } else {
-            let stream: BoxStream<'_, Result<RowOf<D>, sqlx::Error>> =
-                D::DB::fetch(&mut conn, &statements.select, bind::<D>(&values)?);
-            take_page(stream, query, decode, bytes).await?
+            // Read again once when the statement was stale (see `retry_after`): Postgres
+            // refuses it before the first row, so nothing was taken from the first attempt.
+            let mut retried = false;
+            loop {
+                let stream: BoxStream<'_, Result<RowOf<D>, sqlx::Error>> =
+                    D::DB::fetch(&mut conn, &statements.select, bind::<D>(&values)?);
+                let page = take_page(stream, query, &decode, &bytes).await;
+                if let Err(StoreError::Backend(e)) = &page
+                    && D::DB::forget_stale_statements(&mut conn, e).await
+                    && !retried
+                {
+                    retried = true;
+                    continue;
+                }
+                break page?;
+            }
         };
         // A page before a cursor is read backwards from it (the rows nearest the cursor
         // first, so a page the budget cuts keeps those); it is returned in list order.
