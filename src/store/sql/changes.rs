@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::member_queue::MemberChange;
-use super::{Arg, Conn, Dialect, OwnedArg, RowOf, SqlDb, SqlStore, bind, execute};
+use super::{Arg, Conn, Dialect, OwnedArg, RowOf, SqlDb, SqlStore, bind, execute, settled};
 use crate::store::activity::{Activity, ActivityCount, HOUR_MS};
 use crate::store::{
     AuditQuery, AuditStore, ChangeEntry, ChangeWrite, RejectedWrite, StoreError, StoreResult,
@@ -194,9 +194,8 @@ pub(super) async fn write_logged<D: Dialect>(
     conflict: impl Fn(sqlx::Error) -> StoreError,
 ) -> StoreResult<Option<RowOf<D>>> {
     if !D::LOG_IN_WRITE {
-        let row = D::DB::fetch_optional(conn, write, bind::<D>(write_args)?)
-            .await
-            .map_err(conflict)?;
+        let result = D::DB::fetch_optional(conn, write, bind::<D>(write_args)?).await;
+        let row = settled::<D, _>(conn, result).await.map_err(conflict)?;
         if row.is_some() {
             append::<D>(conn, org_id, std::slice::from_ref(entry)).await?;
         }
@@ -210,9 +209,8 @@ pub(super) async fn write_logged<D: Dialect>(
     let values = EntryValues::of(entry);
     let mut args = write_args.to_vec();
     args.extend(values.args(org_id, entry));
-    D::DB::fetch_optional(conn, &sql, bind::<D>(&args)?)
-        .await
-        .map_err(conflict)
+    let result = D::DB::fetch_optional(conn, &sql, bind::<D>(&args)?).await;
+    settled::<D, _>(conn, result).await.map_err(conflict)
 }
 
 fn change_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<ChangeEntry> {

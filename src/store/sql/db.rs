@@ -228,10 +228,7 @@ where
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'e, Result<Option<Self::Row>, sqlx::Error>> {
-        Box::pin(async move {
-            let result = conn.fetch_optional(sqlx::query_with(sql, args)).await;
-            forget_stale_after::<Self, _>(conn, result).await
-        })
+        conn.fetch_optional(sqlx::query_with(sql, args))
     }
 
     fn fetch_all<'e, 'q: 'e>(
@@ -239,10 +236,7 @@ where
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'e, Result<Vec<Self::Row>, sqlx::Error>> {
-        Box::pin(async move {
-            let result = conn.fetch_all(sqlx::query_with(sql, args)).await;
-            forget_stale_after::<Self, _>(conn, result).await
-        })
+        conn.fetch_all(sqlx::query_with(sql, args))
     }
 
     fn execute<'e, 'q: 'e>(
@@ -250,10 +244,7 @@ where
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'e, Result<Self::QueryResult, sqlx::Error>> {
-        Box::pin(async move {
-            let result = conn.execute(sqlx::query_with(sql, args)).await;
-            forget_stale_after::<Self, _>(conn, result).await
-        })
+        conn.execute(sqlx::query_with(sql, args))
     }
 
     fn in_transaction(conn: &Self::Connection) -> bool {
@@ -362,17 +353,6 @@ where
     ) -> BoxFuture<'e, Result<(), MigrateError>> {
         Box::pin(migrator.run(pool))
     }
-}
-
-/// `result`, after dropping `conn`'s prepared statements when its error says one is stale.
-async fn forget_stale_after<DB: SqlDb, T>(
-    conn: &mut DB::Connection,
-    result: Result<T, sqlx::Error>,
-) -> Result<T, sqlx::Error> {
-    if let Err(e) = &result {
-        DB::forget_stale_statements(conn, e).await;
-    }
-    result
 }
 
 /// Whether `error` is Postgres refusing a prepared statement whose result changed type since

@@ -187,7 +187,8 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             Arg::Int(now_ms()),
             Arg::Doc(&group.doc_folded),
         ];
-        let row = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?)
+        let result = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?).await;
+        let row = super::settled::<D, _>(&mut tx, result)
             .await
             .map_err(conflict_as("displayName"))?
             .ok_or(StoreError::NotFound)?;

@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::conns::Conns;
-use super::{Arg, Dialect, OwnedArg, RowOf, SqlDb, bind};
+use super::{Arg, Dialect, OwnedArg, RowOf, SqlDb, bind, settled};
 use crate::store::{StoreError, StoreResult};
 
 /// The most changes one transaction writes: it bounds how long the group's row stays locked
@@ -209,7 +209,8 @@ enum Failed {
 async fn alone<D: Dialect>(conns: &Conns<D::DB>, change: &MemberChange) -> Outcome<D> {
     let mut conn = conns.acquire().await?;
     let args: Vec<Arg<'_>> = change.args.iter().map(OwnedArg::as_arg).collect();
-    Ok(D::DB::fetch_optional(&mut conn, &change.sql, bind::<D>(&args)?).await?)
+    let result = D::DB::fetch_optional(&mut conn, &change.sql, bind::<D>(&args)?).await;
+    Ok(settled::<D, _>(&mut conn, result).await?)
 }
 
 /// The changes in order in one transaction, each entry at its place in it.
@@ -226,7 +227,8 @@ async fn together<D: Dialect>(
             *slot = Arg::Int(ordinal as i64);
         }
         let bound = bind::<D>(&args).map_err(|_| Failed::Statement)?;
-        match D::DB::fetch_optional(&mut tx, &change.sql, bound).await {
+        let result = D::DB::fetch_optional(&mut tx, &change.sql, bound).await;
+        match settled::<D, _>(&mut tx, result).await {
             Ok(row) => rows.push(row),
             Err(sqlx::Error::Database(_)) => return Err(Failed::Statement),
             Err(error) => return Err(Failed::Transaction(error)),

@@ -208,12 +208,13 @@ pub async fn fetch_optional<'q, D: Dialect>(
     sql: &'q str,
     values: &[Arg<'q>],
 ) -> StoreResult<Option<RowOf<D>>> {
-    match D::DB::fetch_optional(conn, sql, bind::<D>(values)?).await {
-        Err(e) if retry_after::<D>(conn, &e) => {
-            Ok(D::DB::fetch_optional(conn, sql, bind::<D>(values)?).await?)
-        }
-        result => Ok(result?),
+    let result = D::DB::fetch_optional(conn, sql, bind::<D>(values)?).await;
+    if let Err(e) = &result
+        && retry_after::<D>(conn, e).await
+    {
+        return Ok(D::DB::fetch_optional(conn, sql, bind::<D>(values)?).await?);
     }
+    Ok(result?)
 }
 
 /// Every row, on `conn`.
@@ -222,12 +223,13 @@ pub async fn fetch_all<'q, D: Dialect>(
     sql: &'q str,
     values: &[Arg<'q>],
 ) -> StoreResult<Vec<RowOf<D>>> {
-    match D::DB::fetch_all(conn, sql, bind::<D>(values)?).await {
-        Err(e) if retry_after::<D>(conn, &e) => {
-            Ok(D::DB::fetch_all(conn, sql, bind::<D>(values)?).await?)
-        }
-        result => Ok(result?),
+    let result = D::DB::fetch_all(conn, sql, bind::<D>(values)?).await;
+    if let Err(e) = &result
+        && retry_after::<D>(conn, e).await
+    {
+        return Ok(D::DB::fetch_all(conn, sql, bind::<D>(values)?).await?);
     }
+    Ok(result?)
 }
 
 /// Runs a statement on `conn`; the number of rows it changed.
@@ -236,21 +238,34 @@ pub async fn execute<'q, D: Dialect>(
     sql: &'q str,
     values: &[Arg<'q>],
 ) -> StoreResult<u64> {
-    let done = match D::DB::execute(conn, sql, bind::<D>(values)?).await {
-        Err(e) if retry_after::<D>(conn, &e) => {
-            D::DB::execute(conn, sql, bind::<D>(values)?).await?
-        }
-        result => result?,
-    };
-    Ok(D::rows_affected(&done))
+    let mut result = D::DB::execute(conn, sql, bind::<D>(values)?).await;
+    if let Err(e) = &result
+        && retry_after::<D>(conn, e).await
+    {
+        result = D::DB::execute(conn, sql, bind::<D>(values)?).await;
+    }
+    Ok(D::rows_affected(&result?))
 }
 
-/// Whether a statement that failed with `error` is run once more: when its prepared form was
-/// stale (`db::is_stale_plan`; the connection has dropped its statements since) and no
-/// transaction holds the connection. Inside a transaction the failure stands, as a 503
-/// (`StoreError::is_unavailable`): the client's retry finds the connection prepared afresh.
-fn retry_after<D: Dialect>(conn: &Conn<D>, error: &sqlx::Error) -> bool {
-    db::is_stale_plan(error) && !D::DB::in_transaction(conn)
+/// Whether a statement that failed with `error` on `conn` is run once more: when its prepared
+/// form was stale (`db::is_stale_plan`; the connection has dropped its prepared statements
+/// since) and no transaction holds the connection. Inside a transaction the failure stands,
+/// as a 503 (`StoreError::is_unavailable`): the client's retry finds the connection prepared
+/// afresh.
+async fn retry_after<D: Dialect>(conn: &mut Conn<D>, error: &sqlx::Error) -> bool {
+    D::DB::forget_stale_statements(conn, error).await && !D::DB::in_transaction(conn)
+}
+
+/// `result` of a statement on `conn`, once the connection has dropped its prepared
+/// statements if the error says one was stale (for statements the helpers above do not run).
+async fn settled<D: Dialect, T>(
+    conn: &mut Conn<D>,
+    result: Result<T, sqlx::Error>,
+) -> Result<T, sqlx::Error> {
+    if let Err(e) = &result {
+        D::DB::forget_stale_statements(conn, e).await;
+    }
+    result
 }
 
 /// The value as an argument (filter values).
