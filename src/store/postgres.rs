@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::filter_sql;
 use super::sql::conns::Conns;
-use super::sql::{Dialect, LimiterState, SqlStore};
+use super::sql::{Dialect, LimiterState, SqlStore, settled};
 use super::{StoreOptions, StoreResult, unknown_member};
 
 /// Change-log positions per transaction id: an entry's position is its transaction's id
@@ -285,7 +285,7 @@ impl Dialect for PgDialect {
         // One statement checks the ids and adds the known ones (the group's row lock is held
         // meanwhile, so each round trip here delays the group's next change). An unknown id
         // fails the request, and the transaction is rolled back with it.
-        let (known, added): (Vec<Uuid>, Vec<Uuid>) = sqlx::query_as(
+        let result = sqlx::query_as(
             "with known as (select id from users where org_id = $4 and id = any($2)), \
              added as (insert into group_members (org_id, group_id, user_id, created_at) \
                        select $4, $1, id, $3 from known on conflict do nothing \
@@ -297,7 +297,8 @@ impl Dialect for PgDialect {
         .bind(crate::store::now_ms())
         .bind(org_id)
         .fetch_one(&mut *conn)
-        .await?;
+        .await;
+        let (known, added): (Vec<Uuid>, Vec<Uuid>) = settled::<PgDialect, _>(conn, result).await?;
         if let Some(stranger) = ids.iter().find(|id| !known.contains(id)) {
             return Err(unknown_member(stranger));
         }

@@ -258,7 +258,7 @@ async fn retry_after<D: Dialect>(conn: &mut Conn<D>, error: &sqlx::Error) -> boo
 
 /// `result` of a statement on `conn`, once the connection has dropped its prepared
 /// statements if the error says one was stale (for statements the helpers above do not run).
-async fn settled<D: Dialect, T>(
+pub(in crate::store) async fn settled<D: Dialect, T>(
     conn: &mut Conn<D>,
     result: Result<T, sqlx::Error>,
 ) -> Result<T, sqlx::Error> {
@@ -349,7 +349,7 @@ impl<D: Dialect> SqlStore<D> {
                     D::DB::fetch(&mut conn, &statements.select, bind::<D>(&values)?);
                 let page = take_page(stream, query, &decode, &bytes).await;
                 if let Err(StoreError::Backend(e)) = &page
-                    && D::DB::forget_stale_statements(&mut conn, e).await
+                    && retry_after::<D>(&mut conn, e).await
                     && !retried
                 {
                     retried = true;
