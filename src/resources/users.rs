@@ -230,7 +230,8 @@ impl ResourceKind for Users {
     ) -> ResourceResult<Option<Vec<u8>>> {
         let id = record.id.to_string();
         let meta = user_meta(view, record, &id, groups);
-        let mut out = Vec::with_capacity(record.doc.text().len() + 512);
+        // Sized by the rendering, which knows what it writes.
+        let mut out = Vec::new();
         user_text::render_text(record.doc.text(), &meta, view.profile, &mut out)
             .map_err(|e| unrenderable(&id, e))?;
         Ok(Some(out))

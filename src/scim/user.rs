@@ -122,7 +122,7 @@ pub fn render(
     meta: &UserMeta<'_>,
     profile: Profile,
 ) -> Result<Doc, serde_json::Error> {
-    let mut out = Vec::with_capacity(stored.len() + 512);
+    let mut out = Vec::new();
     super::user_text::render_text(stored, meta, profile, &mut out)?;
     serde_json::from_slice(&out)
 }

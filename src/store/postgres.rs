@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::filter_sql;
 use super::sql::conns::Conns;
 use super::sql::{Dialect, LimiterState, SqlStore, settled};
-use super::{StoreOptions, StoreResult, unknown_member};
+use super::{MemberRef, StoreOptions, StoreResult, unknown_member};
 
 /// Change-log positions per transaction id: an entry's position is its transaction's id
 /// times this, plus its place among the transaction's entries (`CHANGES_VISIBLE` and
@@ -174,13 +174,36 @@ impl Dialect for PgDialect {
     }
 
     /// From the ids as rows, so that Postgres probes `group_members_user` once per id: given
-    /// `user_id = any($1)`, it read the whole table instead.
+    /// `user_id = any($1)`, it read the whole table instead. One row of three arrays (each
+    /// aggregate ordered alike): a row per membership cost scimd about 2,900 instructions per
+    /// user of a page to receive and decode, the arrays a tenth of that.
     fn groups_of_users_sql() -> String {
-        "select m.user_id, g.id, g.display_name from unnest($1::uuid[]) as page(id) \
-         join group_members m on m.org_id = $2 and m.user_id = page.id \
-         join groups g on g.org_id = m.org_id and g.id = m.group_id \
-         order by m.user_id, g.display_name_folded"
-            .to_string()
+        let order = "order by m.user_id, g.display_name_folded";
+        format!(
+            "select coalesce(array_agg(m.user_id {order}), '{{}}'), \
+             coalesce(array_agg(g.id {order}), '{{}}'), \
+             coalesce(array_agg(g.display_name {order}), '{{}}') \
+             from unnest($1::uuid[]) as page(id) \
+             join group_members m on m.org_id = $2 and m.user_id = page.id \
+             join groups g on g.org_id = m.org_id and g.id = m.group_id"
+        )
+    }
+
+    fn groups_of_users_from(rows: &[PgRow]) -> StoreResult<Vec<(Uuid, MemberRef)>> {
+        let Some(row) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let users: Vec<Uuid> = row.try_get(0)?;
+        let groups: Vec<Uuid> = row.try_get(1)?;
+        let names: Vec<String> = row.try_get(2)?;
+        if users.len() != groups.len() || users.len() != names.len() {
+            return Err(sqlx::Error::Decode("memberships: arrays of unequal length".into()).into());
+        }
+        Ok(users
+            .into_iter()
+            .zip(groups.into_iter().zip(names))
+            .map(|(user, (id, display))| (user, MemberRef { id, display }))
+            .collect())
     }
 
     fn in_ids(column: &str, param: &str) -> String {
@@ -261,7 +284,7 @@ impl Dialect for PgDialect {
     }
 
     fn uuid_at(row: &PgRow, index: usize) -> StoreResult<Uuid> {
-        Ok(row.try_get(index)?)
+        Ok(row.try_get_unchecked(index)?)
     }
 
     fn opt_uuid(row: &PgRow, column: &str) -> StoreResult<Option<Uuid>> {

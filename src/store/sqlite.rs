@@ -178,7 +178,7 @@ impl Dialect for SqliteDialect {
     }
 
     fn uuid_at(row: &SqliteRow, index: usize) -> StoreResult<Uuid> {
-        let text: String = row.try_get(index)?;
+        let text: String = row.try_get_unchecked(index)?;
         Uuid::parse_str(&text).map_err(|e| StoreError::Backend(sqlx::Error::Decode(Box::new(e))))
     }
 

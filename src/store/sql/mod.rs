@@ -115,6 +115,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn groups_of_users_sql() -> String {
         groups_of_users_where(&Self::in_ids("m.user_id", "$1"))
     }
+    /// The memberships the rows of [`Dialect::groups_of_users_sql`] hold, in their order.
+    fn groups_of_users_from(rows: &[RowOf<Self>]) -> StoreResult<Vec<(Uuid, MemberRef)>> {
+        memberships_by_row::<Self>(rows)
+    }
     /// One statement that adds (`add`) or removes the users bound as `$4` to or from the
     /// group `$2` of organization `$1`, bumps its version and appends `log` (an insert
     /// reading the written group as `written`) when that changed a membership: the group's
@@ -185,6 +189,25 @@ pub(super) fn groups_of_users_where(condition: &str) -> String {
          join groups g on g.org_id = m.org_id and g.id = m.group_id \
          where m.org_id = $2 and {condition} order by m.user_id, g.display_name_folded"
     )
+}
+
+/// The memberships of rows of `user_id`, the group's `id` and `display_name` (as
+/// [`groups_of_users_where`] selects them), one per row, in their order.
+pub(super) fn memberships_by_row<D: Dialect>(
+    rows: &[RowOf<D>],
+) -> StoreResult<Vec<(Uuid, MemberRef)>> {
+    rows.iter()
+        .map(|r| {
+            let display = <D::DB as SqlDb>::text_at(r, 2)?;
+            Ok((
+                D::uuid_at(r, 0)?,
+                MemberRef {
+                    id: D::uuid_at(r, 1)?,
+                    display,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Binds `values` as this dialect represents them.

@@ -10,7 +10,7 @@ use super::changes::{append, write_logged};
 use super::rows::{StoredResource, locked};
 use super::{
     Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional,
-    groups_of_users_where, member_refs,
+    groups_of_users_where, member_refs, memberships_by_row,
 };
 use crate::scim::user::user_attribute_keys;
 use crate::store::filter_sql::{Table, USERS, at_most_one};
@@ -62,13 +62,17 @@ pub(super) fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecor
         created_at: D::DB::int_at(row, 7)?,
         modified_at: D::DB::int_at(row, 8)?,
         version: D::DB::int_at(row, 9)?,
-        groups: D::DB::opt_id_name_pairs(row, "groups")?.map(member_refs),
+        groups: D::DB::opt_id_name_pairs_at(row, USER_COLUMNS_COUNT, "groups")?.map(member_refs),
     })
 }
 
+/// How many columns of its own a user has: a statement's user groups, where it selects them,
+/// come right after.
+const USER_COLUMNS_COUNT: usize = 10;
+
 /// The columns [`user_from_row`] reads by place, in that order.
 #[cfg(test)]
-const USER_COLUMNS_READ: [&str; 10] = [
+const USER_COLUMNS_READ: [&str; USER_COLUMNS_COUNT] = [
     "id",
     "org_id",
     "user_name",
@@ -483,17 +487,10 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             many => (D::groups_of_users_sql(), Arg::Ids(many)),
         };
         let rows = self.read_all(&sql, &[first, Arg::Uuid(org_id)]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    D::uuid(r, "user_id")?,
-                    MemberRef {
-                        id: D::uuid(r, "id")?,
-                        display: D::DB::text(r, "display_name")?,
-                    },
-                ))
-            })
-            .collect()
+        match user_ids {
+            [_] => memberships_by_row::<D>(&rows),
+            _ => D::groups_of_users_from(&rows),
+        }
     }
 }
 
@@ -522,6 +519,14 @@ mod tests {
             SqliteDialect::USER_PAGE_SELECT,
         ] {
             assert_eq!(leading_columns(select), USER_COLUMNS_READ, "{select}");
+        }
+        // The groups, where a statement selects them, are the one column after those.
+        let own = USER_COLUMNS_READ.join(", ");
+        for select in [PgDialect::USER_SELECT, SqliteDialect::USER_SELECT] {
+            let rest = select.replace('\n', " ");
+            let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(rest.starts_with(&format!("{own}, (select ")), "{select}");
+            assert!(rest.ends_with(") as groups"), "{select}");
         }
     }
 }
