@@ -427,6 +427,17 @@ fn member_refs(pairs: Vec<(uuid::Uuid, String)>) -> Vec<MemberRef> {
     refs
 }
 
+/// Orders memberships as [`Dialect::groups_of_users_sql`] returns them: by user, and each
+/// user's groups in name order (case-insensitive, as `display_name_folded` orders them).
+pub(super) fn in_name_order(memberships: &mut [(Uuid, MemberRef)]) {
+    memberships.sort_unstable_by_key(|(user, _)| *user);
+    for one_user in memberships.chunk_by_mut(|a, b| a.0 == b.0) {
+        if one_user.len() > 1 {
+            one_user.sort_by_cached_key(|(_, m)| super::fold::fold(&m.display));
+        }
+    }
+}
+
 /// The document column, or the decode error as a store error.
 fn doc<D: Dialect>(row: &RowOf<D>, column: &str) -> StoreResult<Doc> {
     Ok(D::DB::doc(row, column)?)
