@@ -216,10 +216,9 @@ impl ResourceKind for Users {
     }
 
     fn render(view: &View<'_>, record: UserRecord, groups: &Related) -> ResourceResult<Doc> {
-        let id = record.id.to_string();
-        let meta = user_meta(view, &record, &id, groups);
+        let meta = user_meta(view, &record, groups);
         // From the stored text, as `render_text`: the map is only for the projection.
-        user::render(record.doc.text(), &meta, view.profile).map_err(|e| unrenderable(&id, e))
+        user::render(record.doc.text(), &meta, view.profile).map_err(|e| unrenderable(record.id, e))
     }
 
     /// Straight from the stored text (`scim::user_text`): no tree is built.
@@ -228,12 +227,11 @@ impl ResourceKind for Users {
         record: &UserRecord,
         groups: &Related,
     ) -> ResourceResult<Option<Vec<u8>>> {
-        let id = record.id.to_string();
-        let meta = user_meta(view, record, &id, groups);
+        let meta = user_meta(view, record, groups);
         // Sized by the rendering, which knows what it writes.
         let mut out = Vec::new();
         user_text::render_text(record.doc.text(), &meta, view.profile, &mut out)
-            .map_err(|e| unrenderable(&id, e))?;
+            .map_err(|e| unrenderable(record.id, e))?;
         Ok(Some(out))
     }
 
@@ -342,19 +340,14 @@ impl ResourceKind for Users {
 
 /// A stored document that is not a JSON object (only something other than scimd writes
 /// one): the read fails rather than showing a part of it.
-fn unrenderable(id: &str, e: serde_json::Error) -> ResourceError {
+fn unrenderable(id: Uuid, e: serde_json::Error) -> ResourceError {
     anyhow::anyhow!("the stored document of user {id} cannot be rendered: {e}").into()
 }
 
 /// What a rendered user shows besides its document.
-fn user_meta<'a>(
-    view: &View<'a>,
-    record: &UserRecord,
-    id: &'a str,
-    groups: &'a Related,
-) -> UserMeta<'a> {
+fn user_meta<'a>(view: &View<'a>, record: &UserRecord, groups: &'a Related) -> UserMeta<'a> {
     UserMeta {
-        id,
+        id: record.id,
         created_ms: record.created_at,
         modified_ms: record.modified_at,
         version: record.version,

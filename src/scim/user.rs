@@ -103,7 +103,7 @@ pub use super::doc::merge;
 /// The server-managed facts a rendered user needs besides its document.
 #[derive(Debug, Clone)]
 pub struct UserMeta<'a> {
-    pub id: &'a str,
+    pub id: uuid::Uuid,
     pub created_ms: i64,
     pub modified_ms: i64,
     pub version: i64,
@@ -206,7 +206,7 @@ mod tests {
             "urn:omni:params:1.0:UserAttribute": {"good_blob": "yes"}
         }));
         let meta = UserMeta {
-            id: "9e8719d9-276a-4964-9395-a493189a247c",
+            id: uuid::Uuid::from_u128(0x9e8719d9_276a_4964_9395_a493189a247c),
             created_ms: 1_733_267_594_109,
             modified_ms: 1_733_267_594_109,
             version: 1,
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn the_interop_profile_renders_only_what_is_stored() {
         let meta = UserMeta {
-            id: "9e8719d9-276a-4964-9395-a493189a247c",
+            id: uuid::Uuid::from_u128(0x9e8719d9_276a_4964_9395_a493189a247c),
             created_ms: 0,
             modified_ms: 0,
             version: 1,

@@ -95,7 +95,12 @@ pub fn render_text(
         let groups = written(&mut scratch, |out| groups_text(groups, meta.base_url, out));
         add(&mut computed, "groups", groups, true);
     }
-    let id = written(&mut scratch, |out| write_string(meta.id, out));
+    let id = written(&mut scratch, |out| {
+        // A UUID's text needs no escaping.
+        out.push(b'"');
+        write_uuid(meta.id, out);
+        out.push(b'"');
+    });
     add(&mut computed, "id", id, true);
     let meta_member = written(&mut scratch, |out| meta_text(meta, out));
     add(&mut computed, "meta", meta_member, true);
@@ -252,7 +257,7 @@ fn meta_text(meta: &UserMeta<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"","location":""#);
     write_escaped(meta.base_url, out);
     out.extend_from_slice(b"/Users/");
-    write_escaped(meta.id, out);
+    write_uuid(meta.id, out);
     out.extend_from_slice(br#"","resourceType":"User","version":"W/\""#);
     out.extend_from_slice(itoa::Buffer::new().format(meta.version).as_bytes());
     out.extend_from_slice(br#"\""}"#);
@@ -314,7 +319,7 @@ mod tests {
             .filter(|_| reference)
             .map(fallback_emails);
         let mut out = doc;
-        out.insert("id".into(), Value::String(meta.id.to_owned()));
+        out.insert("id".into(), Value::String(meta.id.to_string()));
         if reference {
             out.entry("active").or_insert(Value::Bool(true));
             if let Some(emails) = fallback {
@@ -371,7 +376,7 @@ mod tests {
 
     fn meta<'a>(groups: Option<&'a [MemberRef]>) -> UserMeta<'a> {
         UserMeta {
-            id: "9e8719d9-276a-4964-9395-a493189a247c",
+            id: Uuid::from_u128(0x9e8719d9_276a_4964_9395_a493189a247c),
             created_ms: 1_733_267_594_109,
             modified_ms: 1_733_267_600_000,
             version: 7,
