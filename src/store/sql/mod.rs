@@ -111,7 +111,8 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn in_ids(column: &str, param: &str) -> String;
     /// The groups of the users whose ids are bound at `$1` (an [`Arg::Ids`]), of the
     /// organization at `$2`: `user_id`, the group's `id` and `display_name`, by user and then
-    /// in name order.
+    /// in name order, as [`Dialect::groups_of_users_from`] reads them (Postgres answers one
+    /// row of arrays, put in order there).
     fn groups_of_users_sql() -> String {
         groups_of_users_where(&Self::in_ids("m.user_id", "$1"))
     }
