@@ -16,8 +16,8 @@ use std::ops::Range;
 use super::doc::write_timestamp;
 use super::interop::Profile;
 use super::json_text::{
-    compact_members, is_non_empty_array, is_null_or_empty_object, string_value, write_escaped,
-    write_string,
+    CompactMembers, compact_members, is_non_empty_array, is_null_or_empty_object, string_value,
+    write_escaped, write_string,
 };
 use super::user::{UserMeta, is_email};
 use super::{OMNI_USER_EXTENSION_SCHEMA, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
@@ -25,13 +25,15 @@ use super::{OMNI_USER_EXTENSION_SCHEMA, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
 /// A member of the rendered user: as stored (its compact copy, at this range of the stored
 /// values' buffer), a constant, or written here (into the rendering's one scratch buffer, at
 /// this range).
+#[derive(Clone)]
 enum Member {
     Stored(Range<usize>),
     Constant(&'static [u8]),
     Written(Range<usize>),
 }
 
-type Object<'a> = Vec<(Cow<'a, str>, Member)>;
+/// The stored members: each name, and where its value's compact text is.
+type Object<'a> = CompactMembers<'a>;
 
 /// A member the server computes, and whether it replaces a stored member of its name or is
 /// only there when none is stored.
@@ -58,10 +60,7 @@ pub fn render_text(
 ) -> Result<(), serde_json::Error> {
     // The stored members' values, compact, one after another.
     let mut values = String::new();
-    let mut user: Object<'_> = compact_members(stored, &mut values)?
-        .into_iter()
-        .map(|(name, value)| (name, Member::Stored(value)))
-        .collect();
+    let mut user: Object<'_> = compact_members(stored, &mut values)?;
     let values = values.as_str();
     // A map keeps the last of two members of one name, as a parsed document does.
     user.reverse();
@@ -70,12 +69,8 @@ pub fn render_text(
     let reference = profile == Profile::Reference;
     if !reference {
         // RFC 7643 §2.5: an empty or null extension is unassigned, and is not shown.
-        user.retain(|(name, member)| {
-            !name.starts_with("urn:")
-                || match member {
-                    Member::Stored(value) => !is_null_or_empty_object(text(values, value)),
-                    Member::Constant(_) | Member::Written(_) => true,
-                }
+        user.retain(|(name, value)| {
+            !name.starts_with("urn:") || !is_null_or_empty_object(text(values, value))
         });
     }
     // The computed members' text, written one after another, sized for all of them.
@@ -148,9 +143,9 @@ pub fn render_text(
         write_name(name, escaped, out);
         out.push(b':');
         match member {
-            Member::Stored(value) => out.extend_from_slice(text(values, value).as_bytes()),
+            Member::Stored(value) => out.extend_from_slice(text(values, &value).as_bytes()),
             Member::Constant(text) => out.extend_from_slice(text),
-            Member::Written(range) => out.extend_from_slice(&scratch[range.clone()]),
+            Member::Written(range) => out.extend_from_slice(&scratch[range]),
         }
     }
     out.push(b'}');
@@ -170,9 +165,9 @@ fn add(computed: &mut Vec<Computed>, name: &'static str, member: Member, replace
 /// replaces the stored one. Each with its name, whether that name may need escaping, and
 /// its value.
 fn merged<'u, 'a: 'u>(
-    stored: impl Iterator<Item = &'u (Cow<'a, str>, Member)>,
+    stored: impl Iterator<Item = &'u (Cow<'a, str>, Range<usize>)>,
     computed: impl Iterator<Item = &'u Computed>,
-) -> impl Iterator<Item = (&'u str, bool, &'u Member)> {
+) -> impl Iterator<Item = (&'u str, bool, Member)> {
     let (mut stored, mut computed) = (stored.peekable(), computed.peekable());
     std::iter::from_fn(move || {
         let order = match (stored.peek(), computed.peek()) {
@@ -181,12 +176,13 @@ fn merged<'u, 'a: 'u>(
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (Some((name, _)), Some(c)) => name.as_ref().cmp(c.name),
         };
-        let from_stored = |(name, member): &'u (Cow<'a, str>, Member)| {
+        let from_stored = |(name, value): &'u (Cow<'a, str>, Range<usize>)| {
             // A borrowed stored name had nothing to unescape (`compact_members` borrows only
             // those, and JSON has no raw control character in a string): nothing to escape.
-            (name.as_ref(), matches!(name, Cow::Owned(_)), member)
+            let escape = matches!(name, Cow::Owned(_));
+            (name.as_ref(), escape, Member::Stored(value.clone()))
         };
-        let from_computed = |c: &'u Computed| (c.name, false, &c.member);
+        let from_computed = |c: &'u Computed| (c.name, false, c.member.clone());
         Some(match order {
             std::cmp::Ordering::Less => from_stored(stored.next()?),
             std::cmp::Ordering::Greater => from_computed(computed.next()?),
@@ -277,10 +273,7 @@ fn text<'v>(values: &'v str, range: &Range<usize>) -> &'v str {
 
 fn stored<'v>(user: &Object<'_>, values: &'v str, name: &str) -> Option<&'v str> {
     let i = user.binary_search_by(|(n, _)| n.as_ref().cmp(name)).ok()?;
-    match &user[i].1 {
-        Member::Stored(value) => Some(text(values, value)),
-        Member::Constant(_) | Member::Written(_) => None,
-    }
+    Some(text(values, &user[i].1))
 }
 
 /// A member's name as a JSON string: escaped only when it may need to be (a name escaped

@@ -422,10 +422,16 @@ fn member_refs(pairs: Vec<(uuid::Uuid, String)>) -> Vec<MemberRef> {
         .into_iter()
         .map(|(id, display)| MemberRef { id, display })
         .collect();
-    if refs.len() > 1 {
-        refs.sort_by_cached_key(|m| super::fold::fold(&m.display));
-    }
+    in_display_order(&mut refs, |m| &m.display);
     refs
+}
+
+/// Puts `items` in the order of their display names, case-insensitive (as
+/// `display_name_folded` orders them where SQL sorts).
+fn in_display_order<T>(items: &mut [T], display: impl Fn(&T) -> &str) {
+    if items.len() > 1 {
+        items.sort_by_cached_key(|item| super::fold::fold(display(item)));
+    }
 }
 
 /// Orders memberships as [`Dialect::groups_of_users_sql`] returns them: by user, and each
@@ -433,9 +439,7 @@ fn member_refs(pairs: Vec<(uuid::Uuid, String)>) -> Vec<MemberRef> {
 pub(super) fn in_name_order(memberships: &mut [(Uuid, MemberRef)]) {
     memberships.sort_unstable_by_key(|(user, _)| *user);
     for one_user in memberships.chunk_by_mut(|a, b| a.0 == b.0) {
-        if one_user.len() > 1 {
-            one_user.sort_by_cached_key(|(_, m)| super::fold::fold(&m.display));
-        }
+        in_display_order(one_user, |(_, m)| &m.display);
     }
 }
 
