@@ -166,8 +166,8 @@ SQL
 # one statement that writes the whole row back (document and its folded copy, sent as
 # parameters) only if it is still at the version read, appends the change-log entry (17
 # columns, the request's data as jsonb) for it, and returns the written row with the user's
-# groups, as scimd's statement does (the answer is rendered from it). Colons in the data would
-# be pgbench variables, hence the dashes; the length is what counts.
+# groups (a column of the row), as scimd's statement does (the answer is rendered from it).
+# Colons in the data would be pgbench variables, hence the dashes; the length is what counts.
 cat >"$WORK/user_write.sql" <<SQL
 \\set n random(1, $USERS)
 select id, doc::text as doc, version from users
@@ -176,10 +176,7 @@ with written as (update users set doc = :doc::jsonb, doc_folded = :doc::jsonb,
     modified_at = modified_at + 1, version = version + 1
   where org_id = '$ORG_ID' and id = :id and version = :version
   returning id, org_id, user_name, external_id, active, doc, password_hash, created_at,
-    modified_at, version,
-    (select coalesce(json_agg(json_build_array(g.id, g.display_name)), '[]')
-      from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id
-      where m.org_id = users.org_id and m.user_id = users.id) as groups),
+    modified_at, version, users.member_of as groups),
 logged as (insert into changes (org_id, position, at, resource_type, resource_id, external_id,
     operation, activation, attributes, version, key_id, key_name, request_id, client_addr,
     user_agent, memberships, data)

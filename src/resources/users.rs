@@ -2,8 +2,6 @@
 //! against the schema, the userName rules, the caps and the organization's user attributes;
 //! a password is hashed only once the change is known to apply; PUT is the reference's merge.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
@@ -189,30 +187,15 @@ impl ResourceKind for Users {
         store.users()
     }
 
-    /// RFC 7643 §4.1.2 `groups`: read with the users where the backend does that (Postgres),
-    /// else in one query for all of them.
+    /// RFC 7643 §4.1.2 `groups`: every statement that reads a user reads them with it (a
+    /// column of its row kept by the database, migration 0018).
     async fn related(
-        store: &dyn Store,
+        _store: &dyn Store,
         _settings: &Settings,
-        org_id: Uuid,
+        _org_id: Uuid,
         users: &[UserRecord],
     ) -> StoreResult<Vec<Option<Vec<MemberRef>>>> {
-        if let Some(groups) = users
-            .iter()
-            .map(|u| u.groups.clone())
-            .collect::<Option<Vec<_>>>()
-        {
-            return Ok(groups.into_iter().map(Some).collect());
-        }
-        let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-        let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        let mut by_user: Vec<Vec<MemberRef>> = vec![Vec::new(); users.len()];
-        for (user, group) in store.groups_of_users(org_id, &ids).await? {
-            if let Some(&i) = index.get(&user) {
-                by_user[i].push(group);
-            }
-        }
-        Ok(by_user.into_iter().map(Some).collect())
+        Ok(users.iter().map(|u| u.groups.clone()).collect())
     }
 
     fn render(view: &View<'_>, record: UserRecord, groups: &Related) -> ResourceResult<Doc> {

@@ -37,15 +37,19 @@ impl StoreError {
     /// A statement stopped by the statement timeout ([`StoreError::is_statement_timeout`]) is
     /// one too: the query may well succeed once the database is less busy, and the client is
     /// told when to retry. So is a statement whose prepared form a migration made stale
-    /// (`sql::is_stale_plan`).
+    /// (`sql::is_stale_plan`). And so is a transaction Postgres rolled back to end a deadlock
+    /// or a serialization failure (SQLSTATE class 40): nothing of it was written, and the
+    /// same request made again goes through (two statements that change the memberships of
+    /// the same users lock their rows in id order, but a transaction of several such
+    /// statements can still meet another in the opposite order).
     pub fn is_unavailable(&self) -> bool {
         let unreachable = match self {
             StoreError::Backend(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => true,
-            StoreError::Backend(sqlx::Error::Database(e)) => e
-                .code()
-                .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
+            StoreError::Backend(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+                code.starts_with("57") || code.starts_with("08") || code.starts_with("40")
+            }),
             _ => false,
         };
         // A statement prepared before a migration changed its result's type: the connection

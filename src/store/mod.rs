@@ -5,12 +5,22 @@
 //! SCIM semantics (validation, merge, PATCH, rendering) live above these traits. The backend is
 //! picked once, by URL scheme, in [`connect`].
 
-/// A user's own columns, as every user statement selects them; the dialects' `USER_SELECT`
-/// adds the user's groups.
+/// A user's own columns, as every user statement selects them; [`user_select!`] adds the
+/// user's groups.
 macro_rules! user_columns {
     () => {
         "id, org_id, user_name, external_id, active, doc, password_hash, created_at, \
          modified_at, version"
+    };
+}
+
+/// The columns of every read of a user, on both databases: its own and its groups, kept on
+/// its row as a JSON array of `[id, name]` by triggers (migration 0018 `user_member_of`), so
+/// a user is one row and a page of users one statement. The groups are put in name order in
+/// Rust (`sql::member_refs`). A macro so that [`USER_BY_ID`] is one constant text.
+macro_rules! user_select {
+    () => {
+        concat!(user_columns!(), ", users.member_of as groups")
     };
 }
 
@@ -193,13 +203,6 @@ pub trait UserStore: ResourceRows<UserRecord> {
         update: &UserUpdateFn<'_>,
         change: &ChangeRequest<'_>,
     ) -> StoreResult<UserRecord>;
-
-    /// The groups of each of `user_ids`: (user id, group) pairs, ordered by user then group name.
-    async fn groups_of_users(
-        &self,
-        org_id: Uuid,
-        user_ids: &[Uuid],
-    ) -> StoreResult<Vec<(Uuid, MemberRef)>>;
 }
 
 /// Groups (RFC 7643 §4.2) and their members.

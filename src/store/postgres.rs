@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use super::filter_sql;
 use super::sql::conns::Conns;
-use super::sql::{Dialect, LimiterState, SqlStore, in_name_order, settled};
-use super::{MemberRef, StoreOptions, StoreResult, unknown_member};
+use super::sql::{Dialect, LimiterState, SqlStore, settled};
+use super::{StoreOptions, StoreResult, unknown_member};
 
 /// Change-log positions per transaction id: an entry's position is its transaction's id
 /// times this, plus its place among the transaction's entries (`CHANGES_VISIBLE` and
@@ -32,24 +32,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// Postgres-backed store.
 pub type PgStore = SqlStore<PgDialect>;
 
-/// [`Dialect::USER_SELECT`] of Postgres: a macro so that [`USER_BY_ID`] is one constant text.
-macro_rules! pg_user_select {
-    () => {
-        concat!(
-            user_columns!(),
-            ", (select coalesce(json_agg(json_build_array(g.id, g.display_name)), '[]') \
-             from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
-             where m.org_id = users.org_id and m.user_id = users.id) as groups"
-        )
-    };
-}
-
 /// The statement of a read of one user by id on Postgres (`$1` its organization, `$2` its id),
 /// for `examples/floor.rs`: the floor run with scimd's own statement separates what the
 /// statement costs Postgres from what scimd does around it (BENCHMARKS.md).
 pub const USER_BY_ID: &str = concat!(
     "select ",
-    pg_user_select!(),
+    user_select!(),
     " from users where org_id = $1 and id = $2"
 );
 
@@ -113,18 +101,6 @@ impl Dialect for PgDialect {
     type DB = Postgres;
     const NAME: &'static str = "postgres";
     const FILTER: filter_sql::Dialect = filter_sql::Dialect::Postgres;
-    /// The user's columns plus its groups as a JSON array of `[id, name]`, so a read or
-    /// write answers with one statement instead of two. `m.user_id = users.id` keeps the plan
-    /// generic (an array parameter made Postgres plan the join on every execution). The
-    /// groups are put in name order in Rust ([`super::sql`]'s `member_refs`): an ordered
-    /// aggregate sets up a sort for every row, about a tenth of a list page's statement.
-    /// In a `for update` select only `users` is locked.
-    const USER_SELECT: &'static str = pg_user_select!();
-    /// A page's groups come from one statement for the whole page: the subquery's plan run
-    /// once per row cost Postgres about twice what a join from the page's ids costs (pgbench,
-    /// the first page of 100 users of a 10,000-member group, 4 clients: 2,060-2,230 pages/s
-    /// with it, 3,110-3,200 for the page without it and the join).
-    const USER_PAGE_SELECT: &'static str = user_columns!();
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
     const FOR_SHARE: &'static str = " for share";
@@ -173,41 +149,6 @@ impl Dialect for PgDialect {
         None
     }
 
-    /// From the ids as rows, so that Postgres probes `group_members_user` once per id: given
-    /// `user_id = any($1)`, it read the whole table instead. One row of three arrays: a row
-    /// per membership cost scimd about 2,900 instructions per user of a page to receive and
-    /// decode, the arrays a tenth of that. Not ordered in SQL (an ordered aggregate sorts
-    /// its own input: three sorts cost Postgres more than scimd saved); the aggregates of one
-    /// row read the same rows in the same order, so the arrays stay aligned, and the names
-    /// are put in order in Rust.
-    fn groups_of_users_sql() -> String {
-        "select coalesce(array_agg(m.user_id), '{}'), coalesce(array_agg(g.id), '{}'), \
-         coalesce(array_agg(g.display_name), '{}') \
-         from unnest($1::uuid[]) as page(id) \
-         join group_members m on m.org_id = $2 and m.user_id = page.id \
-         join groups g on g.org_id = m.org_id and g.id = m.group_id"
-            .to_string()
-    }
-
-    fn groups_of_users_from(rows: &[PgRow]) -> StoreResult<Vec<(Uuid, MemberRef)>> {
-        let Some(row) = rows.first() else {
-            return Ok(Vec::new());
-        };
-        let users: Vec<Uuid> = row.try_get(0)?;
-        let groups: Vec<Uuid> = row.try_get(1)?;
-        let names: Vec<String> = row.try_get(2)?;
-        if users.len() != groups.len() || users.len() != names.len() {
-            return Err(sqlx::Error::Decode("memberships: arrays of unequal length".into()).into());
-        }
-        let mut memberships: Vec<(Uuid, MemberRef)> = users
-            .into_iter()
-            .zip(groups.into_iter().zip(names))
-            .map(|(user, (id, display))| (user, MemberRef { id, display }))
-            .collect();
-        in_name_order(&mut memberships);
-        Ok(memberships)
-    }
-
     fn in_ids(column: &str, param: &str) -> String {
         format!("{column} = any({param})")
     }
@@ -226,6 +167,7 @@ impl Dialect for PgDialect {
                        where org_id = $1 and id = $2 and exists (select 1 from changed) \
                        returning id, org_id, display_name, external_id, doc, created_at, \
                        modified_at, version)";
+        // Added in id order, as `add_members` adds them.
         let change = if add {
             "known as (select id from users where org_id = $1 and id = any($4)), \
              stranger as (select min(x::text) as id from unnest($4::uuid[]) x \
@@ -234,7 +176,7 @@ impl Dialect for PgDialect {
                          select $1, $2, id, $5 from known \
                          where exists (select 1 from g) \
                            and (select id from stranger) is null \
-                         on conflict do nothing returning user_id)"
+                         order by id on conflict do nothing returning user_id)"
         } else {
             "stranger as (select null::text as id), \
              changed as (delete from group_members where org_id = $1 and group_id = $2 \
@@ -309,11 +251,13 @@ impl Dialect for PgDialect {
     ) -> StoreResult<Vec<Uuid>> {
         // One statement checks the ids and adds the known ones (the group's row lock is held
         // meanwhile, so each round trip here delays the group's next change). An unknown id
-        // fails the request, and the transaction is rolled back with it.
+        // fails the request, and the transaction is rolled back with it. Added in id order:
+        // the trigger that keeps each user's `member_of` locks their rows in that order
+        // (migration 0018), so two such statements cannot deadlock on them.
         let result = sqlx::query_as(
             "with known as (select id from users where org_id = $4 and id = any($2)), \
              added as (insert into group_members (org_id, group_id, user_id, created_at) \
-                       select $4, $1, id, $3 from known on conflict do nothing \
+                       select $4, $1, id, $3 from known order by id on conflict do nothing \
                        returning user_id) \
              select array(select id from known), array(select user_id from added)",
         )

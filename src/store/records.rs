@@ -103,9 +103,8 @@ pub struct UserRecord {
     pub created_at: i64,
     pub modified_at: i64,
     pub version: i64,
-    /// The groups the user belongs to, ordered by name, when the statement that read the
-    /// user read them too (every user statement of both backends does); `None`: ask
-    /// [`Store::groups_of_users`].
+    /// The groups the user belongs to, ordered by name: a column of the user's row, which
+    /// every statement that answers with a user selects (`None` where a statement did not).
     pub groups: Option<Vec<MemberRef>>,
 }
 

@@ -95,18 +95,6 @@ impl Dialect for SqliteDialect {
     type DB = Sqlite;
     const NAME: &'static str = "sqlite";
     const FILTER: filter_sql::Dialect = filter_sql::Dialect::Sqlite;
-    /// As Postgres's: the user's groups come in the same statement, as a JSON array of
-    /// `[id, name]`. Every statement is a round trip to the connection's own thread in sqlx,
-    /// so a user read in one statement instead of two saves one of them.
-    const USER_SELECT: &'static str = concat!(
-        user_columns!(),
-        ", (select coalesce(json_group_array(json_array(g.id, g.display_name)), '[]') \
-         from group_members m join groups g on g.org_id = m.org_id and g.id = m.group_id \
-         where m.org_id = users.org_id and m.user_id = users.id) as groups"
-    );
-    /// Every statement is a round trip to the connection's thread: a page's groups stay in
-    /// its statement.
-    const USER_PAGE_SELECT: &'static str = Self::USER_SELECT;
     /// The single writer connection already serialises every read-modify-write.
     const FOR_UPDATE: &'static str = "";
     // One writer at a time: a write's transaction already excludes every other.

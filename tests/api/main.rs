@@ -38,4 +38,5 @@ mod resources;
 mod scale;
 mod scenarios;
 mod schema_keys;
+mod user_groups;
 mod users;

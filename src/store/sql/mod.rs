@@ -57,12 +57,6 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const NAME: &'static str;
     /// How `filter_sql` writes this dialect's filters.
     const FILTER: filter_sql::Dialect;
-    /// The columns of a user as this dialect reads them (Postgres adds the user's groups).
-    const USER_SELECT: &'static str;
-    /// The columns of a page of users that may hold many (a list without a unique key):
-    /// [`Dialect::USER_SELECT`], or only the user's own columns where the page's groups are
-    /// cheaper read afterwards for the whole page ([`Dialect::groups_of_users_sql`]).
-    const USER_PAGE_SELECT: &'static str;
     /// Appended to a read that a write will follow in the same transaction.
     const FOR_UPDATE: &'static str;
     /// Appended to a read whose rows must not be deleted until the transaction ends.
@@ -109,17 +103,6 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn change_position_bump(count: usize) -> Option<String>;
     /// A condition that `column` is one of the ids bound at `param` (an [`Arg::Ids`]).
     fn in_ids(column: &str, param: &str) -> String;
-    /// The groups of the users whose ids are bound at `$1` (an [`Arg::Ids`]), of the
-    /// organization at `$2`: `user_id`, the group's `id` and `display_name`, by user and then
-    /// in name order, as [`Dialect::groups_of_users_from`] reads them (Postgres answers one
-    /// row of arrays, put in order there).
-    fn groups_of_users_sql() -> String {
-        groups_of_users_where(&Self::in_ids("m.user_id", "$1"))
-    }
-    /// The memberships the rows of [`Dialect::groups_of_users_sql`] hold, in their order.
-    fn groups_of_users_from(rows: &[RowOf<Self>]) -> StoreResult<Vec<(Uuid, MemberRef)>> {
-        memberships_by_row::<Self>(rows)
-    }
     /// One statement that adds (`add`) or removes the users bound as `$4` to or from the
     /// group `$2` of organization `$1`, bumps its version and appends `log` (an insert
     /// reading the written group as `written`) when that changed a membership: the group's
@@ -180,35 +163,6 @@ pub struct SqlStore<D: Dialect> {
     pub(super) activity: super::activity::Activity,
     /// Each group's member changes waiting to be written together (`member_queue.rs`).
     pub(super) member_queues: std::sync::Arc<member_queue::MemberQueues<D>>,
-}
-
-/// The groups of the users that `condition` picks (on `group_members m`), of the organization
-/// at `$2`: `user_id`, the group's `id` and `display_name`, by user and then in name order.
-pub(super) fn groups_of_users_where(condition: &str) -> String {
-    format!(
-        "select m.user_id, g.id, g.display_name from group_members m \
-         join groups g on g.org_id = m.org_id and g.id = m.group_id \
-         where m.org_id = $2 and {condition} order by m.user_id, g.display_name_folded"
-    )
-}
-
-/// The memberships of rows of `user_id`, the group's `id` and `display_name` (as
-/// [`groups_of_users_where`] selects them), one per row, in their order.
-pub(super) fn memberships_by_row<D: Dialect>(
-    rows: &[RowOf<D>],
-) -> StoreResult<Vec<(Uuid, MemberRef)>> {
-    rows.iter()
-        .map(|r| {
-            let display = <D::DB as SqlDb>::text_at(r, 2)?;
-            Ok((
-                D::uuid_at(r, 0)?,
-                MemberRef {
-                    id: D::uuid_at(r, 1)?,
-                    display,
-                },
-            ))
-        })
-        .collect()
 }
 
 /// Binds `values` as this dialect represents them.
@@ -431,15 +385,6 @@ fn member_refs(pairs: Vec<(uuid::Uuid, String)>) -> Vec<MemberRef> {
 fn in_display_order<T>(items: &mut [T], display: impl Fn(&T) -> &str) {
     if items.len() > 1 {
         items.sort_by_cached_key(|item| super::fold::fold(display(item)));
-    }
-}
-
-/// Orders memberships as [`Dialect::groups_of_users_sql`] returns them: by user, and each
-/// user's groups in name order (case-insensitive, as `display_name_folded` orders them).
-pub(super) fn in_name_order(memberships: &mut [(Uuid, MemberRef)]) {
-    memberships.sort_unstable_by_key(|(user, _)| *user);
-    for one_user in memberships.chunk_by_mut(|a, b| a.0 == b.0) {
-        in_display_order(one_user, |(_, m)| &m.display);
     }
 }
 

@@ -9,14 +9,13 @@ use uuid::Uuid;
 use super::changes::{append, write_logged};
 use super::rows::{StoredResource, locked};
 use super::{
-    Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional,
-    groups_of_users_where, member_refs, memberships_by_row,
+    Arg, Conn, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional, member_refs,
 };
 use crate::scim::user::user_attribute_keys;
-use crate::store::filter_sql::{Table, USERS, at_most_one};
+use crate::store::filter_sql::{Table, USERS};
 use crate::store::{
-    ChangeRequest, ChangeWrite, Doc, ListQuery, MemberRef, StoreError, StoreResult, StoredDoc,
-    UserRecord, UserStore, UserUpdateFn, UserWrite, conflict_as, now_ms,
+    ChangeRequest, ChangeWrite, Doc, StoreError, StoreResult, StoredDoc, UserRecord, UserStore,
+    UserUpdateFn, UserWrite, conflict_as, now_ms,
 };
 
 impl<D: Dialect> StoredResource<D> for UserRecord {
@@ -25,16 +24,7 @@ impl<D: Dialect> StoredResource<D> for UserRecord {
     const RESOURCE_TYPE: &'static str = "User";
     const MEMBERSHIP_KEY: (&'static str, &'static str) = ("user_id", "group_id");
     fn columns() -> &'static str {
-        D::USER_SELECT
-    }
-    /// A page that holds one user at most (`userName eq`, how IdPs look a user up) keeps the
-    /// groups in its one statement; a larger page may read them for the whole page after.
-    fn page_columns(query: &ListQuery) -> &'static str {
-        if query.count <= 1 || at_most_one(&USERS, query) {
-            D::USER_SELECT
-        } else {
-            D::USER_PAGE_SELECT
-        }
+        USER_SELECT
     }
     fn external_id(&self) -> Option<&str> {
         self.external_id.as_deref()
@@ -242,8 +232,8 @@ fn user_insert_args<'a>(id: Uuid, org_id: Uuid, user: &'a UserWrite, now: i64) -
     ]
 }
 
-/// A user's own columns, without the groups the dialects' `USER_SELECT` adds.
-const USER_COLUMNS: &str = user_columns!();
+/// A user's columns with its groups, as every read of a user selects them.
+const USER_SELECT: &str = user_select!();
 
 /// A user's update; `versioned` makes it apply only while the row is at the version bound
 /// at `$11`.
@@ -255,7 +245,7 @@ fn user_update_sql<D: Dialect>(versioned: bool) -> String {
          returning {}",
         D::GREATEST,
         if versioned { " and version = $11" } else { "" },
-        D::USER_SELECT
+        USER_SELECT
     )
 }
 
@@ -305,9 +295,9 @@ impl<D: Dialect> SqlStore<D> {
         change: &ChangeRequest<'_>,
     ) -> StoreResult<Option<UserRecord>> {
         let mut conn = self.dialect.writer().acquire().await?;
-        // Without the groups: the change does not need them, and the write's `returning`
-        // reads them for the response (a write that changes nothing has them loaded after).
-        let read = format!("select {USER_COLUMNS} from users where org_id = $1 and id = $2");
+        // With the groups, a column of the row: a write that changes nothing answers with
+        // this read.
+        let read = format!("select {USER_SELECT} from users where org_id = $1 and id = $2");
         let write = user_update_sql::<D>(true);
         for _ in 0..UNLOCKED_ATTEMPTS {
             let row = fetch_optional::<D>(&mut conn, &read, &[Arg::Uuid(org_id), Arg::Uuid(id)])
@@ -355,7 +345,7 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         let sql = format!(
             "insert into users ({USER_INSERT_COLUMNS}) values {} returning {}",
             user_insert_values(1),
-            D::USER_SELECT
+            USER_SELECT
         );
         let id = Uuid::now_v7();
         let args = user_insert_args(id, org_id, user, now_ms());
@@ -473,32 +463,11 @@ impl<D: Dialect> UserStore for SqlStore<D> {
         self.recorded(org_id, change.operation, 1);
         Ok(updated)
     }
-
-    async fn groups_of_users(
-        &self,
-        org_id: Uuid,
-        user_ids: &[Uuid],
-    ) -> StoreResult<Vec<(Uuid, MemberRef)>> {
-        // One user (a write's response) gets `= $1`: an id list makes Postgres plan the join
-        // again on every execution.
-        let (sql, first) = match user_ids {
-            [] => return Ok(Vec::new()),
-            [one] => (groups_of_users_where("m.user_id = $1"), Arg::Uuid(*one)),
-            many => (D::groups_of_users_sql(), Arg::Ids(many)),
-        };
-        let rows = self.read_all(&sql, &[first, Arg::Uuid(org_id)]).await?;
-        match user_ids {
-            [_] => memberships_by_row::<D>(&rows),
-            _ => D::groups_of_users_from(&rows),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::postgres::PgDialect;
-    use crate::store::sqlite::SqliteDialect;
 
     /// The first columns of a statement's select list, as written.
     fn leading_columns(select: &str) -> Vec<&str> {
@@ -511,22 +480,11 @@ mod tests {
 
     #[test]
     fn every_select_of_a_user_starts_with_the_columns_read_by_place() {
-        for select in [
-            user_columns!(),
-            PgDialect::USER_SELECT,
-            PgDialect::USER_PAGE_SELECT,
-            SqliteDialect::USER_SELECT,
-            SqliteDialect::USER_PAGE_SELECT,
-        ] {
+        for select in [user_columns!(), USER_SELECT] {
             assert_eq!(leading_columns(select), USER_COLUMNS_READ, "{select}");
         }
-        // The groups, where a statement selects them, are the one column after those.
+        // The groups are the one column after those, named as `user_from_row` reads them.
         let own = USER_COLUMNS_READ.join(", ");
-        for select in [PgDialect::USER_SELECT, SqliteDialect::USER_SELECT] {
-            let rest = select.replace('\n', " ");
-            let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(rest.starts_with(&format!("{own}, (select ")), "{select}");
-            assert!(rest.ends_with(") as groups"), "{select}");
-        }
+        assert_eq!(USER_SELECT, format!("{own}, users.member_of as groups"));
     }
 }
