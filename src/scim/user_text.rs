@@ -6,9 +6,9 @@
 //! checks the text and copies each stored member's value as stored, without the white space
 //! of Postgres's `jsonb` output (`json_text::compact_members`);
 //! only `userName` is decoded (for the fallback email), and the members the server computes
-//! are written as text. From Postgres, a nested object keeps `jsonb`'s member order (by
-//! length, then name) and a number its stored spelling (`1.50`, where a parsed tree writes
-//! `1.5`): the same JSON.
+//! are written as text. A nested object keeps its stored member order (for documents Postgres
+//! kept as `jsonb`, before migration 0019: by length, then name) and a number its stored
+//! spelling (`1.50`, where a parsed tree writes `1.5`): the same JSON.
 
 use std::borrow::Cow;
 use std::ops::Range;

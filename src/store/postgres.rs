@@ -104,8 +104,9 @@ impl Dialect for PgDialect {
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
     const FOR_SHARE: &'static str = " for share";
+    /// `doc` is `json` (migration 0019): its member is read as `jsonb` for `?`.
     const USER_ATTRIBUTE_PRESENT: &'static str =
-        "(doc -> 'urn:omni:params:1.0:UserAttribute') ? $2";
+        "(doc -> 'urn:omni:params:1.0:UserAttribute')::jsonb ? $2";
     /// A transaction gets its id (its change-log position) when it first locks a row, and
     /// it does so *before* waiting for the lock. Two writers queued behind a third can thus
     /// win the row in the opposite order of their ids, and the later version would be
@@ -115,13 +116,13 @@ impl Dialect for PgDialect {
     /// versions. It is evaluated in the scan, below `LockRows`, before the row lock.
     const WRITE_ORDER_LOCK: Option<&'static str> =
         Some(" and pg_advisory_xact_lock($3) is not null");
-    const PROFILE_DEPENDENT_USERS: &'static str = "jsonb_typeof(doc -> 'active') \
+    /// `doc` is `json` (migration 0019), which has no `=`: an empty array is one of length 0.
+    const PROFILE_DEPENDENT_USERS: &'static str = "json_typeof(doc -> 'active') \
          is distinct from 'boolean' \
-         or coalesce(jsonb_typeof(doc -> 'emails'), 'null') <> 'array' \
-         or doc -> 'emails' = '[]'::jsonb";
+         or case when json_typeof(doc -> 'emails') = 'array' \
+            then json_array_length(doc -> 'emails') = 0 else true end";
     const GREATEST: &'static str = "greatest";
     const LEAST: &'static str = "least";
-    const MEMBER_DISPLAY: &'static str = "u.doc ->> 'displayName'";
     /// Room for the entries of one transaction below the next transaction's positions.
     const MAX_ENTRIES_PER_TRANSACTION: usize = POSITIONS_PER_TRANSACTION as usize;
     /// Below the oldest transaction still running, every transaction has ended: nothing can

@@ -109,7 +109,6 @@ impl Dialect for SqliteDialect {
          or json_array_length(doc, '$.emails') = 0";
     const GREATEST: &'static str = "max";
     const LEAST: &'static str = "min";
-    const MEMBER_DISPLAY: &'static str = "json_extract(u.doc, '$.displayName')";
     /// Any number: positions come from a counter.
     const MAX_ENTRIES_PER_TRANSACTION: usize = usize::MAX;
     /// A committed position is never preceded by a later commit, so every entry is visible.

@@ -71,7 +71,8 @@ async fn sqlite_shape(url: &str) -> Shape {
         if SQLITE_ONLY_TABLES.contains(&table.as_str()) {
             continue;
         }
-        let columns: Vec<String> = sqlx::query(&format!("pragma table_info('{table}')"))
+        // `table_xinfo`: `table_info` leaves generated columns out.
+        let columns: Vec<String> = sqlx::query(&format!("pragma table_xinfo('{table}')"))
             .fetch_all(&mut conn)
             .await
             .expect("columns")

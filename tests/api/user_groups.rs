@@ -1,7 +1,8 @@
 //! A user's `groups` (RFC 7643 §4.1.2) are kept on its row by the database (migration 0018
 //! `user_member_of`): every way a membership or a group's name changes shows in the user's
 //! reads, by id, in a page and in a filter, and the migration's backfill rebuilds them from
-//! the memberships held before it.
+//! the memberships held before it. A member's `display` in a group follows the user's
+//! displayName (a column computed from the document, migration 0019).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -100,6 +101,23 @@ async fn a_users_groups_follow_every_change_of_its_memberships_and_of_their_name
             .await
             .is_empty()
     );
+    // A member's display in the group is the user's displayName, else its userName.
+    let member_display = |group: Value| group["members"][0]["display"].clone();
+    let read = app.get(&group_path(&staff)).await;
+    assert_eq!(member_display(read.body), json!("ann@example.com"));
+    let named_ann = app
+        .request(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{ann}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "displayName", "value": "Ann A"}],
+            })),
+        )
+        .await;
+    assert_eq!(named_ann.status, StatusCode::OK, "{:?}", named_ann.body);
+    let read = app.get(&group_path(&staff)).await;
+    assert_eq!(member_display(read.body), json!("Ann A"));
 
     // Added by PATCH, to two groups: in name order, whatever the case.
     for group in [&staff, &admins] {

@@ -378,11 +378,12 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         group_id: Uuid,
         limit: i64,
     ) -> StoreResult<Vec<MemberRef>> {
+        // `display_name`: the user's displayName, a column computed from its document
+        // (migration 0019).
         let sql = format!(
-            "select u.id, coalesce({}, u.user_name) as display \
+            "select u.id, coalesce(u.display_name, u.user_name) as display \
              from group_members m join users u on u.org_id = m.org_id and u.id = m.user_id \
              where m.org_id = $2 and m.group_id = $1 order by m.created_at, m.user_id limit {}",
-            D::MEMBER_DISPLAY,
             limit.max(0)
         );
         let rows = self

@@ -74,8 +74,6 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const GREATEST: &'static str;
     /// The smaller of two values (`least` / `min`).
     const LEAST: &'static str;
-    /// A user's display text in a member list, from `users u`.
-    const MEMBER_DISPLAY: &'static str;
     /// The most change-log entries one transaction may write (a batch of Bulk creates is
     /// one transaction: `resources/bulk.rs`).
     const MAX_ENTRIES_PER_TRANSACTION: usize;
