@@ -22,7 +22,7 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::super::Doc;
-use super::doc_text::DocText;
+use super::doc_text::{DocJson, DocText};
 
 /// A value bound to a statement parameter (`$n`), in order.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +42,8 @@ pub enum Arg<'a> {
     OptBool(Option<bool>),
     /// A JSON document (`jsonb` on Postgres, JSON text on SQLite).
     Doc(&'a Doc),
+    /// A JSON document for a `json` column (Postgres's `users.doc`), text on SQLite.
+    DocJson(&'a Doc),
     /// Any JSON value, or null.
     Json(&'a Value),
     OptJson(Option<&'a Value>),
@@ -62,6 +64,7 @@ pub enum OwnedArg {
     Bool(bool),
     OptBool(Option<bool>),
     Doc(Doc),
+    DocJson(Doc),
     Json(Value),
     OptJson(Option<Value>),
 }
@@ -81,6 +84,7 @@ impl OwnedArg {
             Arg::Bool(v) => OwnedArg::Bool(v),
             Arg::OptBool(v) => OwnedArg::OptBool(v),
             Arg::Doc(v) => OwnedArg::Doc(v.clone()),
+            Arg::DocJson(v) => OwnedArg::DocJson(v.clone()),
             Arg::Json(v) => OwnedArg::Json(v.clone()),
             Arg::OptJson(v) => OwnedArg::OptJson(v.cloned()),
         }
@@ -100,6 +104,7 @@ impl OwnedArg {
             OwnedArg::Bool(v) => Arg::Bool(*v),
             OwnedArg::OptBool(v) => Arg::OptBool(*v),
             OwnedArg::Doc(v) => Arg::Doc(v),
+            OwnedArg::DocJson(v) => Arg::DocJson(v),
             OwnedArg::Json(v) => Arg::Json(v),
             OwnedArg::OptJson(v) => Arg::OptJson(v.as_ref()),
         }
@@ -194,6 +199,7 @@ where
     usize: ColumnIndex<DB::Row>,
     for<'a> Option<&'a str>: Encode<'a, DB>,
     for<'a> Json<&'a Doc>: Encode<'a, DB> + Type<DB>,
+    for<'a> DocJson<'a>: Encode<'a, DB> + Type<DB>,
     for<'a> Json<&'a Value>: Encode<'a, DB> + Type<DB>,
     for<'a> Option<Json<&'a Value>>: Encode<'a, DB>,
     for<'r> Option<i64>: Encode<'r, DB>,
@@ -219,6 +225,7 @@ where
             Arg::Bool(v) => args.add(v),
             Arg::OptBool(v) => args.add(v),
             Arg::Doc(v) => args.add(Json(v)),
+            Arg::DocJson(v) => args.add(DocJson(v)),
             Arg::Json(v) => args.add(Json(v)),
             Arg::OptJson(v) => args.add(v.map(Json)),
             Arg::Uuid(_) | Arg::OptUuid(_) | Arg::Ids(_) => {
