@@ -201,7 +201,8 @@ impl ResourceKind for Users {
     fn render(view: &View<'_>, record: UserRecord, groups: &Related) -> ResourceResult<Doc> {
         let meta = user_meta(view, &record, groups);
         // From the stored text, as `render_text`: the map is only for the projection.
-        user::render(record.doc.text(), &meta, view.profile).map_err(|e| unrenderable(record.id, e))
+        user::render(record.doc.stored_text(), &meta, view.profile)
+            .map_err(|e| unrenderable(record.id, e))
     }
 
     /// Straight from the stored text (`scim::user_text`): no tree is built.
@@ -213,7 +214,7 @@ impl ResourceKind for Users {
         let meta = user_meta(view, record, groups);
         // Sized by the rendering, which knows what it writes.
         let mut out = Vec::new();
-        user_text::render_text(record.doc.text(), &meta, view.profile, &mut out)
+        user_text::render_text(record.doc.stored_text(), &meta, view.profile, &mut out)
             .map_err(|e| unrenderable(record.id, e))?;
         Ok(Some(out))
     }

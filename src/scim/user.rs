@@ -118,7 +118,7 @@ pub struct UserMeta<'a> {
 /// text, as [`super::user_text::render_text`] writes it, read back into a map: one rendering
 /// for both.
 pub fn render(
-    stored: &str,
+    stored: super::user_text::StoredText<'_>,
     meta: &UserMeta<'_>,
     profile: Profile,
 ) -> Result<Doc, serde_json::Error> {
@@ -134,6 +134,13 @@ mod tests {
 
     fn text(doc: &Doc) -> String {
         serde_json::to_string(doc).unwrap()
+    }
+
+    fn as_stored(text: &str) -> crate::scim::user_text::StoredText<'_> {
+        crate::scim::user_text::StoredText {
+            text,
+            checked: false,
+        }
     }
 
     fn doc(v: Value) -> Doc {
@@ -213,7 +220,8 @@ mod tests {
             base_url: "http://h/scim/v2",
             groups: Some(&[]),
         };
-        let out = Value::Object(render(&text(&stored), &meta, Profile::Reference).unwrap());
+        let out =
+            Value::Object(render(as_stored(&text(&stored)), &meta, Profile::Reference).unwrap());
         assert_eq!(out["active"], json!(true));
         assert_eq!(
             out["emails"],
@@ -248,7 +256,7 @@ mod tests {
             "userName": "blob.ross@blobsrus.co", USER_ATTRIBUTE_SCHEMA: {},
             OMNI_USER_EXTENSION_SCHEMA: {}, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": null
         }));
-        let out = render(&text(&bare), &meta, Profile::Interop).unwrap();
+        let out = render(as_stored(&text(&bare)), &meta, Profile::Interop).unwrap();
         for absent in [
             "active",
             "emails",
@@ -263,7 +271,7 @@ mod tests {
             "userName": "blob.ross@blobsrus.co", "active": false,
             "emails": [{"value": "b@x.co"}], USER_ATTRIBUTE_SCHEMA: {"good_blob": "yes"}
         }));
-        let out = render(&text(&full), &meta, Profile::Interop).unwrap();
+        let out = render(as_stored(&text(&full)), &meta, Profile::Interop).unwrap();
         assert_eq!(out["active"], json!(false));
         assert_eq!(out["emails"], json!([{"value": "b@x.co"}]));
         assert_eq!(out[USER_ATTRIBUTE_SCHEMA], json!({"good_blob": "yes"}));

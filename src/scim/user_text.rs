@@ -16,11 +16,20 @@ use std::ops::Range;
 use super::doc::write_timestamp;
 use super::interop::Profile;
 use super::json_text::{
-    CompactMembers, compact_members, is_non_empty_array, is_null_or_empty_object, string_value,
-    write_escaped, write_string,
+    CompactMembers, checked_members, compact_members, is_non_empty_array, is_null_or_empty_object,
+    string_value, write_escaped, write_string,
 };
 use super::user::{UserMeta, is_email};
 use super::{OMNI_USER_EXTENSION_SCHEMA, USER_ATTRIBUTE_SCHEMA, USER_SCHEMA};
+
+/// A stored document's JSON text, and whether the database checked that it is JSON as it
+/// stored it (Postgres's `json` type): its rendering then follows only the top level
+/// (`json_text::checked_members`), where other text is checked in full as it is read.
+#[derive(Clone, Copy, Debug)]
+pub struct StoredText<'a> {
+    pub text: &'a str,
+    pub checked: bool,
+}
 
 /// A member of the rendered user: as stored (its compact copy, at this range of the stored
 /// values' buffer), a constant, or written here (into the rendering's one scratch buffer, at
@@ -53,19 +62,31 @@ struct Computed {
 /// as they are written: inserting each computed member into the stored ones, keeping them in
 /// order, was about a sixth of a rendering's instructions.
 pub fn render_text(
-    stored: &str,
+    stored: StoredText<'_>,
     meta: &UserMeta<'_>,
     profile: Profile,
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
     // The stored members' values, compact, one after another.
     let mut values = String::new();
-    let mut user: Object<'_> = compact_members(stored, &mut values)?;
+    let mut user: Object<'_> = if stored.checked {
+        checked_members(stored.text, &mut values)?
+    } else {
+        compact_members(stored.text, &mut values)?
+    };
     let values = values.as_str();
-    // A map keeps the last of two members of one name, as a parsed document does.
-    user.reverse();
+    // A map keeps the last of two members of one name, as a parsed document does: the sort
+    // is stable, so the later of two equal names stays the later, and is the one kept.
+    // (Reversing first, to keep the first, made text already in name order, as scimd writes
+    // it, the insertion sort's worst case.)
     user.sort_by(|a, b| a.0.cmp(&b.0));
-    user.dedup_by(|later, first| later.0 == first.0);
+    user.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
     let reference = profile == Profile::Reference;
     if !reference {
         // RFC 7643 §2.5: an empty or null extension is unassigned, and is not shown.
@@ -410,10 +431,20 @@ mod tests {
         ]
     }
 
+    /// The rendering of `stored`, read both ways: checked in full and as the database's
+    /// checked text; the two must be the same.
     fn as_text(stored: &str, meta: &UserMeta<'_>, profile: Profile) -> String {
-        let mut out = Vec::new();
-        render_text(stored, meta, profile, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        let [full, checked] = [false, true].map(|checked| {
+            let mut out = Vec::new();
+            let text = StoredText {
+                text: stored,
+                checked,
+            };
+            render_text(text, meta, profile, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        });
+        assert_eq!(full, checked, "{stored}");
+        full
     }
 
     /// Postgres's `jsonb` output of a document: a space after every `:` and `,`, members by
@@ -459,9 +490,9 @@ mod tests {
                     // nested objects in Postgres's order.
                     let spaced = jsonb_text(&doc);
                     let text = as_text(&spaced, &meta, profile);
-                    let mut compact = Vec::new();
+                    let mut compact = String::new();
                     write_compact(&text, &mut compact);
-                    assert_eq!(compact, text.as_bytes(), "{spaced}");
+                    assert_eq!(compact, text, "{spaced}");
                     let (got, want): (Value, Value) = (
                         serde_json::from_str(&text).unwrap(),
                         serde_json::from_str(&want).unwrap(),
@@ -491,7 +522,11 @@ mod tests {
             for profile in [Profile::Reference, Profile::Interop] {
                 let meta = meta(Some(&groups));
                 let stored = serde_json::to_string(&doc).unwrap();
-                let map = crate::scim::user::render(&stored, &meta, profile).unwrap();
+                let text = StoredText {
+                    text: &stored,
+                    checked: false,
+                };
+                let map = crate::scim::user::render(text, &meta, profile).unwrap();
                 assert_eq!(map, render(doc.clone(), &meta, profile), "{doc:?}");
             }
         }
@@ -505,13 +540,22 @@ mod tests {
             r#""a""#,
             r#"{"a": 1"#,
             r#"{"a": 1} {}"#,
+            "",
             r#"{"a": [1,]}"#,
             r#"{"a": "\q"}"#,
-            "",
         ];
-        for stored in not_objects {
-            let mut out = Vec::new();
-            assert!(render_text(stored, &meta(None), Profile::Reference, &mut out).is_err());
+        for (i, stored) in not_objects.into_iter().enumerate() {
+            // Text the database checked is JSON: only what is not one object is looked for.
+            let checked = [false, true].into_iter().filter(|&c| !c || i < 6);
+            for checked in checked {
+                let mut out = Vec::new();
+                let text = StoredText {
+                    text: stored,
+                    checked,
+                };
+                let rendered = render_text(text, &meta(None), Profile::Reference, &mut out);
+                assert!(rendered.is_err(), "{stored} {checked}");
+            }
         }
     }
 }

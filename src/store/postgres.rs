@@ -101,6 +101,8 @@ impl Dialect for PgDialect {
     type DB = Postgres;
     const NAME: &'static str = "postgres";
     const FILTER: filter_sql::Dialect = filter_sql::Dialect::Postgres;
+    /// `json` and `jsonb` accept only JSON.
+    const DOCS_CHECKED: bool = true;
     /// Serialises concurrent read-modify-writes of one row.
     const FOR_UPDATE: &'static str = " for update";
     const FOR_SHARE: &'static str = " for share";

@@ -95,6 +95,8 @@ impl Dialect for SqliteDialect {
     type DB = Sqlite;
     const NAME: &'static str = "sqlite";
     const FILTER: filter_sql::Dialect = filter_sql::Dialect::Sqlite;
+    /// A document is text: what another writer put there is checked as it is read.
+    const DOCS_CHECKED: bool = false;
     /// The single writer connection already serialises every read-modify-write.
     const FOR_UPDATE: &'static str = "";
     // One writer at a time: a write's transaction already excludes every other.

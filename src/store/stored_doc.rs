@@ -8,21 +8,34 @@
 use std::sync::OnceLock;
 
 use super::{Doc, StoreError, StoreResult};
+use crate::scim::user_text::StoredText;
 
 /// A stored document: its text, and its map once asked for.
 #[derive(Debug, Clone)]
 pub struct StoredDoc {
     text: Box<str>,
     map: OnceLock<Doc>,
+    /// The database checked that the text is JSON as it stored it (Postgres's `json`).
+    checked: bool,
 }
 
 impl StoredDoc {
-    /// The document read from a row: its text, not yet checked as JSON. Whatever uses it
-    /// parses it and fails on text that is not a JSON object.
-    pub fn from_text(text: Box<str>) -> StoredDoc {
+    /// The document read from a row: its text, which scimd has not checked as JSON (the
+    /// database did when `checked`). Whatever uses it parses it and fails on text that is
+    /// not a JSON object.
+    pub fn from_text(text: Box<str>, checked: bool) -> StoredDoc {
         StoredDoc {
             text,
             map: OnceLock::new(),
+            checked,
+        }
+    }
+
+    /// The text, and whether the database checked it, for a rendering straight from it.
+    pub fn stored_text(&self) -> StoredText<'_> {
+        StoredText {
+            text: &self.text,
+            checked: self.checked,
         }
     }
 
@@ -80,7 +93,7 @@ mod tests {
     use super::*;
 
     fn stored(text: &str) -> StoredDoc {
-        StoredDoc::from_text(text.into())
+        StoredDoc::from_text(text.into(), false)
     }
 
     #[test]

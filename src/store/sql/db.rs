@@ -210,7 +210,6 @@ where
     for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
     for<'r> Json<Doc>: Decode<'r, DB> + Type<DB>,
     for<'r> DocText: Decode<'r, DB> + Type<DB>,
-    for<'r> Json<Vec<(Uuid, String)>>: Decode<'r, DB> + Type<DB>,
     for<'r> Json<Value>: Decode<'r, DB> + Type<DB>,
     DB: HasStatementCache,
     DB::Connection: Migrate,
@@ -361,8 +360,15 @@ where
         {
             return Ok(None);
         }
-        let pairs = row.try_get::<Option<Json<Vec<(Uuid, String)>>>, _>(index)?;
-        Ok(pairs.map(|Json(pairs)| pairs))
+        let Some(DocText(text)) = row.try_get::<Option<DocText>, _>(index)? else {
+            return Ok(None);
+        };
+        crate::scim::json_text::id_name_pairs(&text)
+            .map(Some)
+            .map_err(|e| sqlx::Error::ColumnDecode {
+                index: column.to_string(),
+                source: Box::new(e),
+            })
     }
 
     fn run_migrations<'e>(

@@ -57,6 +57,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const NAME: &'static str;
     /// How `filter_sql` writes this dialect's filters.
     const FILTER: filter_sql::Dialect;
+    /// Whether the database checks that a document is JSON as it stores it (Postgres's `json`
+    /// and `jsonb` columns do; SQLite's text does not), so that reading it back need not.
+    const DOCS_CHECKED: bool;
     /// Appended to a read that a write will follow in the same transaction.
     const FOR_UPDATE: &'static str;
     /// Appended to a read whose rows must not be deleted until the transaction ends.

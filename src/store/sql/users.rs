@@ -47,7 +47,7 @@ pub(super) fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecor
         user_name: D::DB::text_at(row, 2)?,
         external_id: D::DB::opt_text_at(row, 3)?,
         active: D::DB::opt_flag_at(row, 4)?,
-        doc: StoredDoc::from_text(D::DB::doc_text_at(row, 5)?),
+        doc: StoredDoc::from_text(D::DB::doc_text_at(row, 5)?, D::DOCS_CHECKED),
         password_hash: D::DB::opt_text_at(row, 6)?,
         created_at: D::DB::int_at(row, 7)?,
         modified_at: D::DB::int_at(row, 8)?,
