@@ -163,8 +163,8 @@ cat >"$WORK/limiter.sql" <<'SQL'
 insert into rate_limit_buckets as b (bucket, tat_ns, granted) values ('bench', 0, 1) on conflict (bucket) do update set tat_ns = greatest(b.tat_ns, :now) + least(1, (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1) * 1, granted = least(1, (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1) where (60000000000 - (greatest(b.tat_ns, :now) - :now)) / 1 >= 1 returning tat_ns, granted;
 SQL
 # The shape of scimd's PUT/PATCH on Postgres, with no server in between: read the row, then
-# one statement that writes the whole row back (document and its folded copy, sent as
-# parameters) only if it is still at the version read, appends the change-log entry (17
+# one statement that writes the whole row back (document as `json` and its folded copy as
+# `jsonb`, sent as parameters) only if it is still at the version read, appends the change-log entry (17
 # columns, the request's data as jsonb) for it, and returns the written row with the user's
 # groups (a column of the row), as scimd's statement does (the answer is rendered from it).
 # Colons in the data would be pgbench variables, hence the dashes; the length is what counts.
@@ -172,7 +172,7 @@ cat >"$WORK/user_write.sql" <<SQL
 \\set n random(1, $USERS)
 select id, doc::text as doc, version from users
   where org_id = '$ORG_ID' and id = (select id from bench_ids where n = :n) \\gset
-with written as (update users set doc = :doc::jsonb, doc_folded = :doc::jsonb,
+with written as (update users set doc = :doc::json, doc_folded = :doc::jsonb,
     modified_at = modified_at + 1, version = version + 1
   where org_id = '$ORG_ID' and id = :id and version = :version
   returning id, org_id, user_name, external_id, active, doc, password_hash, created_at,
