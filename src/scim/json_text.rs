@@ -25,53 +25,7 @@ pub fn compact_members<'a>(
     text: &'a str,
     values: &mut String,
 ) -> Result<CompactMembers<'a>, serde_json::Error> {
-    let mut scan = Scan {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-        spaced: false,
-    };
-    values.reserve(text.len());
-    scan.white_space();
-    scan.expect(b'{')?;
-    let mut members = Vec::with_capacity(16);
-    scan.white_space();
-    if scan.peek() == Some(b'}') {
-        scan.at += 1;
-    } else {
-        loop {
-            let name = scan.string_range()?;
-            let name = member_name(&text[name])?;
-            scan.white_space();
-            scan.expect(b':')?;
-            scan.white_space();
-            let start = values.len();
-            // Checked first without copying: a value with no white space in it (every value
-            // scimd writes) is then copied whole, where copying it part by part as it is
-            // checked cost about a third of this function.
-            let from = scan.at;
-            scan.spaced = false;
-            scan.value(&mut Unwritten, 1)?;
-            if scan.spaced {
-                scan.at = from;
-                scan.value(values, 1)?;
-            } else {
-                values.push_str(&text[from..scan.at]);
-            }
-            members.push((name, start..values.len()));
-            scan.white_space();
-            match scan.next()? {
-                b',' => scan.white_space(),
-                b'}' => break,
-                _ => return Err(scan.error("expected `,` or `}`")),
-            }
-        }
-    }
-    scan.white_space();
-    if scan.at < scan.bytes.len() {
-        return Err(scan.error("trailing characters"));
-    }
-    Ok(members)
+    members::<false>(text, values)
 }
 
 /// The members of `text`, JSON that the database checked as it stored it (Postgres's `json`
@@ -81,6 +35,14 @@ pub fn compact_members<'a>(
 /// a quarter of the server's instructions for a page of users. An error when `text` is not
 /// one object.
 pub fn checked_members<'a>(
+    text: &'a str,
+    values: &mut String,
+) -> Result<CompactMembers<'a>, serde_json::Error> {
+    members::<true>(text, values)
+}
+
+/// [`compact_members`], or [`checked_members`] when `CHECKED`.
+fn members<'a, const CHECKED: bool>(
     text: &'a str,
     values: &mut String,
 ) -> Result<CompactMembers<'a>, serde_json::Error> {
@@ -99,22 +61,37 @@ pub fn checked_members<'a>(
         scan.at += 1;
     } else {
         loop {
-            if scan.peek() != Some(b'"') {
-                return Err(scan.error("expected a member name"));
-            }
-            let from = scan.at;
-            scan.skip_string()?;
-            let name = member_name(&text[from..scan.at])?;
+            let name = if CHECKED {
+                if scan.peek() != Some(b'"') {
+                    return Err(scan.error("expected a member name"));
+                }
+                let from = scan.at;
+                scan.skip_string()?;
+                from..scan.at
+            } else {
+                scan.string_range()?
+            };
+            let name = member_name(&text[name])?;
             scan.white_space();
             scan.expect(b':')?;
             scan.white_space();
             let (start, from) = (values.len(), scan.at);
             scan.spaced = false;
-            scan.skip_value()?;
-            if scan.spaced {
+            if CHECKED {
+                scan.skip_value()?;
+            } else {
+                // Checked first without copying: a value with no white space in it (every
+                // value scimd writes) is then copied whole, where copying it part by part as
+                // it is checked cost about a third of this function.
+                scan.value(&mut Unwritten, 1)?;
+            }
+            if !scan.spaced {
+                values.push_str(&text[from..scan.at]);
+            } else if CHECKED {
                 write_compact(&text[from..scan.at], values);
             } else {
-                values.push_str(&text[from..scan.at]);
+                scan.at = from;
+                scan.value(values, 1)?;
             }
             members.push((name, start..values.len()));
             scan.white_space();
