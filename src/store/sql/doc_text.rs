@@ -1,4 +1,5 @@
-//! A document column read as its text, without checking that the text is JSON.
+//! A document column read as its text, without checking that the text is JSON; and a
+//! document bound for a `json` column (`DocJson`).
 //!
 //! Everything that uses a stored document's text parses it first (the rendering reads its
 //! members, a write parses it into a map), and either fails on text that is not JSON. A
@@ -64,8 +65,8 @@ impl<'r> Decode<'r, Sqlite> for DocText {
 
 /// A document bound for a `json` column (Postgres's `users.doc`, migration 0019): its text as
 /// serde_json writes it, which Postgres checks and stores as it is. Bound as `jsonb` (sqlx's
-/// `Json`), it was parsed into `jsonb` and turned back into text for the column: about a
-/// fifth of Postgres's work for a PATCH. Text on SQLite, as `Json` binds it.
+/// `Json`), every write had it parsed into `jsonb` and turned back into text for the column.
+/// Text on SQLite, as `Json` binds it.
 pub struct DocJson<'a>(pub &'a Doc);
 
 /// Postgres's `json` type (`pg_type.oid`, fixed for built-in types).
