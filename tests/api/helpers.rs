@@ -481,3 +481,25 @@ pub fn enc(value: &str) -> String {
         })
         .collect()
 }
+
+/// Runs `sql` on the test's own database, returning the first column of its first row (as
+/// text) when it returns one.
+pub async fn sql(app: &TestApp, backend: Backend, sql: &str) -> Option<String> {
+    use sqlx::Row;
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .expect("connect");
+            let row = sqlx::query(sql).fetch_optional(&mut conn).await.expect(sql);
+            row.and_then(|row| row.try_get::<String, _>(0).ok())
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .expect("connect");
+            let row = sqlx::query(sql).fetch_optional(&mut conn).await.expect(sql);
+            row.and_then(|row| row.try_get::<String, _>(0).ok())
+        }
+    }
+}

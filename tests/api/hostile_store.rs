@@ -10,7 +10,7 @@ use sqlx::Connection;
 use uuid::Uuid;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, assert_scim_error};
+use crate::helpers::{Backend, TestApp, assert_scim_error, sql};
 use scimd::store::{ListQuery, StoreOptions};
 
 backend_tests!(
@@ -326,28 +326,6 @@ async fn ten_thousand_members_are_added_in_one_request(backend: Backend) {
         stored.body["members"].as_array().map(Vec::len),
         Some(10_000)
     );
-}
-
-/// Runs `sql` on the test's own database, returning the first column of its first row (as
-/// text) when it returns one.
-async fn sql(app: &TestApp, backend: Backend, sql: &str) -> Option<String> {
-    use sqlx::Row;
-    match backend {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
-                .await
-                .expect("connect");
-            let row = sqlx::query(sql).fetch_optional(&mut conn).await.expect(sql);
-            row.and_then(|row| row.try_get::<String, _>(0).ok())
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&app.database_url)
-                .await
-                .expect("connect");
-            let row = sqlx::query(sql).fetch_optional(&mut conn).await.expect(sql);
-            row.and_then(|row| row.try_get::<String, _>(0).ok())
-        }
-    }
 }
 
 async fn a_stored_document_that_is_not_an_object_fails_reads_and_writes_and_stays_as_it_is(

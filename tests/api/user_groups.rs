@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, filter_users, postgres_url};
+use crate::helpers::{Backend, TestApp, filter_users, postgres_url, sql};
 
 backend_tests!(
     a_users_groups_follow_every_change_of_its_memberships_and_of_their_names,
@@ -236,36 +236,14 @@ async fn the_migration_gives_every_user_the_groups_it_was_a_member_of(backend: B
         groups.push(created.body["id"].as_str().expect("id").to_string());
     }
     // The rows as the release before kept them (no groups on them), then the backfill.
-    let clear = "update users set member_of = '[]'";
-    let no_groups_yet = |body: &Value| groups_of(body).is_empty();
-    match backend {
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&app.database_url)
-                .await
-                .expect("connect");
-            sqlx::query(clear).execute(&mut conn).await.expect("clear");
-            assert!(no_groups_yet(
-                &app.get(&format!("/scim/v2/Users/{ann}")).await.body
-            ));
-            sqlx::query(&backfill_sql("postgres"))
-                .execute(&mut conn)
-                .await
-                .expect("backfill");
-        }
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
-                .await
-                .expect("connect");
-            sqlx::query(clear).execute(&mut conn).await.expect("clear");
-            assert!(no_groups_yet(
-                &app.get(&format!("/scim/v2/Users/{ann}")).await.body
-            ));
-            sqlx::query(&backfill_sql("sqlite"))
-                .execute(&mut conn)
-                .await
-                .expect("backfill");
-        }
-    }
+    sql(&app, backend, "update users set member_of = '[]'").await;
+    let read = app.get(&format!("/scim/v2/Users/{ann}")).await;
+    assert!(groups_of(&read.body).is_empty(), "{:?}", read.body);
+    let dialect = match backend {
+        Backend::Postgres => "postgres",
+        Backend::Sqlite => "sqlite",
+    };
+    sql(&app, backend, &backfill_sql(dialect)).await;
     let expect = |pairs: &[(&str, &String)]| -> Vec<(String, String)> {
         pairs
             .iter()

@@ -377,16 +377,10 @@ fn member_refs(pairs: Vec<(uuid::Uuid, String)>) -> Vec<MemberRef> {
         .into_iter()
         .map(|(id, display)| MemberRef { id, display })
         .collect();
-    in_display_order(&mut refs, |m| &m.display);
-    refs
-}
-
-/// Puts `items` in the order of their display names, case-insensitive (as
-/// `display_name_folded` orders them where SQL sorts).
-fn in_display_order<T>(items: &mut [T], display: impl Fn(&T) -> &str) {
-    if items.len() > 1 {
-        items.sort_by_cached_key(|item| super::fold::fold(display(item)));
+    if refs.len() > 1 {
+        refs.sort_by_cached_key(|m| super::fold::fold(&m.display));
     }
+    refs
 }
 
 /// The document column, or the decode error as a store error.
