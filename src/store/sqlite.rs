@@ -52,6 +52,10 @@ pub struct SqliteDialect {
 /// overruns its deadline by little, and the check (one clock read) costs nothing measurable.
 const PROGRESS_STEPS: i32 = 4_000;
 
+/// Rows a connection's thread may read ahead of the task that takes them (sqlx's default
+/// is 50).
+const ROW_BUFFER: usize = 1024;
+
 /// Member ids per statement when adding members (see the skeleton's removal chunks).
 const MEMBER_CHUNK: usize = 5_000;
 
@@ -63,7 +67,8 @@ impl SqliteStore {
             // FULL: a commit is on disk before the request is acknowledged, even on power loss.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .row_buffer_size(ROW_BUFFER);
         make_private(options.get_filename())?;
         let timeout = store_options.statement_timeout;
         let writer = with_deadline(SqlitePoolOptions::new().max_connections(1), timeout)
