@@ -283,8 +283,6 @@ pub fn list_response(
     start_index: Option<i64>,
     cursors: PageCursors,
 ) -> JsonBody {
-    // Written as text, members in name order (as a map would write them), so resources
-    // rendered as text are copied in, not parsed.
     let text_bytes: usize = resources
         .iter()
         .map(|resource| match resource {
@@ -292,30 +290,58 @@ pub fn list_response(
             JsonBody::Tree(_) => 512,
         })
         .sum();
-    let mut out = Vec::with_capacity(text_bytes + 256);
-    out.extend_from_slice(b"{\"Resources\":[");
-    for (i, resource) in resources.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    let mut body = ListBody::with_capacity(text_bytes);
+    for resource in &resources {
+        resource.write_to(body.next_resource());
+    }
+    body.finish(total, start_index, cursors)
+}
+
+/// A ListResponse written as text, members in name order (as a map would write them), its
+/// resources appended one after another: a resource rendered as text is written once, into
+/// the response, not parsed or copied.
+pub struct ListBody {
+    out: Vec<u8>,
+    resources: usize,
+}
+
+impl ListBody {
+    /// Room for `bytes` of resources besides the envelope.
+    pub fn with_capacity(bytes: usize) -> ListBody {
+        let mut out = Vec::with_capacity(bytes + 256);
+        out.extend_from_slice(b"{\"Resources\":[");
+        ListBody { out, resources: 0 }
+    }
+
+    /// Where the next resource's JSON is appended.
+    pub fn next_resource(&mut self) -> &mut Vec<u8> {
+        if self.resources > 0 {
+            self.out.push(b',');
         }
-        resource.write_to(&mut out);
+        self.resources += 1;
+        &mut self.out
     }
-    out.extend_from_slice(format!("],\"itemsPerPage\":{}", resources.len()).as_bytes());
-    for (name, cursor) in [
-        ("nextCursor", cursors.next),
-        ("previousCursor", cursors.previous),
-    ] {
-        if let Some(cursor) = cursor {
-            out.extend_from_slice(format!(",\"{name}\":").as_bytes());
-            write_string(&cursor, &mut out);
+
+    /// The response, with `itemsPerPage` the number of resources appended.
+    pub fn finish(self, total: i64, start_index: Option<i64>, cursors: PageCursors) -> JsonBody {
+        let ListBody { mut out, resources } = self;
+        out.extend_from_slice(format!("],\"itemsPerPage\":{resources}").as_bytes());
+        for (name, cursor) in [
+            ("nextCursor", cursors.next),
+            ("previousCursor", cursors.previous),
+        ] {
+            if let Some(cursor) = cursor {
+                out.extend_from_slice(format!(",\"{name}\":").as_bytes());
+                write_string(&cursor, &mut out);
+            }
         }
+        out.extend_from_slice(format!(",\"schemas\":[\"{LIST_RESPONSE_SCHEMA}\"]").as_bytes());
+        if let Some(start) = start_index {
+            out.extend_from_slice(format!(",\"startIndex\":{start}").as_bytes());
+        }
+        out.extend_from_slice(format!(",\"totalResults\":{total}}}").as_bytes());
+        JsonBody::Text(out)
     }
-    out.extend_from_slice(format!(",\"schemas\":[\"{LIST_RESPONSE_SCHEMA}\"]").as_bytes());
-    if let Some(start) = start_index {
-        out.extend_from_slice(format!(",\"startIndex\":{start}").as_bytes());
-    }
-    out.extend_from_slice(format!(",\"totalResults\":{total}}}").as_bytes());
-    JsonBody::Text(out)
 }
 
 #[cfg(test)]

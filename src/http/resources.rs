@@ -9,30 +9,51 @@ use serde_json::Value;
 
 use super::context::RequestContext;
 use super::extract::{JsonBody, PathParams, ScimBody, ScimResponse};
-use super::list::{ListParams, Projection, list_response};
+use super::list::{ListBody, ListParams, Projection};
 use super::{ApiError, AppState};
 use crate::resources::{Loaded, ResourceKind, View};
 use crate::scim::etag::etag;
 use crate::scim::schema::GROUP_MEMBERS_EXTENSION_SCHEMA;
 use crate::store::Versioned;
 
-/// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5). Without a
-/// projection, written as text where the type can (see [`ResourceKind::render_text`]).
+/// A resource rendered as the client sees it, projected (RFC 7644 §3.4.2.5), as JSON text.
 pub(super) fn render<K: ResourceKind>(
     ctx: &RequestContext,
     loaded: Loaded<K::Record>,
     projection: &Projection,
 ) -> Result<JsonBody, ApiError> {
+    let mut text = Vec::new();
+    write_rendered::<K>(ctx, loaded, projection, &mut text)?;
+    Ok(JsonBody::Text(text))
+}
+
+/// [`render`], appended to `out` (a page's buffer). Without a projection, a type that writes
+/// its resources as text (see [`ResourceKind::render_text`]) writes it in place, with no
+/// tree and no buffer of its own to copy from.
+fn write_rendered<K: ResourceKind>(
+    ctx: &RequestContext,
+    loaded: Loaded<K::Record>,
+    projection: &Projection,
+    out: &mut Vec<u8>,
+) -> Result<(), ApiError> {
     let view = View {
         base_url: &ctx.base_url,
         profile: ctx.profile,
     };
-    if !projection.is_requested()
-        && let Some(text) = K::render_text(&view, &loaded.record, &loaded.related)?
-    {
-        return Ok(JsonBody::Text(text));
+    if !projection.is_requested() && K::render_text(&view, &loaded.record, &loaded.related, out)? {
+        return Ok(());
     }
-    let mut rendered = K::render(&view, loaded.record, &loaded.related)?;
+    render_tree::<K>(&view, loaded, projection)?.write_to(out);
+    Ok(())
+}
+
+/// [`render`] through the resource's map: for a projection, or a type without text.
+fn render_tree<K: ResourceKind>(
+    view: &View<'_>,
+    loaded: Loaded<K::Record>,
+    projection: &Projection,
+) -> Result<JsonBody, ApiError> {
+    let mut rendered = K::render(view, loaded.record, &loaded.related)?;
     // Where a group's members are listed instead goes with `members`, whatever the
     // projection names (it is not a client attribute of its own).
     let elsewhere = rendered.remove(GROUP_MEMBERS_EXTENSION_SCHEMA);
@@ -191,19 +212,22 @@ async fn list_page<K: ResourceKind>(
         .resources
         .list::<K>(&ctx.caller, request, with_related)
         .await?;
-    let resources = page
+    let view = View {
+        base_url: &ctx.base_url,
+        profile: ctx.profile,
+    };
+    let size: usize = page
         .items
-        .into_iter()
-        .map(|loaded| render::<K>(ctx, loaded, &projection))
-        .collect::<Result<_, _>>()?;
+        .iter()
+        .map(|loaded| K::rendered_size_hint(&view, &loaded.record, &loaded.related))
+        .sum();
+    let mut body = ListBody::with_capacity(size + page.items.len());
+    for loaded in page.items {
+        write_rendered::<K>(ctx, loaded, &projection, body.next_resource())?;
+    }
     Ok(ScimResponse {
         status: StatusCode::OK,
-        body: Some(list_response(
-            resources,
-            page.total,
-            page.start_index,
-            page.cursors,
-        )),
+        body: Some(body.finish(page.total, page.start_index, page.cursors)),
         etag: None,
         location: None,
     })

@@ -42,13 +42,13 @@ impl ResourceKind for Groups {
         store: &dyn Store,
         settings: &Settings,
         org_id: Uuid,
-        groups: &[GroupRecord],
+        groups: &mut [GroupRecord],
     ) -> StoreResult<Vec<Option<Vec<MemberRef>>>> {
         // One budget for the whole response: a page of groups lists as many members in all
         // as one group may. One more than fits tells a group that does not.
         let mut budget = settings.group_inline_members;
         let mut members = Vec::with_capacity(groups.len());
-        for group in groups {
+        for group in groups.iter() {
             let limit = i64::try_from(budget).unwrap_or(i64::MAX).saturating_add(1);
             let listed = store.group_members(org_id, group.id, limit).await?;
             if listed.len() > budget {

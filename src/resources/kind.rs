@@ -32,24 +32,33 @@ pub trait ResourceKind: Send + Sync + 'static {
     /// The related resources of each record, in the records' order; `None` for a record
     /// with too many to list in one response (a group's members past
     /// `settings.group_inline_members`, counted over all records: a response is bounded).
+    /// A type whose records were read with them (a user's groups) moves them out of the
+    /// records, which are only rendered afterwards.
     async fn related(
         store: &dyn Store,
         settings: &Settings,
         org_id: Uuid,
-        records: &[Self::Record],
+        records: &mut [Self::Record],
     ) -> StoreResult<Vec<Option<Vec<MemberRef>>>>;
 
     /// The resource as the client sees it, before projection.
     fn render(view: &View<'_>, record: Self::Record, related: &Related) -> ResourceResult<Doc>;
 
-    /// The resource as `render` renders it, written as JSON text without building a tree,
-    /// where the type can do that (a user, from its stored text); `None` where it cannot.
+    /// The resource as `render` renders it, appended to `out` as JSON text without building
+    /// a tree, where the type can do that (a user, from its stored text): whether it did
+    /// (where it cannot, nothing is written).
     fn render_text(
         _view: &View<'_>,
         _record: &Self::Record,
         _related: &Related,
-    ) -> ResourceResult<Option<Vec<u8>>> {
-        Ok(None)
+        _out: &mut Vec<u8>,
+    ) -> ResourceResult<bool> {
+        Ok(false)
+    }
+
+    /// About how many bytes the resource's rendering takes, to size a page's buffer once.
+    fn rendered_size_hint(_view: &View<'_>, _record: &Self::Record, _related: &Related) -> usize {
+        512
     }
 
     /// RFC 7644 §3.3.
@@ -201,7 +210,7 @@ impl Resources {
     pub async fn load<K: ResourceKind>(
         &self,
         caller: &Caller,
-        records: Vec<K::Record>,
+        mut records: Vec<K::Record>,
         with_related: bool,
     ) -> ResourceResult<Vec<Loaded<K::Record>>> {
         if !with_related {
@@ -213,7 +222,7 @@ impl Resources {
                 })
                 .collect());
         }
-        let related = K::related(&*self.store, &self.settings, caller.org_id, &records).await?;
+        let related = K::related(&*self.store, &self.settings, caller.org_id, &mut records).await?;
         Ok(records
             .into_iter()
             .zip(related)
