@@ -23,27 +23,31 @@ pub(super) fn render<K: ResourceKind>(
     projection: &Projection,
 ) -> Result<JsonBody, ApiError> {
     let mut text = Vec::new();
-    write_rendered::<K>(ctx, loaded, projection, &mut text)?;
+    write_rendered::<K>(&view_of(ctx), loaded, projection, &mut text)?;
     Ok(JsonBody::Text(text))
+}
+
+/// How `ctx`'s request is shown resources: where the API is, and the profile.
+fn view_of(ctx: &RequestContext) -> View<'_> {
+    View {
+        base_url: &ctx.base_url,
+        profile: ctx.profile,
+    }
 }
 
 /// [`render`], appended to `out` (a page's buffer). Without a projection, a type that writes
 /// its resources as text (see [`ResourceKind::render_text`]) writes it in place, with no
 /// tree and no buffer of its own to copy from.
 fn write_rendered<K: ResourceKind>(
-    ctx: &RequestContext,
+    view: &View<'_>,
     loaded: Loaded<K::Record>,
     projection: &Projection,
     out: &mut Vec<u8>,
 ) -> Result<(), ApiError> {
-    let view = View {
-        base_url: &ctx.base_url,
-        profile: ctx.profile,
-    };
-    if !projection.is_requested() && K::render_text(&view, &loaded.record, &loaded.related, out)? {
+    if !projection.is_requested() && K::render_text(view, &loaded.record, &loaded.related, out)? {
         return Ok(());
     }
-    render_tree::<K>(&view, loaded, projection)?.write_to(out);
+    render_tree::<K>(view, loaded, projection)?.write_to(out);
     Ok(())
 }
 
@@ -212,10 +216,7 @@ async fn list_page<K: ResourceKind>(
         .resources
         .list::<K>(&ctx.caller, request, with_related)
         .await?;
-    let view = View {
-        base_url: &ctx.base_url,
-        profile: ctx.profile,
-    };
+    let view = view_of(ctx);
     let size: usize = page
         .items
         .iter()
@@ -223,7 +224,7 @@ async fn list_page<K: ResourceKind>(
         .sum();
     let mut body = ListBody::with_capacity(size + page.items.len());
     for loaded in page.items {
-        write_rendered::<K>(ctx, loaded, &projection, body.next_resource())?;
+        write_rendered::<K>(&view, loaded, &projection, body.next_resource())?;
     }
     Ok(ScimResponse {
         status: StatusCode::OK,
