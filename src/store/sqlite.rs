@@ -7,15 +7,19 @@
 //! reads use a separate pool and, thanks to WAL, never wait for the writer.
 //!
 //! With a statement timeout, every connection handed out by either pool carries a deadline
-//! (the acquire time plus the timeout), checked by SQLite's progress handler every few thousand
-//! VM steps: a statement still running then is interrupted (`SQLITE_INTERRUPT`), so a request
-//! the server gave up on frees its connection. Migrations run on a connection of their own.
+//! (the checkout time plus the timeout), checked by SQLite's progress handler every few
+//! thousand VM steps: a statement still running then is interrupted (`SQLITE_INTERRUPT`), so a
+//! request the server gave up on frees its connection. The handler is installed once per
+//! connection and reads a [`Deadline`] the pool sets at checkout (`sql/conns.rs`), without a
+//! message to the connection's thread. Migrations run on a connection of their own.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -27,7 +31,7 @@ use sqlx::{Arguments, Pool, Row, Sqlite};
 use uuid::Uuid;
 
 use super::filter_sql;
-use super::sql::conns::Conns;
+use super::sql::conns::{Conns, Deadline, Deadlines, PoolSettings};
 use super::sql::{Arg, Dialect, LimiterState, SqlStore, fetch_all, fetch_optional};
 use super::{StoreError, StoreOptions, StoreResult, now_ms, unknown_member};
 use crate::ratelimit::MemoryLimiter;
@@ -59,6 +63,11 @@ const PROGRESS_STEPS: i32 = 4_000;
 /// `max_document_bytes` per row (16 MiB per connection at the default 128 KiB).
 const ROW_BUFFER: usize = 128;
 
+/// How long a checkout waits for a connection: sqlx's pool's default, kept when SQLite moved
+/// to our pool. Writes queue for the one writer connection this long at most; the request
+/// timeout usually answers first.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Member ids per statement when adding members (see the skeleton's removal chunks).
 const MEMBER_CHUNK: usize = 5_000;
 
@@ -73,17 +82,22 @@ impl SqliteStore {
             .foreign_keys(true)
             .row_buffer_size(ROW_BUFFER);
         make_private(options.get_filename())?;
-        let timeout = store_options.statement_timeout;
-        let writer = with_deadline(SqlitePoolOptions::new().max_connections(1), timeout)
-            .connect_with(options.clone())
-            .await?;
-        let reader = with_deadline(SqlitePoolOptions::new().max_connections(8), timeout)
-            .connect_with(options.clone().read_only(false))
-            .await?;
+        let settings = |max| PoolSettings {
+            deadlines: store_options.statement_timeout.map(|timeout| Deadlines {
+                timeout,
+                install: install_deadline,
+            }),
+            ..PoolSettings::new(max, ACQUIRE_TIMEOUT)
+        };
+        let writer = Conns::new(options.clone(), settings(1));
+        let reader = Conns::new(options.clone(), settings(8));
+        // Fails now, not at the first request, when the file cannot be opened (and creates it).
+        drop(writer.acquire().await?);
+        drop(reader.acquire().await?);
         Ok(SqlStore {
             dialect: SqliteDialect {
-                reader: Conns::Sqlx(reader),
-                writer: Conns::Sqlx(writer),
+                reader,
+                writer,
                 limiter: MemoryLimiter::default(),
                 options,
             },
@@ -245,29 +259,18 @@ impl Dialect for SqliteDialect {
     }
 }
 
-/// Pool options that, with a timeout, give each connection handed out a fresh deadline: the
-/// progress handler interrupts any statement still running past it (`SQLITE_INTERRUPT`). A
-/// reused connection gets it in `before_acquire`, a new one in `after_connect` (the pool
-/// skips `before_acquire` for a connection it has just opened).
-fn with_deadline(pool: SqlitePoolOptions, timeout: Option<Duration>) -> SqlitePoolOptions {
-    let Some(timeout) = timeout else {
-        return pool;
-    };
-    pool.after_connect(move |conn, _| Box::pin(set_deadline(conn, timeout)))
-        .before_acquire(move |conn, _| {
-            Box::pin(async move {
-                set_deadline(conn, timeout).await?;
-                Ok(true)
-            })
-        })
-}
-
-async fn set_deadline(conn: &mut SqliteConnection, timeout: Duration) -> Result<(), sqlx::Error> {
-    let deadline = Instant::now() + timeout;
-    conn.lock_handle()
-        .await?
-        .set_progress_handler(PROGRESS_STEPS, move || Instant::now() < deadline);
-    Ok(())
+/// A new connection's progress handler: a statement still running past the connection's
+/// [`Deadline`] (set at each checkout) is interrupted (`SQLITE_INTERRUPT`).
+fn install_deadline(
+    conn: &mut SqliteConnection,
+    deadline: Arc<Deadline>,
+) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        conn.lock_handle()
+            .await?
+            .set_progress_handler(PROGRESS_STEPS, move || !deadline.passed());
+        Ok(())
+    })
 }
 
 /// The database file (and its `-wal`/`-shm` companions, which SQLite creates with the file's

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use scimd::store::conns::{Conns, Retirement};
+use scimd::store::conns::{Conns, PoolSettings, Retirement};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres};
 
@@ -27,7 +27,11 @@ async fn retiring_pool(retirement: Retirement) -> Option<(Conns<Postgres>, TestD
     postgres_url()?;
     let db = TestDb::create(Backend::Postgres).await;
     let options = PgConnectOptions::from_str(&db.url).unwrap();
-    let pool = Conns::own_with(options, 1, Duration::from_secs(3), retirement);
+    let settings = PoolSettings {
+        retirement,
+        ..PoolSettings::new(1, Duration::from_secs(3))
+    };
+    let pool = Conns::new(options, settings);
     Some((pool, db))
 }
 
@@ -337,12 +341,11 @@ async fn a_connection_that_stopped_answering_is_given_up_after_a_short_ping() {
         check_after_idle: Duration::from_millis(100),
         ..Retirement::default()
     };
-    let pool = Conns::<Postgres>::own_with(
-        options.port(relay.port),
-        1,
-        Duration::from_secs(3),
+    let settings = PoolSettings {
         retirement,
-    );
+        ..PoolSettings::new(1, Duration::from_secs(3))
+    };
+    let pool = Conns::<Postgres>::new(options.port(relay.port), settings);
     let mut conn = pool.acquire().await.unwrap();
     let pid = scalar(&mut conn, "select pg_backend_pid()::int8").await;
     drop(conn);

@@ -1,7 +1,7 @@
 //! The request pools' connections: [`Conns`] hands out a [`Leased`] connection or a [`Tx`]
-//! (a transaction that owns its connection), from one of two pools.
+//! (a transaction that owns its connection), from a pool of our own.
 //!
-//! Postgres uses a pool of our own. sqlx 0.8's pool (and 0.9's) pings every connection when
+//! sqlx 0.8's pool (and 0.9's) pings every connection when
 //! it goes back, a `Sync` round trip per checkout that measured about a tenth of the server's
 //! CPU on a GET (and a wake-up of the backend). What the ping is for is done here without a
 //! round trip: a returned connection is *flushed* ([`sqlx::Connection::flush`], which sends
@@ -19,18 +19,24 @@
 //! instead of failing a request.
 //! Under load no connection sits idle that long: the ping costs nothing there.
 //!
-//! SQLite keeps sqlx's pool: its connections get a fresh statement deadline on every
-//! checkout through the pool's hooks, and its ping is a message to the connection's thread.
+//! SQLite uses it too. There, sqlx's pool cost three messages to the connection's thread per
+//! checkout (the statement deadline set through `lock_handle` before it, the statement, the
+//! ping after it), each a wake-up of that thread and of the task: about ten futex calls per
+//! GET. Here a SQLite connection checks its own [`Deadline`] (its progress handler reads it),
+//! which the pool sets at checkout with one store; its flush has nothing to do, so a
+//! connection is back at once. A rollback queued by a dropped transaction, or a statement
+//! whose stream was dropped, is settled by the connection's thread before it takes the next
+//! command, since it takes them in order.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use sqlx::pool::PoolConnection;
-use sqlx::{ConnectOptions, Connection, Database, Pool, TransactionManager};
+use futures_util::future::BoxFuture;
+use sqlx::{ConnectOptions, Connection, Database, TransactionManager};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long a returned connection may take to read what a cancelled statement left behind
@@ -62,20 +68,13 @@ impl Default for Retirement {
 /// How long a connection checked after an idle spell may take to answer its ping.
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Where a store's requests get their connections.
-pub enum Conns<DB: Database> {
-    /// sqlx's pool (SQLite).
-    Sqlx(Pool<DB>),
-    /// Our pool, which returns connections without a round trip (Postgres).
-    Own(Arc<OwnPool<DB>>),
-}
+/// Where a store's requests get their connections: our pool, which checks out and returns
+/// a connection without a round trip.
+pub struct Conns<DB: Database>(Arc<OwnPool<DB>>);
 
 impl<DB: Database> Clone for Conns<DB> {
     fn clone(&self) -> Self {
-        match self {
-            Conns::Sqlx(pool) => Conns::Sqlx(pool.clone()),
-            Conns::Own(pool) => Conns::Own(Arc::clone(pool)),
-        }
+        Conns(Arc::clone(&self.0))
     }
 }
 
@@ -89,6 +88,77 @@ impl<DB: Database> fmt::Debug for Conns<DB> {
     }
 }
 
+/// A statement deadline a connection enforces itself (SQLite's progress handler reads it
+/// between VM steps), set by the pool at every checkout: one atomic store, no message to the
+/// connection.
+#[derive(Debug)]
+pub struct Deadline {
+    base: Instant,
+    /// Nanoseconds after `base`.
+    at: AtomicU64,
+}
+
+impl Deadline {
+    fn new() -> Deadline {
+        Deadline {
+            base: Instant::now(),
+            at: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Whether the connection's current statement has run past its checkout's deadline.
+    pub fn passed(&self) -> bool {
+        nanos(self.base.elapsed()) >= self.at.load(Ordering::Relaxed)
+    }
+
+    /// `timeout` from now. Relaxed: the statement that reads it is sent to the connection's
+    /// thread through a channel after this store, and the channel orders the two.
+    fn set_after(&self, timeout: Duration) {
+        let at = nanos(self.base.elapsed().saturating_add(timeout));
+        self.at.store(at, Ordering::Relaxed);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Installs a connection's check of its [`Deadline`], once, when the connection opens.
+pub type InstallDeadline<DB> = for<'c> fn(
+    &'c mut <DB as Database>::Connection,
+    Arc<Deadline>,
+) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+
+/// A statement timeout the pool's connections enforce themselves ([`Deadline`]).
+pub struct Deadlines<DB: Database> {
+    /// A statement started more than this after its connection's checkout is interrupted.
+    pub timeout: Duration,
+    pub install: InstallDeadline<DB>,
+}
+
+/// How many connections a pool opens, how long a checkout may wait, when connections are
+/// retired, and the deadline they enforce themselves, if any.
+pub struct PoolSettings<DB: Database> {
+    pub max: u32,
+    /// A checkout waits at most this (then `PoolTimedOut`), opening a connection included.
+    pub acquire_timeout: Duration,
+    pub retirement: Retirement,
+    pub deadlines: Option<Deadlines<DB>>,
+}
+
+impl<DB: Database> PoolSettings<DB> {
+    /// `max` connections, checkouts waiting at most `acquire_timeout`, retired as sqlx
+    /// retires them, no deadline of their own.
+    pub fn new(max: u32, acquire_timeout: Duration) -> PoolSettings<DB> {
+        PoolSettings {
+            max,
+            acquire_timeout,
+            retirement: Retirement::default(),
+            deadlines: None,
+        }
+    }
+}
+
 impl<DB: Database> Conns<DB> {
     /// A pool of at most `max` connections opened with `options`; a checkout waits at most
     /// `acquire_timeout` (then `PoolTimedOut`), opening a connection included.
@@ -97,37 +167,33 @@ impl<DB: Database> Conns<DB> {
         max: u32,
         acquire_timeout: Duration,
     ) -> Conns<DB> {
-        Conns::own_with(options, max, acquire_timeout, Retirement::default())
+        Conns::new(options, PoolSettings::new(max, acquire_timeout))
     }
 
-    /// [`Conns::own`] with its connections retired as `retirement` says. Sweeps idle
+    /// A pool of connections opened with `options`, as `settings` say. Sweeps idle
     /// connections from a task on the current runtime, for as long as the pool lives.
-    pub fn own_with(
+    pub fn new(
         options: <DB::Connection as Connection>::Options,
-        max: u32,
-        acquire_timeout: Duration,
-        retirement: Retirement,
+        settings: PoolSettings<DB>,
     ) -> Conns<DB> {
         let pool = Arc::new(OwnPool {
             options,
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(max as usize)),
+            permits: Arc::new(Semaphore::new(settings.max as usize)),
             open: AtomicU32::new(0),
-            acquire_timeout,
-            retirement,
+            acquire_timeout: settings.acquire_timeout,
+            retirement: settings.retirement,
+            deadlines: settings.deadlines,
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(sweep(Arc::downgrade(&pool)));
         }
-        Conns::Own(pool)
+        Conns(pool)
     }
 
     /// A connection for statements of its own.
     pub async fn acquire(&self) -> Result<Leased<DB>, sqlx::Error> {
-        match self {
-            Conns::Sqlx(pool) => Ok(Leased(Lease::Sqlx(pool.acquire().await?))),
-            Conns::Own(pool) => pool.acquire().await,
-        }
+        self.0.acquire().await
     }
 
     /// A transaction on a connection of its own; rolled back when dropped uncommitted.
@@ -139,13 +205,11 @@ impl<DB: Database> Conns<DB> {
 
     /// Connections open, and of those idle.
     pub fn state(&self) -> (u32, u32) {
-        match self {
-            Conns::Sqlx(pool) => (pool.size(), pool.num_idle() as u32),
-            Conns::Own(pool) => (
-                pool.open.load(Ordering::Relaxed),
-                pool.idle.lock().unwrap_or_else(|e| e.into_inner()).len() as u32,
-            ),
-        }
+        let pool = &self.0;
+        (
+            pool.open.load(Ordering::Relaxed),
+            pool.idle.lock().unwrap_or_else(|e| e.into_inner()).len() as u32,
+        )
     }
 }
 
@@ -158,12 +222,19 @@ pub struct OwnPool<DB: Database> {
     open: AtomicU32,
     acquire_timeout: Duration,
     retirement: Retirement,
+    deadlines: Option<Deadlines<DB>>,
 }
 
-/// An idle connection, with when it was opened and since when it is idle.
-struct Idle<DB: Database> {
+/// A connection of the pool, with when it was opened and the deadline it checks, if any.
+struct Pooled<DB: Database> {
     conn: DB::Connection,
     opened: Instant,
+    deadline: Option<Arc<Deadline>>,
+}
+
+/// An idle connection, and since when it is idle.
+struct Idle<DB: Database> {
+    pooled: Pooled<DB>,
     since: Instant,
 }
 
@@ -177,37 +248,57 @@ impl<DB: Database> OwnPool<DB> {
             // A connection taken from the idle list leaves the count of open ones until it
             // is handed out, so a checkout cancelled meanwhile (its ping, say) drops it
             // without leaving the count wrong.
-            let (conn, opened) = loop {
+            let pooled = loop {
                 let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-                let Some(mut idle) = idle else {
-                    break (self.options.connect().await?, Instant::now());
+                let Some(Idle { mut pooled, since }) = idle else {
+                    break self.connect().await?;
                 };
                 self.open.fetch_sub(1, Ordering::Relaxed);
-                if self.retired(idle.opened, idle.since) {
-                    goodbye(idle.conn);
+                if self.retired(pooled.opened, since) {
+                    goodbye(pooled.conn);
                     continue;
                 }
-                if idle.since.elapsed() < self.retirement.check_after_idle {
-                    break (idle.conn, idle.opened);
+                if since.elapsed() < self.retirement.check_after_idle {
+                    break pooled;
                 }
                 // A connection a middlebox dropped without a reset does not answer at all:
                 // it is given up after a short wait, and the next one is tried.
-                let ping = tokio::time::timeout(PING_TIMEOUT, idle.conn.ping()).await;
+                let ping = tokio::time::timeout(PING_TIMEOUT, pooled.conn.ping()).await;
                 if matches!(ping, Ok(Ok(()))) {
-                    break (idle.conn, idle.opened);
+                    break pooled;
                 }
             };
+            if let (Some(deadline), Some(deadlines)) = (&pooled.deadline, &self.deadlines) {
+                deadline.set_after(deadlines.timeout);
+            }
             self.open.fetch_add(1, Ordering::Relaxed);
-            Ok(Leased(Lease::Own {
-                conn: Some(conn),
-                opened,
+            Ok(Leased {
+                pooled: Some(pooled),
                 permit: Some(permit),
                 pool: Arc::clone(self),
-            }))
+            })
         };
         tokio::time::timeout(self.acquire_timeout, checkout)
             .await
             .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+    }
+
+    /// A new connection, its deadline check installed.
+    async fn connect(&self) -> Result<Pooled<DB>, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        let deadline = match &self.deadlines {
+            Some(deadlines) => {
+                let deadline = Arc::new(Deadline::new());
+                (deadlines.install)(&mut conn, Arc::clone(&deadline)).await?;
+                Some(deadline)
+            }
+            None => None,
+        };
+        Ok(Pooled {
+            conn,
+            opened: Instant::now(),
+            deadline,
+        })
     }
 
     /// Whether a connection opened at `opened` and idle since `since` is past its time.
@@ -218,17 +309,16 @@ impl<DB: Database> OwnPool<DB> {
 
     /// Back to the idle list, or closed when it has lived its time (its permit is released
     /// by the caller, after this).
-    fn keep(&self, conn: DB::Connection, opened: Instant) {
-        if opened.elapsed() >= self.retirement.max_lifetime {
-            self.close(conn);
+    fn keep(&self, pooled: Pooled<DB>) {
+        if pooled.opened.elapsed() >= self.retirement.max_lifetime {
+            self.close(pooled.conn);
             return;
         }
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Idle {
-                conn,
-                opened,
+                pooled,
                 since: Instant::now(),
             });
     }
@@ -272,27 +362,21 @@ async fn sweep<DB: Database>(pool: Weak<OwnPool<DB>>) {
             let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
             let (retired, kept) = std::mem::take(&mut *idle)
                 .into_iter()
-                .partition(|c| pool.retired(c.opened, c.since));
+                .partition(|c| pool.retired(c.pooled.opened, c.since));
             *idle = kept;
             retired
         };
         for idle in retired {
-            pool.close(idle.conn);
+            pool.close(idle.pooled.conn);
         }
     }
 }
 
 /// A checked-out connection; it goes back to its pool when dropped.
-pub struct Leased<DB: Database>(Lease<DB>);
-
-enum Lease<DB: Database> {
-    Sqlx(PoolConnection<DB>),
-    Own {
-        conn: Option<DB::Connection>,
-        opened: Instant,
-        permit: Option<OwnedSemaphorePermit>,
-        pool: Arc<OwnPool<DB>>,
-    },
+pub struct Leased<DB: Database> {
+    pooled: Option<Pooled<DB>>,
+    permit: Option<OwnedSemaphorePermit>,
+    pool: Arc<OwnPool<DB>>,
 }
 
 // The connection is taken out only by `drop`, after which nothing can deref: the `expect`s
@@ -301,53 +385,46 @@ impl<DB: Database> Deref for Leased<DB> {
     type Target = DB::Connection;
     #[allow(clippy::expect_used)]
     fn deref(&self) -> &DB::Connection {
-        match &self.0 {
-            Lease::Sqlx(conn) => conn,
-            Lease::Own { conn, .. } => conn.as_ref().expect("a leased connection until dropped"),
-        }
+        &self
+            .pooled
+            .as_ref()
+            .expect("a leased connection until dropped")
+            .conn
     }
 }
 
 impl<DB: Database> DerefMut for Leased<DB> {
     #[allow(clippy::expect_used)]
     fn deref_mut(&mut self) -> &mut DB::Connection {
-        match &mut self.0 {
-            Lease::Sqlx(conn) => conn,
-            Lease::Own { conn, .. } => conn.as_mut().expect("a leased connection until dropped"),
-        }
+        &mut self
+            .pooled
+            .as_mut()
+            .expect("a leased connection until dropped")
+            .conn
     }
 }
 
 impl<DB: Database> Drop for Leased<DB> {
     fn drop(&mut self) {
-        let Lease::Own {
-            conn,
-            opened,
-            permit,
-            pool,
-        } = &mut self.0
-        else {
+        let (Some(mut pooled), permit) = (self.pooled.take(), self.permit.take()) else {
             return;
         };
-        let opened = *opened;
-        let (Some(mut conn), permit) = (conn.take(), permit.take()) else {
-            return;
-        };
+        let pool = &self.pool;
         // A connection used to the end has nothing to send or read: the flush completes on
         // its first poll, without a system call.
-        match conn.flush().now_or_never() {
-            Some(Ok(())) => pool.keep(conn, opened),
-            Some(Err(_)) => pool.discard(conn),
+        match pooled.conn.flush().now_or_never() {
+            Some(Ok(())) => pool.keep(pooled),
+            Some(Err(_)) => pool.discard(pooled.conn),
             None => {
                 let pool = Arc::clone(pool);
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                    pool.discard(conn);
+                    pool.discard(pooled.conn);
                     return;
                 };
                 runtime.spawn(async move {
-                    match tokio::time::timeout(RETURN_DEADLINE, conn.flush()).await {
-                        Ok(Ok(())) => pool.keep(conn, opened),
-                        _ => pool.discard(conn),
+                    match tokio::time::timeout(RETURN_DEADLINE, pooled.conn.flush()).await {
+                        Ok(Ok(())) => pool.keep(pooled),
+                        _ => pool.discard(pooled.conn),
                     }
                     drop(permit);
                 });
@@ -391,5 +468,34 @@ impl<DB: Database> Drop for Tx<DB> {
             // Queued, not sent: the connection's return flushes it (see the module doc).
             DB::TransactionManager::start_rollback(&mut self.conn);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_never_set_never_passes() {
+        assert!(!Deadline::new().passed());
+    }
+
+    #[test]
+    fn a_deadline_passes_once_its_timeout_has_run_out_and_not_before() {
+        let deadline = Deadline::new();
+        deadline.set_after(Duration::from_secs(3600));
+        assert!(!deadline.passed());
+        deadline.set_after(Duration::ZERO);
+        assert!(deadline.passed());
+        // A later checkout moves it forward again.
+        deadline.set_after(Duration::from_secs(3600));
+        assert!(!deadline.passed());
+    }
+
+    #[test]
+    fn a_timeout_too_long_to_count_in_nanoseconds_means_no_deadline() {
+        let deadline = Deadline::new();
+        deadline.set_after(Duration::MAX);
+        assert!(!deadline.passed());
     }
 }

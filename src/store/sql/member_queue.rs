@@ -255,7 +255,10 @@ fn shared(error: &sqlx::Error) -> StoreError {
 mod tests {
     use futures_util::future::join_all;
     use sqlx::Row;
-    use sqlx::sqlite::SqlitePoolOptions;
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use sqlx::sqlite::SqliteConnectOptions;
 
     use super::*;
     use crate::store::sqlite::SqliteDialect;
@@ -263,16 +266,13 @@ mod tests {
     /// One connection to a database in memory, with a table each change inserts a row into,
     /// answering the value and the ordinal it was bound.
     async fn conns() -> Conns<sqlx::Sqlite> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
+        let conns = Conns::own(options, 1, Duration::from_secs(3));
         sqlx::query("create table t (x integer primary key, ordinal integer not null)")
-            .execute(&pool)
+            .execute(&mut *conns.acquire().await.unwrap())
             .await
             .unwrap();
-        Conns::Sqlx(pool)
+        conns
     }
 
     fn insert(x: i64) -> MemberChange {
