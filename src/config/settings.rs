@@ -1,6 +1,7 @@
 //! The settings a running server reads (a subset of the command-line configuration), with
 //! their defaults written once: the CLI's defaults are taken from [`Settings::default`].
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::TrustedProxies;
@@ -104,9 +105,11 @@ impl Settings {
     }
 }
 
-/// The number of cores, the default for CPU-bound concurrency limits.
+/// The number of cores, the default for CPU-bound concurrency limits. Asked once: each
+/// answer reads three cgroup files, and every flag's default builds a [`Settings`].
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, usize::from))
 }
 
 impl Default for Settings {

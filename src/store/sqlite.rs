@@ -246,10 +246,16 @@ impl Dialect for SqliteDialect {
         Ok(added)
     }
 
+    /// Migrations and refolds commit without waiting for the disk (`synchronous = NORMAL`):
+    /// on an empty file the 18 migrations' commits were 36 flushes, about half of a cold
+    /// start. Nothing they write is acknowledged to anyone, and in WAL mode a commit that
+    /// did not reach the disk is lost whole, in order, never half-applied: a power cut undoes
+    /// the last migrations and their records together, and the next start runs them again.
+    /// The first commit of the serving connections (`FULL`) flushes the log, theirs included.
     async fn migration_pool(&self) -> StoreResult<Pool<Self::DB>> {
         Ok(SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(self.options.clone())
+            .connect_with(self.options.clone().synchronous(SqliteSynchronous::Normal))
             .await?)
     }
 
