@@ -58,7 +58,7 @@ pub use records::{
     UserRecord, UserUpdateFn, UserWrite, Versioned,
 };
 pub use sql::conns;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, request_pool as sqlite_request_pool};
 pub use stored_doc::StoredDoc;
 pub use streams::{EventStream, NewStream, SigningKeyRow, StreamKind, StreamProgress, StreamState};
 

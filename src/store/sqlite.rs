@@ -11,7 +11,9 @@
 //! thousand VM steps: a statement still running then is interrupted (`SQLITE_INTERRUPT`), so a
 //! request the server gave up on frees its connection. The handler is installed once per
 //! connection and reads a [`Deadline`] the pool sets at checkout (`sql/conns.rs`), without a
-//! message to the connection's thread. Migrations run on a connection of their own.
+//! message to the connection's thread; a lease dropped while its statement may still run
+//! stops that statement and waits for the connection to be idle before it is handed out
+//! again. Migrations run on a connection of their own.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -82,15 +84,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .row_buffer_size(ROW_BUFFER);
         make_private(options.get_filename())?;
-        let settings = |max| PoolSettings {
-            deadlines: store_options.statement_timeout.map(|timeout| Deadlines {
-                timeout,
-                install: install_deadline,
-            }),
-            ..PoolSettings::new(max, ACQUIRE_TIMEOUT)
-        };
-        let writer = Conns::new(options.clone(), settings(1));
-        let reader = Conns::new(options.clone(), settings(8));
+        let timeout = store_options.statement_timeout;
+        let writer = request_pool(options.clone(), 1, timeout);
+        let reader = request_pool(options.clone(), 8, timeout);
         // Fails now, not at the first request, when the file cannot be opened (and creates it).
         drop(writer.acquire().await?);
         drop(reader.acquire().await?);
@@ -265,6 +261,26 @@ impl Dialect for SqliteDialect {
     }
 }
 
+/// A pool of `max` connections opened with `options` whose statements are interrupted once
+/// they run `statement_timeout` past their connection's checkout. Without a timeout the
+/// progress handler is installed all the same: it tells the pool when a lease was dropped
+/// with a statement that may still run ([`Deadline`]).
+pub fn request_pool(
+    options: SqliteConnectOptions,
+    max: u32,
+    statement_timeout: Option<Duration>,
+) -> Conns<Sqlite> {
+    let deadlines = Deadlines {
+        timeout: statement_timeout.unwrap_or(Duration::MAX),
+        install: install_deadline,
+    };
+    let settings = PoolSettings {
+        deadlines: Some(deadlines),
+        ..PoolSettings::new(max, ACQUIRE_TIMEOUT)
+    };
+    Conns::new(options, settings)
+}
+
 /// A new connection's progress handler: a statement still running past the connection's
 /// [`Deadline`] (set at each checkout) is interrupted (`SQLITE_INTERRUPT`).
 fn install_deadline(
@@ -274,7 +290,7 @@ fn install_deadline(
     Box::pin(async move {
         conn.lock_handle()
             .await?
-            .set_progress_handler(PROGRESS_STEPS, move || !deadline.passed());
+            .set_progress_handler(PROGRESS_STEPS, move || deadline.check());
         Ok(())
     })
 }

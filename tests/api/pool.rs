@@ -1,15 +1,18 @@
-//! The Postgres request pool (`store/sql/conns.rs`): a connection goes back without a round
-//! trip, yet what a dropped transaction or a cancelled statement left behind is settled before
-//! anyone else uses it, a broken connection is replaced, checkouts are bounded, and
-//! connections are retired: checked after an idle spell, closed when idle or old.
+//! The request pool (`store/sql/conns.rs`): a connection goes back without a round trip, yet
+//! what a dropped transaction or a cancelled statement left behind is settled before anyone
+//! else uses it, a broken connection is replaced, checkouts are bounded, and connections are
+//! retired: checked after an idle spell, closed when idle or old. Mostly on Postgres; the
+//! SQLite tests at the end are about the deadline its connections check themselves.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use scimd::store::conns::{Conns, PoolSettings, Retirement};
+use scimd::store::sqlite_request_pool;
 use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres};
 
 use crate::helpers::{Backend, TestDb, postgres_url};
@@ -364,5 +367,86 @@ async fn a_connection_that_stopped_answering_is_given_up_after_a_short_ping() {
     assert_ne!(
         scalar(&mut conn, "select pg_backend_pid()::int8").await,
         pid
+    );
+}
+
+/// A SQLite statement that runs for minutes unless it is stopped.
+const ENDLESS_SQLITE: &str = "with recursive c(x) as (select 1 union all select x + 1 from c \
+     where x < 4000000000) select count(*) from c";
+
+/// A SQLite pool of one connection to a database in memory, its statements stopped `timeout`
+/// after their checkout.
+fn sqlite_pool(timeout: Duration) -> Conns<sqlx::Sqlite> {
+    let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
+    sqlite_request_pool(options, 1, Some(timeout))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_connection_whose_statements_ended_is_back_in_the_pool_as_soon_as_it_is_dropped() {
+    let pool = sqlite_pool(Duration::from_secs(10));
+    for _ in 0..20 {
+        let mut conn = pool.acquire().await.unwrap();
+        let one: i64 = sqlx::query_scalar("select 1")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        drop(conn);
+        // Synchronously: no message to the connection's thread was needed to return it.
+        assert_eq!(pool.state(), (1, 1), "one connection, idle again at once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_statement_past_its_deadline_is_stopped() {
+    let pool = sqlite_pool(Duration::from_millis(300));
+    let mut conn = pool.acquire().await.unwrap();
+    let started = Instant::now();
+    let endless = sqlx::query_scalar::<_, i64>(ENDLESS_SQLITE)
+        .fetch_one(&mut *conn)
+        .await;
+    let error = endless.expect_err("interrupted");
+    assert!(error.to_string().contains("interrupt"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A reused connection gets a deadline of its own, not the one that passed.
+    drop(conn);
+    let mut conn = pool.acquire().await.unwrap();
+    let counted: i64 = sqlx::query_scalar(
+        "with recursive c(x) as (select 1 union all select x + 1 from c where x < 100000) \
+         select count(*) from c",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(counted, 100_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_statement_its_request_abandoned_is_stopped_before_the_next_user_gets_the_connection()
+ {
+    // Long enough that, were the abandoned statement given the next lease's deadline, the
+    // next user would wait for it well past the bound below.
+    let pool = sqlite_pool(Duration::from_secs(30));
+    let mut conn = pool.acquire().await.unwrap();
+    let endless = sqlx::query_scalar::<_, i64>(ENDLESS_SQLITE).fetch_one(&mut *conn);
+    // The request gives up (a timeout, or its client went away): its future is dropped with
+    // the statement still running on the connection's thread.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), endless)
+            .await
+            .is_err()
+    );
+    drop(conn);
+    let started = Instant::now();
+    let mut conn = pool.acquire().await.unwrap();
+    let one: i64 = sqlx::query_scalar("select 1")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "the next user waited {waited:?} behind the abandoned statement"
     );
 }

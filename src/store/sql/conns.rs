@@ -30,7 +30,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -88,14 +88,24 @@ impl<DB: Database> fmt::Debug for Conns<DB> {
     }
 }
 
-/// A statement deadline a connection enforces itself (SQLite's progress handler reads it
-/// between VM steps), set by the pool at every checkout: one atomic store, no message to the
-/// connection.
+/// A statement deadline a connection enforces itself (SQLite's progress handler calls
+/// [`Deadline::check`] every few thousand VM steps), set by the pool at every checkout: one
+/// atomic store, no message to the connection.
+///
+/// It also tells the pool when a lease may have left a statement running: a lease dropped
+/// mid-statement (its request timed out, or its client went away) does not stop the
+/// statement on the connection's thread, and a checkout that reset the deadline would give
+/// that statement a new lease of life while the new holder waits behind it. So a lease
+/// during which the check ran (it ran a statement long enough to be checked) ends by
+/// expiring the deadline, which stops what may still run at its next check, and the
+/// connection goes back only once it answers a ping, that is once it is idle.
 #[derive(Debug)]
 pub struct Deadline {
     base: Instant,
     /// Nanoseconds after `base`.
     at: AtomicU64,
+    /// Whether the check ran since the checkout.
+    checked: AtomicBool,
 }
 
 impl Deadline {
@@ -103,19 +113,39 @@ impl Deadline {
         Deadline {
             base: Instant::now(),
             at: AtomicU64::new(u64::MAX),
+            checked: AtomicBool::new(false),
         }
     }
 
+    /// The connection's check between VM steps: whether its statement may go on.
+    pub fn check(&self) -> bool {
+        self.checked.store(true, Ordering::Relaxed);
+        !self.passed()
+    }
+
     /// Whether the connection's current statement has run past its checkout's deadline.
-    pub fn passed(&self) -> bool {
+    fn passed(&self) -> bool {
         nanos(self.base.elapsed()) >= self.at.load(Ordering::Relaxed)
     }
 
-    /// `timeout` from now. Relaxed: the statement that reads it is sent to the connection's
-    /// thread through a channel after this store, and the channel orders the two.
-    fn set_after(&self, timeout: Duration) {
+    /// A lease begins: statements may run `timeout` from now. Relaxed: the statements that
+    /// read it are sent to the connection's thread through a channel after these stores,
+    /// and the channel orders them.
+    fn start(&self, timeout: Duration) {
+        self.checked.store(false, Ordering::Relaxed);
         let at = nanos(self.base.elapsed().saturating_add(timeout));
         self.at.store(at, Ordering::Relaxed);
+    }
+
+    /// A lease ends: whether it may have left a statement running, which is then stopped at
+    /// its next check. A statement dropped before its first check (a few thousand steps,
+    /// tens of microseconds) is not seen here: it runs under the next lease's deadline.
+    fn end(&self) -> bool {
+        if !self.checked.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.at.store(0, Ordering::Relaxed);
+        true
     }
 }
 
@@ -131,7 +161,8 @@ pub type InstallDeadline<DB> = for<'c> fn(
 
 /// A statement timeout the pool's connections enforce themselves ([`Deadline`]).
 pub struct Deadlines<DB: Database> {
-    /// A statement started more than this after its connection's checkout is interrupted.
+    /// A statement still running this long after its connection's checkout is interrupted
+    /// (`Duration::MAX`: never, though leases are still told apart).
     pub timeout: Duration,
     pub install: InstallDeadline<DB>,
 }
@@ -269,7 +300,7 @@ impl<DB: Database> OwnPool<DB> {
                 }
             };
             if let (Some(deadline), Some(deadlines)) = (&pooled.deadline, &self.deadlines) {
-                deadline.set_after(deadlines.timeout);
+                deadline.start(deadlines.timeout);
             }
             self.open.fetch_add(1, Ordering::Relaxed);
             Ok(Leased {
@@ -410,28 +441,43 @@ impl<DB: Database> Drop for Leased<DB> {
             return;
         };
         let pool = &self.pool;
+        let idle_unseen = pooled.deadline.as_ref().is_some_and(|d| d.end());
         // A connection used to the end has nothing to send or read: the flush completes on
         // its first poll, without a system call.
-        match pooled.conn.flush().now_or_never() {
-            Some(Ok(())) => pool.keep(pooled),
-            Some(Err(_)) => pool.discard(pooled.conn),
-            None => {
-                let pool = Arc::clone(pool);
-                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                    pool.discard(pooled.conn);
-                    return;
-                };
-                runtime.spawn(async move {
-                    match tokio::time::timeout(RETURN_DEADLINE, pooled.conn.flush()).await {
-                        Ok(Ok(())) => pool.keep(pooled),
-                        _ => pool.discard(pooled.conn),
-                    }
+        if !idle_unseen {
+            match pooled.conn.flush().now_or_never() {
+                Some(Ok(())) => {
+                    pool.keep(pooled);
                     drop(permit);
-                });
-                return;
+                    return;
+                }
+                Some(Err(_)) => {
+                    pool.discard(pooled.conn);
+                    drop(permit);
+                    return;
+                }
+                None => {}
             }
         }
-        drop(permit);
+        let pool = Arc::clone(pool);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            pool.discard(pooled.conn);
+            return;
+        };
+        runtime.spawn(async move {
+            let settled = async {
+                pooled.conn.flush().await?;
+                if idle_unseen {
+                    pooled.conn.ping().await?;
+                }
+                Ok::<(), sqlx::Error>(())
+            };
+            match tokio::time::timeout(RETURN_DEADLINE, settled).await {
+                Ok(Ok(())) => pool.keep(pooled),
+                _ => pool.discard(pooled.conn),
+            }
+            drop(permit);
+        });
     }
 }
 
@@ -476,26 +522,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_deadline_never_set_never_passes() {
-        assert!(!Deadline::new().passed());
+    fn a_deadline_never_started_never_passes() {
+        assert!(Deadline::new().check());
     }
 
     #[test]
     fn a_deadline_passes_once_its_timeout_has_run_out_and_not_before() {
         let deadline = Deadline::new();
-        deadline.set_after(Duration::from_secs(3600));
-        assert!(!deadline.passed());
-        deadline.set_after(Duration::ZERO);
-        assert!(deadline.passed());
-        // A later checkout moves it forward again.
-        deadline.set_after(Duration::from_secs(3600));
-        assert!(!deadline.passed());
+        deadline.start(Duration::from_secs(3600));
+        assert!(deadline.check());
+        deadline.start(Duration::ZERO);
+        assert!(!deadline.check());
+        // The next checkout moves it forward again.
+        deadline.start(Duration::from_secs(3600));
+        assert!(deadline.check());
     }
 
     #[test]
     fn a_timeout_too_long_to_count_in_nanoseconds_means_no_deadline() {
         let deadline = Deadline::new();
-        deadline.set_after(Duration::MAX);
-        assert!(!deadline.passed());
+        deadline.start(Duration::MAX);
+        assert!(deadline.check());
+    }
+
+    #[test]
+    fn a_lease_whose_statements_were_never_checked_ends_without_stopping_anything() {
+        let deadline = Deadline::new();
+        deadline.start(Duration::from_secs(3600));
+        assert!(!deadline.end(), "nothing may still run");
+        assert!(deadline.check(), "the deadline is left as it was");
+    }
+
+    #[test]
+    fn a_lease_whose_statement_was_checked_ends_by_stopping_what_may_still_run() {
+        let deadline = Deadline::new();
+        deadline.start(Duration::from_secs(3600));
+        assert!(deadline.check());
+        assert!(deadline.end(), "a checked statement may still run");
+        assert!(!deadline.check(), "it is stopped at its next check");
+        // The next lease starts unchecked, with a deadline of its own.
+        deadline.start(Duration::from_secs(3600));
+        assert!(!deadline.end());
     }
 }
