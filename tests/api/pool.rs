@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use scimd::store::conns::{Conns, PoolSettings, Retirement};
 use scimd::store::sqlite_request_pool;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, PgConnection, Postgres};
 
 use crate::helpers::{Backend, TestDb, postgres_url};
@@ -381,16 +381,16 @@ fn sqlite_pool(timeout: Duration) -> Conns<sqlx::Sqlite> {
     sqlite_request_pool(options, 1, Some(timeout))
 }
 
+async fn sqlite_scalar(conn: &mut SqliteConnection, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_connection_whose_statements_ended_is_back_in_the_pool_as_soon_as_it_is_dropped() {
     let pool = sqlite_pool(Duration::from_secs(10));
     for _ in 0..20 {
         let mut conn = pool.acquire().await.unwrap();
-        let one: i64 = sqlx::query_scalar("select 1")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        assert_eq!(one, 1);
+        assert_eq!(sqlite_scalar(&mut conn, "select 1").await, 1);
         drop(conn);
         // Synchronously: no message to the connection's thread was needed to return it.
         assert_eq!(pool.state(), (1, 1), "one connection, idle again at once");
@@ -411,13 +411,12 @@ async fn a_sqlite_statement_past_its_deadline_is_stopped() {
     // A reused connection gets a deadline of its own, not the one that passed.
     drop(conn);
     let mut conn = pool.acquire().await.unwrap();
-    let counted: i64 = sqlx::query_scalar(
+    let counted = sqlite_scalar(
+        &mut conn,
         "with recursive c(x) as (select 1 union all select x + 1 from c where x < 100000) \
          select count(*) from c",
     )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(counted, 100_000);
 }
 
@@ -439,11 +438,7 @@ async fn a_sqlite_statement_its_request_abandoned_is_stopped_before_the_next_use
     drop(conn);
     let started = Instant::now();
     let mut conn = pool.acquire().await.unwrap();
-    let one: i64 = sqlx::query_scalar("select 1")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    assert_eq!(one, 1);
+    assert_eq!(sqlite_scalar(&mut conn, "select 1").await, 1);
     let waited = started.elapsed();
     assert!(
         waited < Duration::from_secs(5),
