@@ -24,9 +24,10 @@
 //! ping after it), each a wake-up of that thread and of the task: about ten futex calls per
 //! GET. Here a SQLite connection checks its own [`Deadline`] (its progress handler reads it),
 //! which the pool sets at checkout with one store; its flush has nothing to do, so a
-//! connection is back at once. A rollback queued by a dropped transaction, or a statement
-//! whose stream was dropped, is settled by the connection's thread before it takes the next
-//! command, since it takes them in order.
+//! connection is back at once. A rollback queued by a dropped transaction is run by the
+//! connection's thread before the next command, since it takes them in order; a statement
+//! that may still run when its lease ends is stopped, and its connection goes back once it
+//! answers a ping ([`Deadline`]).
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -441,10 +442,10 @@ impl<DB: Database> Drop for Leased<DB> {
             return;
         };
         let pool = &self.pool;
-        let idle_unseen = pooled.deadline.as_ref().is_some_and(|d| d.end());
+        let may_still_run = pooled.deadline.as_ref().is_some_and(|d| d.end());
         // A connection used to the end has nothing to send or read: the flush completes on
         // its first poll, without a system call.
-        if !idle_unseen {
+        if !may_still_run {
             match pooled.conn.flush().now_or_never() {
                 Some(Ok(())) => {
                     pool.keep(pooled);
@@ -467,7 +468,7 @@ impl<DB: Database> Drop for Leased<DB> {
         runtime.spawn(async move {
             let settled = async {
                 pooled.conn.flush().await?;
-                if idle_unseen {
+                if may_still_run {
                     pooled.conn.ping().await?;
                 }
                 Ok::<(), sqlx::Error>(())
