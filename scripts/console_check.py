@@ -15,7 +15,11 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 
 BASE = os.environ["BASE"]
@@ -63,7 +67,8 @@ def body_text(driver):
     """The page's text, or "" while the browser is replacing the page."""
     try:
         return driver.find_element(By.TAG_NAME, "body").text
-    except (NoSuchElementException, StaleElementReferenceException):
+    except (NoSuchElementException, StaleElementReferenceException, WebDriverException):
+        # Replaced while read (see `row_when`); `expect`'s deadline ends a wait that fails.
         return ""
 
 
@@ -90,8 +95,11 @@ def row_when(driver, xpath, text, seconds=10):
             rows = driver.find_elements(By.XPATH, xpath)
             if rows and text in rows[0].text:
                 return rows[0]
-        except StaleElementReferenceException:
-            pass  # the next page replaced it while it was read
+        except (StaleElementReferenceException, WebDriverException):
+            # The next page replaced it while it was read: Chromium reports that as a stale
+            # element, or (156) as an inspector error, "Node with given id does not belong to
+            # the document". The deadline below still ends a wait that never succeeds.
+            pass
         if time.monotonic() > deadline:
             sys.exit(f"{driver.current_url}: no {xpath} showing {text!r} in:\n"
                      + body_text(driver))
