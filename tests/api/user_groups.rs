@@ -302,14 +302,15 @@ async fn a_member_change_rolled_back_to_end_a_deadlock_is_a_503_and_its_retry_is
         .expect("hold the second user");
     let cycle = async {
         // Once scimd's statement waits for the second user (holding the first), ask for the
-        // first.
+        // first. Its own wait, not any: were another session's brief lock wait taken for it,
+        // the other transaction would ask first, wait first, and be the one rolled back.
         let mut watcher = sqlx::PgConnection::connect(&app.database_url)
             .await
             .expect("connect");
         for _ in 0..500 {
             let waiting: i64 = sqlx::query_scalar(
                 "select count(*) from pg_stat_activity where datname = current_database() \
-                 and wait_event_type = 'Lock'",
+                 and wait_event_type = 'Lock' and query like '%insert into group_members%'",
             )
             .fetch_one(&mut watcher)
             .await
@@ -319,6 +320,10 @@ async fn a_member_change_rolled_back_to_end_a_deadlock_is_a_503_and_its_retry_is
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        // Postgres looks for a cycle `deadlock_timeout` (1 s) after a backend starts to
+        // wait: asking a while after scimd's wait began keeps scimd's look first even when a
+        // loaded machine wakes its backend late.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let closed = sqlx::query(touch).bind(&users[0]).execute(&mut other).await;
         sqlx::query("rollback")
             .execute(&mut other)
