@@ -243,7 +243,7 @@ impl Dialect for SqliteDialect {
     }
 
     /// Migrations and refolds commit without waiting for the disk (`synchronous = NORMAL`):
-    /// on an empty file the 18 migrations' commits were 36 flushes, about half of a cold
+    /// on an empty file the 18 migrations' commits were 36 flushes, about a quarter of a cold
     /// start. Nothing they write is acknowledged to anyone, and in WAL mode a commit that
     /// did not reach the disk is lost whole, in order, never half-applied: a power cut undoes
     /// the last migrations and their records together, and the next start runs them again.
