@@ -444,21 +444,20 @@ impl<DB: Database> Drop for Leased<DB> {
         let pool = &self.pool;
         let may_still_run = pooled.deadline.as_ref().is_some_and(|d| d.end());
         // A connection used to the end has nothing to send or read: the flush completes on
-        // its first poll, without a system call.
-        if !may_still_run {
-            match pooled.conn.flush().now_or_never() {
-                Some(Ok(())) => {
-                    pool.keep(pooled);
-                    drop(permit);
-                    return;
-                }
-                Some(Err(_)) => {
-                    pool.discard(pooled.conn);
-                    drop(permit);
-                    return;
-                }
-                None => {}
+        // its first poll, without a system call. One that may still run a statement is
+        // settled by a task (below) whatever its flush says.
+        let flushed = if may_still_run {
+            None
+        } else {
+            pooled.conn.flush().now_or_never()
+        };
+        if let Some(flushed) = flushed {
+            match flushed {
+                Ok(()) => pool.keep(pooled),
+                Err(_) => pool.discard(pooled.conn),
             }
+            drop(permit);
+            return;
         }
         let pool = Arc::clone(pool);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
