@@ -7,7 +7,8 @@
 # Measures scimd (release build, Postgres, rate limiter on with a limit the load never reaches)
 # against ceilings measured in the same run, on the same database, at the same connection
 # counts: pgbench custom scripts (a primary-key select and a one-row update) and "floor"
-# (examples/floor.rs: axum + sqlx, one primary-key select per request). Also: cold start on an
+# (examples/floor.rs: axum + sqlx, one primary-key select per request; and its write floor,
+# pgbench_user_write's two statements behind an HTTP PATCH). Also: cold start on an
 # empty SQLite file, and the read scenarios against a SQLite-backed scimd.
 # Writes benchmarks/results.csv and regenerates BENCHMARKS.md (observations that go with the
 # numbers: scripts/bench/notes.md).
@@ -267,6 +268,7 @@ for c in $CONNS; do
   # The floor's CPU and RSS go in the server columns of its row.
   run_wrk postgres floor "$c" "$FLOOR_PORT" "$FLOOR_PID" "$WORK/pg"
   run_wrk postgres floor_statement "$c" "$FLOOR_PORT" "$FLOOR_PID" "$WORK/pg"
+  run_wrk postgres floor_write "$c" "$FLOOR_PORT" "$FLOOR_PID" "$WORK/pg"
   for scenario in $READS $WRITES; do
     run_wrk postgres "$scenario" "$c" "$APP_PORT" "$SCIMD_PID" "$WORK/pg"
   done

@@ -101,6 +101,13 @@ SCENARIOS = [
      "and its groups, which RFC 7643 §4.1.2 returns by default). Against the floor: what the "
      "statement costs; against it, GET by id: what scimd does around the statement",
      [("postgres", "floor", "floor")]),
+    ("postgres", "floor_write", "Diagnostic: the floor for a write (axum + sqlx, the write's SQL)",
+     "`PATCH /floor_write/{id}` of `examples/floor.rs`, sent PATCH's body (left unread): "
+     "`pgbench_user_write`'s two statements, as it runs them, behind HTTP on scimd's own pool, "
+     "the written row answered as JSON. Against `pgbench_user_write`: what any server on this "
+     "stack adds to the write's SQL (its HTTP, its load generator), on the same two cores; "
+     "against it, PUT and PATCH: what scimd does around the SQL",
+     [("postgres", "pgbench_user_write", "pgbench_user_write")]),
     ("postgres", "get_user", "GET /scim/v2/Users/{id}", "random seeded user",
      [("postgres", "floor", "floor"), ("postgres", "floor_statement", "floor with scimd's statement"),
       ("postgres", "pgbench_select", "pgbench select")]),
@@ -118,11 +125,13 @@ SCENARIOS = [
     ("postgres", "put_user", "PUT /scim/v2/Users/{id} (merge)",
      "`{\"userName\": <its own>, \"displayName\": <random>}`, no password",
      [("postgres", "pgbench_update", "pgbench update"),
-      ("postgres", "pgbench_user_write", "same shape in pgbench")]),
+      ("postgres", "pgbench_user_write", "same shape in pgbench"),
+      ("postgres", "floor_write", "write floor")]),
     ("postgres", "patch_user", "PATCH /scim/v2/Users/{id} replace displayName",
      "one `replace` operation on `displayName`",
      [("postgres", "pgbench_update", "pgbench update"),
-      ("postgres", "pgbench_user_write", "same shape in pgbench")]),
+      ("postgres", "pgbench_user_write", "same shape in pgbench"),
+      ("postgres", "floor_write", "write floor")]),
     ("postgres", "member_small", "PATCH /scim/v2/Groups/{id}: member add/remove, 10-member group",
      "alternately adds a user from outside both groups and removes the one it added earliest "
      "(each wrk thread has its own users)",

@@ -1,6 +1,7 @@
 -- wrk script for scripts/bench.sh. Environment:
 --   SCENARIO  get_user | filter_user_name | list_first | list_page | put_user | patch_user |
---             member_big | member_small | create_user | bulk_create | floor | floor_statement
+--             member_big | member_small | create_user | bulk_create | floor | floor_statement |
+--             floor_write
 --   BULK_OPS  operations per Bulk request (bulk_create; default 1000)
 --   TOKEN     organization API key;  DATA  bench_seed's output directory
 --   THREADS, CONNECTIONS  wrk's -t and -c
@@ -87,6 +88,12 @@ end
 
 local PATCH_OP = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":['
 
+-- PATCH's body (the floor's write is sent the same one).
+local function patch_body()
+  return PATCH_OP .. '{"op":"replace","path":"displayName","value":"Patched '
+    .. math.random(1000000) .. '"}]}'
+end
+
 -- Alternates adding a user of this thread's slice and removing the user this thread added
 -- longest ago. A remove is only sent once more adds than the thread has connections are
 -- pending, so the add it undoes has been answered: every remove takes a real member out.
@@ -144,9 +151,9 @@ function request()
     local body = '{"userName":"' .. names[i] .. '","displayName":"Put ' .. math.random(1000000) .. '"}'
     return format("PUT", "/scim/v2/Users/" .. ids[i], body)
   elseif scenario == "patch_user" then
-    local body = PATCH_OP .. '{"op":"replace","path":"displayName","value":"Patched '
-      .. math.random(1000000) .. '"}]}'
-    return format("PATCH", "/scim/v2/Users/" .. ids[pick()], body)
+    return format("PATCH", "/scim/v2/Users/" .. ids[pick()], patch_body())
+  elseif scenario == "floor_write" then
+    return format("PATCH", "/floor_write/" .. ids[pick()], patch_body())
   elseif scenario == "member_big" or scenario == "member_small" then
     return member_patch()
   elseif scenario == "create_user" then
