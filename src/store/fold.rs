@@ -10,71 +10,121 @@
 use serde_json::Value;
 
 use super::Doc;
-use crate::scim::schema::{AttrType, AttributeDef, ResourceTypeDef, SchemaDef, common_attribute};
+use crate::scim::schema::{AttrType, AttributeDef, ResourceTypeDef, common_attribute};
 
 /// The case-insensitive fold (the same as `fold_user_name` and the operand fold of filters).
 pub fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
-/// `doc` with every caseExact=false string value folded, per `resource`'s schemas.
-pub fn fold_doc(resource: &ResourceTypeDef, doc: &Doc) -> Doc {
-    doc.iter()
-        .map(|(key, value)| {
-            let folded = match resource.schema_by_urn(key) {
+/// A document's folded copy (`doc_folded`) as JSON text, written straight from the document:
+/// building it as a second tree cost each write a copy of every key and value, dropped again
+/// once the text was written for the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldedDoc(pub String);
+
+impl FoldedDoc {
+    /// `doc` with every caseExact=false string value folded, per `resource`'s schemas; where
+    /// `replaced` names a member, its value is written in place of the document's (whose is
+    /// left out), folded the same way.
+    pub fn of(
+        resource: &ResourceTypeDef,
+        doc: &Doc,
+        replaced: Option<(&str, &Value)>,
+    ) -> FoldedDoc {
+        let mut out = Vec::with_capacity(256);
+        out.push(b'{');
+        let mut first = true;
+        let members = doc
+            .iter()
+            .filter(|(key, _)| replaced.is_none_or(|(name, _)| name != key.as_str()))
+            .map(|(key, value)| (key.as_str(), value))
+            .chain(replaced);
+        for (key, value) in members {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(&mut out, key);
+            out.push(b':');
+            match resource.schema_by_urn(key) {
                 // An extension's attributes sit in an object under its URN.
-                Some(ext) if !std::ptr::eq(ext, resource.schema) => fold_schema(ext, value),
+                Some(ext) if !std::ptr::eq(ext, resource.schema) => match value {
+                    Value::Object(object) => write_object(&mut out, object, |k| ext.attribute(k)),
+                    other => write_value(&mut out, other),
+                },
                 _ => match resource
                     .schema
                     .attribute(key)
                     .or_else(|| common_attribute(key))
                 {
-                    Some(def) => fold_value(def, value),
-                    None => value.clone(),
+                    Some(def) => write_folded(&mut out, def, value),
+                    None => write_value(&mut out, value),
                 },
-            };
-            (key.clone(), folded)
-        })
-        .collect()
-}
+            }
+        }
+        out.push(b'}');
+        // Only whole UTF-8 strings and ASCII punctuation were written.
+        FoldedDoc(String::from_utf8(out).unwrap_or_default())
+    }
 
-fn fold_schema(schema: &SchemaDef, value: &Value) -> Value {
-    match value {
-        Value::Object(object) => fold_object(object, |key| schema.attribute(key)),
-        other => other.clone(),
+    /// The text, as bound for the `doc_folded` column.
+    pub fn text(&self) -> &str {
+        &self.0
     }
 }
 
-/// An object whose members are defined by `def_of` (unknown members copied unchanged).
-fn fold_object<'a>(
-    object: &serde_json::Map<String, Value>,
-    def_of: impl Fn(&str) -> Option<&'a AttributeDef>,
-) -> Value {
-    Value::Object(
-        object
-            .iter()
-            .map(|(key, value)| {
-                let folded = match def_of(key) {
-                    Some(def) => fold_value(def, value),
-                    None => value.clone(),
-                };
-                (key.clone(), folded)
-            })
-            .collect(),
-    )
+/// A JSON string, escaped as serde_json escapes it.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Writing to a Vec cannot fail, and a str always serializes.
+    let _ = serde_json::to_writer(&mut *out, text);
 }
 
-/// Folds `value` as an instance of `def` (each element, for a multi-valued attribute).
-fn fold_value(def: &AttributeDef, value: &Value) -> Value {
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// An object whose members are defined by `def_of` (unknown members written unchanged).
+fn write_object<'a>(
+    out: &mut Vec<u8>,
+    object: &serde_json::Map<String, Value>,
+    def_of: impl Fn(&str) -> Option<&'a AttributeDef>,
+) {
+    out.push(b'{');
+    for (i, (key, value)) in object.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        match def_of(key) {
+            Some(def) => write_folded(out, def, value),
+            None => write_value(out, value),
+        }
+    }
+    out.push(b'}');
+}
+
+/// `value` as an instance of `def`, folded (each element, for a multi-valued attribute).
+fn write_folded(out: &mut Vec<u8>, def: &AttributeDef, value: &Value) {
     match value {
         Value::String(text) if !def.case_exact && def.ty != AttrType::Complex => {
-            Value::String(fold(text))
+            write_str(out, &fold(text));
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| fold_value(def, v)).collect()),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_folded(out, def, item);
+            }
+            out.push(b']');
+        }
         Value::Object(object) if def.ty == AttrType::Complex => {
-            fold_object(object, |key| def.sub_attribute(key))
+            write_object(out, object, |key| def.sub_attribute(key));
         }
-        other => other.clone(),
+        other => write_value(out, other),
     }
 }
 
@@ -83,6 +133,11 @@ mod tests {
     use super::*;
     use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
     use serde_json::json;
+
+    /// The folded copy, read back as a tree.
+    fn fold_doc(resource: &ResourceTypeDef, doc: &Doc) -> Value {
+        serde_json::from_str(FoldedDoc::of(resource, doc, None).text()).unwrap()
+    }
 
     fn doc(value: Value) -> Doc {
         match value {
@@ -103,7 +158,10 @@ mod tests {
                 "manager": {"value": "ID-ABC"}
             },
             "urn:omni:params:1.0:UserAttribute": {"Custom": "KeepMe"},
-            "unknownKey": "KEEP"
+            "unknownKey": "KEEP",
+            "displayName": "Ä \"Q\" \\ \n\u{1}",
+            "phoneNumbers": [],
+            "x509Certificates": [{"value": "AbC"}, {"value": null}]
         }));
         let folded = fold_doc(&USER_RESOURCE, &user);
         assert_eq!(folded["userName"], "änne");
@@ -120,6 +178,13 @@ mod tests {
             "KeepMe"
         );
         assert_eq!(folded["unknownKey"], "KEEP");
+        // Written as serde_json writes strings: whatever needs escaping reads back the same.
+        assert_eq!(folded["displayName"], "ä \"q\" \\ \n\u{1}");
+        assert_eq!(folded["phoneNumbers"], json!([]));
+        assert_eq!(
+            folded["x509Certificates"],
+            json!([{"value": "abc"}, {"value": null}])
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Doc, StoredDoc, fold};
+use super::fold::{self, FoldedDoc};
+use super::{Doc, StoredDoc};
 use crate::scim::ScimError;
 use crate::scim::group::MemberRef;
 use crate::scim::interop::Profile;
@@ -125,7 +126,7 @@ pub struct UserWrite {
     /// The folded `emails[].value`s, for the `user_emails` lookup table.
     pub emails_folded: Vec<String>,
     /// The document with its caseExact=false strings folded, for filters and sorting.
-    pub doc_folded: Doc,
+    pub doc_folded: FoldedDoc,
 }
 
 impl UserWrite {
@@ -139,12 +140,14 @@ impl UserWrite {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let mut doc_folded = fold::fold_doc(&crate::scim::schema::USER_RESOURCE, &doc);
         // Filters read the folded copy: it holds the fallback email as it is rendered.
         let fallback = fallback_email(&doc).filter(|_| profile == Profile::Reference);
-        if let Some(address) = fallback {
-            doc_folded.insert("emails".into(), fallback_emails(&fold::fold(address)));
-        }
+        let fallback_value = fallback.map(fallback_emails);
+        let doc_folded = FoldedDoc::of(
+            &crate::scim::schema::USER_RESOURCE,
+            &doc,
+            fallback_value.as_ref().map(|emails| ("emails", emails)),
+        );
         let stored_active = doc.get("active").and_then(Value::as_bool);
         UserWrite {
             user_name_folded: fold::fold(&user_name),
@@ -233,7 +236,7 @@ pub struct GroupWrite {
     /// `displayName` folded, for its case-insensitive uniqueness index.
     pub display_name_folded: String,
     /// The document with its caseExact=false strings folded.
-    pub doc_folded: Doc,
+    pub doc_folded: FoldedDoc,
 }
 
 impl GroupWrite {
@@ -243,7 +246,7 @@ impl GroupWrite {
         let display_name = crate::scim::group::display_name(&doc)?;
         Ok(GroupWrite {
             display_name_folded: fold::fold(&display_name),
-            doc_folded: fold::fold_doc(&crate::scim::schema::GROUP_RESOURCE, &doc),
+            doc_folded: FoldedDoc::of(&crate::scim::schema::GROUP_RESOURCE, &doc, None),
             display_name,
             external_id: doc
                 .get("externalId")
@@ -319,6 +322,11 @@ fn folded_emails(doc: &Doc, fallback: Option<&str>) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// A user's folded copy, read back.
+    fn folded_members(user: &UserWrite) -> Doc {
+        serde_json::from_str(user.doc_folded.text()).unwrap()
+    }
+
     #[test]
     fn from_doc_derives_the_folded_and_defaulted_columns() {
         let doc = |v: Value| v.as_object().cloned().unwrap();
@@ -335,11 +343,14 @@ mod tests {
         let reference = UserWrite::from_doc(bare.clone(), None, Profile::Reference);
         assert_eq!(reference.active, Some(true));
         assert_eq!(reference.emails_folded, ["anne@x.co"]);
-        assert!(reference.doc_folded.contains_key("emails"));
+        assert_eq!(
+            folded_members(&reference)["emails"],
+            serde_json::json!([{"primary": true, "value": "anne@x.co"}])
+        );
         let interop = UserWrite::from_doc(bare, None, Profile::Interop);
         assert_eq!(interop.active, None);
         assert!(interop.emails_folded.is_empty());
-        assert!(!interop.doc_folded.contains_key("emails"));
+        assert!(!folded_members(&interop).contains_key("emails"));
         assert_eq!(user.external_id, None);
         let group = GroupWrite::from_doc(doc(serde_json::json!({"displayName": "Ops"}))).unwrap();
         assert_eq!(group.display_name_folded, "ops");

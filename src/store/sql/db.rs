@@ -22,7 +22,7 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::super::Doc;
-use super::doc_text::{DocJson, DocText};
+use super::doc_text::{DocJson, DocText, JsonbText};
 
 /// A value bound to a statement parameter (`$n`), in order.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +44,8 @@ pub enum Arg<'a> {
     Doc(&'a Doc),
     /// A JSON document for a `json` column (Postgres's `users.doc`), text on SQLite.
     DocJson(&'a Doc),
+    /// JSON text, written already (a folded copy), for a `jsonb` column; text on SQLite.
+    JsonText(&'a str),
     /// Any JSON value, or null.
     Json(&'a Value),
     OptJson(Option<&'a Value>),
@@ -65,6 +67,7 @@ pub enum OwnedArg {
     OptBool(Option<bool>),
     Doc(Doc),
     DocJson(Doc),
+    JsonText(String),
     Json(Value),
     OptJson(Option<Value>),
 }
@@ -85,6 +88,7 @@ impl OwnedArg {
             Arg::OptBool(v) => OwnedArg::OptBool(v),
             Arg::Doc(v) => OwnedArg::Doc(v.clone()),
             Arg::DocJson(v) => OwnedArg::DocJson(v.clone()),
+            Arg::JsonText(v) => OwnedArg::JsonText(v.to_owned()),
             Arg::Json(v) => OwnedArg::Json(v.clone()),
             Arg::OptJson(v) => OwnedArg::OptJson(v.cloned()),
         }
@@ -105,6 +109,7 @@ impl OwnedArg {
             OwnedArg::OptBool(v) => Arg::OptBool(*v),
             OwnedArg::Doc(v) => Arg::Doc(v),
             OwnedArg::DocJson(v) => Arg::DocJson(v),
+            OwnedArg::JsonText(v) => Arg::JsonText(v),
             OwnedArg::Json(v) => Arg::Json(v),
             OwnedArg::OptJson(v) => Arg::OptJson(v.as_ref()),
         }
@@ -200,6 +205,7 @@ where
     for<'a> Option<&'a str>: Encode<'a, DB>,
     for<'a> Json<&'a Doc>: Encode<'a, DB> + Type<DB>,
     for<'a> DocJson<'a>: Encode<'a, DB> + Type<DB>,
+    for<'a> JsonbText<'a>: Encode<'a, DB> + Type<DB>,
     for<'a> Json<&'a Value>: Encode<'a, DB> + Type<DB>,
     for<'a> Option<Json<&'a Value>>: Encode<'a, DB>,
     for<'r> Option<i64>: Encode<'r, DB>,
@@ -225,6 +231,7 @@ where
             Arg::OptBool(v) => args.add(v),
             Arg::Doc(v) => args.add(Json(v)),
             Arg::DocJson(v) => args.add(DocJson(v)),
+            Arg::JsonText(v) => args.add(JsonbText(v)),
             Arg::Json(v) => args.add(Json(v)),
             Arg::OptJson(v) => args.add(v.map(Json)),
             Arg::Uuid(_) | Arg::OptUuid(_) | Arg::Ids(_) => {

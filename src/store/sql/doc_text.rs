@@ -1,5 +1,5 @@
-//! A document column read as its text, without checking that the text is JSON; and a
-//! document bound for a `json` column (`DocJson`).
+//! A document column read as its text, without checking that the text is JSON; a document
+//! bound for a `json` column (`DocJson`); and JSON text bound for a `jsonb` one (`JsonbText`).
 //!
 //! Everything that uses a stored document's text parses it first (the rendering reads its
 //! members, a write parses it into a map), and either fails on text that is not JSON. A
@@ -10,6 +10,8 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueFormat, PgValueRef};
+use std::borrow::Cow;
+
 use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::types::Json;
 use sqlx::{Decode, Encode, Postgres, Sqlite, Type, ValueRef};
@@ -95,5 +97,38 @@ impl Type<Sqlite> for DocJson<'_> {
 impl<'q> Encode<'q, Sqlite> for DocJson<'_> {
     fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
         <Json<&Doc> as Encode<'q, Sqlite>>::encode_by_ref(&Json(self.0), buf)
+    }
+}
+
+/// JSON text already written (a document's folded copy, `fold::FoldedDoc`) bound for a
+/// `jsonb` column as it is: Postgres parses it into `jsonb` (and refuses text that is not
+/// JSON); text on SQLite, as `Json` binds it.
+pub struct JsonbText<'a>(pub &'a str);
+
+impl Type<Postgres> for JsonbText<'_> {
+    fn type_info() -> PgTypeInfo {
+        <AsJson as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for JsonbText<'_> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // `jsonb`'s binary form: the format version (1), then the text.
+        buf.push(1);
+        buf.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl Type<Sqlite> for JsonbText<'_> {
+    fn type_info() -> SqliteTypeInfo {
+        <Json<&Doc> as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for JsonbText<'q> {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        buf.push(SqliteArgumentValue::Text(Cow::Borrowed(self.0)));
+        Ok(IsNull::No)
     }
 }

@@ -185,7 +185,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             Arg::OptText(group.external_id.as_deref()),
             Arg::Doc(&group.doc),
             Arg::Int(now_ms()),
-            Arg::Doc(&group.doc_folded),
+            Arg::JsonText(group.doc_folded.text()),
         ];
         let result = D::DB::fetch_optional(&mut tx, &sql, super::bind::<D>(&args)?).await;
         let row = super::settled::<D, _>(&mut tx, result)
@@ -232,7 +232,7 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
             Arg::OptText(next.external_id.as_deref()),
             Arg::Doc(&next.doc),
             Arg::Int(now_ms()),
-            Arg::Doc(&next.doc_folded),
+            Arg::JsonText(next.doc_folded.text()),
         ];
         let entry = ChangeWrite::group(change, id, Some(&current), &next, memberships);
         let conflict = conflict_as("displayName");

@@ -6,9 +6,10 @@ use uuid::Uuid;
 
 use super::{Arg, Dialect, RowOf, SqlDb, SqlStore, execute, fetch_all, fetch_optional};
 use crate::scim::interop::Profile;
+use crate::store::fold::FoldedDoc;
 use crate::store::{
     ApiKey, HealthStore, KeyKind, KeyUse, Organization, StoreError, StoreResult, TenantStore,
-    UserWrite, conflict_as, fold, now_ms,
+    UserWrite, conflict_as, now_ms,
 };
 
 const KEY_COLUMNS: &str = "id, org_id, name, kind, created_at, expires_at, revoked_at, \
@@ -105,7 +106,7 @@ async fn refold<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<u64> {
                 "update users set doc_folded = $2, active = $4 where org_id = $3 and id = $1";
             let args = [
                 Arg::Uuid(id),
-                Arg::Doc(&user.doc_folded),
+                Arg::JsonText(user.doc_folded.text()),
                 Arg::Uuid(org_id),
                 Arg::OptBool(user.active),
             ];
@@ -117,14 +118,15 @@ async fn refold<D: Dialect>(pool: &sqlx::Pool<D::DB>) -> StoreResult<u64> {
         );
         let group_rows = fetch_all::<D>(&mut tx, &groups, &[Arg::Int(REFOLD_BATCH)]).await?;
         for row in &group_rows {
-            let folded = fold::fold_doc(
+            let folded = FoldedDoc::of(
                 &crate::scim::schema::GROUP_RESOURCE,
                 &super::doc::<D>(row, "doc")?,
+                None,
             );
             let update = "update groups set doc_folded = $2 where org_id = $3 and id = $1";
             let args = [
                 Arg::Uuid(D::uuid(row, "id")?),
-                Arg::Doc(&folded),
+                Arg::JsonText(folded.text()),
                 Arg::Uuid(D::uuid(row, "org_id")?),
             ];
             execute::<D>(&mut tx, update, &args).await?;

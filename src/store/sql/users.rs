@@ -228,7 +228,7 @@ fn user_insert_args<'a>(id: Uuid, org_id: Uuid, user: &'a UserWrite, now: i64) -
         Arg::DocJson(&user.doc),
         Arg::OptText(user.password_hash.as_deref()),
         Arg::Int(now),
-        Arg::Doc(&user.doc_folded),
+        Arg::JsonText(user.doc_folded.text()),
     ]
 }
 
@@ -261,7 +261,7 @@ fn user_update_args<'a>(org_id: Uuid, id: Uuid, next: &'a UserWrite) -> Vec<Arg<
         Arg::DocJson(&next.doc),
         Arg::OptText(next.password_hash.as_deref()),
         Arg::Int(now_ms()),
-        Arg::Doc(&next.doc_folded),
+        Arg::JsonText(next.doc_folded.text()),
     ]
 }
 
