@@ -6,12 +6,12 @@
 //! check at the read as well (sqlx's `Json<Box<RawValue>>`) was a second full parse of every
 //! document read: about a twentieth of the server's CPU on a page of users.
 
+use std::borrow::Cow;
+
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueFormat, PgValueRef};
-use std::borrow::Cow;
-
 use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::types::Json;
 use sqlx::{Decode, Encode, Postgres, Sqlite, Type, ValueRef};
