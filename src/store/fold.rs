@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::Doc;
+use crate::scim::json_text::write_string;
 use crate::scim::schema::{AttrType, AttributeDef, ResourceTypeDef, common_attribute};
 
 /// The case-insensitive fold (the same as `fold_user_name` and the operand fold of filters).
@@ -33,37 +34,28 @@ impl FoldedDoc {
         replaced: Option<(&str, &Value)>,
     ) -> FoldedDoc {
         let mut out = Vec::with_capacity(256);
-        out.push(b'{');
-        let mut first = true;
         let members = doc
             .iter()
             .filter(|(key, _)| replaced.is_none_or(|(name, _)| name != key.as_str()))
             .map(|(key, value)| (key.as_str(), value))
             .chain(replaced);
-        for (key, value) in members {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            write_str(&mut out, key);
-            out.push(b':');
+        write_members(&mut out, members, |out, key, value| {
             match resource.schema_by_urn(key) {
                 // An extension's attributes sit in an object under its URN.
                 Some(ext) if !std::ptr::eq(ext, resource.schema) => match value {
-                    Value::Object(object) => write_object(&mut out, object, |k| ext.attribute(k)),
-                    other => write_value(&mut out, other),
+                    Value::Object(object) => write_object(out, object, |k| ext.attribute(k)),
+                    other => write_value(out, other),
                 },
                 _ => match resource
                     .schema
                     .attribute(key)
                     .or_else(|| common_attribute(key))
                 {
-                    Some(def) => write_folded(&mut out, def, value),
-                    None => write_value(&mut out, value),
+                    Some(def) => write_folded(out, def, value),
+                    None => write_value(out, value),
                 },
             }
-        }
-        out.push(b'}');
+        });
         // Only whole UTF-8 strings and ASCII punctuation were written.
         FoldedDoc(String::from_utf8(out).unwrap_or_default())
     }
@@ -74,14 +66,27 @@ impl FoldedDoc {
     }
 }
 
-/// A JSON string, escaped as serde_json escapes it.
-fn write_str(out: &mut Vec<u8>, text: &str) {
-    // Writing to a Vec cannot fail, and a str always serializes.
-    let _ = serde_json::to_writer(&mut *out, text);
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    // Writing to a Vec cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) {
-    let _ = serde_json::to_writer(&mut *out, value);
+/// A JSON object of `members`, each value written by `write`.
+fn write_members<'v>(
+    out: &mut Vec<u8>,
+    members: impl Iterator<Item = (&'v str, &'v Value)>,
+    mut write: impl FnMut(&mut Vec<u8>, &str, &Value),
+) {
+    out.push(b'{');
+    for (i, (key, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        write(out, key, value);
+    }
+    out.push(b'}');
 }
 
 /// An object whose members are defined by `def_of` (unknown members written unchanged).
@@ -90,26 +95,18 @@ fn write_object<'a>(
     object: &serde_json::Map<String, Value>,
     def_of: impl Fn(&str) -> Option<&'a AttributeDef>,
 ) {
-    out.push(b'{');
-    for (i, (key, value)) in object.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, key);
-        out.push(b':');
-        match def_of(key) {
-            Some(def) => write_folded(out, def, value),
-            None => write_value(out, value),
-        }
-    }
-    out.push(b'}');
+    let members = object.iter().map(|(key, value)| (key.as_str(), value));
+    write_members(out, members, |out, key, value| match def_of(key) {
+        Some(def) => write_folded(out, def, value),
+        None => write_value(out, value),
+    });
 }
 
 /// `value` as an instance of `def`, folded (each element, for a multi-valued attribute).
 fn write_folded(out: &mut Vec<u8>, def: &AttributeDef, value: &Value) {
     match value {
         Value::String(text) if !def.case_exact && def.ty != AttrType::Complex => {
-            write_str(out, &fold(text));
+            write_string(&fold(text), out);
         }
         Value::Array(items) => {
             out.push(b'[');
