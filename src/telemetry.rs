@@ -4,14 +4,17 @@
 //! request, but the write(2) of every access-log line does not (one unbuffered write per
 //! request cost about a third of a GET's CPU in BENCHMARKS.md's profile). The thread writes
 //! batches of lines gathered for a few milliseconds, and is not woken per line (see
-//! `batch_writer`).
+//! `batch_writer`). With the JSON format the access-log line skips `tracing` and goes
+//! straight to that writer (see `access_line`).
 
+mod access_line;
 mod batch_writer;
 mod json_lines;
 mod request_scope;
 
 use std::io::IsTerminal;
 
+pub use access_line::{AccessLine, access_log};
 pub use batch_writer::BatchWriterGuard;
 pub use request_scope::in_request;
 use tracing_subscriber::EnvFilter;
@@ -32,13 +35,14 @@ pub fn init() -> std::io::Result<BatchWriterGuard> {
     };
     // Lines gather in one buffer that a thread writes out in batches (see `batch_writer`).
     let (writer, guard) = batch_writer::batch_writer(std::io::stderr(), Default::default())?;
+    let direct = writer.clone();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
     // The text format shows the request's span through tracing-subscriber's formatter; the
     // JSON format writes it from the request's id alone (see `request_scope`).
     request_scope::use_spans(!json);
-    let _ = if json {
+    let installed = if json {
         // The request span (with its id) once per line, as `tracing-subscriber`'s JSON
         // format writes it, for a fraction of its cost (see `json_lines`).
         builder
@@ -48,5 +52,9 @@ pub fn init() -> std::io::Result<BatchWriterGuard> {
     } else {
         builder.try_init()
     };
+    if json && installed.is_ok() {
+        // The access-log line skips `tracing` for the JSON format (see `access_line`).
+        access_line::write_directly_to(direct);
+    }
     Ok(guard)
 }

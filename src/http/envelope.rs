@@ -108,15 +108,14 @@ fn access_log(request_id: &str, method: &'static str, started: Instant, response
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     crate::metrics::request(method, route, status, elapsed.as_secs_f64());
-    tracing::info!(
+    crate::telemetry::access_log(&crate::telemetry::AccessLine {
         request_id,
         method,
         route,
         status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        latency_ms: elapsed.as_secs_f64() * 1000.0,
         org_id,
-        "request"
-    );
+    });
 }
 
 #[cfg(test)]

@@ -218,6 +218,8 @@ impl<W: Write> Write for Escaped<'_, W> {
                 b'\n' => self.0.write_str("\\n")?,
                 b'\r' => self.0.write_str("\\r")?,
                 b'\t' => self.0.write_str("\\t")?,
+                0x08 => self.0.write_str("\\b")?,
+                0x0c => self.0.write_str("\\f")?,
                 byte => write!(self.0, "\\u{byte:04x}")?,
             }
         }
@@ -226,7 +228,7 @@ impl<W: Write> Write for Escaped<'_, W> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::{Arc, Mutex};
 
     use serde_json::{Value, json};
@@ -257,6 +259,14 @@ mod tests {
 
     /// The lines `log` writes, each parsed.
     fn lines(log: impl FnOnce()) -> Vec<Value> {
+        raw_lines(log)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The lines `log` writes, as written.
+    pub(in crate::telemetry) fn raw_lines(log: impl FnOnce()) -> Vec<String> {
         let buffer = Buffer::default();
         let subscriber = tracing_subscriber::fmt()
             .event_format(JsonLines)
@@ -265,9 +275,7 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, log);
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
+        text.lines().map(str::to_string).collect()
     }
 
     #[test]

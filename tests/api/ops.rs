@@ -134,6 +134,49 @@ async fn readyz_and_requests_follow_a_database_outage() {
 /// SIGTERM drains and exits 0.
 #[test]
 fn serve_logs_json_with_request_ids_and_exits_zero_on_sigterm() {
+    let (logs, token) = serve_one_request_then_stop("info");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("trace-me-42"))
+        .unwrap_or_else(|| panic!("no access-log line with the request id: {logs}"));
+    let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(entry["level"], "INFO");
+    assert_eq!(entry["target"], "scimd::http::envelope");
+    assert_eq!(entry["fields"]["message"], "request");
+    assert_eq!(entry["fields"]["method"], "GET");
+    assert_eq!(entry["fields"]["route"], "/scim/v2/Users");
+    assert_eq!(entry["fields"]["status"], 200);
+    assert!(
+        entry["fields"]["latency_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms >= 0.0)
+    );
+    assert!(uuid::Uuid::parse_str(entry["fields"]["org_id"].as_str().unwrap_or("")).is_ok());
+    // Every line of a request names it as the request span's id, as tracing-subscriber's
+    // JSON format shows a span.
+    assert_eq!(
+        entry["span"],
+        serde_json::json!({"request_id": "trace-me-42", "name": "request"})
+    );
+    assert!(!logs.contains(&token), "tokens never reach the logs");
+}
+
+/// `RUST_LOG` decides about the access-log line as about any other: off for its target, it
+/// is not written, and the rest of the log is.
+#[test]
+fn the_access_log_line_follows_the_log_filter() {
+    let (logs, _) = serve_one_request_then_stop("info,scimd::http::envelope=warn");
+    assert!(!logs.contains("trace-me-42"), "{logs}");
+    assert!(
+        logs.lines().any(|l| l.contains("\"level\":\"INFO\"")),
+        "other info lines are still written: {logs}"
+    );
+}
+
+/// Starts the real binary with JSON logs and `rust_log`, makes one `GET /scim/v2/Users`
+/// with the request id `trace-me-42`, stops it with SIGTERM (checking it exits 0) and
+/// returns its log and the key it used.
+fn serve_one_request_then_stop(rust_log: &str) -> (String, String) {
     use std::io::Read;
     let dir = tempfile::tempdir().expect("temp dir");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
@@ -146,7 +189,7 @@ fn serve_logs_json_with_request_ids_and_exits_zero_on_sigterm() {
         .env("SCIMD_LISTEN", &listen)
         .env("SCIMD_LOG_FORMAT", "json")
         .env("SCIMD_BOOTSTRAP", "false")
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn scimd");
@@ -199,20 +242,7 @@ fn serve_logs_json_with_request_ids_and_exits_zero_on_sigterm() {
         .expect("stderr")
         .read_to_string(&mut logs)
         .expect("logs");
-    let line = logs
-        .lines()
-        .find(|l| l.contains("trace-me-42"))
-        .unwrap_or_else(|| panic!("no access-log line with the request id: {logs}"));
-    let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
-    assert_eq!(entry["fields"]["route"], "/scim/v2/Users");
-    assert_eq!(entry["fields"]["status"], 200);
-    // Every line of a request names it as the request span's id, as tracing-subscriber's
-    // JSON format shows a span.
-    assert_eq!(
-        entry["span"],
-        serde_json::json!({"request_id": "trace-me-42", "name": "request"})
-    );
-    assert!(!logs.contains(&token), "tokens never reach the logs");
+    (logs, token)
 }
 
 async fn healthz_and_readyz_answer_without_authentication(backend: Backend) {
