@@ -10,7 +10,10 @@ Besides the load tool's own figures it records, over the command's lifetime:
   itself (rusage of the child), and how busy the whole machine was (/proc/stat);
 - the server's largest VmRSS, sampled every 100 ms;
 - Postgres transactions committed per request (pg_stat_database.xact_commit), i.e. how many
-  separate transactions, so at least round trips, one request costs.
+  separate transactions, so at least round trips, one request costs;
+- per request, the blocks Postgres read from outside its shared_buffers (blks_read), and the
+  full-page images and bytes it wrote to the WAL (pg_stat_wal): what a database larger than
+  shared_buffers costs.
 """
 import argparse
 import csv
@@ -27,7 +30,8 @@ TCK = os.sysconf("SC_CLK_TCK")
 FIELDS = ["users", "backend", "scenario", "connections", "seconds", "requests", "requests_per_s",
           "avg_ms", "p50_ms", "p99_ms", "non_2xx", "socket_errors", "scimd_cpu_s",
           "scimd_rss_peak_mb", "postgres_cpu_s", "loadgen_cpu_s", "machine_busy_pct",
-          "xacts_per_request"]
+          "xacts_per_request", "blks_read_per_request", "wal_fpi_per_request",
+          "wal_bytes_per_request"]
 
 
 def stat_fields(pid):
@@ -86,14 +90,21 @@ def rss_mb(pid):
     return 0.0
 
 
-def xacts(url):
+# Postgres counters read before and after the load: transactions committed and blocks read
+# from outside shared_buffers (this database), full-page images and bytes written to the WAL
+# (the whole server, which runs nothing else during a scenario).
+PG_COUNTERS = ("xact_commit", "blks_read", "wal_fpi", "wal_bytes")
+
+
+def pg_counters(url):
     if not url:
         return None
-    out = subprocess.run(["psql", "-Atqc", "select xact_commit from pg_stat_database "
+    out = subprocess.run(["psql", "-Atqc", "select xact_commit, blks_read, w.wal_fpi, w.wal_bytes "
+                          "from pg_stat_database, pg_stat_wal w "
                           "where datname = current_database()", url],
                          capture_output=True, text=True)
     try:
-        return int(out.stdout.strip())
+        return dict(zip(PG_COUNTERS, (float(v) for v in out.stdout.strip().split("|")), strict=True))
     except ValueError:
         return None
 
@@ -182,7 +193,7 @@ def main():
                 peak[0] = max(peak[0], rss_mb(a.pid))
             time.sleep(0.1)
 
-    x0 = xacts(a.pg_url)
+    x0 = pg_counters(a.pg_url)
     s0 = proc_cpu(a.pid) if a.pid else 0
     p0 = postgres_cpu(pm)
     m0 = machine()
@@ -198,7 +209,7 @@ def main():
     m1 = machine()
     p1 = postgres_cpu(pm)
     s1 = proc_cpu(a.pid) if a.pid else 0
-    x1 = xacts(a.pg_url)
+    x1 = pg_counters(a.pg_url)
     if a.raw:
         with open(a.raw, "a") as f:
             f.write(f"### {a.backend} {a.scenario} c={a.connections}\n{proc.stdout}{proc.stderr}\n")
@@ -224,7 +235,12 @@ def main():
         if isinstance(row[key], float):
             row[key] = f"{row[key]:.2f}"
     if x0 is not None and x1 is not None and r["requests"]:
-        row["xacts_per_request"] = f"{(x1 - x0) / r['requests']:.2f}"
+        def per(key, places):
+            return f"{(x1[key] - x0[key]) / r['requests']:.{places}f}"
+        row["xacts_per_request"] = per("xact_commit", 2)
+        row["blks_read_per_request"] = per("blks_read", 2)
+        row["wal_fpi_per_request"] = per("wal_fpi", 2)
+        row["wal_bytes_per_request"] = per("wal_bytes", 0)
     new = not os.path.exists(a.csv) or os.path.getsize(a.csv) == 0
     with open(a.csv, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)

@@ -368,7 +368,9 @@ if len(sizes) > 1:
     gby = {(r["scenario"], int(r["users"])): r for r in growth if r.get("users")}
     p("## How it grows (Postgres, 16 connections)\n")
     p("The same scenarios against databases of different sizes, each seeded the same way. "
-      "Per request: throughput, p50 latency, and CPU (scimd + Postgres) in µs. Index-backed "
+      "Per request: throughput, p50 latency, CPU (scimd + Postgres) in µs, and the blocks "
+      "Postgres read from outside its `shared_buffers` and the full-page images it wrote to "
+      "its WAL (what a database larger than `shared_buffers` costs it). Index-backed "
       "requests stay flat; a page at a random `startIndex` does not (its offset walk grows "
       "with N), and the notes say why.\n")
     p("| scenario | " + " | ".join(f"{n:,} users" for n in sizes) + " |")
@@ -386,8 +388,12 @@ if len(sizes) > 1:
             req = float(r["requests"] or 0)
             cpu = (float(r["scimd_cpu_s"] or 0) + float(r["postgres_cpu_s"] or 0)) / req * 1e6 \
                 if req else None
+            reads = ""
+            if r.get("blks_read_per_request"):
+                reads = (f", {r['blks_read_per_request']} blocks read, "
+                         f"{r['wal_fpi_per_request']} full-page images")
             cells.append(f"{fmt(float(r['requests_per_s']))} req/s, p50 {r['p50_ms']} ms, "
-                         f"{fmt(cpu)} µs")
+                         f"{fmt(cpu)} µs{reads}")
         p(f"| {title} | " + " | ".join(cells) + " |")
     p("")
 # ---------------------------------------------------------------- against an earlier build
