@@ -20,8 +20,9 @@
 #   BENCH_SQLITE       1 (default) to also run the read scenarios on SQLite, 0 to skip
 #   BENCH_GROW         other user counts for the "how it grows" table (default
 #                      "10000 1000000"; the 1M-user database takes about 7 minutes to seed;
-#                      "10000" for a shorter run); each gets GET, filter, list and PATCH at
-#                      16 connections
+#                      "10000" for a shorter run; "" for none); each, and BENCH_USERS again
+#                      on a fresh database, gets GET, filter, list and PATCH at 16
+#                      connections, every scenario at each size back to back
 #   BENCH_PG           server URL without database (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_KEEP_DB      1 to keep database scimd_bench afterwards (default: dropped)
 #   BENCH_RAW          a file to keep wrk's and pgbench's raw output in
@@ -63,6 +64,7 @@ WORK="$(mktemp -d /tmp/scimd-bench.XXXXXX)"
 # The run uses its own copy of the helpers, so edits to the tree during a run do not affect it.
 cp -r scripts/bench "$WORK/tools"
 PIDS=()
+GROW_DBS=()
 DB_CREATED=0
 cleanup() {
   local status=$?
@@ -70,7 +72,9 @@ cleanup() {
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$DB_CREATED" = 1 ] && [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
     psql "$PG/postgres" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
-    psql "$PG/postgres" -qc "drop database if exists scimd_bench_grow with (force)" >/dev/null 2>&1 || true
+    for grow_db in "${GROW_DBS[@]}"; do
+      psql "$PG/postgres" -qc "drop database if exists $grow_db with (force)" >/dev/null 2>&1 || true
+    done
   fi
   # BENCH_LOGS: a directory to keep the servers' logs in (they go with the run otherwise).
   [ -z "${BENCH_LOGS:-}" ] || { mkdir -p "$BENCH_LOGS" && cp "$WORK"/*.log "$BENCH_LOGS"/ 2>/dev/null; } || true
@@ -506,38 +510,53 @@ measure_members "PATCH remove and add one member" member_patch
 measure_members "PATCH remove all members" remove_all
 
 # ---------------------------------------------------------------- how it grows
-# The same read scenarios and PATCH at other user counts, each in its own database, at 16
-# connections; the main run's rows give the figures at $USERS.
+# The read scenarios and PATCH at every size (the main run's $USERS too, on a fresh database:
+# by now the main one holds the users the create and Bulk scenarios added), each size in its
+# own database with its own server, at 16 connections. Every scenario runs at each size back
+# to back, so a size's figures are not a quarter of an hour and the machine's drift apart
+# from another's.
+# The main server and the floor are done: stopped, so that four servers' pools fit within
+# Postgres's max_connections (100).
+kill "$SCIMD_PID" "$FLOOR_PID" 2>/dev/null || true
+wait "$SCIMD_PID" "$FLOOR_PID" 2>/dev/null || true
 : >"$WORK/growth.csv"
-GROW_DB="scimd_bench_grow"
-for n in $GROW; do
-  [ "$n" != "$USERS" ] || continue
-  echo "== how it grows: $n users"
-  psql "$PG/postgres" -qc "drop database if exists $GROW_DB with (force)" \
-    -c "create database $GROW_DB" >/dev/null 2>&1
-  GROW_URL="$PG/$GROW_DB"
-  DATABASE_URL="$GROW_URL" "$BIN" org create bench >/dev/null
-  GROW_TOKEN="$(DATABASE_URL="$GROW_URL" "$BIN" key create --org bench)"
-  mkdir -p "$WORK/grow-$n"
-  "$TARGET/examples/bench_seed" "$GROW_URL" bench "$n" "$WORK/grow-$n"
-  psql "$GROW_URL" -qc "vacuum analyze" >/dev/null
-  GROW_PORT="$(free_port)"
-  DATABASE_URL="$GROW_URL" SCIMD_LISTEN="127.0.0.1:$GROW_PORT" "$BIN" serve \
-    2>>"$WORK/scimd-grow.log" &
-  GROW_PID=$!
-  PIDS+=("$GROW_PID")
-  wait_200 "http://127.0.0.1:$GROW_PORT/healthz" 30
+GROW_SIZES="$(printf '%s\n' $GROW "$USERS" | sort -nu | paste -sd' ')"
+declare -A GROW_PORTS GROW_PIDS GROW_TOKENS
+if [ "$(echo $GROW_SIZES | wc -w)" -gt 1 ]; then
+  for n in $GROW_SIZES; do
+    echo "== how it grows: seeding $n users"
+    grow_db="scimd_bench_grow_$n"
+    psql "$PG/postgres" -qc "drop database if exists $grow_db with (force)" \
+      -c "create database $grow_db" >/dev/null 2>&1
+    GROW_DBS+=("$grow_db")
+    DATABASE_URL="$PG/$grow_db" "$BIN" org create bench >/dev/null
+    GROW_TOKENS[$n]="$(DATABASE_URL="$PG/$grow_db" "$BIN" key create --org bench)"
+    mkdir -p "$WORK/grow-$n"
+    "$TARGET/examples/bench_seed" "$PG/$grow_db" bench "$n" "$WORK/grow-$n"
+    psql "$PG/$grow_db" -qc "vacuum analyze" >/dev/null
+    GROW_PORTS[$n]="$(free_port)"
+    DATABASE_URL="$PG/$grow_db" SCIMD_LISTEN="127.0.0.1:${GROW_PORTS[$n]}" "$BIN" serve \
+      2>>"$WORK/scimd-grow.log" &
+    GROW_PIDS[$n]=$!
+    PIDS+=("${GROW_PIDS[$n]}")
+    wait_200 "http://127.0.0.1:${GROW_PORTS[$n]}/healthz" 30
+  done
   MAIN_TOKEN="$TOKEN"
-  TOKEN="$GROW_TOKEN"
   for scenario in get_user filter_user_name list_first list_page patch_user; do
-    BENCH_N_USERS="$n" RUN_PG_URL="$GROW_URL" run_wrk postgres "$scenario" 16 "$GROW_PORT" "$GROW_PID" \
-      "$WORK/grow-$n" "$WORK/growth.csv"
+    echo "== how it grows: $scenario at $GROW_SIZES users"
+    for n in $GROW_SIZES; do
+      TOKEN="${GROW_TOKENS[$n]}" BENCH_N_USERS="$n" RUN_PG_URL="$PG/scimd_bench_grow_$n" \
+        run_wrk postgres "$scenario" 16 "${GROW_PORTS[$n]}" "${GROW_PIDS[$n]}" \
+        "$WORK/grow-$n" "$WORK/growth.csv"
+    done
   done
   TOKEN="$MAIN_TOKEN"
-  kill "$GROW_PID" 2>/dev/null || true
-  wait "$GROW_PID" 2>/dev/null || true
-  psql "$PG/postgres" -qc "drop database if exists $GROW_DB with (force)" >/dev/null 2>&1 || true
-done
+  for n in $GROW_SIZES; do kill "${GROW_PIDS[$n]}" 2>/dev/null || true; done
+  for n in $GROW_SIZES; do wait "${GROW_PIDS[$n]}" 2>/dev/null || true; done
+  for grow_db in "${GROW_DBS[@]}"; do
+    psql "$PG/postgres" -qc "drop database if exists $grow_db with (force)" >/dev/null 2>&1 || true
+  done
+fi
 
 # ---------------------------------------------------------------- SQLite reads
 SQLITE_IDLE_RSS=""

@@ -367,7 +367,9 @@ sizes = sorted({int(r["users"]) for r in growth if r.get("users")})
 if len(sizes) > 1:
     gby = {(r["scenario"], int(r["users"])): r for r in growth if r.get("users")}
     p("## How it grows (Postgres, 16 connections)\n")
-    p("The same scenarios against databases of different sizes, each seeded the same way. "
+    p("The same scenarios against databases of different sizes, each seeded the same way and "
+      "served by its own scimd, every scenario run at each size back to back (so that the "
+      "machine's drift over a run does not pass for growth). "
       "Per request: throughput, p50 latency, CPU (scimd + Postgres) in µs, and the blocks "
       "Postgres read from outside its `shared_buffers` and the full-page images it wrote to "
       "its WAL (what a database larger than `shared_buffers` costs it). Index-backed "
