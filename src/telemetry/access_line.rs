@@ -17,6 +17,7 @@ use tracing::Level;
 use tracing_subscriber::fmt::MakeWriter;
 
 use super::batch_writer::BatchWriter;
+use super::json_lines::now;
 use crate::scim::doc::rfc3339_text;
 use crate::scim::json_text::write_string;
 
@@ -66,18 +67,10 @@ pub fn access_log(line: &AccessLine<'_>) {
     let _ = writer.make_writer().write_all(&text);
 }
 
-/// The time now: seconds since the epoch and microseconds.
-fn now() -> (i64, u32) {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
-    (secs, since_epoch.subsec_micros())
-}
-
 /// The line as `json_lines` writes the `tracing` event `access_log` would log, in its
-/// request's span, at `at`; bytes are appended to one buffer (the renderings' JSON string
-/// writer, no `fmt::Write` per piece).
+/// request's span, stamped with the time given (seconds and microseconds since the epoch);
+/// bytes are appended to one buffer (the renderings' JSON string writer, no `fmt::Write` per
+/// piece).
 fn json_line(line: &AccessLine<'_>, (secs, micros): (i64, u32)) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"{\"timestamp\":");

@@ -185,14 +185,20 @@ impl<W: Write> Visit for Members<'_, W> {
 /// The time now, as `tracing-subscriber`'s `SystemTime` writes it (RFC 3339, UTC,
 /// microseconds), digit by digit: its formatter was a fiftieth of a GET's instructions.
 fn write_now(writer: &mut Writer<'_>) -> fmt::Result {
+    let (secs, micros) = now();
+    match crate::scim::doc::rfc3339_text(secs, micros, 6) {
+        Some(text) => writer.write_str(text.as_str()),
+        None => SystemTime.format_time(writer),
+    }
+}
+
+/// The time now: seconds since the epoch and microseconds.
+pub(super) fn now() -> (i64, u32) {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
-    match crate::scim::doc::rfc3339_text(secs, since_epoch.subsec_micros(), 6) {
-        Some(text) => writer.write_str(text.as_str()),
-        None => SystemTime.format_time(writer),
-    }
+    (secs, since_epoch.subsec_micros())
 }
 
 /// A JSON string: quoted and escaped.
