@@ -30,6 +30,7 @@ mod list;
 mod migrations;
 mod openapi;
 mod ops;
+mod pages;
 mod patch;
 mod pool;
 mod ratelimit;

@@ -1,0 +1,16 @@
+-- Room on every page of users for the next version of its rows. Most writes IdPs send are
+-- updates of a user that change no indexed column (a new displayName, title, phone number
+-- or manager; not `active`, which the index of inactive users depends on). Postgres writes
+-- such an update as a heap-only tuple (HOT), the new version on the same page and no entry
+-- in any of the table's five indexes, only when that page has room for it. A loaded
+-- table's pages are full (fillfactor 100), so the first update of each page wrote the row
+-- on another page and an entry into every index, each a page read and, after a checkpoint,
+-- a full-page image in the WAL; on a table larger than shared_buffers most updates were
+-- such first ones (BENCHMARKS.md: PATCH at 1,000,000 users read 4 blocks and logged 2.2
+-- full-page images per request). 85 leaves about 1.2 kB of an 8 kB page, one and a half
+-- of a typical user's row.
+--
+-- Pages written from now on keep the room; existing pages get it when the table is
+-- rewritten (README, "Running on Postgres"). The setting's lock (share update exclusive)
+-- waits for no read or write, so a rolling upgrade passes it at once.
+alter table users set (fillfactor = 85);
