@@ -15,9 +15,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::backend_tests;
-use crate::helpers::{Backend, ChildServer, TestApp, postgres_url, start_scimd};
+use crate::helpers::{Backend, ChildServer, TestApp, start_scimd};
+use crate::{backend_tests, postgres_tests};
 use scimd::app::StreamRequest;
+
+postgres_tests!(two_processes_on_one_postgres_deliver_every_event);
 
 backend_tests!(
     pushed_sets_verify_with_the_published_key_and_name_the_change,
@@ -525,12 +527,7 @@ async fn no_event_of_an_acknowledged_write_is_lost_when_scimd_is_killed(backend:
 
 /// Two processes on one Postgres: every event is delivered, also after one of them is killed
 /// (the other takes over its lease).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_postgres_deliver_every_event() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    }
     let app = TestApp::spawn(Backend::Postgres).await;
     let receiver = Receiver::start().await;
     push_stream(&app, &receiver.url, false, None).await;

@@ -65,6 +65,27 @@ macro_rules! backend_tests {
     };
 }
 
+/// Generates one `#[tokio::test]` for each listed `async fn name()` that checks something of
+/// Postgres alone; each is skipped, saying so, when `TEST_DATABASE_URL` is not set (and fails
+/// in CI then, by [`postgres_url`]).
+#[macro_export]
+macro_rules! postgres_tests {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_only {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::postgres_url().is_none() {
+                        eprintln!("skipped: TEST_DATABASE_URL is not set");
+                        return;
+                    }
+                    super::$name().await
+                }
+            )*
+        }
+    };
+}
+
 /// A fresh database of one backend; dropped with the value.
 pub(crate) struct TestDb {
     pub(crate) url: String,

@@ -11,7 +11,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::{Connection, Row};
 
-use crate::helpers::{Backend, TestApp, postgres_url};
+use crate::helpers::{Backend, TestApp};
+use crate::postgres_tests;
+
+postgres_tests!(
+    both_databases_build_the_same_tables_columns_and_indexes,
+    a_column_type_changed_under_running_connections_costs_no_read,
+);
 
 /// Tables only Postgres has: the rate limiter keeps its state in the database there so several
 /// processes share one limit; SQLite (one process owns the file) keeps it in memory.
@@ -173,12 +179,7 @@ fn both_dialects_have_the_same_numbered_migrations() {
     assert_eq!(postgres, migration_names("sqlite"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_databases_build_the_same_tables_columns_and_indexes() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    }
     let sqlite = TestApp::spawn(Backend::Sqlite).await;
     let postgres = TestApp::spawn(Backend::Postgres).await;
     let sqlite = sqlite_shape(&sqlite.database_url).await;
@@ -201,11 +202,7 @@ async fn both_databases_build_the_same_tables_columns_and_indexes() {
 /// ("cached plan must not change result type", SQLSTATE 0A000), and sqlx keeps a refused
 /// statement in its cache. Reads go on without an error, a write fails at most once, with a
 /// 503 that asks for a retry, and the retry is applied.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_column_type_changed_under_running_connections_costs_no_read() {
-    if postgres_url().is_none() {
-        return;
-    }
     let app = TestApp::spawn(Backend::Postgres).await;
     let id = app
         .create_user(json!({

@@ -6,7 +6,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, postgres_url, sql};
+use crate::helpers::{Backend, TestApp, sql};
+use crate::postgres_tests;
+
+postgres_tests!(a_patched_user_stays_on_its_page_of_a_table_loaded_full);
 
 /// The heap page a user's current row is on (the block of its `ctid`).
 async fn page_of(app: &TestApp, id: &str) -> String {
@@ -21,12 +24,7 @@ async fn page_of(app: &TestApp, id: &str) -> String {
     .expect("the user's row")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patched_user_stays_on_its_page_of_a_table_loaded_full() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    }
     let app = TestApp::spawn(Backend::Postgres).await;
     // Rows of one size, so that a full page's leftover is smaller than a row and the first
     // page is full before the second starts.

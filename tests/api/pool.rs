@@ -16,6 +16,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, PgConnection, Postgres};
 
 use crate::helpers::{Backend, TestDb, postgres_url};
+use crate::postgres_tests;
+
+postgres_tests!(a_connection_that_stopped_answering_is_given_up_after_a_short_ping);
 
 /// A pool of `max` connections on a fresh database, and that database (kept alive with it).
 async fn pool(max: u32, acquire_timeout: Duration) -> Option<(Conns<Postgres>, TestDb)> {
@@ -331,11 +334,7 @@ async fn relay(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_stopped_answering_is_given_up_after_a_short_ping() {
-    if postgres_url().is_none() {
-        return;
-    }
     let db = TestDb::create(Backend::Postgres).await;
     let options = PgConnectOptions::from_str(&db.url).unwrap();
     let upstream = format!("{}:{}", options.get_host(), options.get_port());

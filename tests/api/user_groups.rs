@@ -8,8 +8,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, filter_users, postgres_url, sql};
+use crate::helpers::{Backend, TestApp, filter_users, sql};
+use crate::{backend_tests, postgres_tests};
+
+postgres_tests!(a_member_change_rolled_back_to_end_a_deadlock_is_a_503_and_its_retry_is_applied);
 
 backend_tests!(
     a_users_groups_follow_every_change_of_its_memberships_and_of_their_names,
@@ -265,11 +267,7 @@ async fn the_migration_gives_every_user_the_groups_it_was_a_member_of(backend: B
 /// which Postgres breaks by rolling one of the two back: when that is scimd's, the client
 /// gets a 503 with `Retry-After`, nothing of the change is written, and the same request
 /// made again is applied.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_change_rolled_back_to_end_a_deadlock_is_a_503_and_its_retry_is_applied() {
-    if postgres_url().is_none() {
-        return;
-    }
     let app = TestApp::spawn(Backend::Postgres).await;
     let mut users = vec![
         app.create_user(json!({"userName": "ann@example.com"}))
