@@ -51,37 +51,34 @@ macro_rules! backend_tests {
             )*
         }
         mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if $crate::helpers::postgres_url().is_none() {
-                        eprintln!("skipped: TEST_DATABASE_URL is not set");
-                        return;
-                    }
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
+            $( $crate::postgres_test!($name, $crate::helpers::Backend::Postgres); )*
         }
     };
 }
 
 /// Generates one `#[tokio::test]` for each listed `async fn name()` that checks something of
-/// Postgres alone; each is skipped, saying so, when `TEST_DATABASE_URL` is not set (and fails
-/// in CI then, by [`postgres_url`]).
+/// Postgres alone.
 #[macro_export]
 macro_rules! postgres_tests {
     ($($name:ident),* $(,)?) => {
         mod postgres_only {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if $crate::helpers::postgres_url().is_none() {
-                        eprintln!("skipped: TEST_DATABASE_URL is not set");
-                        return;
-                    }
-                    super::$name().await
-                }
-            )*
+            $( $crate::postgres_test!($name); )*
+        }
+    };
+}
+
+/// One `#[tokio::test]` that calls `super::name(args)` on Postgres: skipped, saying so, when
+/// `TEST_DATABASE_URL` is not set (and failing in CI then, by [`postgres_url`]).
+#[macro_export]
+macro_rules! postgres_test {
+    ($name:ident $(, $arg:expr)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            if $crate::helpers::postgres_url().is_none() {
+                eprintln!("skipped: TEST_DATABASE_URL is not set");
+                return;
+            }
+            super::$name($($arg)?).await
         }
     };
 }
