@@ -64,17 +64,21 @@ WORK="$(mktemp -d /tmp/scimd-bench.XXXXXX)"
 # The run uses its own copy of the helpers, so edits to the tree during a run do not affect it.
 cp -r scripts/bench "$WORK/tools"
 PIDS=()
-GROW_DBS=()
+declare -A GROW_DBS # users -> the "how it grows" database of that size
 DB_CREATED=0
+drop_grow_dbs() {
+  for grow_db in "${GROW_DBS[@]}"; do
+    psql "$PG/postgres" -qc "drop database if exists $grow_db with (force)" >/dev/null 2>&1 || true
+  done
+  GROW_DBS=()
+}
 cleanup() {
   local status=$?
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$DB_CREATED" = 1 ] && [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
     psql "$PG/postgres" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
-    for grow_db in "${GROW_DBS[@]}"; do
-      psql "$PG/postgres" -qc "drop database if exists $grow_db with (force)" >/dev/null 2>&1 || true
-    done
+    drop_grow_dbs
   fi
   # BENCH_LOGS: a directory to keep the servers' logs in (they go with the run otherwise).
   [ -z "${BENCH_LOGS:-}" ] || { mkdir -p "$BENCH_LOGS" && cp "$WORK"/*.log "$BENCH_LOGS"/ 2>/dev/null; } || true
@@ -536,7 +540,7 @@ if [ "$(echo $GROW_SIZES | wc -w)" -gt 1 ]; then
     grow_db="scimd_bench_grow_$n"
     psql "$PG/postgres" -qc "drop database if exists $grow_db with (force)" \
       -c "create database $grow_db" >/dev/null 2>&1
-    GROW_DBS+=("$grow_db")
+    GROW_DBS[$n]="$grow_db"
     DATABASE_URL="$PG/$grow_db" "$BIN" org create bench >/dev/null
     GROW_TOKENS[$n]="$(DATABASE_URL="$PG/$grow_db" "$BIN" key create --org bench)"
     mkdir -p "$WORK/grow-$n"
@@ -549,21 +553,17 @@ if [ "$(echo $GROW_SIZES | wc -w)" -gt 1 ]; then
     PIDS+=("${GROW_PIDS[$n]}")
     wait_200 "http://127.0.0.1:${GROW_PORTS[$n]}/healthz" 30
   done
-  MAIN_TOKEN="$TOKEN"
   for scenario in get_user filter_user_name list_first list_page patch_user; do
     echo "== how it grows: $scenario at $GROW_SIZES users"
     for n in $GROW_SIZES; do
-      TOKEN="${GROW_TOKENS[$n]}" BENCH_N_USERS="$n" RUN_PG_URL="$PG/scimd_bench_grow_$n" \
+      TOKEN="${GROW_TOKENS[$n]}" BENCH_N_USERS="$n" RUN_PG_URL="$PG/${GROW_DBS[$n]}" \
         run_wrk postgres "$scenario" 16 "${GROW_PORTS[$n]}" "${GROW_PIDS[$n]}" \
         "$WORK/grow-$n" "$WORK/growth.csv"
     done
   done
-  TOKEN="$MAIN_TOKEN"
   for n in $GROW_SIZES; do kill "${GROW_PIDS[$n]}" 2>/dev/null || true; done
   for n in $GROW_SIZES; do wait "${GROW_PIDS[$n]}" 2>/dev/null || true; done
-  for grow_db in "${GROW_DBS[@]}"; do
-    psql "$PG/postgres" -qc "drop database if exists $grow_db with (force)" >/dev/null 2>&1 || true
-  done
+  drop_grow_dbs
 fi
 
 # ---------------------------------------------------------------- SQLite reads
