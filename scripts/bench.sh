@@ -11,7 +11,8 @@
 # pgbench_user_write's two statements behind an HTTP PATCH). Also: cold start on an
 # empty SQLite file, and the read scenarios against a SQLite-backed scimd.
 # Writes benchmarks/results.csv and regenerates BENCHMARKS.md (observations that go with the
-# numbers: scripts/bench/notes.md).
+# numbers: scripts/bench/notes.md). Where the Postgres server preloads pg_stat_statements, also
+# benchmarks/statements.csv: what each statement cost Postgres in each scenario.
 #
 # Environment:
 #   BENCH_USERS        users seeded (default 100000)
@@ -49,6 +50,7 @@ DB_URL="$PG/$DB"
 THREADS=2 # wrk and pgbench threads: the machine has 2 cores
 CSV="$ROOT/benchmarks/results.csv"
 GROWTH_CSV="$ROOT/benchmarks/growth.csv"
+STATEMENTS_CSV="$ROOT/benchmarks/statements.csv"
 START_TIME="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 die() {
@@ -158,6 +160,17 @@ mkdir -p "$WORK/pg"
 psql "$DB_URL" -qc "create table bench_ids (n serial primary key, id uuid not null)" >/dev/null
 cut -d' ' -f1 "$WORK/pg/users.txt" | psql "$DB_URL" -qc "copy bench_ids (id) from stdin" >/dev/null
 settle_seeded "$DB_URL"
+# Each statement's cost in each scenario, where the server preloads the module (a setting
+# that takes a restart, so the run does not change it): the report's statement-by-statement
+# table. Its own overhead is on every scenario alike, the ceilings included.
+STATEMENTS=""
+if [ "$(psql "$DB_URL" -qAtc "select 1 from pg_settings where name = 'shared_preload_libraries'
+      and setting ~ '(^|[ ,])pg_stat_statements($|[ ,])'")" = 1 ]; then
+  psql "$DB_URL" -qc "create extension if not exists pg_stat_statements" >/dev/null
+  STATEMENTS="$WORK/statements.csv"
+else
+  echo "  (no per-statement profile: add pg_stat_statements to the server's shared_preload_libraries)"
+fi
 # Every key of a user includes its organization: the scripts name it, as scimd does.
 ORG_ID="$(psql "$DB_URL" -qAtc "select id from organizations where slug = 'bench'")"
 
@@ -244,9 +257,13 @@ run_wrk() { # backend scenario connections port pid datadir [csv]
   local backend=$1 scenario=$2 c=$3 port=$4 pid=$5 data=$6 csv=${7:-$WORK/results.csv} pgurl=""
   [ "$backend" = sqlite ] || pgurl="${RUN_PG_URL:-$DB_URL}"
   [ -z "$pgurl" ] || settle_db "$pgurl"
+  # Statement by statement for the main table's Postgres rows only.
+  local stmts=""
+  [ -z "$pgurl" ] || [ "$csv" != "$WORK/results.csv" ] || stmts="$STATEMENTS"
   SCENARIO="$scenario" TOKEN="$TOKEN" DATA="$data" THREADS="$THREADS" CONNECTIONS="$c" \
     python3 "$WORK/tools/measure.py" --csv "$csv" --backend "$backend" --scenario "$scenario" \
-    --connections "$c" --kind wrk --pid "$pid" ${pgurl:+--pg-url "$pgurl"} --raw "$RAW" -- \
+    --connections "$c" --kind wrk --pid "$pid" ${pgurl:+--pg-url "$pgurl"} --raw "$RAW" \
+    ${stmts:+--statements "$stmts"} -- \
     timeout $((SECS + 60)) wrk -t"$THREADS" -c"$c" -d"${SECS}s" --timeout 10s --latency \
     -s "$WORK/tools/scimd.lua" "http://127.0.0.1:$port"
 }
@@ -260,7 +277,7 @@ run_pgbench() { # scenario connections
   settle_db "$DB_URL"
   python3 "$WORK/tools/measure.py" --csv "$WORK/results.csv" --backend postgres \
     --scenario "pgbench_$1" --connections "$2" --kind pgbench --pg-url "$DB_URL" \
-    --pgbench-log-prefix "$WORK/pgblog" --raw "$RAW" -- \
+    --pgbench-log-prefix "$WORK/pgblog" --raw "$RAW" ${STATEMENTS:+--statements "$STATEMENTS"} -- \
     timeout $((SECS + 60)) pgbench -n -M prepared -c "$clients" -j "$THREADS" -T "$SECS" \
     -f "$WORK/$1.sql" --log --log-prefix "$WORK/pgblog" "$DB_URL?sslmode=disable"
 }
@@ -644,6 +661,7 @@ fi
 [ -z "${BENCH_RAW:-}" ] || cp "$RAW" "$BENCH_RAW"
 cp "$WORK/results.csv" "$CSV"
 cp "$WORK/growth.csv" "$GROWTH_CSV"
+if [ -n "$STATEMENTS" ] && [ -s "$STATEMENTS" ]; then cp "$STATEMENTS" "$STATEMENTS_CSV"; else rm -f "$STATEMENTS_CSV"; fi
 python3 "$WORK/tools/report.py" \
   --csv "$CSV" --growth-csv "$GROWTH_CSV" --users "$USERS" --seconds "$SECS" --threads "$THREADS" \
   --idle-rss "$IDLE_RSS" --peak-rss "$PEAK_RSS_PG" --sqlite-idle-rss "$SQLITE_IDLE_RSS" \
@@ -652,6 +670,7 @@ python3 "$WORK/tools/report.py" \
   --compare "${BENCH_COMPARE:-}" --compare-label "${BENCH_COMPARE_LABEL:-}" \
   --stream-env "$WORK/stream.env" --stream-stats "$WORK/stream_stats.json" \
   --console-csv "$WORK/console.csv" --members-csv "$WORK/members.csv" \
+  --statements-csv "${STATEMENTS:+$STATEMENTS_CSV}" \
   >"$WORK/BENCHMARKS.md"
 cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
 echo "== wrote benchmarks/results.csv and BENCHMARKS.md"

@@ -13,7 +13,10 @@ Besides the load tool's own figures it records, over the command's lifetime:
   separate transactions, so at least round trips, one request costs;
 - per request, the blocks Postgres read from outside its shared_buffers (blks_read), and the
   full-page images and bytes it wrote to the WAL (pg_stat_wal): what a database larger than
-  shared_buffers costs.
+  shared_buffers costs;
+- with --statements FILE, where the database has pg_stat_statements: what each statement cost
+  Postgres over the load (calls, execution time, rows, blocks, WAL bytes), one row per
+  statement appended to FILE, so a report can say where Postgres spent a request.
 """
 import argparse
 import csv
@@ -109,6 +112,60 @@ def pg_counters(url):
         return None
 
 
+STATEMENT_FIELDS = ["users", "backend", "scenario", "connections", "requests", "calls",
+                    "exec_ms", "rows", "blocks", "wal_bytes", "statement"]
+# One statement's counters; the text with its white space folded, so that it fits one line.
+# The snapshot's own statement names pg_stat_statements and is left out.
+STATEMENTS_SQL = (
+    "select queryid, calls, total_exec_time, rows, shared_blks_hit + shared_blks_read, wal_bytes, "
+    "regexp_replace(query, '\\s+', ' ', 'g') from pg_stat_statements "
+    "where dbid = (select oid from pg_database where datname = current_database()) "
+    "and query not like '%pg_stat_statements%'")
+
+
+def pg_statements(url):
+    """{queryid: [calls, exec_ms, rows, blocks, wal_bytes, text]}, or None where the database
+    has no pg_stat_statements (the module must be in shared_preload_libraries and the
+    extension created in the database)."""
+    if not url:
+        return None
+    out = subprocess.run(["psql", "-AtqX", "-F", "\x1f", "-c", STATEMENTS_SQL, url],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    snapshot = {}
+    for line in out.stdout.splitlines():
+        parts = line.split("\x1f")
+        if len(parts) != 7:
+            continue
+        counters = [float(v) for v in parts[1:6]]
+        kept = snapshot.setdefault(parts[0], [0.0] * 5 + [parts[6]])
+        for i, v in enumerate(counters):
+            kept[i] += v
+    return snapshot
+
+
+def write_statements(path, row, before, after, requests):
+    """Appends one row per statement that ran during the load (its counters' growth)."""
+    grown = []
+    for queryid, now in after.items():
+        was = before.get(queryid, [0.0] * 5)
+        delta = [now[i] - was[i] for i in range(5)]
+        if delta[0] > 0:
+            grown.append((delta, now[5]))
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=STATEMENT_FIELDS)
+        if new:
+            w.writeheader()
+        for (calls, exec_ms, rows, blocks, wal), text in sorted(grown, key=lambda g: -g[0][1]):
+            w.writerow({"users": row["users"], "backend": row["backend"],
+                        "scenario": row["scenario"], "connections": row["connections"],
+                        "requests": requests, "calls": f"{calls:.0f}",
+                        "exec_ms": f"{exec_ms:.1f}", "rows": f"{rows:.0f}",
+                        "blocks": f"{blocks:.0f}", "wal_bytes": f"{wal:.0f}", "statement": text})
+
+
 def to_ms(value):
     m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
     if not m:
@@ -177,6 +234,7 @@ def main():
     ap.add_argument("--pg-url")
     ap.add_argument("--pgbench-log-prefix", default="")
     ap.add_argument("--raw", help="also append the tool's output here")
+    ap.add_argument("--statements", help="append each statement's cost (pg_stat_statements) here")
     ap.add_argument("--users", default=os.environ.get("BENCH_N_USERS", ""),
                     help="users seeded in the database under test")
     ap.add_argument("command", nargs=argparse.REMAINDER)
@@ -193,6 +251,7 @@ def main():
                 peak[0] = max(peak[0], rss_mb(a.pid))
             time.sleep(0.1)
 
+    q0 = pg_statements(a.pg_url) if a.statements else None
     x0 = pg_counters(a.pg_url)
     s0 = proc_cpu(a.pid) if a.pid else 0
     p0 = postgres_cpu(pm)
@@ -210,6 +269,7 @@ def main():
     p1 = postgres_cpu(pm)
     s1 = proc_cpu(a.pid) if a.pid else 0
     x1 = pg_counters(a.pg_url)
+    q1 = pg_statements(a.pg_url) if q0 is not None else None
     if a.raw:
         with open(a.raw, "a") as f:
             f.write(f"### {a.backend} {a.scenario} c={a.connections}\n{proc.stdout}{proc.stderr}\n")
@@ -241,6 +301,8 @@ def main():
         row["blks_read_per_request"] = per("blks_read", 2)
         row["wal_fpi_per_request"] = per("wal_fpi", 2)
         row["wal_bytes_per_request"] = per("wal_bytes", 0)
+    if q0 is not None and q1 is not None and r["requests"]:
+        write_statements(a.statements, row, q0, q1, r["requests"])
     new = not os.path.exists(a.csv) or os.path.getsize(a.csv) == 0
     with open(a.csv, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)

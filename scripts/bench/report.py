@@ -12,7 +12,8 @@ import subprocess
 ap = argparse.ArgumentParser()
 for name in ("csv", "growth-csv", "users", "seconds", "threads", "idle-rss", "peak-rss", "sqlite-idle-rss",
              "cold-ms", "started", "seed-env", "group-check", "pg-url", "notes", "compare",
-             "compare-label", "stream-env", "stream-stats", "console-csv", "members-csv"):
+             "compare-label", "stream-env", "stream-stats", "console-csv", "members-csv",
+             "statements-csv"):
     ap.add_argument(f"--{name}", default="")
 a = ap.parse_args()
 
@@ -357,6 +358,68 @@ for backend, scenario, title, _, _ in SCENARIOS:
     p(f"| {backend}/{scenario} | {fmt(rps)} | {fmt(sc, 2)} | {fmt(pc, 2)} | {fmt(lc, 2)} | "
       f"{busy:.0f} % | {r['xacts_per_request'] or '–'} | {per('scimd_cpu_s')} | {per('postgres_cpu_s')} | {reading} |")
 p("")
+
+# ---------------------------------------------------------------- statement by statement
+STATEMENT_SCENARIOS = ["pgbench_select", "floor", "floor_statement", "get_user", "filter_user_name",
+                       "list_first", "pgbench_user_write", "floor_write", "put_user", "patch_user",
+                       "member_small", "member_big"]
+p("### Postgres's time per request, statement by statement (16 connections)\n")
+statements = []
+if a.statements_csv and os.path.exists(a.statements_csv) and os.path.getsize(a.statements_csv):
+    statements = [r for r in csv.DictReader(open(a.statements_csv))
+                  if r["backend"] == "postgres" and r["connections"] == c]
+if not statements:
+    p("Not measured in this run: the Postgres server had no `pg_stat_statements` in its "
+      "`shared_preload_libraries` (the README's Benchmarks section says how to add it).\n")
+else:
+    p("From `pg_stat_statements` (bench.sh creates the extension where the server preloads the "
+      "module), per request of each scenario: each statement's calls, its time in Postgres's "
+      "executor (wall clock, so it includes waits for locks, the disk and a core), the rows it "
+      "returned or wrote, the buffer blocks it touched and the WAL it wrote. Parsing, binding "
+      "and sending results are outside the executor's time: the rest of the Postgres CPU "
+      "µs/req above is that and the backends' other work. Statements under 2 % of a "
+      "scenario's executor time are summed as *other*.\n")
+    p("| scenario | statement | calls/req | executor µs/req | rows/req | blocks/req | WAL bytes/req |")
+    p("|---|---|---|---|---|---|---|")
+
+    def shortened(text, others, limit=120):
+        """The statement's first `limit` characters; where another statement of the scenario
+        begins alike for longer than that, its beginning and then where the two part."""
+        common = max((len(os.path.commonprefix([text, o])) for o in others if o != text),
+                     default=0)
+        if len(text) <= limit:
+            short = text
+        elif common < limit - 20:
+            short = text[:limit].rstrip() + " …"
+        else:
+            start = text.rfind(" ", 0, common - 5) + 1
+            short = text[:50].rstrip() + " … " + text[start:start + limit - 50].strip() + " …"
+        return "`" + short.replace("`", "'").replace("|", "\\|") + "`"
+
+    for scenario in STATEMENT_SCENARIOS:
+        mine = [r for r in statements if r["scenario"] == scenario]
+        if not mine:
+            continue
+        n = float(mine[0]["requests"]) or 1.0
+        total = sum(float(r["exec_ms"]) for r in mine) or 1.0
+        shown = [r for r in mine if float(r["exec_ms"]) >= 0.02 * total]
+        rest = [r for r in mine if float(r["exec_ms"]) < 0.02 * total]
+
+        def cells(rs):
+            def per(field, digits):
+                return fmt(sum(float(r[field]) for r in rs) / n, digits)
+            return (f"{per('calls', 2)} | {fmt(sum(float(r['exec_ms']) for r in rs) / n * 1000, 1)} | "
+                    f"{per('rows', 2)} | {per('blocks', 1)} | {per('wal_bytes', 0)}")
+
+        texts = [r["statement"] for r in shown]
+        for r in shown:
+            p(f"| {scenario} | {shortened(r['statement'], texts)} | {cells([r])} |")
+        # The snapshots' neighbours (a vacuum, the counters read around the load) round to
+        # nothing; they are not shown.
+        if sum(float(r["exec_ms"]) for r in rest) / n * 1000 >= 0.05:
+            p(f"| {scenario} | *other ({len(rest)})* | {cells(rest)} |")
+        p(f"| {scenario} | **all** | {cells(mine)} |")
+    p("")
 
 # ---------------------------------------------------------------- how it grows
 growth = [r for r in rows if r["backend"] == "postgres" and r["connections"] == "16"
