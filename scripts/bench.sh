@@ -257,7 +257,8 @@ run_wrk() { # backend scenario connections port pid datadir [csv]
   local backend=$1 scenario=$2 c=$3 port=$4 pid=$5 data=$6 csv=${7:-$WORK/results.csv} pgurl=""
   [ "$backend" = sqlite ] || pgurl="${RUN_PG_URL:-$DB_URL}"
   [ -z "$pgurl" ] || settle_db "$pgurl"
-  # Statement by statement for the main table's Postgres rows only.
+  # Statement by statement for the rows of results.csv (the main table, and the phases that add
+  # theirs under their own labels), not for the growth and A/B files.
   local stmts=""
   [ -z "$pgurl" ] || [ "$csv" != "$WORK/results.csv" ] || stmts="$STATEMENTS"
   SCENARIO="$scenario" TOKEN="$TOKEN" DATA="$data" THREADS="$THREADS" CONNECTIONS="$c" \
