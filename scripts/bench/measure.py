@@ -34,7 +34,7 @@ FIELDS = ["users", "backend", "scenario", "connections", "seconds", "requests", 
           "avg_ms", "p50_ms", "p99_ms", "non_2xx", "socket_errors", "scimd_cpu_s",
           "scimd_rss_peak_mb", "postgres_cpu_s", "loadgen_cpu_s", "machine_busy_pct",
           "xacts_per_request", "blks_read_per_request", "wal_fpi_per_request",
-          "wal_bytes_per_request"]
+          "wal_bytes_per_request", "io_stall_pct"]
 
 
 def stat_fields(pid):
@@ -81,6 +81,18 @@ def machine():
         parts = [int(x) for x in f.readline().split()[1:]]
     idle = parts[3] + parts[4]
     return sum(parts[:8]) - idle, sum(parts[:8])
+
+
+def io_stalled_us():
+    """Microseconds in which every task that had work waited on I/O (the kernel's pressure
+    stall information, its `full` line: the machine held up by the disk, where `some` also
+    counts a commit's WAL flush that others work through), or None where the kernel does not
+    report it."""
+    try:
+        with open("/proc/pressure/io") as f:
+            return int(re.search(r"^full .*total=(\d+)", f.read(), re.M).group(1))
+    except (OSError, AttributeError, ValueError):
+        return None
 
 
 def rss_mb(pid):
@@ -256,6 +268,7 @@ def main():
     s0 = proc_cpu(a.pid) if a.pid else 0
     p0 = postgres_cpu(pm)
     m0 = machine()
+    io0 = io_stalled_us()
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     sampler = threading.Thread(target=sample, daemon=True)
@@ -266,6 +279,7 @@ def main():
     elapsed = time.monotonic() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     m1 = machine()
+    io1 = io_stalled_us()
     p1 = postgres_cpu(pm)
     s1 = proc_cpu(a.pid) if a.pid else 0
     x1 = pg_counters(a.pg_url)
@@ -289,6 +303,9 @@ def main():
         "loadgen_cpu_s": f"{(r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime):.2f}",
         "machine_busy_pct": f"{busy:.0f}",
         "xacts_per_request": "",
+        # The share of the load's time in which all work waited on the disk: a scenario held
+        # up by a stalling disk shows it here, not as a slower server.
+        "io_stall_pct": f"{(io1 - io0) / 1e4 / elapsed:.0f}" if io0 is not None and io1 is not None else "",
     }
     row.update(r)
     for key in ("requests_per_s", "avg_ms", "p50_ms", "p99_ms"):
@@ -313,7 +330,8 @@ def main():
           f"p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  non2xx {row['non_2xx']}  "
           f"server {row['scimd_cpu_s']} s  pg {row['postgres_cpu_s']} s  "
           f"loadgen {row['loadgen_cpu_s']} s  busy {row['machine_busy_pct']}%  "
-          f"xact/req {row['xacts_per_request']}  rss {row['scimd_rss_peak_mb']} MB")
+          f"xact/req {row['xacts_per_request']}  rss {row['scimd_rss_peak_mb']} MB  "
+          f"io stall {row['io_stall_pct']}%")
 
 
 if __name__ == "__main__":

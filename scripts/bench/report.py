@@ -328,7 +328,9 @@ p("### Measured split (16 connections)\n")
 p("Where the 2 cores went in each scenario, and how many Postgres transactions one request "
   "cost. `busy` at 85 % or more counts as CPU-bound (the machine's CPU was the limit) and names "
   "the largest consumer; below that, requests were waiting (locks, WAL flushes, round trips in "
-  "series).\n")
+  "series). Where all work on the machine waited on the disk for 5 % of the time or more "
+  "(the kernel's pressure stall information, the `full` line of `/proc/pressure/io`), the "
+  "reading says so.\n")
 p("| scenario | req/s | server cores | Postgres cores | loadgen cores | busy | xact/req | "
   "server CPU µs/req | Postgres CPU µs/req | reading |")
 p("|---|---|---|---|---|---|---|---|---|---|")
@@ -347,6 +349,9 @@ for backend, scenario, title, _, _ in SCENARIOS:
         reading = f"CPU-bound ({busy:.0f} % busy); most to {top}"
     else:
         reading = f"waiting ({busy:.0f} % busy)"
+    stall = r.get("io_stall_pct") or ""
+    if stall.isdigit() and int(stall) >= 5:
+        reading += f"; I/O stall {stall} % of the time"
     n = float(r["requests"] or 0)
 
     def per(field):
@@ -435,7 +440,10 @@ if len(sizes) > 1:
       "machine's drift over a run does not pass for growth). "
       "Per request: throughput, p50 latency, CPU (scimd + Postgres) in µs, and the blocks "
       "Postgres read from outside its `shared_buffers` and the full-page images it wrote to "
-      "its WAL (what a database larger than `shared_buffers` costs it). Index-backed "
+      "its WAL (what a database larger than `shared_buffers` costs it), how busy the machine "
+      "was and, where it was 5 % or more, the share of the time in which all work on the "
+      "machine waited on the disk (*I/O stall*: a figure held up by the disk, not by the "
+      "database's size). Index-backed "
       "requests stay flat; a page at a random `startIndex` does not (its offset walk grows "
       "with N), and the notes say why.\n")
     p("| scenario | " + " | ".join(f"{n:,} users" for n in sizes) + " |")
@@ -457,8 +465,10 @@ if len(sizes) > 1:
             if r.get("blks_read_per_request"):
                 reads = (f", {r['blks_read_per_request']} blocks read, "
                          f"{r['wal_fpi_per_request']} full-page images")
+            stall = r.get("io_stall_pct") or ""
+            stall = f", **I/O stall {stall} %**" if stall.isdigit() and int(stall) >= 5 else ""
             cells.append(f"{fmt(float(r['requests_per_s']))} req/s, p50 {r['p50_ms']} ms, "
-                         f"{fmt(cpu)} µs{reads}")
+                         f"{fmt(cpu)} µs{reads}, {r['machine_busy_pct']} % busy{stall}")
         p(f"| {title} | " + " | ".join(cells) + " |")
     p("")
 # ---------------------------------------------------------------- against an earlier build
