@@ -383,7 +383,8 @@ else:
       "returned or wrote, the buffer blocks it touched and the WAL it wrote. Parsing, binding "
       "and sending results are outside the executor's time: the rest of the Postgres CPU "
       "µs/req above is that and the backends' other work. Statements under 2 % of a "
-      "scenario's executor time are summed as *other*.\n")
+      "scenario's executor time are summed as *other*, left out where that rounds to "
+      "nothing.\n")
     p("| scenario | statement | calls/req | executor µs/req | rows/req | blocks/req | WAL bytes/req |")
     p("|---|---|---|---|---|---|---|")
 
