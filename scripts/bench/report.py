@@ -66,6 +66,13 @@ def cores(r, field):
         return None
 
 
+def io_stall(r):
+    """The share (%) of a row's time in which all work waited on the disk, where it reached
+    5 % (below that it is the disk's ordinary share, not a stall); else None."""
+    stall = r.get("io_stall_pct") or ""
+    return int(stall) if stall.isdigit() and int(stall) >= 5 else None
+
+
 BIG = int(seed.get("SEED_BIG_GROUP", "10000"))
 SCENARIOS = [
     # backend, scenario, title, what, [(ceiling backend, ceiling scenario, label)]
@@ -349,9 +356,8 @@ for backend, scenario, title, _, _ in SCENARIOS:
         reading = f"CPU-bound ({busy:.0f} % busy); most to {top}"
     else:
         reading = f"waiting ({busy:.0f} % busy)"
-    stall = r.get("io_stall_pct") or ""
-    if stall.isdigit() and int(stall) >= 5:
-        reading += f"; I/O stall {stall} % of the time"
+    if io_stall(r) is not None:
+        reading += f"; I/O stall {io_stall(r)} % of the time"
     n = float(r["requests"] or 0)
 
     def per(field):
@@ -365,9 +371,8 @@ for backend, scenario, title, _, _ in SCENARIOS:
 p("")
 
 # ---------------------------------------------------------------- statement by statement
-STATEMENT_SCENARIOS = ["pgbench_select", "floor", "floor_statement", "get_user", "filter_user_name",
-                       "list_first", "pgbench_user_write", "floor_write", "put_user", "patch_user",
-                       "member_small", "member_big"]
+# The main table's Postgres scenarios, in its order.
+STATEMENT_SCENARIOS = [scenario for backend, scenario, *_ in SCENARIOS if backend == "postgres"]
 p("### Postgres's time per request, statement by statement (16 connections)\n")
 statements = []
 if a.statements_csv and os.path.exists(a.statements_csv) and os.path.getsize(a.statements_csv):
@@ -466,8 +471,7 @@ if len(sizes) > 1:
             if r.get("blks_read_per_request"):
                 reads = (f", {r['blks_read_per_request']} blocks read, "
                          f"{r['wal_fpi_per_request']} full-page images")
-            stall = r.get("io_stall_pct") or ""
-            stall = f", **I/O stall {stall} %**" if stall.isdigit() and int(stall) >= 5 else ""
+            stall = f", **I/O stall {io_stall(r)} %**" if io_stall(r) is not None else ""
             cells.append(f"{fmt(float(r['requests_per_s']))} req/s, p50 {r['p50_ms']} ms, "
                          f"{fmt(cpu)} µs{reads}, {r['machine_busy_pct']} % busy{stall}")
         p(f"| {title} | " + " | ".join(cells) + " |")
