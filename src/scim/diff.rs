@@ -86,7 +86,11 @@ fn remove_passwords(value: &mut Value) {
             });
             let holds_password =
                 |k: &str| names_password(k) || path_is_password && k.eq_ignore_ascii_case("value");
-            map.retain(|k, _| !holds_password(k));
+            // Looked for first: a request rarely carries a password, and `retain` costs a
+            // removal's bookkeeping for every entry even when it keeps them all.
+            if map.keys().any(|k| holds_password(k)) {
+                map.retain(|k, _| !holds_password(k));
+            }
             map.values_mut().for_each(remove_passwords);
         }
         Value::Array(items) => items.iter_mut().for_each(remove_passwords),
@@ -96,8 +100,18 @@ fn remove_passwords(value: &mut Value) {
 
 /// Whether an attribute name or path names the password.
 fn names_password(name: &str) -> bool {
-    let last = name.rsplit(':').next().unwrap_or(name);
-    last.trim().eq_ignore_ascii_case("password")
+    // The test on the name's end first: every key of every write body is asked, and few
+    // end so.
+    let name = name.trim_end();
+    let Some(start) = name.len().checked_sub("password".len()) else {
+        return false;
+    };
+    if !name.is_char_boundary(start) || !name[start..].eq_ignore_ascii_case("password") {
+        return false;
+    }
+    // What precedes is blank, or a URN ending at its colon.
+    let before = name[..start].trim_end();
+    before.is_empty() || before.ends_with(':')
 }
 
 #[cfg(test)]
@@ -171,6 +185,37 @@ mod tests {
     fn created_attributes_lists_every_attribute_given() {
         let created = created_attributes(&doc(json!({"userName": "a", "active": true})));
         assert_eq!(created, ["active", "userName"]);
+    }
+
+    #[test]
+    fn a_name_names_the_password_when_its_last_segment_is_password() {
+        for (name, password) in [
+            ("password", true),
+            ("Password", true),
+            (" PASSWORD ", true),
+            ("urn:ietf:params:scim:schemas:core:2.0:User:password", true),
+            (
+                "urn:ietf:params:scim:schemas:core:2.0:User: password\t",
+                true,
+            ),
+            ("passwords", false),
+            ("xpassword", false),
+            ("my password", false),
+            ("password:x", false),
+            ("pässword", false),
+            ("é", false),
+            ("", false),
+            (":password", true),
+        ] {
+            assert_eq!(names_password(name), password, "{name:?}");
+            // The rule as RFC 7644 §3.10 paths read: the segment after the last colon.
+            let last = name.rsplit(':').next().unwrap_or(name);
+            assert_eq!(
+                last.trim().eq_ignore_ascii_case("password"),
+                password,
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

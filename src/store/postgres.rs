@@ -92,6 +92,7 @@ impl PgStore {
             },
             activity: Default::default(),
             member_queues: Default::default(),
+            texts: Default::default(),
         })
     }
 }

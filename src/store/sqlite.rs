@@ -99,6 +99,7 @@ impl SqliteStore {
             },
             activity: Default::default(),
             member_queues: Default::default(),
+            texts: Default::default(),
         })
     }
 }

@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::Migrator;
-use sqlx::{Database, Pool};
+use sqlx::{Arguments, Database, Pool};
 
 use conns::Conns;
 use uuid::Uuid;
@@ -164,11 +164,20 @@ pub struct SqlStore<D: Dialect> {
     pub(super) activity: super::activity::Activity,
     /// Each group's member changes waiting to be written together (`member_queue.rs`).
     pub(super) member_queues: std::sync::Arc<member_queue::MemberQueues<D>>,
+    /// Statement texts built at their first use.
+    pub(super) texts: StatementTexts,
+}
+
+/// Statement texts built once per store, where every request would otherwise format them.
+#[derive(Debug, Default)]
+pub struct StatementTexts {
+    unlocked_user_update: std::sync::OnceLock<users::UnlockedUserUpdate>,
 }
 
 /// Binds `values` as this dialect represents them.
 pub fn bind<'q, D: Dialect>(values: &[Arg<'q>]) -> StoreResult<ArgsOf<'q, D>> {
     let mut args = ArgsOf::<'q, D>::default();
+    args.reserve(values.len(), values.iter().map(Arg::size_hint).sum());
     for value in values {
         match *value {
             Arg::Uuid(id) => D::push_uuid(&mut args, id),
