@@ -18,9 +18,9 @@ pub fn fold(text: &str) -> String {
     folded(text).into_owned()
 }
 
-/// [`fold`] without a copy where the text is folded already: ASCII with no capital, as most
-/// values an IdP sends (emails, ids, lowercase names) are. `to_lowercase` made a new string of
-/// each, about 1,500 instructions of every user's write.
+/// [`fold`] without a copy where the text is folded already: ASCII with no capital, as many
+/// values an IdP sends (emails, ids, lowercase names) are, of which `to_lowercase` made a new
+/// string each.
 pub fn folded(text: &str) -> std::borrow::Cow<'_, str> {
     if text
         .bytes()
