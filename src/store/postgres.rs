@@ -32,14 +32,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// Postgres-backed store.
 pub type PgStore = SqlStore<PgDialect>;
 
-/// The statement of a read of one user by id on Postgres (`$1` its organization, `$2` its id),
-/// for `examples/floor.rs`: the floor run with scimd's own statement separates what the
-/// statement costs Postgres from what scimd does around it (BENCHMARKS.md).
-pub const USER_BY_ID: &str = concat!(
-    "select ",
-    user_select!(),
-    " from users where org_id = $1 and id = $2"
-);
+/// The read of one user by id, as `examples/floor.rs` sends it to Postgres.
+pub use super::sql::USER_BY_ID;
 
 /// Postgres pools and SQL.
 #[derive(Debug, Clone)]

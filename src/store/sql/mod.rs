@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 pub use db::{Arg, OwnedArg, SqlDb, is_stale_plan};
 pub use ratelimit::LimiterState;
+pub use users::USER_BY_ID;
 
 use super::filter_sql::{self, SqlValue, Table, list_sql};
 use super::list::take_page;
@@ -168,10 +169,13 @@ pub struct SqlStore<D: Dialect> {
     pub(super) texts: StatementTexts,
 }
 
-/// Statement texts built once per store, where every request would otherwise format them.
+/// Statement texts built once per store, where every request would otherwise format them
+/// (for a PATCH, about 3,700 instructions of its 175,000: callgrind, 2026-12-07).
 #[derive(Debug, Default)]
 pub struct StatementTexts {
-    unlocked_user_update: std::sync::OnceLock<users::UnlockedUserUpdate>,
+    /// The write of the unlocked update of a user, with its change-log entry
+    /// (`SqlStore::update_user_unlocked`).
+    unlocked_user_update: std::sync::OnceLock<String>,
 }
 
 /// Binds `values` as this dialect represents them.

@@ -234,21 +234,19 @@ fn user_insert_args<'a>(id: Uuid, org_id: Uuid, user: &'a UserWrite, now: i64) -
 
 /// A user's columns with its groups, as every read of a user selects them.
 const USER_SELECT: &str = user_select!();
-/// A user by id, with its groups (a column of the row): a write that changes nothing answers
-/// with this read.
-const USER_BY_ID: &str = concat!(
+/// The statement of a read of one user by id, with its groups (`$1` its organization, `$2`
+/// its id): the unlocked update's read (a write that changes nothing answers with it), and
+/// `examples/floor.rs`'s, so that the floor run with scimd's own statement separates what the
+/// statement costs Postgres from what scimd does around it (BENCHMARKS.md).
+pub const USER_BY_ID: &str = concat!(
     "select ",
     user_select!(),
     " from users where org_id = $1 and id = $2"
 );
 
-/// The write of [`SqlStore::update_user_unlocked`] (with its change-log entry), built once
-/// per store: every PUT and PATCH runs it, and formatting it (with the read) for each cost
-/// about 3,700 instructions of a PATCH's 175,000 (callgrind, 2026-12-07).
-#[derive(Debug)]
-pub(super) struct UnlockedUserUpdate {
-    write: String,
-}
+/// The parameters of [`user_update_sql`] when versioned: [`user_update_args`]' and the
+/// version read.
+const VERSIONED_UPDATE_ARGS: usize = 11;
 
 /// A user's update; `versioned` makes it apply only while the row is at the version bound
 /// at `$11`.
@@ -310,12 +308,9 @@ impl<D: Dialect> SqlStore<D> {
         change: &ChangeRequest<'_>,
     ) -> StoreResult<Option<UserRecord>> {
         let mut conn = self.dialect.writer().acquire().await?;
-        let sql = self
-            .texts
-            .unlocked_user_update
-            .get_or_init(|| UnlockedUserUpdate {
-                write: logged_write_sql::<D>(&user_update_sql::<D>(true), 11),
-            });
+        let write = self.texts.unlocked_user_update.get_or_init(|| {
+            logged_write_sql::<D>(&user_update_sql::<D>(true), VERSIONED_UPDATE_ARGS)
+        });
         for _ in 0..UNLOCKED_ATTEMPTS {
             let row =
                 fetch_optional::<D>(&mut conn, USER_BY_ID, &[Arg::Uuid(org_id), Arg::Uuid(id)])
@@ -332,10 +327,11 @@ impl<D: Dialect> SqlStore<D> {
             }
             let mut args = user_update_args(org_id, id, &next);
             args.push(Arg::Int(current.version));
+            debug_assert_eq!(args.len(), VERSIONED_UPDATE_ARGS);
             let entry = ChangeWrite::user(change, id, Some(&current), &next)?;
             let written = run_logged_write::<D>(
                 &mut conn,
-                &sql.write,
+                write,
                 &args,
                 org_id,
                 &entry,
