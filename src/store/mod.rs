@@ -36,6 +36,7 @@ mod postgres;
 mod records;
 mod sql;
 mod sqlite;
+mod sqlite_baseline;
 mod stored_doc;
 mod streams;
 

@@ -140,6 +140,12 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn rows_affected(result: &<Self::DB as Database>::QueryResult) -> u64;
     /// The embedded migrations of this dialect.
     fn migrator() -> &'static Migrator;
+    /// Applies the migrations not yet applied on `pool` (sqlx's migrator: each in its own
+    /// transaction, with its record).
+    async fn apply_migrations(pool: &Pool<Self::DB>) -> StoreResult<()> {
+        Self::DB::run_migrations(Self::migrator(), pool).await?;
+        Ok(())
+    }
 
     /// Adds `ids` to a group inside its transaction; every id must be a user of the org
     /// (else [`super::unknown_member`] for the first stranger). The ids that were not members

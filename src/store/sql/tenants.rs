@@ -149,7 +149,7 @@ impl<D: Dialect> HealthStore for SqlStore<D> {
     async fn migrate(&self) -> StoreResult<()> {
         let pool = self.dialect.migration_pool().await?;
         let result = async {
-            D::DB::run_migrations(D::migrator(), &pool).await?;
+            D::apply_migrations(&pool).await?;
             let refolded = refold::<D>(&pool).await?;
             if refolded > 0 {
                 tracing::info!(
