@@ -95,8 +95,59 @@ impl QueryParams {
     }
 }
 
+/// Splits a query as `application/x-www-form-urlencoded` parsing does (WHATWG URL §5.1: pairs
+/// on `&`, empty ones skipped, the name up to the first `=`), each part decoded in one pass
+/// ([`form_decoded`]): through serde_urlencoded, decoding was about 3,400 instructions of
+/// every `userName eq` lookup (callgrind), a twentieth of the request.
 fn query_params(query: Option<&str>) -> QueryParams {
-    QueryParams(serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default())
+    QueryParams(
+        query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (form_decoded(name), form_decoded(value))
+            })
+            .collect(),
+    )
+}
+
+/// One name or value of a form-encoded query: `+` is a space, `%XX` the byte XX, and a `%`
+/// not followed by two hex digits stays as it is; bytes that are not UTF-8 become U+FFFD
+/// (WHATWG URL §5.1, as the `form_urlencoded` crate decodes).
+fn form_decoded(part: &str) -> String {
+    if !part.contains(['+', '%']) {
+        return part.to_string();
+    }
+    fn hex(byte: u8) -> Option<u8> {
+        (byte as char).to_digit(16).map(|digit| digit as u8)
+    }
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match byte {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            _ => out.push(byte),
+        }
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 impl ListParams {
@@ -386,6 +437,29 @@ mod tests {
             Some("%ZZ%")
         );
         assert_eq!(query_params(None).get("count"), None);
+    }
+
+    #[test]
+    fn a_query_splits_and_decodes_as_form_urlencoded_does() {
+        let cases = [
+            "",
+            "&",
+            "filter=userName%20eq%20%22user01%40example.com%22&count=2",
+            "filter=userName+eq+%22a%2Bb%22",
+            "a=%ZZ%&b=%4&c=%41%4g%",
+            "a=1=2&&b&=c",
+            "%E2%82%AC=%e2%82%ac&x=%FF%FE+%C3",
+            "sortBy=name.familyName&SORTBY=emails%5Btype%20eq%20%22work%22%5D.value",
+            "caf\u{e9}=na\u{ef}ve",
+        ];
+        for query in cases {
+            let ours = query_params(Some(query)).0;
+            // serde_urlencoded parses with `form_urlencoded`, the decoding this replaced.
+            let theirs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+            assert_eq!(ours, theirs, "{query}");
+        }
+        assert_eq!(form_decoded("%e2%82%ac+%41"), "\u{20ac} A");
+        assert_eq!(form_decoded("%FF"), "\u{fffd}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ backend_tests!(
     previous_cursors_lead_back_page_by_page_to_the_first,
     a_tampered_a_foreign_and_an_expired_cursor_are_refused,
     count_zero_returns_only_the_total,
+    a_user_name_lookup_counts_its_match_whatever_the_page,
     search_post_takes_the_same_parameters,
     bad_filters_are_400_invalid_filter,
     attributes_and_excluded_attributes_apply_to_every_read,
@@ -252,6 +253,55 @@ async fn count_zero_returns_only_the_total(backend: Backend) {
     assert_eq!(response.body["totalResults"], json!(4));
     assert_eq!(response.body["itemsPerPage"], json!(0));
     assert_eq!(response.body["Resources"], json!([]));
+}
+
+/// A filter that pins a unique key reads one row at most, without a count statement: its
+/// total must still be the match whatever the page asks for (RFC 7644 §3.4.2.4).
+async fn a_user_name_lookup_counts_its_match_whatever_the_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = seed(&app, 3).await;
+    let lookup = "/scim/v2/Users?filter=userName%20eq%20%22user02%40example.com%22";
+    // (query after the filter, totalResults, the ids returned)
+    let cases: [(&str, i64, Vec<String>); 5] = [
+        ("", 1, vec![ids[2].clone()]),
+        ("&count=1", 1, vec![ids[2].clone()]),
+        ("&count=0", 1, vec![]),
+        ("&startIndex=2", 1, vec![]),
+        (
+            "&startIndex=1&count=1&attributes=userName",
+            1,
+            vec![ids[2].clone()],
+        ),
+    ];
+    for (page, total, returned) in cases {
+        let response = app.get(&format!("{lookup}{page}")).await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{page}: {:?}",
+            response.body
+        );
+        assert_eq!(response.body["totalResults"], json!(total), "{page}");
+        assert_eq!(ids_of(&response.body), returned, "{page}");
+        assert_eq!(
+            response.body["itemsPerPage"],
+            json!(returned.len()),
+            "{page}"
+        );
+    }
+    let miss = app
+        .get("/scim/v2/Users?filter=userName%20eq%20%22nobody%40example.com%22&count=0")
+        .await;
+    assert_eq!(miss.body["totalResults"], json!(0));
+    // `and` with another condition still pins one row: a second condition that fails
+    // leaves nothing to count.
+    let and_miss = app
+        .get(&format!(
+            "{lookup}%20and%20externalId%20eq%20%22not-ext-02%22"
+        ))
+        .await;
+    assert_eq!(and_miss.body["totalResults"], json!(0));
+    assert_eq!(and_miss.body["Resources"], json!([]));
 }
 
 async fn search_post_takes_the_same_parameters(backend: Backend) {

@@ -47,6 +47,9 @@ pub struct ListSql {
     /// Where the total is a kept count (an unfiltered list), the page's rows carry it in this
     /// column, so a page that has rows needs no second statement for it.
     pub total_column: Option<&'static str>,
+    /// `select` can answer one row at most ([`at_most_one`]): it is read as one row, and the
+    /// total is whether there was one (`count` is empty).
+    pub single_row: bool,
 }
 
 /// The column of a page's rows that carries a kept total ([`ListSql::total_column`]).
@@ -82,7 +85,22 @@ pub fn list_sql(
     let mut b = SqlBuilder::new(dialect, 2);
     let mut condition = "org_id = $1".to_string();
     if let Some(filter) = &query.filter {
-        condition = format!("{condition} and {}", filter_sql(&mut b, table, filter)?);
+        condition.push_str(" and ");
+        condition.push_str(&filter_sql(&mut b, table, filter)?);
+    }
+    if query.start_index <= 1 && query.cursor.is_none() && at_most_one(table, query) {
+        // A filter that pins a unique key (`userName eq`, the way IdPs look a user up before
+        // creating it) matches one row at most: no order to keep, and no sort node or limit
+        // for the database to run (about a sixth of Postgres's work for such a lookup); its
+        // total is whether the row was found, so no count is written either.
+        return Ok(ListSql {
+            select: format!("select {columns} from {table_name} where {condition}"),
+            count: String::new(),
+            values: b.values,
+            count_values: 0,
+            total_column: None,
+            single_row: true,
+        });
     }
     let (count, total_column) = match (&query.filter, table.kept_count) {
         (None, Some(kept)) => (kept.to_string(), Some(KEPT_TOTAL)),
@@ -126,12 +144,7 @@ pub fn list_sql(
     } else {
         (query.start_index - 1).max(0)
     };
-    let select = if offset == 0 && query.cursor.is_none() && at_most_one(table, query) {
-        // A filter that pins a unique key (`userName eq`, the way IdPs look a user up before
-        // creating it) matches one row at most: no order to keep, and no sort node or limit
-        // for the database to run (about a sixth of Postgres's work for such a lookup).
-        format!("select {columns} from {table_name} where {page_condition}")
-    } else if offset == 0 {
+    let select = if offset == 0 {
         // The first page (and every cursor page) reads its rows directly.
         format!(
             "select {columns} from {table_name} where {page_condition} \
@@ -160,5 +173,6 @@ pub fn list_sql(
         values: b.values,
         count_values,
         total_column,
+        single_row: false,
     })
 }
