@@ -4,7 +4,9 @@
 //! Usage: bench_seed DATABASE_URL ORG_SLUG [N] [OUT_DIR]   (N defaults to 100000, OUT_DIR to .)
 //!
 //! Writes in OUT_DIR:
-//! - `users.txt`: `<id> <userName>` per line, every seeded user;
+//! - `users.txt`: `<id> <userName> <userName percent-encoded>` per line, every seeded user,
+//!   every line the same width (the load script finds user k by its place; the encoded name is
+//!   a filter's value, so the load generator does not encode it per request);
 //! - `big_group.txt`, `small_group.txt`: the group id on the first line, then its member ids;
 //! - `outsiders.txt`: users in neither group (the member add/remove scenarios use these);
 //! - `seed.env`: sizes and seeding time, `KEY=value` per line.
@@ -106,10 +108,15 @@ async fn main() -> anyhow::Result<()> {
         f.flush()?;
         Ok(())
     };
-    write(
-        "users.txt",
-        &mut users.iter().map(|(id, name)| format!("{id} {name}")),
-    )?;
+    let lines: Vec<String> = users
+        .iter()
+        .map(|(id, name)| format!("{id} {name} {}", query_encoded(name)))
+        .collect();
+    anyhow::ensure!(
+        lines.iter().all(|line| line.len() == lines[0].len()),
+        "users.txt: every line must have the same width"
+    );
+    write("users.txt", &mut lines.into_iter())?;
     write(
         "big_group.txt",
         &mut std::iter::once(big_group.id)
@@ -145,4 +152,18 @@ async fn main() -> anyhow::Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// `text` as a query parameter's value: every byte but the unreserved ones (RFC 3986 §2.3) as
+/// `%XX`.
+fn query_encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
