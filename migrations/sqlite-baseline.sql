@@ -1,6 +1,7 @@
 -- The schema and rows that migrations/sqlite/ leave in an empty SQLite file, applied in
 -- one transaction to a new file (src/store/sqlite_baseline.rs). Written by the test
 -- the_baseline_is_what_the_migrations_build (SCIMD_WRITE_BASELINE=1); never edited by hand.
+-- through migration 20
 CREATE TABLE admin_actions (
     id text primary key,
     at integer not null,

@@ -253,9 +253,10 @@ impl Dialect for SqliteDialect {
 
     /// Migrations and refolds commit without waiting for the disk (`synchronous = NORMAL`):
     /// run one by one, 18 migrations' commits were 36 flushes, about a quarter of a cold start
-    /// (an empty file now gets them in one transaction: `sqlite_baseline.rs`). Nothing they write is acknowledged to anyone, and in WAL mode a commit that
-    /// did not reach the disk is lost whole, in order, never half-applied: a power cut undoes
-    /// the last migrations and their records together, and the next start runs them again.
+    /// (an empty file now gets them in one transaction: `sqlite_baseline.rs`). Nothing they
+    /// write is acknowledged to anyone, and in WAL mode a commit that did not reach the disk
+    /// is lost whole, in order, never half-applied: a power cut undoes the last migrations
+    /// and their records together, and the next start runs them again.
     /// The first commit of the serving connections (`FULL`) flushes the log, theirs included.
     async fn migration_pool(&self) -> StoreResult<Pool<Self::DB>> {
         Ok(SqlitePoolOptions::new()

@@ -31,9 +31,18 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
     execution_time BIGINT NOT NULL
 )";
 
-/// On a file without any table, index or trigger: the baseline, with every migration of
-/// `migrator` recorded as applied, in one transaction. Whether it did; a file that holds
-/// anything is left to the migrator. The write lock is taken before looking (`begin
+/// The last migration the baseline holds, from its `-- through migration N` line.
+fn baseline_version() -> Option<i64> {
+    BASELINE
+        .lines()
+        .find_map(|line| line.strip_prefix("-- through migration "))
+        .and_then(|version| version.trim().parse().ok())
+}
+
+/// On a file without any table, index or trigger: the baseline, with the migrations of
+/// `migrator` it holds recorded as applied, in one transaction; the migrator then runs any
+/// later one as it would have. Whether it did; a file that holds anything is left to the
+/// migrator. The write lock is taken before looking (`begin
 /// immediate`), so two processes opening one new file cannot both apply it.
 pub async fn apply_to_empty(pool: &Pool<Sqlite>, migrator: &Migrator) -> StoreResult<bool> {
     let mut conn = pool.acquire().await?;
@@ -52,14 +61,19 @@ async fn fill_if_empty(conn: &mut SqliteConnection, migrator: &Migrator) -> Stor
     let (objects,): (i64,) = sqlx::query_as("select count(*) from sqlite_master")
         .fetch_one(&mut *conn)
         .await?;
+    let Some(through) = baseline_version() else {
+        return Ok(false);
+    };
     if objects > 0 {
         return Ok(false);
     }
     conn.execute(BASELINE).await?;
     conn.execute(MIGRATIONS_TABLE).await?;
+    // Only those the baseline holds: were it older than the migrations (the test that keeps
+    // it equal to them fails then), the rest still run, none is recorded without its schema.
     for migration in migrator
         .iter()
-        .filter(|m| m.migration_type.is_up_migration())
+        .filter(|m| m.migration_type.is_up_migration() && m.version <= through)
     {
         sqlx::query(
             "insert into _sqlx_migrations (version, description, success, checksum, \
@@ -100,6 +114,17 @@ mod tests {
              -- one transaction to a new file (src/store/sqlite_baseline.rs). Written by the test\n\
              -- the_baseline_is_what_the_migrations_build (SCIMD_WRITE_BASELINE=1); never edited by hand.\n",
         );
+        let (recorded,): (bool,) = sqlx::query_as(
+            "select count(*) > 0 from sqlite_master where name = '_sqlx_migrations'",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if recorded {
+            let (through,): (i64,) = sqlx::query_as("select max(version) from _sqlx_migrations")
+                .fetch_one(&mut *conn)
+                .await?;
+            out.push_str(&format!("-- through migration {through}\n"));
+        }
         let objects: Vec<(String, String, String)> = sqlx::query_as(
             "select type, name, sql from sqlite_master where sql is not null \
              and name not like 'sqlite_%' and name <> '_sqlx_migrations' \
@@ -197,6 +222,31 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
+    }
+
+    /// A migration added without writing the baseline again is still run on a new file.
+    #[tokio::test]
+    async fn a_migration_newer_than_the_baseline_runs_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+        for file in std::fs::read_dir(ours).unwrap() {
+            let file = file.unwrap();
+            std::fs::copy(file.path(), dir.path().join(file.file_name())).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("9999_later.sql"),
+            "create table later (x text);",
+        )
+        .unwrap();
+        let migrator = Migrator::new(dir.path()).await.unwrap();
+        let pool = empty_file().await;
+        assert!(apply_to_empty(&pool, &migrator).await.unwrap());
+        assert!(!dumped(&pool).await.contains("later"));
+        migrator.run(&pool).await.unwrap();
+        assert!(dumped(&pool).await.contains("CREATE TABLE later"));
+        let versions: Vec<i64> = applied(&pool).await.iter().map(|m| m.0).collect();
+        assert_eq!(versions.last(), Some(&9999));
+        assert_eq!(Some(versions[versions.len() - 2]), baseline_version());
     }
 
     #[tokio::test]
