@@ -14,8 +14,19 @@ use crate::store::{
     StoreResult, conflict_as, doc_bytes, now_ms,
 };
 
-const GROUP_COLUMNS: &str =
-    "id, org_id, display_name, external_id, doc, created_at, modified_at, version";
+/// A group's columns, as every read of a group selects them.
+macro_rules! group_columns {
+    () => {
+        "id, org_id, display_name, external_id, doc, created_at, modified_at, version"
+    };
+}
+const GROUP_COLUMNS: &str = group_columns!();
+/// The read of one group by id (`$1` its organization, `$2` its id).
+const GROUP_BY_ID: &str = concat!(
+    "select ",
+    group_columns!(),
+    " from groups where org_id = $1 and id = $2"
+);
 
 /// Member ids per statement when removing members: bound as one list, so the parameter limit
 /// does not apply; the chunk keeps each statement's work (and, on SQLite, the time the writer
@@ -30,6 +41,7 @@ impl<D: Dialect> StoredResource<D> for GroupRecord {
     fn columns() -> &'static str {
         GROUP_COLUMNS
     }
+    const BY_ID: &'static str = GROUP_BY_ID;
     fn external_id(&self) -> Option<&str> {
         self.external_id.as_deref()
     }

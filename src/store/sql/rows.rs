@@ -26,6 +26,9 @@ pub(super) trait StoredResource<D: Dialect>:
     const MEMBERSHIP_KEY: (&'static str, &'static str);
     /// The columns a read selects (a dialect may add some, e.g. a user's groups).
     fn columns() -> &'static str;
+    /// The read of one row by id (`$1` its organization, `$2` its id), a constant: every read
+    /// by id sends it (a test checks it selects [`StoredResource::columns`] from the table).
+    const BY_ID: &'static str;
     /// The columns a page of `query` selects.
     fn page_columns(_query: &ListQuery) -> &'static str {
         Self::columns()
@@ -59,19 +62,6 @@ pub(super) async fn locked<D: Dialect, R: StoredResource<D>>(
     R::from_row(&row)
 }
 
-/// The statement of a read of one resource by id (`$1` its organization, `$2` its id).
-/// Joined, not formatted: every read by id builds it.
-pub(super) fn by_id_sql<D: Dialect, R: StoredResource<D>>() -> String {
-    [
-        "select ",
-        R::columns(),
-        " from ",
-        R::TABLE,
-        " where org_id = $1 and id = $2",
-    ]
-    .concat()
-}
-
 /// The key of a resource's write-order lock: the random half of its id (two resources that
 /// share a key only queue behind each other, which costs time, never correctness).
 pub(super) fn write_order_key(id: Uuid) -> i64 {
@@ -82,9 +72,8 @@ pub(super) fn write_order_key(id: Uuid) -> i64 {
 #[async_trait]
 impl<D: Dialect, R: StoredResource<D>> ResourceRows<R> for SqlStore<D> {
     async fn get(&self, org_id: Uuid, id: Uuid) -> StoreResult<R> {
-        let sql = by_id_sql::<D, R>();
         let row = self
-            .read_optional(&sql, &[Arg::Uuid(org_id), Arg::Uuid(id)])
+            .read_optional(R::BY_ID, &[Arg::Uuid(org_id), Arg::Uuid(id)])
             .await?
             .ok_or(StoreError::NotFound)?;
         R::from_row(&row)
@@ -175,11 +164,35 @@ async fn ended_memberships<D: Dialect, R: StoredResource<D>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::UserRecord;
     use crate::store::postgres::{PgDialect, USER_BY_ID};
+    use crate::store::{GroupRecord, UserRecord};
+
+    /// The statement of a read of one resource by id, from its parts.
+    fn by_id_sql<D: Dialect, R: StoredResource<D>>() -> String {
+        [
+            "select ",
+            R::columns(),
+            " from ",
+            R::TABLE,
+            " where org_id = $1 and id = $2",
+        ]
+        .concat()
+    }
 
     #[test]
     fn the_floor_reads_a_user_with_the_statement_a_read_by_id_sends() {
         assert_eq!(USER_BY_ID, by_id_sql::<PgDialect, UserRecord>());
+    }
+
+    #[test]
+    fn a_read_by_id_selects_the_columns_of_its_table() {
+        assert_eq!(
+            <UserRecord as StoredResource<PgDialect>>::BY_ID,
+            by_id_sql::<PgDialect, UserRecord>()
+        );
+        assert_eq!(
+            <GroupRecord as StoredResource<PgDialect>>::BY_ID,
+            by_id_sql::<PgDialect, GroupRecord>()
+        );
     }
 }

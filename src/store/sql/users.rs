@@ -26,6 +26,7 @@ impl<D: Dialect> StoredResource<D> for UserRecord {
     fn columns() -> &'static str {
         USER_SELECT
     }
+    const BY_ID: &'static str = USER_BY_ID;
     fn external_id(&self) -> Option<&str> {
         self.external_id.as_deref()
     }
